@@ -1,0 +1,59 @@
+/** A problem in a configuration file, located at file:line:col and a key path. */
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  col: number;
+  /** Key path such as `extensions.kernel-rt.architectures[0]`; empty for the document itself. */
+  path: string;
+  message: string;
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const where = p.path ? ` ${p.path}:` : '';
+  return `${p.file}:${p.line}:${p.col}:${where} ${p.message}`;
+}
+
+/** Bad command-line usage or inputs; exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** An invalid extensions.yaml (or repo file); carries every problem found, exit code 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: ConfigProblem[]) {
+    super(
+      `${problems.length} problem${problems.length === 1 ? '' : 's'} in configuration:\n` +
+        problems.map((p) => `  ${formatProblem(p)}`).join('\n'),
+    );
+  }
+}
+
+/** One reason an architecture could not be composed. */
+export interface ComposeProblem {
+  arch?: string;
+  extension?: string;
+  message: string;
+}
+
+/** Composing failed (resolution, download, verification); exit code 1. */
+export class ComposeError extends Error {
+  override name = 'ComposeError';
+  constructor(readonly problems: ComposeProblem[]) {
+    super(problems.map(formatComposeProblem).join('\n'));
+  }
+}
+
+export function formatComposeProblem(p: ComposeProblem): string {
+  const scope = [p.arch, p.extension && `extension ${p.extension}`].filter(Boolean).join(', ');
+  return scope ? `${scope}: ${p.message}` : p.message;
+}
+
+/** An external tool failed or is missing; the message names the command that fixes it. */
+export class ToolError extends Error {
+  override name = 'ToolError';
+}
+
+export function exitCodeFor(err: unknown): number {
+  return err instanceof UsageError || err instanceof ConfigError ? 2 : 1;
+}
