@@ -1,0 +1,287 @@
+// Parse and validate rpm-ostree's extensions.yaml, reporting every problem with its position.
+//
+// rpm-ostree (rust/src/extensions.rs) deserializes with serde: unknown keys are ignored and a
+// duplicated extension silently replaces the first. We are stricter so that a typo is caught
+// here rather than turning into a missing package on one architecture.
+import { readFile } from 'node:fs/promises';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import * as z from 'zod';
+import { ConfigError, type ConfigProblem } from '../errors.js';
+
+export type ExtensionKind = 'os-extension' | 'development';
+
+export interface Extension {
+  name: string;
+  kind: ExtensionKind;
+  /** Package specs as written. */
+  packages: string[];
+  /** RPM basearches the extension applies to; undefined means all. */
+  architectures?: string[];
+  /** Name of a base package whose epoch:version-release every package of the extension is pinned to. */
+  matchBaseEvr?: string;
+  /** Repo ids enabled only where this extension applies. */
+  repos: string[];
+  /** 1-based position of the extension's key in the file, for annotations. */
+  line: number;
+  col: number;
+}
+
+export interface ExtensionsConfig {
+  file: string;
+  /** Repo ids enabled for every extension. */
+  repos: string[];
+  /** In file order. */
+  extensions: Extension[];
+}
+
+export const KNOWN_ARCHITECTURES = ['x86_64', 'aarch64', 'ppc64le', 's390x', 'riscv64'] as const;
+const KINDS = ['os-extension', 'development'] as const;
+const TOP_KEYS = ['extensions', 'repos'];
+const EXTENSION_KEYS = ['packages', 'kind', 'architectures', 'match-base-evr', 'repos'];
+// rpm-ostree still had `modules` when the historical RHCOS files were written; say why it is gone.
+const MODULES_REMOVED =
+  '`modules` is not supported: rpm-ostree removed modularity support in 2024; ' +
+  'list the packages in `packages` and enable non-modular repos that provide them instead';
+// Characters of an RPM name; anything else (spaces, `>=`, `:`) means a version spec slipped in.
+const PACKAGE_NAME = /^[A-Za-z0-9._+-]+$/;
+
+type Path = (string | number)[];
+type Report = (offset: number, path: Path, message: string) => void;
+
+const describeValue = (v: unknown): string =>
+  v == null ? 'an empty value'
+  : Array.isArray(v) ? 'a list'
+  : typeof v === 'object' ? 'a map'
+  : typeof v === 'string' ? `the string ${JSON.stringify(v)}`
+  : `${typeof v} ${String(v)} (quote it to make it a string)`;
+
+const text = (what: string) =>
+  z
+    .string({ error: (iss) => `${what} must be a string, not ${describeValue(iss.input)}` })
+    .refine((s) => s.trim() !== '', `${what} must not be empty`);
+
+/**
+ * A list whose entries must be unique; `key` names the YAML key, `what` one entry.
+ * With `empty` (the message), the list must not be empty nor null.
+ */
+const list = <T extends z.ZodType<string>>(item: T, key: string, what: string, empty?: string) =>
+  z
+    .array(item, {
+      error: (iss) =>
+        iss.input === undefined ? `missing required key \`${key}\``
+        : iss.input === null && empty ? empty
+        : `\`${key}\` must be a list of ${what}s, not ${describeValue(iss.input)}`,
+    })
+    .min(empty ? 1 : 0, empty)
+    // Duplicates are reported even when another entry is invalid, hence `when`.
+    .superRefine(
+      (entries, ctx) => {
+        const seen = new Map<unknown, number>();
+        entries.forEach((v, i) => {
+          if (typeof v !== 'string') return;
+          const message = `${what} ${JSON.stringify(v)} is listed twice`;
+          if (seen.has(v)) ctx.addIssue({ code: 'custom', path: [i], message, params: { first: seen.get(v) } });
+          else seen.set(v, i);
+        });
+      },
+      { when: (payload) => Array.isArray(payload.value) },
+    );
+
+const architecture = z.enum(KNOWN_ARCHITECTURES, {
+  error: (iss) =>
+    typeof iss.input === 'string'
+      ? `unknown architecture ${JSON.stringify(iss.input)}; known: ${KNOWN_ARCHITECTURES.join(', ')}`
+      : `architecture must be a string, not ${describeValue(iss.input)}`,
+});
+
+const extensionSchema = z.strictObject(
+  {
+    packages: list(text('package'), 'packages', 'package', '`packages` is empty; list at least one package'),
+    kind: z
+      .enum(KINDS, { error: (iss) => `unknown kind ${JSON.stringify(iss.input)}; valid kinds: ${KINDS.join(', ')}` })
+      .default('os-extension'),
+    // An empty list would silently disable the extension everywhere (rpm-ostree: applies to no arch).
+    architectures: list(
+      architecture, 'architectures', 'architecture',
+      '`architectures` is empty; remove the key to apply the extension to all architectures',
+    ).optional(),
+    'match-base-evr': text('`match-base-evr`')
+      .refine((s) => s.trim() === '' || PACKAGE_NAME.test(s), {
+        error: (iss) =>
+          `\`match-base-evr\` must be a plain package name such as "kernel" (no spaces, versions or operators), not ${JSON.stringify(iss.input)}`,
+      })
+      .optional(),
+    // Null is allowed like in rpm-ostree: it is what a list with every entry commented out parses to.
+    repos: list(text('repo id'), 'repos', 'repo id').nullish(),
+  },
+  { error: (iss) => `an extension must be a map with at least \`packages\`, not ${describeValue(iss.input)}` },
+);
+
+const configSchema = z.strictObject(
+  {
+    extensions: z
+      .record(z.string(), extensionSchema, {
+        error: (iss) =>
+          iss.input === undefined ? 'missing required key `extensions`'
+          : `\`extensions\` must be a map of extension names to extensions, not ${describeValue(iss.input)}`,
+      })
+      .refine((exts) => Object.keys(exts).length > 0, '`extensions` defines no extension'),
+    repos: list(text('repo id'), 'repos', 'repo id').nullish(),
+  },
+  { error: (iss) => `the top level must be a map with \`extensions\` (and optionally \`repos\`), not ${describeValue(iss.input)}` },
+);
+
+const formatPath = (path: Path): string =>
+  path.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
+
+/** Levenshtein distance, to suggest the key that was probably meant. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** The candidate closest to `key`, if close enough to be a typo (`arch` and `matchBaseEvr` count). */
+function suggest(key: string, candidates: readonly string[]): string | undefined {
+  const k = key.toLowerCase().replace(/_/g, '-');
+  let best: { c: string; d: number } | undefined;
+  for (const c of candidates) {
+    const d = k.length >= 4 && c.startsWith(k) ? 1 : Math.min(distance(k, c), distance(k, c.replace(/-/g, '')));
+    if (d <= Math.max(2, Math.floor(key.length / 3)) && (!best || d < best.d)) best = { c, d };
+  }
+  return best?.c;
+}
+
+const keyName = (key: unknown): string | undefined =>
+  isScalar(key) && key.value != null && String(key.value).trim() !== '' ? String(key.value) : undefined;
+
+/**
+ * Report (and drop, so later checks see a consistent tree) duplicate and unusable map keys.
+ * `yaml` would stop at the first duplicate; we parse with `uniqueKeys: false` and do it here.
+ */
+function checkKeys(node: unknown, path: Path, lines: LineCounter, report: Report) {
+  if (isSeq(node)) node.items.forEach((item, i) => checkKeys(item, [...path, i], lines, report));
+  if (!isMap(node)) return;
+  const isExtensions = path.length === 1 && path[0] === 'extensions';
+  const seen = new Map<string, number>(); // name -> line
+  node.items = node.items.filter((pair) => {
+    const keyNode = pair.key as Node | null;
+    const offset = keyNode?.range?.[0] ?? (pair.value as Node | null)?.range?.[0] ?? 0;
+    const name = keyName(keyNode);
+    if (name === undefined) {
+      const what = isExtensions ? 'extension name' : 'key';
+      const bad = isScalar(keyNode) || !keyNode ? 'must not be empty' : `must be a string, not ${isSeq(keyNode) ? 'a list' : 'a map'}`;
+      report(offset, path, `${what} ${bad}`);
+      return false;
+    }
+    const first = seen.get(name);
+    if (first !== undefined) {
+      report(offset, [...path, name], `duplicate ${isExtensions ? 'extension' : 'key'} \`${name}\`; first defined at line ${first}`);
+      return false;
+    }
+    seen.set(name, lines.linePos(offset).line);
+    checkKeys(pair.value, [...path, name], lines, report);
+    return true;
+  });
+}
+
+/** The node at `path` (its key too when it is a map value), or the deepest existing ancestor. */
+function locate(doc: Document, path: PropertyKey[]): { node?: Node; key?: Node; found: boolean } {
+  let node = doc.contents as Node | null | undefined;
+  let key: Node | undefined;
+  for (const seg of path) {
+    if (isAlias(node)) node = node.resolve(doc);
+    const pair = isMap(node) ? node.items.find((p) => keyName(p.key) === String(seg)) : undefined;
+    if (pair) [key, node] = [pair.key as Node, pair.value as Node];
+    else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) [key, node] = [undefined, node.items[seg] as Node];
+    else return { node: node ?? undefined, key, found: false };
+  }
+  return { node: node ?? undefined, key, found: true };
+}
+
+/** Where to point for a problem at `path`: the value, or its key when the value is missing or empty. */
+function offsetOf(doc: Document, path: PropertyKey[]): number {
+  const { node, key, found } = locate(doc, path);
+  const empty = !node || (isScalar(node) && node.source === '' && node.value == null);
+  return (found && !empty ? node?.range?.[0] : (key ?? node)?.range?.[0]) ?? 0;
+}
+
+export function parseExtensionsYaml(text: string, file: string): ExtensionsConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
+  const problems: ConfigProblem[] = [];
+  const report: Report = (offset, path, message) =>
+    problems.push({ file, ...lines.linePos(offset), path: formatPath(path), message });
+  const fail = (keep = (_: ConfigProblem) => true) =>
+    new ConfigError(problems.filter(keep).sort((a, b) => a.line - b.line || a.col - b.col));
+
+  // Syntax errors leave a partial tree; validating it would only add confusing follow-up errors.
+  for (const e of doc.errors) report(e.pos[0], [], `YAML syntax error: ${e.message}`);
+  if (problems.length) throw fail();
+  if (doc.contents == null) {
+    report(0, [], 'empty document; expected a map with an `extensions` key');
+    throw fail();
+  }
+
+  checkKeys(doc.contents, [], lines, report);
+
+  const result = configSchema.safeParse(doc.toJS());
+  const suggested = new Set<string>(); // `packages` missing because `package` was written: say it once
+  for (const issue of result.error?.issues ?? []) {
+    const path = issue.path as Path;
+    if (issue.code === 'unrecognized_keys') {
+      const known = path.length === 0 ? TOP_KEYS : EXTENSION_KEYS;
+      for (const key of issue.keys) {
+        const hint = suggest(key, known);
+        if (hint) suggested.add(formatPath([...path, hint]));
+        const message =
+          key === 'modules' ? MODULES_REMOVED
+          : `unknown key \`${key}\`` + (hint ? ` (did you mean \`${hint}\`?)` : `; valid keys: ${known.join(', ')}`);
+        report(locate(doc, [...path, key]).key?.range?.[0] ?? 0, [...path, key], message);
+      }
+    } else {
+      const first = issue.code === 'custom' ? (issue.params?.first as number | undefined) : undefined;
+      const firstLine = first !== undefined && lines.linePos(offsetOf(doc, [...path.slice(0, -1), first])).line;
+      report(offsetOf(doc, path), path, issue.message + (firstLine ? `; first listed at line ${firstLine}` : ''));
+    }
+  }
+  if (problems.length || !result.success)
+    throw fail((p) => !(suggested.has(p.path) && p.message.startsWith('missing required key')));
+
+  const data = result.data;
+  const extensionsNode = locate(doc, ['extensions']).node;
+  const names = isMap(extensionsNode) ? extensionsNode.items.map((p) => keyName(p.key)!) : Object.keys(data.extensions);
+  return {
+    file,
+    repos: data.repos ?? [],
+    extensions: names.map((name) => {
+      const e = data.extensions[name];
+      return {
+        name,
+        kind: e.kind,
+        packages: e.packages,
+        architectures: e.architectures,
+        matchBaseEvr: e['match-base-evr'],
+        repos: e.repos ?? [],
+        ...lines.linePos(locate(doc, ['extensions', name]).key?.range?.[0] ?? 0),
+      };
+    }),
+  };
+}
+
+export async function readExtensionsYaml(path: string): Promise<ExtensionsConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'file not found' : e.code === 'EISDIR' ? 'is a directory, not a file' : e.message;
+    throw new ConfigError([{ file: path, line: 1, col: 1, path: '', message: `cannot read extensions file: ${why}` }]);
+  }
+  return parseExtensionsYaml(text, path);
+}
