@@ -1,0 +1,263 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildFixtureDistro, BASE_REF, FIXTURE_ARCHES, type FixtureDistro } from '../../test/fixtures/distro.js';
+import { commitToOstree, makeRootfs } from '../../test/fixtures/base.js';
+import { run } from '../tools/exec.js';
+import { BaseError, parseOsRelease, readBase, resolveInTree, substituteBasearch, type BaseInfo } from './base.js';
+
+let distro: FixtureDistro;
+let tmp: string;
+let n = 0;
+const work = () => join(tmp, `work-${n++}`);
+const rpmsFor = async (arch: string, names: string[]) =>
+  (await readdir(join(distro.repos.main, arch))).filter((f) => names.some((n) => f.startsWith(n + '-'))).map((f) => join(distro.repos.main, arch, f));
+/** sha256 of every file under dir (path → hash), to prove nothing was written. */
+const hashes = (dir: string) => execFileSync('sh', ['-c', 'cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum', 'sh', dir]).toString();
+
+beforeAll(async () => {
+  distro = await buildFixtureDistro();
+  tmp = await mkdtemp(join(tmpdir(), 'ce-base-test-'));
+});
+afterAll(async () => {
+  await distro?.cleanup();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+const nevras = (info: BaseInfo) => info.packages.map((p) => p.nevra);
+
+describe.each(FIXTURE_ARCHES)('ostree base %s', (arch) => {
+  let info: BaseInfo;
+  beforeAll(async () => {
+    info = await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: BASE_REF }, arch, work());
+  });
+
+  test('resolves ${basearch} and the commit', () => {
+    expect(info.source).toBe('ostree');
+    expect(info.ref).toBe(`fixture/${arch}/base`);
+    expect(info.commit).toBe(distro.commits[arch]);
+  });
+
+  test('version and os-release', () => {
+    expect(info.version).toBe('40.20260101.0');
+    expect(info.osRelease).toMatchObject({ ID: 'fixture', VERSION_ID: '40', NAME: 'Fixture Linux' });
+  });
+
+  test('packages: kernel, epoch formatting, sorted', () => {
+    expect(nevras(info)).toContain(`kernel-5.0-1.fc40.${arch}`);
+    expect(nevras(info)).not.toContain(`kernel-6.0-1.fc40.${arch}`);
+    const ssl = info.packages.find((p) => p.name === 'openssl-libs')!;
+    expect(ssl).toEqual({ name: 'openssl-libs', epoch: 1, version: '3.1', release: '1', arch, nevra: `openssl-libs-1:3.1-1.${arch}` });
+    expect(info.packages.find((p) => p.name === 'bash')!.epoch).toBe(0);
+    expect(info.packages).toHaveLength(9);
+    const names = info.packages.map((p) => p.name);
+    expect(names).toEqual([...names].sort());
+  });
+
+  test('the private root has a copied rpmdb (link count 1)', async () => {
+    const dbdir = join(info.root, 'usr/lib/sysimage/rpm');
+    const files = await readdir(dbdir);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect((await stat(join(dbdir, f))).nlink).toBe(1);
+  });
+});
+
+test('a ref given as a commit checksum', async () => {
+  const info = await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: distro.commits.aarch64! }, 'x86_64', work());
+  expect(info.commit).toBe(distro.commits.aarch64);
+  expect(info.ref).toBe(distro.commits.aarch64);
+  expect(nevras(info)).toContain('kernel-5.0-1.fc40.aarch64');
+});
+
+test('the OSTree repo is never written, even a bare-user one that checkout could hardlink from', async () => {
+  // archive repos always copy on checkout; bare-user ones hardlink unless --force-copy.
+  const repo = join(tmp, 'bare-user');
+  await run('ostree', ['--repo=' + repo, 'init', '--mode=bare-user']);
+  await run('ostree', ['--repo=' + repo, 'pull-local', distro.ostreeRepo, 'fixture/x86_64/base']);
+  const before = [hashes(join(repo, 'objects')), hashes(join(distro.ostreeRepo, 'objects'))];
+  for (const r of [repo, distro.ostreeRepo]) {
+    const dir = work();
+    const info = await readBase({ kind: 'ostree', repo: r, ref: 'fixture/x86_64/base' }, 'x86_64', dir);
+    // Write through the copy as dnf would: rebuild the db and import a key.
+    await run('rpm', ['--root', info.root, '--dbpath', '/usr/lib/sysimage/rpm', '--rebuilddb'], { env: { HOME: dir } });
+    await run('rpm', ['--root', info.root, '--dbpath', '/usr/lib/sysimage/rpm', '--import', distro.key.publicKey], { env: { HOME: dir } });
+    for (const f of await readdir(join(info.root, 'usr/lib/sysimage/rpm'))) {
+      expect((await stat(join(info.root, 'usr/lib/sysimage/rpm', f))).nlink).toBe(1);
+    }
+    // gpg-pubkey pseudo-packages are not listed.
+    const again = await readBase({ kind: 'rootfs', path: info.root }, 'x86_64', work());
+    expect(again.packages.some((p) => p.name === 'gpg-pubkey')).toBe(false);
+    expect(again.packages).toHaveLength(9);
+  }
+  expect([hashes(join(repo, 'objects')), hashes(join(distro.ostreeRepo, 'objects'))]).toEqual(before);
+});
+
+test('readBase can run twice in the same workDir', async () => {
+  const dir = work();
+  await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: BASE_REF }, 'x86_64', dir);
+  const info = await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: BASE_REF }, 'aarch64', dir);
+  expect(nevras(info)).toContain('kernel-5.0-1.fc40.aarch64');
+});
+
+describe.each(FIXTURE_ARCHES)('rootfs base %s', (arch) => {
+  test('reads packages and os-release, and leaves the rootfs untouched', async () => {
+    const root = distro.rootfs[arch]!;
+    const before = hashes(root);
+    const info = await readBase({ kind: 'rootfs', path: root }, arch, work());
+    expect(info).toMatchObject({ source: 'rootfs', ref: root, version: '40.20260101.0', osRelease: { ID: 'fixture', VERSION_ID: '40' } });
+    expect(info.commit).toBeUndefined();
+    expect(nevras(info)).toContain(`openssl-libs-1:3.1-1.${arch}`);
+    expect(nevras(info)).toContain(`kernel-5.0-1.fc40.${arch}`);
+    expect(hashes(root)).toBe(before);
+  });
+});
+
+describe('symlinks resolve inside the tree, as in a chroot', () => {
+  let root: string;
+  let repo: string;
+  beforeAll(async () => {
+    root = join(tmp, 'tricky');
+    await makeRootfs(root, { rpms: await rpmsFor('x86_64', ['bash', 'glibc']), rpmdbAt: 'share' });
+    // Absolute target: must mean <root>/usr/share/rpm, not the host's.
+    await unlink(join(root, 'usr/lib/sysimage/rpm'));
+    await symlink('/usr/share/rpm', join(root, 'usr/lib/sysimage/rpm'));
+    // Climbs above the root: `..` at the root stays at the root, so this is <root>/etc/real-os-release.
+    await unlink(join(root, 'usr/lib/os-release'));
+    await symlink('../../../../../../../etc/real-os-release', join(root, 'usr/lib/os-release'));
+    await writeFile(join(root, 'etc/real-os-release'), 'ID=tricky\nVERSION="1 (Tricky)"\n');
+    repo = join(tmp, 'tricky-repo');
+    await commitToOstree(repo, 'tricky', root, 'commit-version');
+  });
+
+  test('rootfs', async () => {
+    const info = await readBase({ kind: 'rootfs', path: root }, 'x86_64', work());
+    expect(info.osRelease).toEqual({ ID: 'tricky', VERSION: '1 (Tricky)' });
+    expect(info.version).toBe('1 (Tricky)');
+    expect(nevras(info)).toEqual(['bash-5.2-1.x86_64', 'glibc-2.39-1.x86_64']);
+  });
+
+  test('ostree (commit version wins over os-release VERSION)', async () => {
+    const info = await readBase({ kind: 'ostree', repo, ref: 'tricky' }, 'x86_64', work());
+    expect(info.osRelease.ID).toBe('tricky');
+    expect(info.version).toBe('commit-version');
+    expect(nevras(info)).toEqual(['bash-5.2-1.x86_64', 'glibc-2.39-1.x86_64']);
+  });
+
+  test('resolveInTree: loops and paths under a file are absent', async () => {
+    const tree: Record<string, { type: 'file' | 'dir' | 'symlink'; target?: string }> = {
+      a: { type: 'symlink', target: 'b' },
+      b: { type: 'symlink', target: '/a' },
+      f: { type: 'file' },
+      d: { type: 'dir' },
+      'd/up': { type: 'symlink', target: '../../../f' },
+    };
+    const lstat = async (p: string) => tree[p];
+    expect(await resolveInTree('a', lstat)).toBeUndefined();
+    expect(await resolveInTree('f/x', lstat)).toBeUndefined();
+    expect(await resolveInTree('d/up', lstat)).toEqual({ path: 'f', type: 'file' });
+    expect(await resolveInTree('/d/./up', lstat)).toEqual({ path: 'f', type: 'file' });
+  });
+});
+
+describe('errors', () => {
+  const ostreeErr = (repo: string, ref: string) => readBase({ kind: 'ostree', repo, ref }, 'x86_64', work());
+
+  test('ref not found names the substituted ref and the repo', async () => {
+    const p = ostreeErr(distro.ostreeRepo, 'fixture/${basearch}/nope');
+    await expect(p).rejects.toThrow(BaseError);
+    await expect(p).rejects.toThrow(`ref fixture/x86_64/nope not found in OSTree repo ${distro.ostreeRepo}`);
+    await expect(p).rejects.toMatchObject({ reason: 'ref-not-found' });
+  });
+
+  test('a checksum that is not in the repo', async () => {
+    await expect(ostreeErr(distro.ostreeRepo, '0'.repeat(64))).rejects.toThrow(`ref ${'0'.repeat(64)} not found in OSTree repo`);
+  });
+
+  test('not an OSTree repo', async () => {
+    const dir = join(tmp, 'not-a-repo');
+    await mkdir(dir);
+    await expect(ostreeErr(dir, BASE_REF)).rejects.toThrow(`${dir} is not an OSTree repo`);
+    await expect(ostreeErr(join(tmp, 'missing'), BASE_REF)).rejects.toMatchObject({ reason: 'not-ostree-repo' });
+  });
+
+  test('no rpmdb (rootfs and ostree)', async () => {
+    const root = join(tmp, 'no-rpmdb');
+    await mkdir(join(root, 'usr/lib'), { recursive: true });
+    await writeFile(join(root, 'usr/lib/os-release'), 'ID=x\n');
+    await expect(readBase({ kind: 'rootfs', path: root }, 'x86_64', work())).rejects.toThrow(
+      `no rpmdb found at usr/lib/sysimage/rpm or usr/share/rpm in ${root}`,
+    );
+    const repo = join(tmp, 'no-rpmdb-repo');
+    await commitToOstree(repo, 'norpm', root, '1');
+    const p = ostreeErr(repo, 'norpm');
+    await expect(p).rejects.toThrow(/^no rpmdb found at usr\/lib\/sysimage\/rpm or usr\/share\/rpm in norpm \(commit [0-9a-f]{64}\)$/);
+    await expect(p).rejects.toMatchObject({ reason: 'no-rpmdb' });
+  });
+
+  test('a dangling rpmdb symlink is no rpmdb', async () => {
+    const root = join(tmp, 'dangling');
+    await mkdir(join(root, 'usr/lib/sysimage'), { recursive: true });
+    await symlink('/nowhere', join(root, 'usr/lib/sysimage/rpm'));
+    await expect(readBase({ kind: 'rootfs', path: root }, 'x86_64', work())).rejects.toMatchObject({ reason: 'no-rpmdb' });
+  });
+
+  test('an empty rpmdb says the dbpath is probably wrong', async () => {
+    const root = await makeRootfs(join(tmp, 'empty-db'), { rpms: [] });
+    const p = readBase({ kind: 'rootfs', path: root }, 'x86_64', work());
+    await expect(p).rejects.toThrow(`the rpmdb at usr/lib/sysimage/rpm in ${root} lists no packages: almost certainly the wrong database`);
+    await expect(p).rejects.toMatchObject({ reason: 'empty-rpmdb' });
+  });
+
+  test('missing os-release is not fatal', async () => {
+    const root = await makeRootfs(join(tmp, 'no-os-release'), { rpms: await rpmsFor('aarch64', ['bash']) });
+    await unlink(join(root, 'usr/lib/os-release'));
+    const info = await readBase({ kind: 'rootfs', path: root }, 'aarch64', work());
+    expect(info.osRelease).toEqual({});
+    expect(info.version).toBeUndefined();
+    expect(nevras(info)).toEqual(['bash-5.2-1.aarch64']);
+  });
+
+  test('rootfs path missing or not a directory', async () => {
+    const missing = join(tmp, 'nope');
+    await expect(readBase({ kind: 'rootfs', path: missing }, 'x86_64', work())).rejects.toThrow(`root filesystem ${missing} does not exist`);
+    const file = join(tmp, 'a-file');
+    await writeFile(file, '');
+    const p = readBase({ kind: 'rootfs', path: file }, 'x86_64', work());
+    await expect(p).rejects.toThrow(`root filesystem ${file} is not a directory`);
+    await expect(p).rejects.toMatchObject({ reason: 'rootfs-missing' });
+  });
+});
+
+test('substituteBasearch', () => {
+  expect(substituteBasearch('fedora/${basearch}/coreos/stable', 'aarch64')).toBe('fedora/aarch64/coreos/stable');
+  expect(substituteBasearch('a/${basearch}/${basearch}', 's390x')).toBe('a/s390x/s390x');
+  expect(substituteBasearch('abc', 'x86_64')).toBe('abc');
+});
+
+test('parseOsRelease', () => {
+  const text = [
+    '# a comment',
+    '',
+    'NAME="Fedora Linux"',
+    "ID=fedora",
+    "VERSION_ID='40'",
+    'PRETTY_NAME="Fedora \\"CoreOS\\" \\$x \\\\ done"',
+    "SINGLE='no \\escape'",
+    'EMPTY=',
+    '  INDENTED=yes  ',
+    'not a key value line',
+    'CONCAT="a"\'b\'c',
+  ].join('\n');
+  expect(parseOsRelease(text)).toEqual({
+    NAME: 'Fedora Linux',
+    ID: 'fedora',
+    VERSION_ID: '40',
+    PRETTY_NAME: 'Fedora "CoreOS" $x \\ done',
+    SINGLE: 'no \\escape',
+    EMPTY: '',
+    INDENTED: 'yes',
+    CONCAT: 'abc',
+  });
+  expect(parseOsRelease('')).toEqual({});
+});

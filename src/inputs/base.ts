@@ -1,0 +1,219 @@
+// Read a base (OSTree commit or root filesystem): version, os-release, installed packages.
+import { cp, lstat as fsLstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import * as ostree from '../tools/ostree.js';
+import { queryInstalled } from '../tools/rpm.js';
+
+export type BaseSpec =
+  | { kind: 'ostree'; repo: string; ref: string }
+  | { kind: 'rootfs'; path: string };
+
+export interface InstalledPackage {
+  name: string;
+  epoch: number;
+  version: string;
+  release: string;
+  arch: string;
+  /** name-[epoch:]version-release.arch, epoch omitted when 0. */
+  nevra: string;
+}
+
+export interface BaseInfo {
+  source: 'ostree' | 'rootfs' | 'image';
+  /** The ref as given, after ${basearch} substitution (ostree), or the path (rootfs). */
+  ref: string;
+  /** OSTree commit checksum, when the base is a commit. */
+  commit?: string;
+  /** Image manifest digest, when the base is an image. */
+  digest?: string;
+  /** The commit's `version` metadata, or os-release VERSION. */
+  version?: string;
+  osRelease: Record<string, string>;
+  packages: InstalledPackage[];
+  /**
+   * A private directory laid out as a root whose rpmdb is at usr/lib/sysimage/rpm: a copy that
+   * dnf may read (and lock) without touching the base.
+   */
+  root: string;
+}
+
+// Implementation. Nothing here writes to the base: the rpmdb is copied into `<workDir>/root`.
+
+export type BaseErrorReason = 'ref-not-found' | 'not-ostree-repo' | 'rootfs-missing' | 'no-rpmdb' | 'empty-rpmdb';
+
+/** The base cannot be read: a wrong ref, repo or path, or a base without a usable rpmdb. */
+export class BaseError extends Error {
+  override name = 'BaseError';
+  constructor(readonly reason: BaseErrorReason, message: string) {
+    super(message);
+  }
+}
+
+export const RPMDB_CANDIDATES = ['usr/lib/sysimage/rpm', 'usr/share/rpm'];
+export const OS_RELEASE_CANDIDATES = ['usr/lib/os-release', 'etc/os-release'];
+/** Where the private copy of the rpmdb lives under BaseInfo.root (pass it as rpm's --dbpath). */
+export const PRIVATE_DBPATH = '/usr/lib/sysimage/rpm';
+
+export function substituteBasearch(ref: string, arch: string): string {
+  return ref.replaceAll('${basearch}', arch);
+}
+
+/** Parses os-release(5): KEY=value, value optionally quoted, backslash escapes, `#` comments. */
+export function parseOsRelease(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(raw);
+    if (!m) continue; // blank, comment or malformed
+    let value = '';
+    let quote = '';
+    const s = m[2]!.trimEnd();
+    for (let i = 0; i < s.length; i++) {
+      const c = s[i]!;
+      if (quote === "'") {
+        if (c === "'") quote = '';
+        else value += c; // shell semantics: no escapes inside single quotes
+      } else if (c === '\\' && i + 1 < s.length) {
+        value += s[++i];
+      } else if (c === quote) {
+        quote = '';
+      } else if (!quote && (c === '"' || c === "'")) {
+        quote = c;
+      } else if (!quote && /\s/.test(c)) {
+        break; // unquoted whitespace ends the value
+      } else {
+        value += c;
+      }
+    }
+    out[m[1]!] = value;
+  }
+  return out;
+}
+
+type Node = { type: 'file' | 'dir' | 'symlink' | 'other'; target?: string } | undefined;
+
+/**
+ * Resolves `path` inside a tree as in a chroot: symlinks are followed (absolute targets restart at
+ * the tree's root, `..` never climbs above it). Returns the real relative path and its type, or
+ * undefined when absent (or a symlink loop).
+ */
+export async function resolveInTree(path: string, lstat: (rel: string) => Promise<Node>): Promise<{ path: string; type: string } | undefined> {
+  const todo = path.split('/');
+  const done: string[] = [];
+  let type = 'dir';
+  for (let hops = 0; todo.length > 0; ) {
+    const c = todo.shift()!;
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      done.pop();
+      continue;
+    }
+    if (type !== 'dir') return undefined; // a component under a non-directory
+    const node = await lstat([...done, c].join('/'));
+    if (!node) return undefined;
+    if (node.type === 'symlink') {
+      if (++hops > 40) return undefined;
+      if (node.target!.startsWith('/')) done.length = 0;
+      todo.unshift(...node.target!.split('/'));
+      type = 'dir';
+      continue;
+    }
+    done.push(c);
+    type = node.type;
+  }
+  return { path: done.join('/'), type };
+}
+
+/** What readBase needs from a tree: lstat, directory listing, reading a file, copying a directory out. */
+interface Tree {
+  lstat(rel: string): Promise<Node>;
+  isEmptyDir(rel: string): Promise<boolean>;
+  read(rel: string): Promise<string>;
+  copyDir(rel: string, dest: string): Promise<void>;
+}
+
+function ostreeTree(repo: string, commit: string): Tree {
+  return {
+    lstat: (rel) => ostree.lstat(repo, commit, rel),
+    isEmptyDir: async (rel) => (await ostree.ls(repo, commit, rel)).length === 0,
+    read: (rel) => ostree.cat(repo, commit, rel),
+    copyDir: (rel, dest) => ostree.checkoutSubpath(repo, commit, rel, dest),
+  };
+}
+
+function rootfsTree(root: string): Tree {
+  const abs = (rel: string) => join(root, rel);
+  return {
+    lstat: async (rel) => {
+      const st = await fsLstat(abs(rel)).catch(() => undefined);
+      if (!st) return undefined;
+      if (st.isSymbolicLink()) return { type: 'symlink', target: await readlink(abs(rel)) };
+      return { type: st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other' };
+    },
+    isEmptyDir: async (rel) => (await readdir(abs(rel))).length === 0,
+    read: (rel) => readFile(abs(rel), 'utf8'),
+    // verbatimSymlinks: a symlink inside the rpmdb must not be followed out of the rootfs.
+    copyDir: (rel, dest) => cp(abs(rel), dest, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true }),
+  };
+}
+
+async function readTree(tree: Tree, where: string, workDir: string) {
+  let osRelease: Record<string, string> = {};
+  for (const candidate of OS_RELEASE_CANDIDATES) {
+    const found = await resolveInTree(candidate, tree.lstat);
+    if (found?.type === 'file') {
+      osRelease = parseOsRelease(await tree.read(found.path));
+      break;
+    }
+  }
+
+  // Prefer a non-empty directory: some trees keep an empty placeholder at one of the locations.
+  const dirs: { path: string; empty: boolean }[] = [];
+  for (const candidate of RPMDB_CANDIDATES) {
+    const found = await resolveInTree(candidate, tree.lstat);
+    if (found?.type === 'dir' && !dirs.some((d) => d.path === found.path)) {
+      dirs.push({ path: found.path, empty: await tree.isEmptyDir(found.path) });
+    }
+  }
+  const rpmdb = dirs.find((d) => !d.empty) ?? dirs[0];
+  if (!rpmdb) throw new BaseError('no-rpmdb', `no rpmdb found at ${RPMDB_CANDIDATES.join(' or ')} in ${where}`);
+
+  const root = resolve(workDir, 'root');
+  const dest = join(root, PRIVATE_DBPATH);
+  await rm(dest, { recursive: true, force: true }); // a previous run's copy
+  await mkdir(join(dest, '..'), { recursive: true });
+  await tree.copyDir(rpmdb.path, dest);
+  const home = resolve(workDir, 'home');
+  await mkdir(home, { recursive: true });
+  const packages = await queryInstalled(root, PRIVATE_DBPATH, home);
+  if (packages.length === 0) {
+    throw new BaseError(
+      'empty-rpmdb',
+      `the rpmdb at ${rpmdb.path} in ${where} lists no packages: almost certainly the wrong database ` +
+        `(rpm was run with --dbpath ${PRIVATE_DBPATH} on a copy of it)`,
+    );
+  }
+  return { osRelease, packages, root };
+}
+
+/** Reads a base: its commit, version, os-release and installed packages, with a private rpmdb copy. */
+export async function readBase(spec: BaseSpec, arch: string, workDir: string): Promise<BaseInfo> {
+  if (spec.kind === 'rootfs') {
+    const st = await stat(spec.path).catch(() => undefined);
+    if (!st?.isDirectory()) {
+      throw new BaseError('rootfs-missing', `root filesystem ${spec.path} ${st ? 'is not a directory' : 'does not exist'}`);
+    }
+    const info = await readTree(rootfsTree(resolve(spec.path)), spec.path, workDir);
+    return { source: 'rootfs', ref: spec.path, version: info.osRelease.VERSION, ...info };
+  }
+
+  const ref = substituteBasearch(spec.ref, arch);
+  if (!(await ostree.isOstreeRepo(spec.repo))) {
+    throw new BaseError('not-ostree-repo', `${spec.repo} is not an OSTree repo (no config file and objects/ directory)`);
+  }
+  const commit = await ostree.revParse(spec.repo, ref);
+  if (!commit) throw new BaseError('ref-not-found', `ref ${ref} not found in OSTree repo ${spec.repo}`);
+  const commitVersion = await ostree.commitVersion(spec.repo, commit);
+  const where = ref === commit ? `commit ${commit}` : `${ref} (commit ${commit})`;
+  const info = await readTree(ostreeTree(spec.repo, commit), where, workDir);
+  return { source: 'ostree', ref, commit, version: commitVersion ?? info.osRelease.VERSION, ...info };
+}

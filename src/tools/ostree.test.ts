@@ -1,0 +1,99 @@
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildFixtureDistro, type FixtureDistro } from '../../test/fixtures/distro.js';
+import { commitToOstree } from '../../test/fixtures/base.js';
+import { ToolError } from '../errors.js';
+import { run } from './exec.js';
+import * as ostree from './ostree.js';
+
+let distro: FixtureDistro;
+let tmp: string;
+let repo: string;
+const x86 = () => distro.commits.x86_64!;
+
+beforeAll(async () => {
+  distro = await buildFixtureDistro();
+  repo = distro.ostreeRepo;
+  tmp = await mkdtemp(join(tmpdir(), 'ce-ostree-test-'));
+});
+afterAll(async () => {
+  await distro?.cleanup();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+test('isOstreeRepo', async () => {
+  expect(await ostree.isOstreeRepo(repo)).toBe(true);
+  expect(await ostree.isOstreeRepo(tmp)).toBe(false);
+  expect(await ostree.isOstreeRepo(join(tmp, 'missing'))).toBe(false);
+});
+
+test('revParse: refs, checksums, absent ones', async () => {
+  expect(await ostree.revParse(repo, 'fixture/x86_64/base')).toBe(x86());
+  expect(await ostree.revParse(repo, x86())).toBe(x86());
+  expect(await ostree.revParse(repo, 'fixture/x86_64/nope')).toBeUndefined();
+  expect(await ostree.revParse(repo, 'f'.repeat(64))).toBeUndefined();
+  // A missing repo is a tool failure, not an absent ref.
+  await expect(ostree.revParse(join(tmp, 'missing'), 'x')).rejects.toThrow(ToolError);
+});
+
+test('commitVersion: present, absent, quoted', async () => {
+  expect(await ostree.commitVersion(repo, x86())).toBe('40.20260101.0');
+  const root = join(tmp, 'tree');
+  await mkdir(root);
+  await writeFile(join(root, 'f'), 'x');
+  const small = join(tmp, 'small');
+  const odd = `it's "v" \\ 1\ttab`;
+  const quoted = await commitToOstree(small, 'quoted', root, odd);
+  expect(await ostree.commitVersion(small, quoted)).toBe(odd);
+  const { stdout } = await run('ostree', ['--repo=' + small, 'commit', '--branch=plain', '--tree=dir=' + root]);
+  expect(await ostree.commitVersion(small, stdout.trim())).toBeUndefined();
+});
+
+test('parseGVariantString', () => {
+  expect(ostree.parseGVariantString("'1.2'\n")).toBe('1.2');
+  expect(ostree.parseGVariantString(`"it's \\"x\\" \\\\ \\n \\u00e9"`)).toBe('it\'s "x" \\ \n é');
+  expect(ostree.parseGVariantString('uint32 5\n')).toBe('uint32 5');
+});
+
+test('lstat: dir, file, relative symlink, absent; paths normalised', async () => {
+  expect(await ostree.lstat(repo, x86(), 'usr/lib/sysimage/rpm/')).toMatchObject({ type: 'dir', path: '/usr/lib/sysimage/rpm' });
+  expect(await ostree.lstat(repo, x86(), '/usr/share/rpm')).toEqual({
+    type: 'symlink', mode: 0o777, size: 0, path: '/usr/share/rpm', target: '../lib/sysimage/rpm',
+  });
+  expect(await ostree.lstat(repo, x86(), 'usr//lib/./os-release')).toMatchObject({ type: 'file', mode: 0o644 });
+  expect(await ostree.lstat(repo, x86(), 'usr/nope')).toBeUndefined();
+  const arm = distro.commits.aarch64!;
+  expect(await ostree.lstat(repo, arm, 'usr/lib/sysimage/rpm')).toMatchObject({ type: 'symlink', target: '../../share/rpm' });
+});
+
+test('lstat: absolute targets and names containing " -> "', async () => {
+  const root = join(tmp, 'links');
+  await mkdir(root);
+  await symlink('/usr/lib/os-release', join(root, 'abs'));
+  await symlink('a -> b', join(root, 'x -> y'));
+  const r = join(tmp, 'links-repo');
+  const c = await commitToOstree(r, 'links', root, '1');
+  expect(await ostree.lstat(r, c, 'abs')).toMatchObject({ type: 'symlink', target: '/usr/lib/os-release' });
+  expect(await ostree.lstat(r, c, 'x -> y')).toMatchObject({ type: 'symlink', path: '/x -> y', target: 'a -> b' });
+});
+
+test('ls and cat', async () => {
+  const entries = await ostree.ls(repo, x86(), 'usr/lib');
+  expect(entries.map((e) => e.path).sort()).toEqual(['/usr/lib/os-release', '/usr/lib/sysimage']);
+  expect(await ostree.cat(repo, x86(), 'usr/lib/os-release')).toContain('ID="fixture"');
+  await expect(ostree.cat(repo, x86(), 'usr/nope')).rejects.toThrow(ToolError);
+});
+
+test('checkoutSubpath copies (no hardlinks into a bare-user repo)', async () => {
+  const bare = join(tmp, 'bare-user');
+  await run('ostree', ['--repo=' + bare, 'init', '--mode=bare-user']);
+  await run('ostree', ['--repo=' + bare, 'pull-local', repo, 'fixture/x86_64/base']);
+  const dest = join(tmp, 'checkout');
+  await ostree.checkoutSubpath(bare, x86(), 'usr/lib/sysimage/rpm', dest);
+  const files = await readdir(dest);
+  expect(files.length).toBeGreaterThan(0);
+  for (const f of files) expect((await stat(join(dest, f))).nlink).toBe(1);
+  await ostree.checkoutSubpath(repo, x86(), '/usr/lib', join(tmp, 'lib'));
+  expect(await readFile(join(tmp, 'lib/os-release'), 'utf8')).toContain('VERSION_ID="40"');
+});
