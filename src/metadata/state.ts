@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import type { BaseInfo } from '../inputs/base.js';
+import type { ArchPlan } from '../plan/types.js';
+import type { RepoState, SolveResult } from '../solve/types.js';
+
+/** A package file as written into `<output>/<arch>/`. */
+export interface PackageFile {
+  /** Path relative to the arch directory. */
+  filename: string;
+  /** sha256 (hex) of the file as written. */
+  sha256: string;
+}
+
+/** One composed architecture: what the state checksum and metadata.json are computed from. */
+export interface ComposedArch {
+  plan: ArchPlan;
+  base: BaseInfo;
+  solve: SolveResult;
+  /** NEVRA → the file written for it; one entry per resolved package. */
+  files: Readonly<Record<string, PackageFile>>;
+}
+
+export interface FingerprintInput {
+  plan: ArchPlan;
+  base: BaseInfo;
+  repos: readonly Pick<RepoState, 'id' | 'url' | 'repomdSha256'>[];
+}
+
+/** Code-unit order: locale-independent, so sums and files are the same on every machine. */
+export const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+export const sorted = (xs: readonly string[]): string[] => [...xs].sort(byString);
+
+/**
+ * JSON with object keys sorted by UTF-16 code unit and no whitespace (the RFC 8785 ordering), so
+ * equal values give equal text whatever the insertion order. Undefined properties are dropped.
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort(byString);
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  }
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`canonicalJson: ${value} is not JSON`);
+  if (value === undefined || typeof value === 'function' || typeof value === 'bigint' || typeof value === 'symbol') {
+    throw new TypeError(`canonicalJson: ${typeof value} is not JSON`);
+  }
+  return JSON.stringify(value);
+}
+
+const sha256Of = (value: unknown): string => `sha256:${createHash('sha256').update(canonicalJson(value)).digest('hex')}`;
+
+function normalisePlan(plan: ArchPlan) {
+  return {
+    arch: plan.arch,
+    releasever: plan.releasever,
+    weakDeps: plan.weakDeps,
+    extensions: [...plan.extensions]
+      .sort((a, b) => byString(a.name, b.name))
+      .map((e) => ({
+        name: e.name,
+        kind: e.kind,
+        requested: sorted(e.requested),
+        matchBaseEvr: e.matchBaseEvr ?? null,
+        specs: sorted(e.specs),
+        repos: sorted(e.repos),
+      })),
+  };
+}
+
+/** A commit or digest names the base exactly; a rootfs has no id, so its package set stands in. */
+function baseIdentity(base: BaseInfo) {
+  if (base.source === 'ostree' && base.commit) return { source: base.source, commit: base.commit };
+  if (base.source === 'image' && base.digest) return { source: base.source, digest: base.digest };
+  return { source: base.source, packages: sorted(base.packages.map((p) => p.nevra)) };
+}
+
+/**
+ * `sha256:<hex>` over everything one architecture's output is made of: the plan, the base, each
+ * package file (development ones too: rpm-ostree's own checksum leaves them out) and each
+ * extension's closure.
+ */
+export function stateChecksum({ plan, base, solve, files }: ComposedArch): string {
+  const packages = solve.packages
+    .map((p) => {
+      const file = files[p.nevra];
+      if (!file) throw new Error(`stateChecksum: no file recorded for ${p.nevra}`);
+      return { nevra: p.nevra, sha256: file.sha256 };
+    })
+    .sort((a, b) => byString(a.nevra, b.nevra));
+  const closures = Object.fromEntries(Object.entries(solve.closures).map(([name, c]) => [name, sorted(c)]));
+  return sha256Of({
+    kind: 'compose-extensions/state/v1',
+    plan: normalisePlan(plan),
+    base: baseIdentity(base),
+    packages,
+    closures,
+  });
+}
+
+/** `sha256:<hex>` over what goes into the solve: equal fingerprints let a run skip solving. */
+export function inputFingerprint({ plan, base, repos }: FingerprintInput): string {
+  return sha256Of({
+    kind: 'compose-extensions/input/v1',
+    plan: normalisePlan(plan),
+    base: baseIdentity(base),
+    repos: repos
+      .map((r) => ({ id: r.id, url: r.url, repomdSha256: r.repomdSha256 }))
+      .sort((a, b) => byString(a.id, b.id) || byString(a.url, b.url)),
+  });
+}
