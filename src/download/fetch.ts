@@ -1,0 +1,160 @@
+// The download stage: fetch what the solve chose, in parallel, into a content-addressed cache,
+// then verify every file against the repo's checksum and, where the repo asks, its signature.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { ComposeError, type ComposeProblem } from '../errors.js';
+import type { RepoState, ResolvedPackage } from '../solve/types.js';
+import { run } from '../tools/exec.js';
+
+export interface FetchedPackage extends ResolvedPackage {
+  /** The verified local file. */
+  file: string;
+  sha256: string;
+}
+
+export interface FetchOptions {
+  arch: string;
+  /** Content-addressed package cache, shared by architectures and runs. */
+  cacheDir: string;
+  workDir: string;
+  concurrency?: number;
+  onProgress?: (done: number, total: number, bytes: number) => void;
+}
+
+/** sha256 and, when the repo declares another type, that digest too, in one read. */
+async function digests(file: string, type: string): Promise<{ sha256: string; declared: string }> {
+  const sha256 = createHash('sha256');
+  const other = type === 'sha256' ? undefined : createHash(type);
+  for await (const chunk of createReadStream(file)) {
+    sha256.update(chunk as Buffer);
+    other?.update(chunk as Buffer);
+  }
+  const hex = sha256.digest('hex');
+  return { sha256: hex, declared: other ? other.digest('hex') : hex };
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(() => true, () => false);
+}
+
+async function download(url: string, dest: string): Promise<void> {
+  const partial = `${dest}.part-${process.pid}`;
+  try {
+    if (url.startsWith('file://')) {
+      await pipeline(createReadStream(fileURLToPath(url)), createWriteStream(partial));
+    } else {
+      const response = await fetch(url);
+      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status} ${response.statusText}`);
+      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), createWriteStream(partial));
+    }
+    await rename(partial, dest);
+  } catch (err) {
+    await rm(partial, { force: true });
+    throw err;
+  }
+}
+
+/** Runs `work` over items with at most `limit` in flight. */
+export async function mapLimit<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+export async function fetchPackages(packages: ResolvedPackage[], repos: RepoState[], options: FetchOptions): Promise<FetchedPackage[]> {
+  const cache = join(options.cacheDir, 'packages');
+  await mkdir(cache, { recursive: true });
+  const problems: ComposeProblem[] = [];
+  let done = 0;
+  let bytes = 0;
+  const fetched = await mapLimit(packages, options.concurrency ?? 8, async (pkg) => {
+    const { type, value } = pkg.checksum;
+    const file = pkg.path ?? join(cache, `${type}-${value}.rpm`);
+    try {
+      if (!pkg.path && !(await exists(file))) {
+        if (!pkg.url) throw new Error('the repo gives no location for it');
+        await download(pkg.url, file);
+      }
+      const sums = await digests(file, type);
+      if (sums.declared !== value) {
+        if (!pkg.path) await rm(file, { force: true });
+        throw new Error(`${type} checksum mismatch: the repo says ${value}, the file has ${sums.declared}`);
+      }
+      bytes += pkg.size;
+      options.onProgress?.(++done, packages.length, bytes);
+      return { ...pkg, file, sha256: sums.sha256 };
+    } catch (err) {
+      problems.push({ arch: options.arch, message: `${pkg.nevra} from ${pkg.repo}: ${(err as Error).message}` });
+      return undefined;
+    }
+  });
+  if (problems.length > 0) throw new ComposeError(problems);
+  const result = fetched as FetchedPackage[];
+  problems.push(...(await checkSignatures(result, repos, options)));
+  if (problems.length > 0) throw new ComposeError(problems);
+  return result;
+}
+
+/** gpgcheck as the repo configuration says: every package of such a repo must carry a good signature. */
+async function checkSignatures(packages: FetchedPackage[], repos: RepoState[], options: FetchOptions): Promise<ComposeProblem[]> {
+  const checked = new Map(repos.filter((r) => r.gpgcheck).map((r) => [r.id, r]));
+  const toCheck = packages.filter((p) => checked.has(p.repo));
+  if (toCheck.length === 0) return [];
+  const problems: ComposeProblem[] = [];
+  const keyring = join(options.workDir, 'keyring');
+  await rm(keyring, { recursive: true, force: true });
+  await mkdir(keyring, { recursive: true });
+  for (const repo of checked.values()) {
+    if (repo.gpgkeys.length === 0 && toCheck.some((p) => p.repo === repo.id)) {
+      problems.push({ arch: options.arch, message: `repo ${repo.id} has gpgcheck on but no gpgkey to check with` });
+    }
+    for (const [i, url] of repo.gpgkeys.entries()) {
+      const keyFile = join(keyring, `${repo.id}-${i}.asc`);
+      try {
+        if (url.startsWith('file://')) await pipeline(createReadStream(fileURLToPath(url)), createWriteStream(keyFile));
+        else {
+          const response = await fetch(url);
+          if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          await writeFile(keyFile, Buffer.from(await response.arrayBuffer()));
+        }
+        await run('rpmkeys', ['--dbpath', keyring, '--import', keyFile]);
+      } catch (err) {
+        problems.push({ arch: options.arch, message: `repo ${repo.id}: cannot import gpgkey ${url}: ${(err as Error).message}` });
+      }
+    }
+  }
+  if (problems.length > 0) return problems;
+  // `signature` level: an unsigned package fails too, not only a badly signed one.
+  const result = await run(
+    'rpmkeys',
+    ['--dbpath', keyring, '--define', '_pkgverify_level signature', '--checksig', '--', ...toCheck.map((p) => p.file)],
+    { allowFailure: true, env: { HOME: options.workDir } },
+  );
+  const verdicts = new Map<string, string>();
+  for (const line of result.stdout.split('\n')) {
+    const at = line.lastIndexOf(': ');
+    if (at > 0) verdicts.set(line.slice(0, at), line.slice(at + 2));
+  }
+  for (const pkg of toCheck) {
+    const verdict = verdicts.get(pkg.file);
+    if (verdict !== 'digests signatures OK') {
+      problems.push({
+        arch: options.arch,
+        message: `${pkg.nevra} from ${pkg.repo} fails its signature check (gpgcheck is on): ${verdict ?? result.stderr.trim()}`,
+      });
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,240 @@
+// Orchestration: inputs → plan → solve → download → repo → metadata, every architecture concurrently.
+// The CLI and the action only translate their inputs into ComposeOptions and the result back out.
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ComposeError, ConfigError, type ComposeProblem, type ConfigProblem } from './errors.js';
+import { readBase, type BaseInfo, type BaseSpec } from './inputs/base.js';
+import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-yaml.js';
+import { loadRepos, type RepoDefinition } from './inputs/repos.js';
+import { planArch } from './plan/plan.js';
+import type { ArchPlan } from './plan/types.js';
+import { solve } from './solve/dnf.js';
+import type { SolveResult } from './solve/types.js';
+import { fetchPackages, type FetchedPackage } from './download/fetch.js';
+import { commitArches, discardStaged, stageArch, writeJson, type StagedArch } from './repo/output.js';
+import { buildMetadata, serializeMetadata } from './metadata/metadata.js';
+import { buildExtensionsJson, serializeExtensionsJson } from './metadata/extensions-json.js';
+import { inputFingerprint, stateChecksum, type PackageFile } from './metadata/state.js';
+import { GENERATOR } from './version.js';
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  /** Runs `fn` inside a named, collapsible group of log lines (the action) or a heading (the CLI). */
+  group<T>(name: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, group: (_name, fn) => fn() };
+
+export interface ComposeOptions {
+  config: string;
+  base: BaseSpec;
+  arches: string[];
+  /** Directory of .repo files; undefined to use only `repoPairs`. */
+  reposDir?: string;
+  repoPairs: string[];
+  /** Default: the base's os-release VERSION_ID. */
+  releasever?: string;
+  weakDeps: boolean;
+  cacheDir: string;
+  /** State checksums of an earlier run: an architecture whose state is among them is not rewritten. */
+  previousState: string[];
+  output: string;
+  log?: Logger;
+}
+
+export interface ArchResult {
+  arch: string;
+  stateChecksum: string;
+  inputFingerprint: string;
+  changed: boolean;
+  packageCount: number;
+  outputDir: string;
+  metadataPath: string;
+  extensionsJsonPath: string;
+  /** Extension name → number of packages in its closure. */
+  extensions: Record<string, number>;
+  downloadBytes: number;
+}
+
+export interface ComposeResult {
+  config: ExtensionsConfig;
+  /** For several architectures, a checksum over all of theirs; for one, that architecture's. */
+  stateChecksum: string;
+  changed: boolean;
+  arches: ArchResult[];
+}
+
+export function defaultCacheDir(): string {
+  return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'compose-extensions');
+}
+
+/** One checksum for a multi-architecture run, over the sorted `arch=sum` pairs. */
+export function combinedState(arches: Pick<ArchResult, 'arch' | 'stateChecksum'>[]): string {
+  if (arches.length === 1) return arches[0]!.stateChecksum;
+  const lines = arches.map((a) => `${a.arch}=${a.stateChecksum}\n`).sort().join('');
+  return `sha256:${createHash('sha256').update(lines).digest('hex')}`;
+}
+
+/** Repo ids the config names but no .repo file or --repo defines, at the extension that names them. */
+function unknownRepoProblems(config: ExtensionsConfig, repos: RepoDefinition[]): ConfigProblem[] {
+  const known = new Set(repos.map((r) => r.id));
+  const list = [...known].sort().join(', ') || '(none defined)';
+  const problems: ConfigProblem[] = [];
+  for (const [i, id] of config.repos.entries()) {
+    if (!known.has(id)) problems.push({ file: config.file, line: 1, col: 1, path: `repos[${i}]`, message: `unknown repo "${id}"; known repos: ${list}` });
+  }
+  for (const ext of config.extensions) {
+    for (const [i, id] of ext.repos.entries()) {
+      if (!known.has(id)) {
+        problems.push({ file: config.file, line: ext.line, col: ext.col, path: `extensions.${ext.name}.repos[${i}]`, message: `unknown repo "${id}"; known repos: ${list}` });
+      }
+    }
+  }
+  return problems;
+}
+
+export async function validateConfig(path: string): Promise<ExtensionsConfig> {
+  return readExtensionsYaml(path);
+}
+
+interface Composed {
+  result: ArchResult;
+  staged?: StagedArch;
+}
+
+async function composeArch(
+  arch: string,
+  config: ExtensionsConfig,
+  repos: RepoDefinition[],
+  options: ComposeOptions,
+  workDir: string,
+  log: Logger,
+): Promise<Composed> {
+  const base: BaseInfo = await readBase(options.base, arch, join(workDir, 'base'));
+  const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
+  if (!releasever) {
+    throw new ComposeError([{ arch, message: 'the base os-release has no VERSION_ID: pass --releasever' }]);
+  }
+  log.info(`base ${base.ref}${base.commit ? ` (${base.commit.slice(0, 12)})` : ''}: ${base.packages.length} packages, releasever ${releasever}`);
+  const { plan, problems } = planArch(config, arch, base.packages, { releasever, weakDeps: options.weakDeps });
+  log.info(`${plan.extensions.length} extensions apply; repos: ${plan.repos.join(', ') || '(none)'}`);
+
+  // Solve even when planning found problems, so that one run reports all of them.
+  const solving = solve({ plan, repos, root: base.root, workDir: join(workDir, 'solve'), cacheDir: join(options.cacheDir, 'dnf', arch) });
+  const solved = await solving.catch((err: unknown) => {
+    if (err instanceof ComposeError) throw new ComposeError([...problems, ...err.problems]);
+    throw err;
+  });
+  if (problems.length > 0) throw new ComposeError(problems);
+  const fingerprint = inputFingerprint({ plan, base, repos: solved.repos });
+  log.info(`resolved ${solved.packages.length} packages`);
+
+  // The repo's sha256 is the file's sha256: when every repo declares sha256, the state is known
+  // before anything is downloaded, and an unchanged state skips the download.
+  const declared = solved.packages.every((p) => p.checksum.type === 'sha256');
+  if (declared) {
+    const state = archState(plan, base, solved, (p) => p.checksum.value);
+    if (options.previousState.includes(state)) {
+      log.info(`state ${state} equals the previous state: nothing to do`);
+      return { result: summarize(arch, state, fingerprint, false, solved, options.output, 0) };
+    }
+  }
+
+  const fetched = await fetchPackages(solved.packages, solved.repos, {
+    arch,
+    cacheDir: options.cacheDir,
+    workDir: join(workDir, 'download'),
+    onProgress: progressLogger(log, solved.packages.length),
+  });
+  const sha256 = new Map(fetched.map((p) => [p.nevra, p.sha256]));
+  const state = archState(plan, base, solved, (p) => sha256.get(p.nevra)!);
+  if (options.previousState.includes(state)) {
+    log.info(`state ${state} equals the previous state: nothing to write`);
+    return { result: summarize(arch, state, fingerprint, false, solved, options.output, 0) };
+  }
+  const downloadBytes = fetched.filter((p) => !p.path).reduce((n, p) => n + p.size, 0);
+  const staged = await stageArch(options.output, arch, fetched);
+  try {
+    const files = filesOf(fetched, staged);
+    const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: fingerprint });
+    await writeJson(staged.dir, 'metadata.json', serializeMetadata(metadata));
+    const architectures = Object.fromEntries(config.extensions.map((e) => [e.name, e.architectures]));
+    await writeJson(staged.dir, 'extensions.json', serializeExtensionsJson(buildExtensionsJson(plan, architectures)));
+  } catch (err) {
+    await discardStaged([staged]);
+    throw err;
+  }
+  log.info(`staged ${fetched.length} packages, state ${state}`);
+  return { result: summarize(arch, state, fingerprint, true, solved, options.output, downloadBytes), staged };
+}
+
+function archState(plan: ArchPlan, base: BaseInfo, solved: SolveResult, sha256Of: (p: SolveResult['packages'][number]) => string): string {
+  const files: Record<string, PackageFile> = {};
+  for (const p of solved.packages) files[p.nevra] = { filename: '', sha256: sha256Of(p) };
+  return stateChecksum({ plan, base, solve: solved, files });
+}
+
+function filesOf(fetched: FetchedPackage[], staged: StagedArch): Record<string, PackageFile> {
+  return Object.fromEntries(fetched.map((p) => [p.nevra, { filename: staged.filenames.get(p.nevra)!, sha256: p.sha256 }]));
+}
+
+function summarize(arch: string, state: string, fingerprint: string, changed: boolean, solved: SolveResult, output: string, downloadBytes: number): ArchResult {
+  const outputDir = join(output, arch);
+  return {
+    arch,
+    stateChecksum: state,
+    inputFingerprint: fingerprint,
+    changed,
+    packageCount: solved.packages.length,
+    outputDir,
+    metadataPath: join(outputDir, 'metadata.json'),
+    extensionsJsonPath: join(outputDir, 'extensions.json'),
+    extensions: Object.fromEntries(Object.entries(solved.closures).map(([name, list]) => [name, list.length])),
+    downloadBytes,
+  };
+}
+
+/** Progress lines at most every 10% of the packages, so large composes do not flood the log. */
+function progressLogger(log: Logger, total: number) {
+  const step = Math.max(1, Math.ceil(total / 10));
+  return (done: number, all: number, bytes: number) => {
+    if (done % step === 0 || done === all) log.info(`verified ${done}/${all} packages (${(bytes / 1048576).toFixed(1)} MiB)`);
+  };
+}
+
+export async function compose(options: ComposeOptions): Promise<ComposeResult> {
+  const log = options.log ?? silentLogger;
+  const config = await readExtensionsYaml(options.config);
+  const repos = await loadRepos(options.reposDir, options.repoPairs);
+  const unknown = unknownRepoProblems(config, repos);
+  if (unknown.length > 0) throw new ConfigError(unknown);
+
+  const workDir = await mkdtemp(join(tmpdir(), 'compose-extensions-'));
+  try {
+    const settled = await Promise.allSettled(
+      options.arches.map((arch) => log.group(`compose ${arch}`, () => composeArch(arch, config, repos, options, join(workDir, arch), log))),
+    );
+    const problems: ComposeProblem[] = [];
+    for (const [i, s] of settled.entries()) {
+      if (s.status === 'fulfilled') continue;
+      const err = s.reason as Error;
+      if (err instanceof ComposeError) problems.push(...err.problems);
+      else problems.push({ arch: options.arches[i], message: err.message });
+    }
+    const composed = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const staged = composed.flatMap((c) => (c.staged ? [c.staged] : []));
+    if (problems.length > 0) {
+      // All or nothing: the previous output of every architecture stays as it was.
+      await discardStaged(staged);
+      throw new ComposeError(problems);
+    }
+    await commitArches(options.output, staged);
+    const arches = composed.map((c) => c.result);
+    return { config, stateChecksum: combinedState(arches), changed: arches.some((a) => a.changed), arches };
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,125 @@
+// Repo definitions: .repo files from a directory and ID=URL pairs from the command line.
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, UsageError, type ConfigProblem } from '../errors.js';
+
+export interface RepoDefinition {
+  id: string;
+  /** Where it was defined: `file:line`, or `--repo` for a command-line pair. */
+  origin: string;
+  /** Options as written (keys lower-case); `$basearch`/`$releasever` are expanded by dnf. */
+  options: Record<string, string>;
+}
+
+/** dnf reads `[main]` in any config file as its global section, never as a repo. */
+const RESERVED_IDS = new Set(['main']);
+const ID_PATTERN = /^[A-Za-z0-9_.:-]+$/;
+
+/** Parses one .repo (INI) file; continuation lines (leading white space) extend the last value. */
+export function parseRepoFile(text: string, file: string): { repos: RepoDefinition[]; problems: ConfigProblem[] } {
+  const repos: RepoDefinition[] = [];
+  const problems: ConfigProblem[] = [];
+  let current: RepoDefinition | undefined;
+  let lastKey: string | undefined;
+  text.split('\n').forEach((raw, index) => {
+    const line = index + 1;
+    const trimmed = raw.trim();
+    if (trimmed === '' || trimmed.startsWith('#') || trimmed.startsWith(';')) return;
+    const section = /^\[(.*)\]$/.exec(trimmed);
+    if (section) {
+      const id = section[1]!.trim();
+      lastKey = undefined;
+      current = undefined;
+      if (RESERVED_IDS.has(id)) {
+        problems.push({ file, line, col: 2, path: id, message: `[${id}] is dnf's global section, not a repo; give the repo another id` });
+      } else if (!ID_PATTERN.test(id)) {
+        problems.push({ file, line, col: 2, path: id, message: `invalid repo id "${id}"` });
+      } else {
+        current = { id, origin: `${file}:${line}`, options: {} };
+        repos.push(current);
+      }
+      return;
+    }
+    if (/^\s/.test(raw) && current && lastKey) {
+      current.options[lastKey] += ' ' + trimmed;
+      return;
+    }
+    const eq = trimmed.indexOf('=');
+    if (eq <= 0) {
+      problems.push({ file, line, col: 1, path: current?.id ?? '', message: `expected key=value, found "${trimmed}"` });
+      return;
+    }
+    if (!current) return; // options of a rejected or missing section
+    lastKey = trimmed.slice(0, eq).trim().toLowerCase();
+    current.options[lastKey] = trimmed.slice(eq + 1).trim();
+  });
+  return { repos, problems };
+}
+
+/** A `ID=URL` pair: a repo with just a baseurl. No key is known for it, so no signature check. */
+export function parseRepoPair(pair: string): RepoDefinition {
+  const eq = pair.indexOf('=');
+  const id = pair.slice(0, eq);
+  const url = pair.slice(eq + 1);
+  if (eq <= 0 || !url) throw new UsageError(`--repo expects ID=URL, got "${pair}"`);
+  if (RESERVED_IDS.has(id) || !ID_PATTERN.test(id)) throw new UsageError(`--repo ${pair}: invalid repo id "${id}"`);
+  if (!/^(https?|file):\/\//.test(url) && !url.startsWith('/')) {
+    throw new UsageError(`--repo ${pair}: the URL must be http://, https://, file:// or an absolute path`);
+  }
+  return { id, origin: '--repo', options: { name: id, baseurl: url.startsWith('/') ? `file://${url}` : url, gpgcheck: '0' } };
+}
+
+/**
+ * All known repos: every `*.repo` file in `reposDir` (sorted, so the first definition of an id is
+ * predictable), then the pairs, which replace a file's repo of the same id.
+ */
+export async function loadRepos(reposDir: string | undefined, pairs: string[]): Promise<RepoDefinition[]> {
+  const byId = new Map<string, RepoDefinition>();
+  const problems: ConfigProblem[] = [];
+  if (reposDir) {
+    let names: string[];
+    try {
+      names = (await readdir(reposDir)).filter((n) => n.endsWith('.repo')).sort();
+    } catch (err) {
+      throw new UsageError(`cannot read repos directory ${reposDir}: ${(err as Error).message}`);
+    }
+    for (const name of names) {
+      const file = join(reposDir, name);
+      const parsed = parseRepoFile(await readFile(file, 'utf8'), file);
+      problems.push(...parsed.problems);
+      for (const repo of parsed.repos) {
+        const first = byId.get(repo.id);
+        if (first) {
+          const [f, l] = splitOrigin(repo.origin);
+          problems.push({ file: f, line: l, col: 2, path: repo.id, message: `repo "${repo.id}" is already defined at ${first.origin}` });
+        } else byId.set(repo.id, repo);
+      }
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  for (const pair of pairs) {
+    const repo = parseRepoPair(pair);
+    byId.set(repo.id, repo);
+  }
+  return [...byId.values()];
+}
+
+function splitOrigin(origin: string): [string, number] {
+  const at = origin.lastIndexOf(':');
+  return [origin.slice(0, at), Number(origin.slice(at + 1))];
+}
+
+/**
+ * The .repo text dnf is given: only the repos a run uses, enabled, and never silently skipped
+ * (Debian's dnf.conf sets skip_if_unavailable=True, which turns a broken repo into an empty result).
+ */
+export function renderRepoFile(repos: RepoDefinition[]): string {
+  return repos
+    .map((repo) => {
+      const options = { ...repo.options, enabled: '1', skip_if_unavailable: '0' };
+      const body = Object.entries(options).map(([k, v]) => `${k}=${v}`).join('\n');
+      return `[${repo.id}]\n${body}\n`;
+    })
+    .join('\n');
+}
+

@@ -1,0 +1,82 @@
+// The repo stage: lay out `<output>/<arch>/` in a staging directory, run createrepo_c, and swap
+// every architecture into place only once all of them succeeded.
+import { constants } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { ComposeError } from '../errors.js';
+import type { FetchedPackage } from '../download/fetch.js';
+import { run } from '../tools/exec.js';
+
+const SAFE_COMPONENT = /^[A-Za-z0-9._+~^-]+$/;
+
+/**
+ * The file name a package gets in the output. Built from the NEVRA fields, never from the repo's
+ * location_href, and checked so that repo metadata cannot name a path outside the directory.
+ */
+export function packageFilename(pkg: Pick<FetchedPackage, 'name' | 'version' | 'release' | 'arch'>): string {
+  for (const part of [pkg.name, pkg.version, pkg.release, pkg.arch]) {
+    if (!SAFE_COMPONENT.test(part) || part === '.' || part === '..') {
+      throw new ComposeError([{ message: `refusing package with unsafe name component "${part}" in its metadata` }]);
+    }
+  }
+  return `${pkg.name}-${pkg.version}-${pkg.release}.${pkg.arch}.rpm`;
+}
+
+/** Joins and proves the result stays inside `dir`. */
+export function inside(dir: string, name: string): string {
+  const path = resolve(dir, name);
+  if (!path.startsWith(resolve(dir) + sep)) throw new ComposeError([{ message: `path ${name} escapes ${dir}` }]);
+  return path;
+}
+
+export interface StagedArch {
+  arch: string;
+  dir: string;
+  /** nevra → filename relative to the arch directory. */
+  filenames: Map<string, string>;
+}
+
+/** A staging directory beside the final one, so the final rename stays on one filesystem. */
+export async function stageArch(output: string, arch: string, packages: FetchedPackage[]): Promise<StagedArch> {
+  await mkdir(output, { recursive: true });
+  const dir = await mkdtemp(join(output, `.staging-${arch}-`));
+  const filenames = new Map<string, string>();
+  const taken = new Set<string>();
+  for (const pkg of packages) {
+    const name = packageFilename(pkg);
+    if (taken.has(name)) throw new ComposeError([{ arch, message: `two packages would be written as ${name}` }]);
+    taken.add(name);
+    // A reflink where the filesystem can, a copy otherwise: never a hard link into a cache or repo.
+    await copyFile(pkg.file, inside(dir, name), constants.COPYFILE_FICLONE);
+    filenames.set(pkg.nevra, name);
+  }
+  await run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]);
+  return { arch, dir, filenames };
+}
+
+export async function writeJson(dir: string, name: string, text: string): Promise<void> {
+  await writeFile(inside(dir, name), text);
+}
+
+/**
+ * Moves each staged directory to `<output>/<arch>`. The previous directory is renamed aside first
+ * and removed last, so at no point is an architecture's output half-written.
+ */
+export async function commitArches(output: string, staged: StagedArch[]): Promise<string[]> {
+  const finals: string[] = [];
+  for (const { arch, dir } of staged) {
+    const final = inside(output, arch);
+    const previous = `${dir}.previous`;
+    const hadPrevious = await stat(final).then(() => true, () => false);
+    if (hadPrevious) await rename(final, previous);
+    await rename(dir, final);
+    if (hadPrevious) await rm(previous, { recursive: true, force: true });
+    finals.push(final);
+  }
+  return finals;
+}
+
+export async function discardStaged(staged: StagedArch[]): Promise<void> {
+  await Promise.all(staged.map((s) => rm(s.dir, { recursive: true, force: true })));
+}
+

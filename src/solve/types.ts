@@ -1,0 +1,46 @@
+/** A package in the composed repo, as dnf resolved it. */
+export interface ResolvedPackage {
+  name: string;
+  epoch: number;
+  version: string;
+  release: string;
+  arch: string;
+  /** name-[epoch:]version-release.arch, epoch omitted when 0. */
+  nevra: string;
+  /** Repo id it came from. */
+  repo: string;
+  /** location_href inside that repo (untrusted: never used as an output path as is). */
+  location: string;
+  /** The checksum the repo metadata declares for the file. */
+  checksum: { type: string; value: string };
+  /** Download size in bytes, from the repo metadata. */
+  size: number;
+  /** The file in a local (file://) repo, read in place. */
+  path?: string;
+  /** Where to fetch it from otherwise (a mirror dnf chose). */
+  url?: string;
+  /** Extensions whose closure includes it, sorted. */
+  extensions: string[];
+}
+
+/** A repo as dnf loaded it for this run. */
+export interface RepoState {
+  id: string;
+  /** The base URL packages were fetched from (after $basearch/$releasever substitution). */
+  url: string;
+  /** repomd.xml `<revision>`, when present. */
+  revision?: string;
+  /** sha256 of the repomd.xml that was loaded: identifies the repo metadata exactly. */
+  repomdSha256: string;
+  gpgcheck: boolean;
+  gpgkeys: string[];
+}
+
+export interface SolveResult {
+  arch: string;
+  /** Sorted by nevra. */
+  packages: ResolvedPackage[];
+  /** Extension name → its own closure (NEVRA strings, sorted): what a client installs for it. */
+  closures: Record<string, string[]>;
+  repos: RepoState[];
+}
