@@ -22,11 +22,20 @@ import { GENERATOR } from './version.js';
 export interface Logger {
   info(message: string): void;
   warn(message: string): void;
-  /** Runs `fn` inside a named, collapsible group of log lines (the action) or a heading (the CLI). */
-  group<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Lines about one architecture. Architectures run concurrently, so the CLI prefixes each line
+   * and the action shows them as one collapsible group once the architecture is done.
+   */
+  scope(name: string): ScopedLogger;
 }
 
-export const silentLogger: Logger = { info() {}, warn() {}, group: (_name, fn) => fn() };
+export interface ScopedLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  end(): void;
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, scope: () => ({ info() {}, warn() {}, end() {} }) };
 
 export interface ComposeOptions {
   config: string;
@@ -105,14 +114,26 @@ interface Composed {
   staged?: StagedArch;
 }
 
-async function composeArch(
+/** An architecture after the solve: everything its state depends on but the downloaded files. */
+interface Resolved {
+  arch: string;
+  base: BaseInfo;
+  plan: ArchPlan;
+  solved: SolveResult;
+  fingerprint: string;
+  /** Known before downloading when every repo declares sha256, which is the file's sha256. */
+  declaredState?: string;
+  log: ScopedLogger;
+}
+
+async function resolveArch(
   arch: string,
   config: ExtensionsConfig,
   repos: RepoDefinition[],
   options: ComposeOptions,
   workDir: string,
-  log: Logger,
-): Promise<Composed> {
+  log: ScopedLogger,
+): Promise<Resolved> {
   const base: BaseInfo = await readBase(options.base, arch, join(workDir, 'base'));
   const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
   if (!releasever) {
@@ -129,20 +150,27 @@ async function composeArch(
     throw err;
   });
   if (problems.length > 0) throw new ComposeError(problems);
-  const fingerprint = inputFingerprint({ plan, base, repos: solved.repos });
   log.info(`resolved ${solved.packages.length} packages`);
-
-  // The repo's sha256 is the file's sha256: when every repo declares sha256, the state is known
-  // before anything is downloaded, and an unchanged state skips the download.
   const declared = solved.packages.every((p) => p.checksum.type === 'sha256');
-  if (declared) {
-    const state = archState(plan, base, solved, (p) => p.checksum.value);
-    if (options.previousState.includes(state)) {
-      log.info(`state ${state} equals the previous state: nothing to do`);
-      return { result: summarize(arch, state, fingerprint, false, solved, options.output, 0) };
-    }
-  }
+  return {
+    arch, base, plan, solved, log,
+    fingerprint: inputFingerprint({ plan, base, repos: solved.repos }),
+    ...(declared && { declaredState: archState(plan, base, solved, (p) => p.checksum.value) }),
+  };
+}
 
+async function writeArch(
+  r: Resolved,
+  config: ExtensionsConfig,
+  options: ComposeOptions,
+  workDir: string,
+  unchanged: (state: string) => boolean,
+): Promise<Composed> {
+  const { arch, base, plan, solved, fingerprint, log } = r;
+  if (r.declaredState && unchanged(r.declaredState)) {
+    log.info(`state ${r.declaredState} equals the previous state: nothing to download or write`);
+    return { result: summarize(arch, r.declaredState, fingerprint, false, solved, options.output, 0) };
+  }
   const fetched = await fetchPackages(solved.packages, solved.repos, {
     arch,
     cacheDir: options.cacheDir,
@@ -151,7 +179,7 @@ async function composeArch(
   });
   const sha256 = new Map(fetched.map((p) => [p.nevra, p.sha256]));
   const state = archState(plan, base, solved, (p) => sha256.get(p.nevra)!);
-  if (options.previousState.includes(state)) {
+  if (unchanged(state)) {
     log.info(`state ${state} equals the previous state: nothing to write`);
     return { result: summarize(arch, state, fingerprint, false, solved, options.output, 0) };
   }
@@ -198,7 +226,7 @@ function summarize(arch: string, state: string, fingerprint: string, changed: bo
 }
 
 /** Progress lines at most every 10% of the packages, so large composes do not flood the log. */
-function progressLogger(log: Logger, total: number) {
+function progressLogger(log: ScopedLogger, total: number) {
   const step = Math.max(1, Math.ceil(total / 10));
   return (done: number, all: number, bytes: number) => {
     if (done % step === 0 || done === all) log.info(`verified ${done}/${all} packages (${(bytes / 1048576).toFixed(1)} MiB)`);
@@ -213,28 +241,57 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   if (unknown.length > 0) throw new ConfigError(unknown);
 
   const workDir = await mkdtemp(join(tmpdir(), 'compose-extensions-'));
+  const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
+  let staged: StagedArch[] = [];
   try {
-    const settled = await Promise.allSettled(
-      options.arches.map((arch) => log.group(`compose ${arch}`, () => composeArch(arch, config, repos, options, join(workDir, arch), log))),
+    // Phase 1, every architecture concurrently: base, plan, solve.
+    const resolved = await settleAll(options.arches, (arch) =>
+      resolveArch(arch, config, repos, options, join(workDir, arch), scopes.get(arch)!),
     );
-    const problems: ComposeProblem[] = [];
-    for (const [i, s] of settled.entries()) {
-      if (s.status === 'fulfilled') continue;
-      const err = s.reason as Error;
-      if (err instanceof ComposeError) problems.push(...err.problems);
-      else problems.push({ arch: options.arches[i], message: err.message });
-    }
-    const composed = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    const staged = composed.flatMap((c) => (c.staged ? [c.staged] : []));
-    if (problems.length > 0) {
-      // All or nothing: the previous output of every architecture stays as it was.
-      await discardStaged(staged);
-      throw new ComposeError(problems);
-    }
+    // `previous-state` may be one architecture's state or the combined state of all of them.
+    const declared = resolved.map((r) => ({ arch: r.arch, stateChecksum: r.declaredState ?? '' }));
+    const allUnchanged = declared.every((d) => d.stateChecksum) && options.previousState.includes(combinedState(declared));
+    const unchanged = (state: string) => allUnchanged || options.previousState.includes(state);
+    // Phase 2: download, verify, stage.
+    const composed = await settleAll(resolved, (r) => writeArch(r, config, options, join(workDir, r.arch), unchanged), (s) => {
+      staged = s.flatMap((c) => (c.staged ? [c.staged] : []));
+    });
+    staged = composed.flatMap((c) => (c.staged ? [c.staged] : []));
     await commitArches(options.output, staged);
+    staged = [];
     const arches = composed.map((c) => c.result);
     return { config, stateChecksum: combinedState(arches), changed: arches.some((a) => a.changed), arches };
   } finally {
+    // All or nothing: on any failure the previous output of every architecture stays as it was.
+    await discardStaged(staged);
+    for (const scope of scopes.values()) scope.end();
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs `work` for every item concurrently and waits for all of them; any failure becomes one
+ * ComposeError with every problem, after `onPartial` has seen the results that did succeed.
+ */
+async function settleAll<T extends { arch: string } | string, R>(
+  items: T[],
+  work: (item: T) => Promise<R>,
+  onPartial: (succeeded: R[]) => void = () => {},
+): Promise<R[]> {
+  const settled = await Promise.allSettled(items.map(work));
+  const problems: ComposeProblem[] = [];
+  for (const [i, s] of settled.entries()) {
+    if (s.status === 'fulfilled') continue;
+    const item = items[i]!;
+    const arch = typeof item === 'string' ? item : item.arch;
+    const err = s.reason as Error;
+    if (err instanceof ComposeError) problems.push(...err.problems);
+    else problems.push({ arch, message: err.message });
+  }
+  const results = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  if (problems.length > 0) {
+    onPartial(results);
+    throw new ComposeError(problems);
+  }
+  return results;
 }

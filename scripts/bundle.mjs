@@ -1,0 +1,21 @@
+// Builds dist/: one ESM bundle per entry point with ncc, plus the dnf helper they run.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const out = process.argv[2] ?? 'dist';
+const entries = { cli: 'src/cli/index.ts', action: 'src/action/index.ts' };
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+for (const [name, entry] of Object.entries(entries)) {
+  const tmp = mkdtempSync(join(tmpdir(), 'ncc-'));
+  execFileSync('npx', ['ncc', 'build', entry, '-o', tmp, '--quiet', '--target', 'es2022'], { stdio: 'inherit' });
+  for (const file of readdirSync(tmp)) {
+    if (file === 'index.js') renameSync(join(tmp, file), join(out, `${name}.js`));
+    else if (file === 'package.json') continue;
+    else renameSync(join(tmp, file), join(out, file));
+  }
+  rmSync(tmp, { recursive: true, force: true });
+}
+copyFileSync('src/solve/dnf4-helper.py', join(out, 'dnf4-helper.py'));

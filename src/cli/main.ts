@@ -1,0 +1,184 @@
+// The command-line entry point: translates argv into ComposeOptions and the result into text or JSON.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { compose, defaultCacheDir, validateConfig, type ComposeResult, type Logger } from '../engine.js';
+import { ConfigError, exitCodeFor, formatProblem, UsageError } from '../errors.js';
+import type { BaseSpec } from '../inputs/base.js';
+import { KNOWN_ARCHITECTURES } from '../inputs/extensions-yaml.js';
+import { selectArches } from '../inputs/arch.js';
+import { GENERATOR } from '../version.js';
+
+export const USAGE = `Usage:
+  compose-extensions compose --config FILE (--ostree-repo DIR --base-rev REF | --rootfs DIR)
+      [--arch ARCH]... [--repos-dir DIR] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
+      [--cache-dir DIR] [--previous-state SUM]... --output DIR [--json]
+  compose-extensions validate --config FILE [--json]
+
+Commands:
+  compose    Resolve and download the extensions of FILE for each architecture on top of the base,
+             and write <output>/<arch>/ with the RPMs, repodata/, extensions.json and metadata.json.
+  validate   Check FILE against the extensions.yaml schema and report every problem at once.
+
+Options:
+  --config FILE          extensions.yaml (rpm-ostree format)
+  --ostree-repo DIR      OSTree repository holding the base commit
+  --base-rev REF         ref or commit checksum in it; \${basearch} is replaced per architecture
+  --rootfs DIR           a root filesystem as the base instead of an OSTree commit
+  --arch ARCH            architecture to compose, repeatable (${KNOWN_ARCHITECTURES.join(', ')});
+                         default: this machine's
+  --repos-dir DIR        directory of .repo files (default: /etc/yum.repos.d)
+  --repo ID=URL          an extra repo, repeatable; replaces a .repo file's repo of the same id
+  --releasever N         default: VERSION_ID from the base's os-release
+  --no-weak-deps         leave weak dependencies (Recommends, Supplements) out
+  --cache-dir DIR        dnf metadata and package cache, reused between runs
+                         (default: \$XDG_CACHE_HOME/compose-extensions or ~/.cache/compose-extensions)
+  --previous-state SUM   state checksum of an earlier run, repeatable: an architecture whose state
+                         equals it is neither downloaded nor written (changed: false)
+  --output DIR           where <arch>/ directories are written; replaced atomically
+  --json                 print the result as JSON on stdout
+  -h, --help             show this help
+  -V, --version          show the version
+
+Exit status: 0 success, 1 composing failed, 2 bad usage or an invalid config.`;
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const stdio: Io = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') };
+
+function cliLogger(io: Io): Logger {
+  return {
+    info: (m) => io.err(m),
+    warn: (m) => io.err(`warning: ${m}`),
+    scope: (name) => ({ info: (m) => io.err(`[${name}] ${m}`), warn: (m) => io.err(`[${name}] warning: ${m}`), end() {} }),
+  };
+}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        'ostree-repo': { type: 'string' },
+        'base-rev': { type: 'string' },
+        rootfs: { type: 'string' },
+        arch: { type: 'string', multiple: true },
+        'repos-dir': { type: 'string' },
+        repo: { type: 'string', multiple: true },
+        releasever: { type: 'string' },
+        'no-weak-deps': { type: 'boolean' },
+        'cache-dir': { type: 'string' },
+        'previous-state': { type: 'string', multiple: true },
+        output: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+type Values = ReturnType<typeof parse>['values'];
+
+function required(values: Values, name: 'config' | 'output'): string {
+  const value = values[name];
+  if (!value) throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+export function baseSpec(values: Values): BaseSpec {
+  const ostree = values['ostree-repo'];
+  const rev = values['base-rev'];
+  if (values.rootfs && (ostree || rev)) throw new UsageError('give either --rootfs or --ostree-repo with --base-rev, not both');
+  if (values.rootfs) return { kind: 'rootfs', path: resolve(values.rootfs) };
+  if (ostree && rev) return { kind: 'ostree', repo: resolve(ostree), ref: rev };
+  if (ostree || rev) throw new UsageError('--ostree-repo and --base-rev go together');
+  throw new UsageError('a base is required: --ostree-repo DIR --base-rev REF, or --rootfs DIR');
+}
+
+/** The default repos dir may be missing (a Debian host); an explicit one must exist. */
+function reposDir(values: Values): string | undefined {
+  if (values['repos-dir']) return resolve(values['repos-dir']);
+  return existsSync('/etc/yum.repos.d') ? '/etc/yum.repos.d' : undefined;
+}
+
+export function resultJson(result: ComposeResult) {
+  return {
+    stateChecksum: result.stateChecksum,
+    changed: result.changed,
+    arches: result.arches.map((a) => ({
+      arch: a.arch,
+      stateChecksum: a.stateChecksum,
+      changed: a.changed,
+      packageCount: a.packageCount,
+      outputDir: a.outputDir,
+      metadata: a.metadataPath,
+      extensionsJson: a.extensionsJsonPath,
+    })),
+  };
+}
+
+function resultText(result: ComposeResult): string {
+  return result.arches
+    .map((a) =>
+      a.changed
+        ? `${a.arch}: ${a.packageCount} packages in ${a.outputDir} (metadata: ${a.metadataPath}); state ${a.stateChecksum}`
+        : `${a.arch}: unchanged (state ${a.stateChecksum}); nothing written`,
+    )
+    .join('\n');
+}
+
+export async function main(argv: string[], io: Io = stdio): Promise<number> {
+  let json = false;
+  try {
+    const { values, positionals } = parse(argv);
+    json = Boolean(values.json);
+    if (values.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    if (values.version) {
+      io.out(GENERATOR.version);
+      return 0;
+    }
+    const [command, ...rest] = positionals;
+    if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+    if (command === 'validate') {
+      const config = await validateConfig(resolve(required(values, 'config')));
+      if (json) io.out(JSON.stringify({ valid: true, file: config.file, extensions: config.extensions.map((e) => e.name) }));
+      else io.out(`${config.file}: valid, ${config.extensions.length} extensions (${config.extensions.map((e) => e.name).join(', ')})`);
+      return 0;
+    }
+    if (command !== 'compose') throw new UsageError(command ? `unknown command "${command}"` : 'a command is required: compose or validate');
+    const result = await compose({
+      config: resolve(required(values, 'config')),
+      base: baseSpec(values),
+      arches: selectArches(values.arch ?? [], '--arch'),
+      reposDir: reposDir(values),
+      repoPairs: values.repo ?? [],
+      releasever: values.releasever,
+      weakDeps: !values['no-weak-deps'],
+      cacheDir: resolve(values['cache-dir'] ?? defaultCacheDir()),
+      previousState: values['previous-state'] ?? [],
+      output: resolve(required(values, 'output')),
+      log: cliLogger(io),
+    });
+    io.out(json ? JSON.stringify(resultJson(result), null, 2) : resultText(result));
+    return 0;
+  } catch (err) {
+    const code = exitCodeFor(err);
+    if (json && err instanceof ConfigError) {
+      io.out(JSON.stringify({ valid: false, problems: err.problems.map((p) => ({ ...p, text: formatProblem(p) })) }));
+    }
+    io.err(`error: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof UsageError) io.err(`Run 'compose-extensions --help' for usage.`);
+    return code;
+  }
+}

@@ -1,0 +1,53 @@
+// Missing tools: installed with dnf in a Fedora-family container running as root, otherwise an
+// error that names the exact command to run.
+import { existsSync, readFileSync } from 'node:fs';
+import { ToolError } from '../errors.js';
+import { systemPython } from '../solve/dnf.js';
+import { run } from './exec.js';
+
+/** A tool, how to tell it is there, and the Fedora package that provides it. */
+export interface Requirement {
+  name: string;
+  probe: [string, string[]];
+  fedoraPackage: string;
+  debianPackage: string;
+}
+
+export const REQUIREMENTS = {
+  rpm: { name: 'rpm', probe: ['rpm', ['--version']], fedoraPackage: 'rpm', debianPackage: 'rpm' },
+  createrepo: { name: 'createrepo_c', probe: ['createrepo_c', ['--version']], fedoraPackage: 'createrepo_c', debianPackage: 'createrepo-c' },
+  ostree: { name: 'ostree', probe: ['ostree', ['--version']], fedoraPackage: 'ostree', debianPackage: 'ostree' },
+  dnf: { name: "dnf's Python API", probe: [systemPython(), ['-c', 'import dnf']], fedoraPackage: 'python3-dnf', debianPackage: 'dnf' },
+} satisfies Record<string, Requirement>;
+
+async function present(req: Requirement): Promise<boolean> {
+  try {
+    return (await run(req.probe[0], req.probe[1], { allowFailure: true })).exitCode === 0;
+  } catch {
+    return false;
+  }
+}
+
+function fedoraFamily(): boolean {
+  try {
+    return /^ID(_LIKE)?=.*\b(fedora|rhel|centos)\b/m.test(readFileSync('/etc/os-release', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+export async function ensureTools(requirements: Requirement[], log: (m: string) => void): Promise<void> {
+  const missing: Requirement[] = [];
+  for (const req of requirements) if (!(await present(req))) missing.push(req);
+  if (missing.length === 0) return;
+  const names = missing.map((m) => m.name).join(', ');
+  const fedora = `dnf install -y ${missing.map((m) => m.fedoraPackage).join(' ')}`;
+  const dnf = ['/usr/bin/dnf5', '/usr/bin/dnf'].find((d) => existsSync(d));
+  if (process.getuid?.() === 0 && fedoraFamily() && dnf) {
+    log(`installing ${names}: ${fedora}`);
+    await run(dnf, ['install', '-y', ...missing.map((m) => m.fedoraPackage)]);
+    return;
+  }
+  const debian = `apt-get install -y ${missing.map((m) => m.debianPackage).join(' ')}`;
+  throw new ToolError(`missing ${names}: run \`${fedora}\` (Fedora) or \`${debian}\` (Debian/Ubuntu) before this step`);
+}

