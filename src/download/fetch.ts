@@ -26,6 +26,8 @@ export interface FetchOptions {
   onProgress?: (done: number, total: number, bytes: number) => void;
 }
 
+const CHECKSUM_TYPES = new Set(['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512']);
+
 /** sha256 and, when the repo declares another type, that digest too, in one read. */
 async function digests(file: string, type: string): Promise<{ sha256: string; declared: string }> {
   const sha256 = createHash('sha256');
@@ -42,8 +44,11 @@ async function exists(file: string): Promise<boolean> {
   return stat(file).then(() => true, () => false);
 }
 
+/** Numbers this process's partial files: architectures may fetch the same package at the same time. */
+let partials = 0;
+
 async function download(url: string, dest: string): Promise<void> {
-  const partial = `${dest}.part-${process.pid}`;
+  const partial = `${dest}.part-${process.pid}-${++partials}`;
   try {
     if (url.startsWith('file://')) {
       await pipeline(createReadStream(fileURLToPath(url)), createWriteStream(partial));
@@ -59,11 +64,11 @@ async function download(url: string, dest: string): Promise<void> {
   }
 }
 
-/** Runs `work` over items with at most `limit` in flight. */
+/** Runs `work` over items with at most `limit` (at least one) in flight. */
 export async function mapLimit<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
     while (next < items.length) {
       const index = next++;
       results[index] = await work(items[index]!);
@@ -81,8 +86,10 @@ export async function fetchPackages(packages: ResolvedPackage[], repos: RepoStat
   let bytes = 0;
   const fetched = await mapLimit(packages, options.concurrency ?? 8, async (pkg) => {
     const { type, value } = pkg.checksum;
-    const file = pkg.path ?? join(cache, `${type}-${value}.rpm`);
     try {
+      // Both go into a cache file name: only a known digest and hex, never a path.
+      if (!CHECKSUM_TYPES.has(type) || !/^[0-9a-f]+$/.test(value)) throw new Error(`unsupported checksum ${type}:${value}`);
+      const file = pkg.path ?? join(cache, `${type}-${value}.rpm`);
       if (!pkg.path && !(await exists(file))) {
         if (!pkg.url) throw new Error('the repo gives no location for it');
         await download(pkg.url, file);

@@ -20,6 +20,8 @@ export function parseRepoFile(text: string, file: string): { repos: RepoDefiniti
   const repos: RepoDefinition[] = [];
   const problems: ConfigProblem[] = [];
   let current: RepoDefinition | undefined;
+  /** A section was seen (a rejected one too: its options are not reported again). */
+  let inSection = false;
   let lastKey: string | undefined;
   text.split('\n').forEach((raw, index) => {
     const line = index + 1;
@@ -30,6 +32,7 @@ export function parseRepoFile(text: string, file: string): { repos: RepoDefiniti
       const id = section[1]!.trim();
       lastKey = undefined;
       current = undefined;
+      inSection = true;
       if (RESERVED_IDS.has(id)) {
         problems.push({ file, line, col: 2, path: id, message: `[${id}] is dnf's global section, not a repo; give the repo another id` });
       } else if (!ID_PATTERN.test(id)) {
@@ -40,8 +43,8 @@ export function parseRepoFile(text: string, file: string): { repos: RepoDefiniti
       }
       return;
     }
-    if (/^\s/.test(raw) && current && lastKey) {
-      current.options[lastKey] += ' ' + trimmed;
+    if (/^\s/.test(raw) && lastKey) {
+      if (current) current.options[lastKey] += ' ' + trimmed;
       return;
     }
     const eq = trimmed.indexOf('=');
@@ -49,9 +52,11 @@ export function parseRepoFile(text: string, file: string): { repos: RepoDefiniti
       problems.push({ file, line, col: 1, path: current?.id ?? '', message: `expected key=value, found "${trimmed}"` });
       return;
     }
-    if (!current) return; // options of a rejected or missing section
     lastKey = trimmed.slice(0, eq).trim().toLowerCase();
-    current.options[lastKey] = trimmed.slice(eq + 1).trim();
+    if (!inSection) {
+      problems.push({ file, line, col: 1, path: '', message: `option "${lastKey}" outside a section: put it under a [repo-id] header` });
+    }
+    if (current) current.options[lastKey] = trimmed.slice(eq + 1).trim(); // else: a rejected section, already reported
   });
   return { repos, problems };
 }

@@ -42,15 +42,21 @@ export async function stageArch(output: string, arch: string, packages: FetchedP
   const dir = await mkdtemp(join(output, `.staging-${arch}-`));
   const filenames = new Map<string, string>();
   const taken = new Set<string>();
-  for (const pkg of packages) {
-    const name = packageFilename(pkg);
-    if (taken.has(name)) throw new ComposeError([{ arch, message: `two packages would be written as ${name}` }]);
-    taken.add(name);
-    // A reflink where the filesystem can, a copy otherwise: never a hard link into a cache or repo.
-    await copyFile(pkg.file, inside(dir, name), constants.COPYFILE_FICLONE);
-    filenames.set(pkg.nevra, name);
+  try {
+    for (const pkg of packages) {
+      const name = packageFilename(pkg);
+      if (taken.has(name)) throw new ComposeError([{ arch, message: `two packages would be written as ${name}` }]);
+      taken.add(name);
+      // A reflink where the filesystem can, a copy otherwise: never a hard link into a cache or repo.
+      await copyFile(pkg.file, inside(dir, name), constants.COPYFILE_FICLONE);
+      filenames.set(pkg.nevra, name);
+    }
+    await run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]);
+  } catch (err) {
+    // The caller gets no StagedArch to discard: do not leave a half-staged directory in the output.
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   }
-  await run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]);
   return { arch, dir, filenames };
 }
 

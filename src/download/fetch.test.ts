@@ -1,0 +1,226 @@
+import { createHash } from 'node:crypto';
+import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ComposeError } from '../errors.js';
+import type { RepoState, ResolvedPackage } from '../solve/types.js';
+import { createSigningKey, signRpms, tamperRpm, type SigningKey } from '../../test/fixtures/gpg.js';
+import { serveDirectory, type StaticServer } from '../../test/fixtures/http.js';
+import { buildRpms } from '../../test/fixtures/rpms.js';
+import { fetchPackages, mapLimit, type FetchOptions } from './fetch.js';
+
+let dir: string;
+let rpmDir: string;
+let server: StaticServer;
+let key: SigningKey;
+let n = 0;
+const fresh = (name: string) => join(dir, `${name}-${n++}`);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ce-fetch-test-'));
+  const built = join(dir, 'rpms');
+  const rpms = await buildRpms(
+    [
+      { name: 'alpha', version: '1.0', release: '1', noarch: true },
+      { name: 'beta', version: '2.0', release: '3', noarch: true },
+      { name: 'gamma', version: '1.0', release: '1', noarch: true },
+      { name: 'signed-good', version: '1.0', release: '1', noarch: true },
+      { name: 'signed-tampered', version: '1.0', release: '1', noarch: true, summary: 'tamperme' },
+    ],
+    ['x86_64'],
+    built,
+  );
+  rpmDir = join(built, 'x86_64');
+  key = await createSigningKey(dir);
+  await signRpms(key, rpms['x86_64']!.filter((f) => basename(f).startsWith('signed-')));
+  await tamperRpm(join(rpmDir, 'signed-tampered-1.0-1.noarch.rpm'), 'tamperme');
+  await copyFile(key.publicKey, join(built, 'RPM-GPG-KEY-fixture'));
+  server = await serveDirectory(built);
+});
+afterAll(async () => {
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+/** A package as the solver would describe it: served over http, with the checksum of the file. */
+async function resolved(name: string, repo = 'web', overrides: Partial<ResolvedPackage> = {}): Promise<ResolvedPackage> {
+  const file = `${name}.noarch.rpm`;
+  const data = await readFile(join(rpmDir, file));
+  const [, pkgName, version, release] = /^(.+)-([^-]+)-([^-]+)$/.exec(name)!;
+  return {
+    name: pkgName!, epoch: 0, version: version!, release: release!, arch: 'noarch', nevra: `${name}.noarch`, repo,
+    location: file, checksum: { type: 'sha256', value: sha256(data) }, size: data.length,
+    url: `${server.url}/x86_64/${file}`, extensions: ['ext'],
+    ...overrides,
+  };
+}
+
+function repoState(id: string, gpg?: { keys: string[] }): RepoState {
+  return { id, url: `${server.url}/x86_64/`, repomdSha256: '0'.repeat(64), gpgcheck: Boolean(gpg), gpgkeys: gpg?.keys ?? [] };
+}
+
+const options = (cacheDir: string, extra: Partial<FetchOptions> = {}): FetchOptions => ({
+  arch: 'x86_64', cacheDir, workDir: fresh('work'), ...extra,
+});
+
+async function composeError(promise: Promise<unknown>): Promise<ComposeError> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(ComposeError);
+  return err as ComposeError;
+}
+
+const requestsOf = (from: number) => server.requests.slice(from).filter((r) => r.endsWith('.rpm')).sort();
+
+describe('fetchPackages', () => {
+  test('downloads into <cache>/packages, verifies, reports progress; a second run uses the cache', async () => {
+    const cacheDir = fresh('cache');
+    const pkgs = [await resolved('alpha-1.0-1'), await resolved('beta-2.0-3')];
+    const progress: [number, number, number][] = [];
+    const before = server.requests.length;
+    const fetched = await fetchPackages(pkgs, [repoState('web')], options(cacheDir, { onProgress: (...a) => progress.push(a) }));
+    expect(requestsOf(before)).toEqual(['/x86_64/alpha-1.0-1.noarch.rpm', '/x86_64/beta-2.0-3.noarch.rpm']);
+    for (const [i, pkg] of pkgs.entries()) {
+      const file = join(cacheDir, 'packages', `sha256-${pkg.checksum.value}.rpm`);
+      expect(fetched[i]).toEqual({ ...pkg, file, sha256: pkg.checksum.value });
+      expect(sha256(await readFile(file))).toBe(pkg.checksum.value);
+    }
+    expect(progress.map(([done, total]) => [done, total])).toEqual([[1, 2], [2, 2]]);
+    expect(progress[1]![2]).toBe(pkgs[0]!.size + pkgs[1]!.size);
+    expect((await readdir(join(cacheDir, 'packages'))).sort()).toEqual(pkgs.map((p) => `sha256-${p.checksum.value}.rpm`).sort());
+
+    const again = server.requests.length;
+    expect(await fetchPackages(pkgs, [repoState('web')], options(cacheDir))).toEqual(fetched);
+    expect(server.requests.slice(again)).toEqual([]);
+  });
+
+  test('a repo that declares another checksum type is verified with it; sha256 is still computed', async () => {
+    const pkg = await resolved('gamma-1.0-1');
+    const data = await readFile(join(rpmDir, 'gamma-1.0-1.noarch.rpm'));
+    const sha512 = createHash('sha512').update(data).digest('hex');
+    const [fetched] = await fetchPackages([{ ...pkg, checksum: { type: 'sha512', value: sha512 } }], [], options(fresh('cache')));
+    expect(fetched!.sha256).toBe(sha256(data));
+    expect(basename(fetched!.file)).toBe(`sha512-${sha512}.rpm`);
+  });
+
+  test('a local package is read in place, nothing is copied or requested', async () => {
+    const cacheDir = fresh('cache');
+    const path = join(rpmDir, 'alpha-1.0-1.noarch.rpm');
+    const pkg = await resolved('alpha-1.0-1', 'local', { path, url: undefined });
+    const before = server.requests.length;
+    const [fetched] = await fetchPackages([pkg], [repoState('local')], options(cacheDir));
+    expect(fetched!.file).toBe(path);
+    expect(await readdir(join(cacheDir, 'packages'))).toEqual([]);
+    expect(server.requests.length).toBe(before);
+  });
+
+  test('a checksum mismatch names the package and leaves nothing in the cache', async () => {
+    const cacheDir = fresh('cache');
+    const wrong = sha256('something else');
+    const good = await resolved('alpha-1.0-1');
+    const bad = await resolved('beta-2.0-3', 'web', { checksum: { type: 'sha256', value: wrong } });
+    const err = await composeError(fetchPackages([good, bad], [repoState('web')], options(cacheDir)));
+    expect(err.problems).toEqual([
+      {
+        arch: 'x86_64',
+        message: `beta-2.0-3.noarch from web: sha256 checksum mismatch: the repo says ${wrong}, the file has ${(await resolved('beta-2.0-3')).checksum.value}`,
+      },
+    ]);
+    // Only the good package stays; no bad file, no partial download.
+    expect(await readdir(join(cacheDir, 'packages'))).toEqual([`sha256-${good.checksum.value}.rpm`]);
+  });
+
+  test('a checksum mismatch of a local package leaves the repo file alone', async () => {
+    const path = join(rpmDir, 'gamma-1.0-1.noarch.rpm');
+    const pkg = await resolved('gamma-1.0-1', 'local', { path, url: undefined, checksum: { type: 'sha256', value: sha256('x') } });
+    const err = await composeError(fetchPackages([pkg], [], options(fresh('cache'))));
+    expect(err.message).toContain('gamma-1.0-1.noarch from local: sha256 checksum mismatch');
+    expect((await stat(path)).isFile()).toBe(true);
+  });
+
+  test('an HTTP error is a clear problem and leaves no partial file', async () => {
+    const cacheDir = fresh('cache');
+    const pkg = await resolved('alpha-1.0-1', 'web', { url: `${server.url}/x86_64/missing-1.0-1.noarch.rpm` });
+    const err = await composeError(fetchPackages([pkg], [repoState('web')], options(cacheDir)));
+    expect(err.problems).toEqual([{ arch: 'x86_64', message: 'alpha-1.0-1.noarch from web: HTTP 404 Not Found' }]);
+    expect(await readdir(join(cacheDir, 'packages'))).toEqual([]);
+  });
+
+  test('architectures fetching the same package into one cache at the same time all succeed', async () => {
+    // The engine runs architectures concurrently with one shared cache, so noarch packages meet
+    // there. The download stage only moves and checks bytes: a 4 MiB file (fixture RPMs are a few
+    // KiB, done before the next download starts) keeps the downloads overlapping.
+    const blob = Buffer.alloc(4 << 20, 'x');
+    await writeFile(join(rpmDir, 'big-1.0-1.noarch.rpm'), blob);
+    const big = await resolved('big-1.0-1');
+    const cacheDir = fresh('cache');
+    const arches = ['x86_64', 'aarch64', 'ppc64le', 's390x'];
+    const runs = await Promise.allSettled(arches.map((arch) => fetchPackages([big], [], { ...options(cacheDir), arch })));
+    expect(runs.map((r) => (r.status === 'fulfilled' ? r.value[0]!.sha256 : String(r.reason)))).toEqual(arches.map(() => sha256(blob)));
+    expect(await readdir(join(cacheDir, 'packages'))).toEqual([`sha256-${sha256(blob)}.rpm`]);
+  });
+});
+
+describe('gpgcheck', () => {
+  const keyUrl = () => `file://${key.publicKey}`;
+
+  test('a signed package verifies with the repo key, from a file or over http', async () => {
+    const pkg = await resolved('signed-good-1.0-1', 'signed');
+    for (const keys of [[keyUrl()], [`${server.url}/RPM-GPG-KEY-fixture`]]) {
+      const [fetched] = await fetchPackages([pkg], [repoState('signed', { keys })], options(fresh('cache')));
+      expect(fetched!.nevra).toBe('signed-good-1.0-1.noarch');
+    }
+  });
+
+  test('a tampered package fails', async () => {
+    const pkgs = [await resolved('signed-good-1.0-1', 'signed'), await resolved('signed-tampered-1.0-1', 'signed')];
+    const err = await composeError(fetchPackages(pkgs, [repoState('signed', { keys: [keyUrl()] })], options(fresh('cache'))));
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]!.message).toMatch(/^signed-tampered-1\.0-1\.noarch from signed fails its signature check \(gpgcheck is on\): /);
+  });
+
+  test('an unsigned package in a gpgcheck repo fails; the same package in a repo without gpgcheck does not', async () => {
+    const unsigned = await resolved('alpha-1.0-1', 'signed');
+    const err = await composeError(fetchPackages([unsigned], [repoState('signed', { keys: [keyUrl()] })], options(fresh('cache'))));
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]!.message).toMatch(/^alpha-1\.0-1\.noarch from signed fails its signature check \(gpgcheck is on\): /);
+    await expect(fetchPackages([unsigned], [repoState('signed')], options(fresh('cache')))).resolves.toHaveLength(1);
+  });
+
+  test('a gpgcheck repo without a gpgkey fails, even for a well-signed package', async () => {
+    const pkg = await resolved('signed-good-1.0-1', 'signed');
+    const err = await composeError(fetchPackages([pkg], [repoState('signed', { keys: [] })], options(fresh('cache'))));
+    expect(err.problems).toEqual([{ arch: 'x86_64', message: 'repo signed has gpgcheck on but no gpgkey to check with' }]);
+  });
+
+  test('a key that cannot be fetched fails', async () => {
+    const pkg = await resolved('signed-good-1.0-1', 'signed');
+    const missing = `${server.url}/RPM-GPG-KEY-missing`;
+    const err = await composeError(fetchPackages([pkg], [repoState('signed', { keys: [missing] })], options(fresh('cache'))));
+    expect(err.problems).toEqual([{ arch: 'x86_64', message: `repo signed: cannot import gpgkey ${missing}: HTTP 404` }]);
+  });
+});
+
+describe('mapLimit', () => {
+  test('never has more than `limit` in flight, reaches it, and keeps the order', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const items = Array.from({ length: 12 }, (_, i) => i);
+    const result = await mapLimit(items, 3, async (i) => {
+      most = Math.max(most, ++inFlight);
+      await sleep((i * 7) % 5); // finish out of order
+      inFlight--;
+      return i * 10;
+    });
+    expect(most).toBe(3);
+    expect(result).toEqual(items.map((i) => i * 10));
+  });
+
+  test('a limit above the item count, no items, and a limit below 1', async () => {
+    expect(await mapLimit([1, 2], 10, async (i) => i + 1)).toEqual([2, 3]);
+    expect(await mapLimit([], 4, async (i: number) => i)).toEqual([]);
+    expect(await mapLimit([1, 2], 0, async (i) => i + 1)).toEqual([2, 3]);
+  });
+});

@@ -1,0 +1,139 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ComposeError } from '../errors.js';
+import { parseRepoPair, type RepoDefinition } from '../inputs/repos.js';
+import type { ArchPlan } from '../plan/types.js';
+import { makeRootfs } from '../../test/fixtures/base.js';
+import { serveDirectory, type StaticServer } from '../../test/fixtures/http.js';
+import { buildRpms, createRepo } from '../../test/fixtures/rpms.js';
+import { detectDnf, helperRequest, solve, type SolveRequest } from './dnf.js';
+
+let dir: string;
+let n = 0;
+const fresh = (name: string) => join(dir, `${name}-${n++}`);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ce-dnf-test-'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+function plan(repos: string[], extensions: ArchPlan['extensions'] = []): ArchPlan {
+  return { arch: 'x86_64', releasever: '40', weakDeps: false, repos, extensions };
+}
+
+describe('helperRequest', () => {
+  test('writes the rpm macros, a repo file with only the plan repos, and the request', async () => {
+    const workDir = fresh('work');
+    const cacheDir = fresh('cache');
+    const repos: RepoDefinition[] = [
+      parseRepoPair('unused=file:///srv/unused'),
+      { id: 'fedora', origin: 'f.repo:1', options: { name: 'Fedora', baseurl: 'file:///srv/$basearch', gpgcheck: '1', gpgkey: 'file:///k' } },
+      parseRepoPair('extras=http://127.0.0.1:9/extras'),
+    ];
+    const req: SolveRequest = {
+      plan: {
+        arch: 'aarch64', releasever: '41', weakDeps: true, repos: ['extras', 'fedora'],
+        extensions: [
+          { name: 'usbguard', kind: 'os-extension', requested: ['usbguard'], specs: ['usbguard'], repos: ['fedora'] },
+          {
+            name: 'kernel-devel', kind: 'development', requested: ['kernel-devel'], matchBaseEvr: 'kernel',
+            specs: ['kernel-devel-5.0-1.fc40'], repos: ['extras', 'fedora'],
+          },
+        ],
+      },
+      repos,
+      root: '/base/root',
+      workDir,
+      cacheDir,
+    };
+    expect(await helperRequest(req)).toEqual({
+      home: join(workDir, 'home'),
+      input: {
+        arch: 'aarch64',
+        releasever: '41',
+        weakDeps: true,
+        installroot: '/base/root',
+        cachedir: cacheDir,
+        logdir: join(workDir, 'log'),
+        reposdir: join(workDir, 'yum.repos.d'),
+        repos: ['extras', 'fedora'],
+        extensions: [
+          { name: 'usbguard', kind: 'os-extension', specs: ['usbguard'], repos: ['fedora'] },
+          { name: 'kernel-devel', kind: 'development', specs: ['kernel-devel-5.0-1.fc40'], repos: ['extras', 'fedora'] },
+        ],
+      },
+    });
+    expect(await readFile(join(workDir, 'home/.rpmmacros'), 'utf8')).toBe('%_dbpath /usr/lib/sysimage/rpm\n');
+    expect(await readFile(join(workDir, 'yum.repos.d/compose.repo'), 'utf8')).toBe(
+      '[fedora]\nname=Fedora\nbaseurl=file:///srv/$basearch\ngpgcheck=1\ngpgkey=file:///k\nenabled=1\nskip_if_unavailable=0\n' +
+        '\n' +
+        '[extras]\nname=extras\nbaseurl=http://127.0.0.1:9/extras\ngpgcheck=0\nenabled=1\nskip_if_unavailable=0\n',
+    );
+  });
+});
+
+describe('detectDnf', () => {
+  test('finds dnf4 and its version', async () => {
+    const found = await detectDnf();
+    expect(found.backend).toBe('dnf4');
+    expect(found.version).toMatch(/^4\.\d+\.\d+$/);
+  });
+});
+
+describe('solve with the real dnf', () => {
+  let root: string;
+  let repoDir: string;
+  let server: StaticServer;
+  const TINY = { name: 'tiny', kind: 'os-extension' as const, requested: ['tiny'], specs: ['tiny'] };
+
+  beforeAll(async () => {
+    const built = join(dir, 'rpms');
+    const rpms = await buildRpms(
+      [
+        { name: 'basepkg', version: '1.0', release: '1' },
+        { name: 'tiny', version: '1.0', release: '1', requires: ['basepkg'] },
+      ],
+      ['x86_64'],
+      built,
+    );
+    root = await makeRootfs(join(dir, 'root'), { rpms: rpms['x86_64']!.filter((f) => f.includes('basepkg')) });
+    repoDir = join(built, 'x86_64');
+    await createRepo(repoDir);
+    server = await serveDirectory(built);
+  });
+  afterAll(() => server?.close());
+
+  const request = (repos: RepoDefinition[], extRepos: string[]): SolveRequest => ({
+    plan: plan([...extRepos].sort(), [{ ...TINY, repos: extRepos }]),
+    repos,
+    root,
+    workDir: fresh('work'),
+    cacheDir: fresh('cache'),
+  });
+
+  test('resolves from a file:// repo and from an http repo (the controls for the failures below)', async () => {
+    const local = await solve(request([parseRepoPair(`good=${repoDir}`)], ['good']));
+    expect(local.packages.map((p) => [p.nevra, p.repo, p.path])).toEqual([['tiny-1.0-1.x86_64', 'good', join(repoDir, 'tiny-1.0-1.x86_64.rpm')]]);
+    expect(local.closures).toEqual({ tiny: ['tiny-1.0-1.x86_64'] });
+    expect(local.repos).toMatchObject([{ id: 'good', url: `file://${repoDir}`, gpgcheck: false }]);
+
+    const web = await solve(request([parseRepoPair(`web=${server.url}/x86_64`)], ['web']));
+    expect(web.packages.map((p) => [p.nevra, p.url])).toEqual([['tiny-1.0-1.x86_64', `${server.url}/x86_64/tiny-1.0-1.x86_64.rpm`]]);
+  });
+
+  test.each([
+    ['a baseurl to a directory that does not exist', () => `file://${join(dir, 'no-such-repo')}`],
+    ['an http baseurl that answers 404', () => `${server.url}/no-such-repo/`],
+  ])('%s fails the solve instead of giving an empty result', async (_what, url) => {
+    const before = server.requests.length;
+    const repos = [parseRepoPair(`good=${repoDir}`), parseRepoPair(`broken=${url()}`)];
+    const err = await solve(request(repos, ['broken', 'good'])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ComposeError);
+    const { problems } = err as ComposeError;
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.arch).toBe('x86_64');
+    expect(problems[0]!.message).toMatch(/^repository could not be loaded: .*broken/);
+    if (url().startsWith('http')) expect(server.requests.slice(before)).toContain('/no-such-repo/repodata/repomd.xml');
+  });
+});
