@@ -229,7 +229,7 @@ function summarize(arch: string, state: string, fingerprint: string, changed: bo
 function progressLogger(log: ScopedLogger, total: number) {
   const step = Math.max(1, Math.ceil(total / 10));
   return (done: number, all: number, bytes: number) => {
-    if (done % step === 0 || done === all) log.info(`verified ${done}/${all} packages (${(bytes / 1048576).toFixed(1)} MiB)`);
+    if (done === all || (all > 50 && done % step === 0)) log.info(`verified ${done}/${all} packages (${(bytes / 1048576).toFixed(1)} MiB)`);
   };
 }
 

@@ -164,6 +164,13 @@ test('--no-weak-deps leaves Recommends out', async () => {
   expect(m.extensions['usbguard']!.packages).toEqual(['libqb-2.0.8-1.x86_64', 'usbguard-1.1.3-1.x86_64']);
 });
 
+test('match-base-evr pins an os-extension too, even where a newer installonly version exists', async () => {
+  const opts = await options('repos: [fedora]\nextensions:\n  kdev:\n    match-base-evr: kernel\n    packages: [kernel-devel]\n', { arches: ['aarch64'] });
+  await compose(opts);
+  const m = await metadataOf(opts.output, 'aarch64');
+  expect(m.extensions['kdev']).toMatchObject({ kind: 'os-extension', specs: ['kernel-devel-5.0-1.fc40'], packages: ['kernel-devel-5.0-1.fc40.aarch64'] });
+});
+
 test('a root filesystem base and ID=URL repos', async () => {
   const opts = await options('repos: [mine]\nextensions:\n  usbguard:\n    packages: [usbguard]\n', {
     base: { kind: 'rootfs', path: distro.rootfs['aarch64']! },

@@ -1,7 +1,7 @@
 // Adapter around the distribution's dnf: one helper process per architecture resolves every extension.
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ComposeError, ToolError, type ComposeProblem } from '../errors.js';
 import { renderRepoFile, type RepoDefinition } from '../inputs/repos.js';
@@ -62,7 +62,8 @@ export async function helperRequest(req: SolveRequest) {
   };
 }
 
-const HELPER = fileURLToPath(new URL('./dnf4-helper.py', import.meta.url));
+// Beside this module in src/, and beside the bundle in dist/ (scripts/bundle.mjs copies it there).
+const HELPER = join(dirname(fileURLToPath(import.meta.url)), 'dnf4-helper.py');
 
 /** Resolves every extension of the plan; throws ComposeError listing every problem dnf found. */
 export async function solve(req: SolveRequest): Promise<SolveResult> {
