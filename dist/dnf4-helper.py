@@ -1,0 +1,330 @@
+"""Resolves every extension of one architecture with dnf4's own solver (libdnf/libsolv), in one process.
+
+Reads a JSON request on stdin and writes one JSON document on stdout: the resolved packages and
+closures, or the problems found. It never downloads: the caller fetches what it needs.
+Loading the repos once and running one goal per extension is what keeps per-extension closures
+cheap: starting dnf per extension would load the metadata again each time.
+"""
+import hashlib
+import json
+import os
+import re
+import sys
+
+import dnf
+import dnf.exceptions
+import dnf.rpm
+import dnf.subject
+import dnf.transaction
+import hawkey
+
+BASE_CHANGING = {
+    dnf.transaction.PKG_UPGRADE: 'upgrade',
+    dnf.transaction.PKG_DOWNGRADE: 'downgrade',
+    dnf.transaction.PKG_REINSTALL: 'reinstall',
+    dnf.transaction.PKG_OBSOLETE: 'obsolete',
+}
+BASE_LOSING = {
+    dnf.transaction.PKG_UPGRADED: 'upgrade',
+    dnf.transaction.PKG_DOWNGRADED: 'downgrade',
+    dnf.transaction.PKG_REINSTALLED: 'reinstall',
+    dnf.transaction.PKG_OBSOLETED: 'obsolete',
+    dnf.transaction.PKG_REMOVE: 'remove',
+}
+
+
+def nevra(pkg):
+    epoch = '%d:' % pkg.epoch if pkg.epoch else ''
+    return '%s-%s%s-%s.%s' % (pkg.name, epoch, pkg.version, pkg.release, pkg.arch)
+
+
+class NoMatch(Exception):
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.spec = spec
+
+
+class Problem(Exception):
+    def __init__(self, message, extension=None):
+        super().__init__(message)
+        self.extension = extension
+
+
+def make_base(req):
+    base = dnf.Base()
+    conf = base.conf
+    arch = req['arch']
+    conf.installroot = req['installroot']
+    conf.cachedir = req['cachedir']
+    conf.logdir = req['logdir']
+    conf.persistdir = os.path.join(req['cachedir'], 'persist')
+    conf.reposdir = [req['reposdir']]
+    conf.config_file_path = os.devnull
+    conf.substitutions['arch'] = arch
+    conf.substitutions['basearch'] = dnf.rpm.basearch(arch)
+    conf.substitutions['releasever'] = req['releasever']
+    conf.arch = arch
+    conf.ignorearch = True
+    conf.install_weak_deps = req['weakDeps']
+    conf.skip_if_unavailable = False
+    conf.keepcache = True
+    conf.metadata_expire = 0  # ask for repomd.xml every run; unchanged metadata is not fetched again
+    conf.best = False
+    conf.assumeyes = True
+    conf.errorlevel = 0
+    conf.debuglevel = 0
+    base.read_all_repos()
+    for repo in base.repos.values():
+        if repo.id in req['repos']:
+            repo.enable()
+            repo.skip_if_unavailable = False
+        else:
+            repo.disable()
+    return base
+
+
+def repomd_path(repo):
+    local = repo._repo.getLocalBaseurl() if repo._repo.isLocal() else ''
+    for candidate in (os.path.join(repo._repo.getCachedir(), 'repodata', 'repomd.xml'),
+                      os.path.join(local, 'repodata', 'repomd.xml') if local else None):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def repo_state(repo):
+    path = repomd_path(repo)
+    digest = ''
+    if path:
+        with open(path, 'rb') as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    urls = list(repo.baseurl) or [m for m in repo._repo.getMirrors()]
+    return {
+        'id': repo.id,
+        'url': urls[0] if urls else (repo.metalink or repo.mirrorlist or ''),
+        'revision': repo._repo.getRevision() or None,
+        'repomdSha256': digest,
+        'gpgcheck': bool(repo.gpgcheck),
+        'gpgkeys': list(repo.gpgkey),
+    }
+
+
+class Resolver:
+    def __init__(self, base, req):
+        self.base = base
+        self.req = req
+        sack = base.sack
+        self.installed = sack.query().installed()
+        self.installed_by_name = {}
+        for pkg in self.installed:
+            self.installed_by_name.setdefault(pkg.name, []).append(pkg)
+        available = sack.query().available()
+        # A copy: the set dnf returns is live and would grow with our own excludes.
+        self.configured_excludes = sack.query(flags=hawkey.IGNORE_EXCLUDES).filterm(pkg=sack.get_excludes())
+        # Never a package of another architecture (no multilib on x86_64 either).
+        self.foreign = available.filter(arch__neq=[req['arch'], 'noarch'])
+        # The base is locked: nothing that shares a name with a base package may be installed, so no
+        # upgrade, downgrade, reinstall or parallel installonly version can enter a solution.
+        self.lock = available.filter(name=list(self.installed_by_name))
+        self.by_repo = {r: available.filter(reponame=r) for r in req['repos']}
+
+    def _exclude(self, repos, locked):
+        excluded = self.base.sack.query().filterm(empty=True)
+        for repo, pkgs in self.by_repo.items():
+            if repo not in repos:
+                excluded = excluded.union(pkgs)
+        excluded = excluded.union(self.foreign)
+        if locked:
+            excluded = excluded.union(self.lock)
+        self.base.sack.set_excludes(self.configured_excludes)
+        self.base.sack.add_excludes(excluded)
+
+    def _goal(self, specs, repos, locked):
+        """Resolves specs on top of the base; returns the transaction or raises DepsolveError/MarkingError."""
+        self.base.reset(goal=True)
+        self._exclude(repos, locked)
+        for spec in specs:
+            try:
+                self.base.install(spec, strict=True)
+            except dnf.exceptions.MarkingError:
+                raise NoMatch(spec)
+        self.base.resolve(allow_erasing=False)
+        return self.base.transaction
+
+    def check_not_in_base(self, ext):
+        for spec in ext['specs']:
+            matches = dnf.subject.Subject(spec).get_best_query(self.base.sack, with_provides=False).installed()
+            if matches:
+                raise Problem('package %s already present in base (%s)' % (spec, nevra(matches[0])), ext['name'])
+
+    def base_changes(self, transaction):
+        """What a transaction would do to base packages, in words; empty when it only adds packages."""
+        changes = []
+        installs = [tsi.pkg for tsi in transaction if tsi.action not in BASE_LOSING]
+        for tsi in transaction:
+            pkg = tsi.pkg
+            have = ', '.join(nevra(p) for p in self.installed_by_name.get(pkg.name, []))
+            if tsi.action in (dnf.transaction.PKG_UPGRADE, dnf.transaction.PKG_DOWNGRADE, dnf.transaction.PKG_REINSTALL):
+                changes.append('%s base package %s to %s' % (BASE_CHANGING[tsi.action], have, nevra(pkg)))
+            elif tsi.action in BASE_LOSING and tsi.action not in (dnf.transaction.PKG_UPGRADED, dnf.transaction.PKG_DOWNGRADED, dnf.transaction.PKG_REINSTALLED):
+                by = [nevra(p) for p in installs if self._obsoletes(p, tsi.pkg)]
+                reason = ' (obsoleted by %s)' % ', '.join(by) if by else ''
+                changes.append('%s base package %s%s' % (BASE_LOSING[tsi.action], nevra(pkg), reason))
+            elif tsi.action not in BASE_CHANGING and tsi.action not in BASE_LOSING and have:
+                changes.append("install %s beside the base's %s (a parallel version)" % (nevra(pkg), have))
+        return changes
+
+    def _obsoletes(self, new, old):
+        query = self.base.sack.query(flags=hawkey.IGNORE_EXCLUDES).filterm(pkg=[new])
+        return bool(query.filter(obsoletes=[old]))
+
+    def solve(self, name, specs, repos):
+        """The extension's closure outside the base, as packages; raises Problem with dnf's words."""
+        try:
+            transaction = self._goal(specs, repos, locked=True)
+        except NoMatch as e:
+            raise Problem('no package matches %s in repos %s' % (e.spec, ', '.join(repos)), name)
+        except dnf.exceptions.DepsolveError as locked_error:
+            raise Problem(self.explain(specs, repos, str(locked_error)), name)
+        changes = self.base_changes(transaction)
+        if changes:
+            raise Problem('cannot be installed without changing the base: it would ' + '; '.join(changes), name)
+        return sorted(transaction.install_set, key=nevra)
+
+    def explain(self, specs, repos, locked_error):
+        """A locked solve failed: an unlocked one tells whether a base package was in the way."""
+        try:
+            transaction = self._goal(specs, repos, locked=False)
+        except (dnf.exceptions.DepsolveError, NoMatch):
+            return 'cannot be resolved: ' + self.lock_words(locked_error)
+        changes = self.base_changes(transaction)
+        if changes:
+            return 'cannot be installed without changing the base: it would ' + '; '.join(changes)
+        return 'cannot be resolved: ' + self.lock_words(locked_error)
+
+    def lock_words(self, error):
+        """dnf says a locked package is "filtered out by exclude filtering"; say why instead."""
+        lines = []
+        for line in error.strip().splitlines():
+            match = re.search(r'package (\S+) is filtered out by exclude filtering', line)
+            if match:
+                name = hawkey.split_nevra(match.group(1)).name
+                have = self.installed_by_name.get(name)
+                if have:
+                    line = line[:match.start()] + '%s is not allowed: the base has %s and is never changed' % (
+                        match.group(1), ', '.join(nevra(p) for p in have))
+                elif self.foreign.filter(nevra_strict=match.group(1)):
+                    line = line[:match.start()] + '%s is for another architecture' % match.group(1)
+            lines.append(line.rstrip())
+        return '\n'.join(lines)
+
+    def development(self, ext):
+        """Exactly the listed packages, the newest of each (or the pinned EVR), base or not."""
+        self._exclude(ext['repos'], locked=False)
+        picked = []
+        for spec in ext['specs']:
+            query = dnf.subject.Subject(spec).get_best_query(self.base.sack, with_provides=False).available()
+            if not query:
+                raise Problem('no package matches %s in repos %s' % (spec, ', '.join(ext['repos'])), ext['name'])
+            picked.append(max(query, key=lambda p: (hawkey_evr(p), p.arch != 'noarch')))
+        return picked
+
+
+def hawkey_evr(pkg):
+    return EvrKey(pkg)
+
+
+class EvrKey:
+    """Orders packages by epoch:version-release the way rpm does."""
+
+    def __init__(self, pkg):
+        self.pkg = pkg
+
+    def __lt__(self, other):
+        return self.pkg.evr_lt(other.pkg)
+
+    def __eq__(self, other):
+        return self.pkg.evr_eq(other.pkg)
+
+
+def main():
+    req = json.load(sys.stdin)
+    base = make_base(req)
+    problems = []
+    try:
+        base.fill_sack(load_system_repo=True, load_available_repos=True)
+    except dnf.exceptions.RepoError as e:
+        print(json.dumps({'problems': [{'message': 'repository could not be loaded: %s' % e}]}))
+        return
+    repos = {r.id: r for r in base.repos.iter_enabled()}
+    resolver = Resolver(base, req)
+    if len(resolver.installed) == 0:
+        problems.append({'message': 'the base rpmdb has no packages: dnf sees an empty base'})
+
+    closures = {}
+    chosen = {}
+    os_exts = [e for e in req['extensions'] if e['kind'] == 'os-extension']
+    for ext in req['extensions']:
+        try:
+            if ext['kind'] == 'development':
+                pkgs = resolver.development(ext)
+            else:
+                resolver.check_not_in_base(ext)
+                pkgs = resolver.solve(ext['name'], ext['specs'], ext['repos'])
+        except Problem as p:
+            problems.append({'extension': p.extension, 'message': str(p)})
+            continue
+        closures[ext['name']] = sorted(nevra(p) for p in pkgs)
+        for pkg in pkgs:
+            chosen.setdefault(nevra(pkg), (pkg, set()))[1].add(ext['name'])
+
+    if not problems and len(os_exts) > 1:
+        # rpm-ostree installs all os-extensions in one transaction: they must resolve together.
+        all_specs = [s for e in os_exts for s in e['specs']]
+        all_repos = sorted({r for e in os_exts for r in e['repos']})
+        try:
+            for pkg in resolver.solve('all extensions', all_specs, all_repos):
+                chosen.setdefault(nevra(pkg), (pkg, set()))
+        except Problem as joint:
+            problems.extend(find_conflicts(resolver, os_exts, str(joint)))
+
+    if problems:
+        print(json.dumps({'problems': problems}))
+        return
+
+    packages = []
+    for key in sorted(chosen):
+        pkg, exts = chosen[key]
+        checksum_type, checksum = pkg.chksum
+        packages.append({
+            'name': pkg.name, 'epoch': pkg.epoch, 'version': pkg.version, 'release': pkg.release,
+            'arch': pkg.arch, 'nevra': key, 'repo': pkg.reponame, 'location': pkg.location,
+            'checksum': {'type': hawkey.chksum_name(checksum_type), 'value': checksum.hex()},
+            'size': pkg.downloadsize,
+            # file:// repos are read in place; others are fetched by the caller from `url`.
+            'path': pkg.localPkg() if pkg._is_local_pkg() else None,
+            'url': pkg.remote_location(),
+            'extensions': sorted(exts),
+        })
+    print(json.dumps({
+        'packages': packages,
+        'closures': closures,
+        'repos': [repo_state(repos[r]) for r in sorted(repos)],
+    }))
+
+
+def find_conflicts(resolver, os_exts, joint_error):
+    """The joint solve failed: name the pairs of extensions that cannot be installed together."""
+    found = []
+    for i, a in enumerate(os_exts):
+        for b in os_exts[i + 1:]:
+            try:
+                resolver.solve('%s+%s' % (a['name'], b['name']), a['specs'] + b['specs'], sorted(set(a['repos'] + b['repos'])))
+            except Problem as p:
+                detail = str(p).split(': ', 1)[-1]
+                found.append({'extension': a['name'], 'message': 'extensions %s and %s cannot be installed together: %s' % (a['name'], b['name'], detail)})
+    return found or [{'message': 'the os-extensions cannot be installed together: ' + joint_error}]
+
+
+if __name__ == '__main__':
+    main()
