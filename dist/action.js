@@ -51344,9 +51344,19 @@ function parseExtensionsYaml(text, file) {
     const data = result.data;
     const extensionsNode = locate(doc, ['extensions']).node;
     const names = (0,dist/* isMap */.jh)(extensionsNode) ? extensionsNode.items.map((p) => keyName(p.key)) : Object.keys(data.extensions);
+    // Where each list entry stands, for problems found later (an unknown repo, a package dnf cannot resolve).
+    const locations = {};
+    const listPaths = [['repos'], ...names.flatMap((n) => [['extensions', n, 'repos'], ['extensions', n, 'packages']])];
+    for (const path of listPaths) {
+        const list = locate(doc, path).node;
+        if (!(0,dist/* isSeq */.oP)(list))
+            continue;
+        list.items.forEach((_, i) => (locations[formatPath([...path, i])] = lines.linePos(offsetOf(doc, [...path, i]))));
+    }
     return {
         file,
         repos: data.repos ?? [],
+        locations,
         extensions: names.map((name) => {
             const e = data.extensions[name];
             return {
@@ -52112,23 +52122,22 @@ function combinedState(arches) {
     const lines = arches.map((a) => `${a.arch}=${a.stateChecksum}\n`).sort().join('');
     return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(lines).digest('hex')}`;
 }
-/** Repo ids the config names but no .repo file or --repo defines, at the extension that names them. */
+/** Repo ids the config names but no .repo file or --repo defines, each at the line that names it. */
 function unknownRepoProblems(config, repos) {
     const known = new Set(repos.map((r) => r.id));
     const list = [...known].sort().join(', ') || '(none defined)';
-    const problems = [];
-    for (const [i, id] of config.repos.entries()) {
-        if (!known.has(id))
-            problems.push({ file: config.file, line: 1, col: 1, path: `repos[${i}]`, message: `unknown repo "${id}"; known repos: ${list}` });
-    }
-    for (const ext of config.extensions) {
-        for (const [i, id] of ext.repos.entries()) {
-            if (!known.has(id)) {
-                problems.push({ file: config.file, line: ext.line, col: ext.col, path: `extensions.${ext.name}.repos[${i}]`, message: `unknown repo "${id}"; known repos: ${list}` });
-            }
-        }
-    }
-    return problems;
+    const named = [
+        ...config.repos.map((id, i) => ({ id, path: `repos[${i}]` })),
+        ...config.extensions.flatMap((e) => e.repos.map((id, i) => ({ id, path: `extensions.${e.name}.repos[${i}]` }))),
+    ];
+    return named
+        .filter(({ id }) => !known.has(id))
+        .map(({ id, path }) => ({
+        file: config.file,
+        ...(config.locations[path] ?? { line: 1, col: 1 }),
+        path,
+        message: `unknown repo "${id}"; known repos: ${list}`,
+    }));
 }
 async function validateConfig(path) {
     return readExtensionsYaml(path);

@@ -87,22 +87,22 @@ export function combinedState(arches: Pick<ArchResult, 'arch' | 'stateChecksum'>
   return `sha256:${createHash('sha256').update(lines).digest('hex')}`;
 }
 
-/** Repo ids the config names but no .repo file or --repo defines, at the extension that names them. */
+/** Repo ids the config names but no .repo file or --repo defines, each at the line that names it. */
 function unknownRepoProblems(config: ExtensionsConfig, repos: RepoDefinition[]): ConfigProblem[] {
   const known = new Set(repos.map((r) => r.id));
   const list = [...known].sort().join(', ') || '(none defined)';
-  const problems: ConfigProblem[] = [];
-  for (const [i, id] of config.repos.entries()) {
-    if (!known.has(id)) problems.push({ file: config.file, line: 1, col: 1, path: `repos[${i}]`, message: `unknown repo "${id}"; known repos: ${list}` });
-  }
-  for (const ext of config.extensions) {
-    for (const [i, id] of ext.repos.entries()) {
-      if (!known.has(id)) {
-        problems.push({ file: config.file, line: ext.line, col: ext.col, path: `extensions.${ext.name}.repos[${i}]`, message: `unknown repo "${id}"; known repos: ${list}` });
-      }
-    }
-  }
-  return problems;
+  const named = [
+    ...config.repos.map((id, i) => ({ id, path: `repos[${i}]` })),
+    ...config.extensions.flatMap((e) => e.repos.map((id, i) => ({ id, path: `extensions.${e.name}.repos[${i}]` }))),
+  ];
+  return named
+    .filter(({ id }) => !known.has(id))
+    .map(({ id, path }) => ({
+      file: config.file,
+      ...(config.locations[path] ?? { line: 1, col: 1 }),
+      path,
+      message: `unknown repo "${id}"; known repos: ${list}`,
+    }));
 }
 
 export async function validateConfig(path: string): Promise<ExtensionsConfig> {

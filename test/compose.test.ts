@@ -235,9 +235,11 @@ extensions:
     const opts = await options('repos: [fedora]\nextensions:\n  a:\n    packages: [usbguard]\n    repos: [nope]\n');
     const err = await compose(opts).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).problems[0]).toMatchObject({
-      line: 3, path: 'extensions.a.repos[0]', message: 'unknown repo "nope"; known repos: extras, fedora, signed',
-    });
+    expect((err as ConfigError).problems).toEqual([
+      expect.objectContaining({ line: 5, col: 13, path: 'extensions.a.repos[0]', message: 'unknown repo "nope"; known repos: extras, fedora, signed' }),
+    ]);
+    const top = await compose(await options('repos:\n  - fedora\n  - nope2\nextensions:\n  a:\n    packages: [usbguard]\n')).catch((e: ConfigError) => e);
+    expect((top as ConfigError).problems).toEqual([expect.objectContaining({ line: 3, col: 5, path: 'repos[1]' })]);
   });
 
   test('match-base-evr naming a package the base lacks', async () => {

@@ -117,6 +117,7 @@ describe('valid input', () => {
         { name: 'zz', kind: 'os-extension', packages: ['a'], architectures: undefined, matchBaseEvr: undefined, repos: [], line: 2, col: 3 },
         { name: '42', kind: 'development', packages: ['b'], architectures: undefined, matchBaseEvr: undefined, repos: [], line: 4, col: 3 },
       ],
+      locations: { 'extensions.zz.packages[0]': { line: 3, col: 16 }, 'extensions.42.packages[0]': { line: 5, col: 16 } },
     });
   });
 

@@ -32,6 +32,8 @@ export interface ExtensionsConfig {
   repos: string[];
   /** In file order. */
   extensions: Extension[];
+  /** Position of every list entry by key path (`repos[0]`, `extensions.foo.packages[2]`). */
+  locations: Record<string, { line: number; col: number }>;
 }
 
 export const KNOWN_ARCHITECTURES = ['x86_64', 'aarch64', 'ppc64le', 's390x', 'riscv64'] as const;
@@ -256,9 +258,18 @@ export function parseExtensionsYaml(text: string, file: string): ExtensionsConfi
   const data = result.data;
   const extensionsNode = locate(doc, ['extensions']).node;
   const names = isMap(extensionsNode) ? extensionsNode.items.map((p) => keyName(p.key)!) : Object.keys(data.extensions);
+  // Where each list entry stands, for problems found later (an unknown repo, a package dnf cannot resolve).
+  const locations: Record<string, { line: number; col: number }> = {};
+  const listPaths: Path[] = [['repos'], ...names.flatMap((n) => [['extensions', n, 'repos'], ['extensions', n, 'packages']] as Path[])];
+  for (const path of listPaths) {
+    const list = locate(doc, path).node;
+    if (!isSeq(list)) continue;
+    list.items.forEach((_, i) => (locations[formatPath([...path, i])] = lines.linePos(offsetOf(doc, [...path, i]))));
+  }
   return {
     file,
     repos: data.repos ?? [],
+    locations,
     extensions: names.map((name) => {
       const e = data.extensions[name];
       return {

@@ -21,7 +21,7 @@ function ext(name: string, fields: Partial<Extension> = {}): Extension {
 }
 
 function config(extensions: Extension[], repos = ['fedora']): ExtensionsConfig {
-  return { file: 'extensions.yaml', repos, extensions };
+  return { file: 'extensions.yaml', repos, extensions, locations: {} };
 }
 
 describe('evrOf', () => {
