@@ -1,4 +1,4 @@
-// Builds dist/: one ESM bundle per entry point with ncc, plus the dnf helper they run.
+// Builds dist/: one ESM bundle per entry point with ncc, plus the dnf helpers they run.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,4 +18,4 @@ for (const [name, entry] of Object.entries(entries)) {
   }
   rmSync(tmp, { recursive: true, force: true });
 }
-copyFileSync('src/solve/dnf4-helper.py', join(out, 'dnf4-helper.py'));
+for (const helper of ['dnf4-helper.py', 'dnf5-helper.py']) copyFileSync(join('src/solve', helper), join(out, helper));

@@ -7,7 +7,7 @@ import type { ArchPlan } from '../plan/types.js';
 import { makeRootfs } from '../../test/fixtures/base.js';
 import { serveDirectory, type StaticServer } from '../../test/fixtures/http.js';
 import { buildRpms, createRepo } from '../../test/fixtures/rpms.js';
-import { detectDnf, helperRequest, solve, type SolveRequest } from './dnf.js';
+import { chooseBackend, detectDnf, helperRequest, solve, type SolveRequest } from './dnf.js';
 
 let dir: string;
 let n = 0;
@@ -32,6 +32,7 @@ describe('helperRequest', () => {
       parseRepoPair('extras=http://127.0.0.1:9/extras'),
     ];
     const req: SolveRequest = {
+      backend: 'dnf4',
       plan: {
         arch: 'aarch64', releasever: '41', weakDeps: true, repos: ['extras', 'fedora'],
         extensions: [
@@ -74,10 +75,19 @@ describe('helperRequest', () => {
 });
 
 describe('detectDnf', () => {
-  test('finds dnf4 and its version', async () => {
+  test('finds dnf4 and its version on this machine (Debian has no dnf5)', async () => {
     const found = await detectDnf();
     expect(found.backend).toBe('dnf4');
     expect(found.version).toMatch(/^4\.\d+\.\d+$/);
+    await expect(detectDnf('dnf5')).rejects.toThrow('the dnf5 Python API was not found for /usr/bin/python3: install `python3-libdnf5` (Fedora)');
+  });
+
+  test('chooses dnf5 where present, else dnf4, unless told', () => {
+    expect(chooseBackend('auto', { dnf5: '5.2.18', dnf4: '4.21.0' })).toEqual({ backend: 'dnf5', version: '5.2.18' });
+    expect(chooseBackend('auto', { dnf4: '4.14.0' })).toEqual({ backend: 'dnf4', version: '4.14.0' });
+    expect(chooseBackend('dnf4', { dnf5: '5.2.18', dnf4: '4.21.0' })).toEqual({ backend: 'dnf4', version: '4.21.0' });
+    expect(() => chooseBackend('auto', {})).toThrow("dnf's Python API was not found");
+    expect(() => chooseBackend('auto', {})).toThrow('install `python3-libdnf5` or `python3-dnf` (Fedora) or `apt-get install -y python3-dnf` (Debian/Ubuntu)');
   });
 });
 
@@ -105,6 +115,7 @@ describe('solve with the real dnf', () => {
   afterAll(() => server?.close());
 
   const request = (repos: RepoDefinition[], extRepos: string[]): SolveRequest => ({
+    backend: 'dnf4',
     plan: plan([...extRepos].sort(), [{ ...TINY, repos: extRepos }]),
     repos,
     root,

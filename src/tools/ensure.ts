@@ -2,7 +2,7 @@
 // error that names the exact command to run.
 import { existsSync, readFileSync } from 'node:fs';
 import { ToolError } from '../errors.js';
-import { systemPython } from '../solve/dnf.js';
+import { backendPackage, systemPython } from '../solve/dnf.js';
 import { run } from './exec.js';
 
 /** A tool, how to tell it is there, and the Fedora package that provides it. */
@@ -17,7 +17,13 @@ export const REQUIREMENTS = {
   rpm: { name: 'rpm', probe: ['rpm', ['--version']], fedoraPackage: 'rpm', debianPackage: 'rpm' },
   createrepo: { name: 'createrepo_c', probe: ['createrepo_c', ['--version']], fedoraPackage: 'createrepo_c', debianPackage: 'createrepo-c' },
   ostree: { name: 'ostree', probe: ['ostree', ['--version']], fedoraPackage: 'ostree', debianPackage: 'ostree' },
-  dnf: { name: "dnf's Python API", probe: [systemPython(), ['-c', 'import dnf']], fedoraPackage: 'python3-dnf', debianPackage: 'dnf' },
+  // Either backend will do; in a container, the one that matches the distribution's dnf is installed.
+  dnf: {
+    name: "dnf's Python API",
+    probe: [systemPython(), ['-c', "import importlib.util as u, sys; sys.exit(not (u.find_spec('libdnf5') or u.find_spec('dnf')))"]],
+    fedoraPackage: backendPackage(existsSync('/usr/bin/dnf5') ? 'dnf5' : 'dnf4'),
+    debianPackage: 'python3-dnf',
+  },
 } satisfies Record<string, Requirement>;
 
 async function present(req: Requirement): Promise<boolean> {

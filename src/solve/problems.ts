@@ -1,0 +1,18 @@
+// dnf's problem text, said plainly: one line, without the solver's boilerplate.
+
+const NOISE = new Set(['conflicting requests']);
+
+/**
+ * `Problem: conflicting requests\n  - nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64`
+ * becomes `nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64`.
+ */
+export function plainWords(text: string): string {
+  const lead = /^cannot be resolved: /.exec(text)?.[0] ?? '';
+  const lines = text
+    .slice(lead.length)
+    .split('\n')
+    .map((l) => l.trim().replace(/^- /, '').replace(/^Problem( \d+)?: /, '').trim())
+    .filter((l) => l && !NOISE.has(l));
+  const unique = [...new Set(lines)];
+  return unique.length > 0 ? unique.join('; ') : text.trim();
+}
