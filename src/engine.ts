@@ -10,7 +10,7 @@ import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-y
 import { loadRepos, type RepoDefinition } from './inputs/repos.js';
 import { planArch } from './plan/plan.js';
 import type { ArchPlan } from './plan/types.js';
-import { solve } from './solve/dnf.js';
+import { detectDnf, solve, type DnfBackend, type DnfPreference } from './solve/dnf.js';
 import type { SolveResult } from './solve/types.js';
 import { fetchPackages, type FetchedPackage } from './download/fetch.js';
 import { commitArches, discardStaged, stageArch, writeJson, type StagedArch } from './repo/output.js';
@@ -18,6 +18,8 @@ import { buildMetadata, serializeMetadata } from './metadata/metadata.js';
 import { buildExtensionsJson, serializeExtensionsJson } from './metadata/extensions-json.js';
 import { inputFingerprint, stateChecksum, type PackageFile } from './metadata/state.js';
 import { GENERATOR } from './version.js';
+import { crossArchMismatches, pinMismatches, type ArchExtensions } from './report/checks.js';
+import { evrOf } from './plan/plan.js';
 
 export interface Logger {
   info(message: string): void;
@@ -51,10 +53,16 @@ export interface ComposeOptions {
   /** State checksums of an earlier run: an architecture whose state is among them is not rewritten. */
   previousState: string[];
   output: string;
+  /** Which dnf resolves: dnf5 where its Python bindings are present, else dnf4 (`auto`). */
+  dnf?: DnfPreference;
+  /** `depsolve`: resolve every architecture and extension, download and write nothing. */
+  mode?: 'compose' | 'depsolve';
+  /** Make the same extension resolving to different versions on different architectures an error. */
+  strictCrossArch?: boolean;
   log?: Logger;
 }
 
-export interface ArchResult {
+export interface ArchResult extends ArchExtensions {
   arch: string;
   stateChecksum: string;
   inputFingerprint: string;
@@ -63,9 +71,10 @@ export interface ArchResult {
   outputDir: string;
   metadataPath: string;
   extensionsJsonPath: string;
-  /** Extension name → number of packages in its closure. */
-  extensions: Record<string, number>;
+  /** Bytes fetched from remote repos (0 for file:// repos and unchanged runs). */
   downloadBytes: number;
+  /** Milliseconds per stage: base, solve, download, repo. */
+  timings: Record<string, number>;
 }
 
 export interface ComposeResult {
@@ -124,9 +133,11 @@ interface Resolved {
   /** Known before downloading when every repo declares sha256, which is the file's sha256. */
   declaredState?: string;
   log: ScopedLogger;
+  timings: Record<string, number>;
 }
 
 async function resolveArch(
+  backend: DnfBackend,
   arch: string,
   config: ExtensionsConfig,
   repos: RepoDefinition[],
@@ -134,7 +145,10 @@ async function resolveArch(
   workDir: string,
   log: ScopedLogger,
 ): Promise<Resolved> {
+  const timings: Record<string, number> = {};
+  let started = Date.now();
   const base: BaseInfo = await readBase(options.base, arch, join(workDir, 'base'));
+  timings['base'] = Date.now() - started;
   const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
   if (!releasever) {
     throw new ComposeError([{ arch, message: 'the base os-release has no VERSION_ID: pass --releasever' }]);
@@ -144,16 +158,18 @@ async function resolveArch(
   log.info(`${plan.extensions.length} extensions apply; repos: ${plan.repos.join(', ') || '(none)'}`);
 
   // Solve even when planning found problems, so that one run reports all of them.
-  const solving = solve({ plan, repos, root: base.root, workDir: join(workDir, 'solve'), cacheDir: join(options.cacheDir, 'dnf', arch) });
+  started = Date.now();
+  const solving = solve({ backend, plan, repos, root: base.root, workDir: join(workDir, 'solve'), cacheDir: join(options.cacheDir, backend, arch) });
   const solved = await solving.catch((err: unknown) => {
     if (err instanceof ComposeError) throw new ComposeError([...problems, ...err.problems]);
     throw err;
   });
   if (problems.length > 0) throw new ComposeError(problems);
+  timings['solve'] = Date.now() - started;
   log.info(`resolved ${solved.packages.length} packages`);
   const declared = solved.packages.every((p) => p.checksum.type === 'sha256');
   return {
-    arch, base, plan, solved, log,
+    arch, base, plan, solved, log, timings,
     fingerprint: inputFingerprint({ plan, base, repos: solved.repos }),
     ...(declared && { declaredState: archState(plan, base, solved, (p) => p.checksum.value) }),
   };
@@ -166,28 +182,31 @@ async function writeArch(
   workDir: string,
   unchanged: (state: string) => boolean,
 ): Promise<Composed> {
-  const { arch, base, plan, solved, fingerprint, log } = r;
+  const { arch, plan, base, solved, log, timings } = r;
   if (r.declaredState && unchanged(r.declaredState)) {
     log.info(`state ${r.declaredState} equals the previous state: nothing to download or write`);
-    return { result: summarize(arch, r.declaredState, fingerprint, false, solved, options.output, 0) };
+    return { result: summarize(r, r.declaredState, false, options.output, 0) };
   }
+  let started = Date.now();
   const fetched = await fetchPackages(solved.packages, solved.repos, {
     arch,
     cacheDir: options.cacheDir,
     workDir: join(workDir, 'download'),
     onProgress: progressLogger(log, solved.packages.length),
   });
+  timings['download'] = Date.now() - started;
   const sha256 = new Map(fetched.map((p) => [p.nevra, p.sha256]));
   const state = archState(plan, base, solved, (p) => sha256.get(p.nevra)!);
   if (unchanged(state)) {
     log.info(`state ${state} equals the previous state: nothing to write`);
-    return { result: summarize(arch, state, fingerprint, false, solved, options.output, 0) };
+    return { result: summarize(r, state, false, options.output, 0) };
   }
   const downloadBytes = fetched.filter((p) => !p.path).reduce((n, p) => n + p.size, 0);
+  started = Date.now();
   const staged = await stageArch(options.output, arch, fetched);
   try {
     const files = filesOf(fetched, staged);
-    const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: fingerprint });
+    const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
     await writeJson(staged.dir, 'metadata.json', serializeMetadata(metadata));
     const architectures = Object.fromEntries(config.extensions.map((e) => [e.name, e.architectures]));
     await writeJson(staged.dir, 'extensions.json', serializeExtensionsJson(buildExtensionsJson(plan, architectures)));
@@ -195,8 +214,9 @@ async function writeArch(
     await discardStaged([staged]);
     throw err;
   }
+  timings['repo'] = Date.now() - started;
   log.info(`staged ${fetched.length} packages, state ${state}`);
-  return { result: summarize(arch, state, fingerprint, true, solved, options.output, downloadBytes), staged };
+  return { result: summarize(r, state, true, options.output, downloadBytes), staged };
 }
 
 function archState(plan: ArchPlan, base: BaseInfo, solved: SolveResult, sha256Of: (p: SolveResult['packages'][number]) => string): string {
@@ -209,19 +229,35 @@ function filesOf(fetched: FetchedPackage[], staged: StagedArch): Record<string, 
   return Object.fromEntries(fetched.map((p) => [p.nevra, { filename: staged.filenames.get(p.nevra)!, sha256: p.sha256 }]));
 }
 
-function summarize(arch: string, state: string, fingerprint: string, changed: boolean, solved: SolveResult, output: string, downloadBytes: number): ArchResult {
-  const outputDir = join(output, arch);
+function summarize(r: Resolved, state: string, changed: boolean, output: string, downloadBytes: number): ArchResult {
+  const outputDir = join(output, r.arch);
+  const sizes = new Map(r.solved.packages.map((p) => [p.nevra, p.size]));
+  const pins = new Map(r.base.packages.map((p) => [p.name, evrOf(p)]));
   return {
-    arch,
+    arch: r.arch,
     stateChecksum: state,
-    inputFingerprint: fingerprint,
+    inputFingerprint: r.fingerprint,
     changed,
-    packageCount: solved.packages.length,
+    packageCount: r.solved.packages.length,
     outputDir,
     metadataPath: join(outputDir, 'metadata.json'),
     extensionsJsonPath: join(outputDir, 'extensions.json'),
-    extensions: Object.fromEntries(Object.entries(solved.closures).map(([name, list]) => [name, list.length])),
+    extensions: Object.fromEntries(
+      r.plan.extensions.map((e) => {
+        const packages = r.solved.closures[e.name] ?? [];
+        const pinnedEvr = e.matchBaseEvr ? pins.get(e.matchBaseEvr) : undefined;
+        return [e.name, {
+          kind: e.kind,
+          requested: e.requested,
+          ...(e.matchBaseEvr && { matchBaseEvr: e.matchBaseEvr }),
+          ...(pinnedEvr && { pinnedEvr }),
+          packages,
+          size: packages.reduce((n, p) => n + (sizes.get(p) ?? 0), 0),
+        }];
+      }),
+    ),
     downloadBytes,
+    timings: r.timings,
   };
 }
 
@@ -239,6 +275,8 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   const repos = await loadRepos(options.reposDir, options.repoPairs);
   const unknown = unknownRepoProblems(config, repos);
   if (unknown.length > 0) throw new ConfigError(unknown);
+  const dnf = await detectDnf(options.dnf ?? 'auto');
+  log.info(`resolving with ${dnf.backend} ${dnf.version}`);
 
   const workDir = await mkdtemp(join(tmpdir(), 'compose-extensions-'));
   const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
@@ -246,8 +284,25 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   try {
     // Phase 1, every architecture concurrently: base, plan, solve.
     const resolved = await settleAll(options.arches, (arch) =>
-      resolveArch(arch, config, repos, options, join(workDir, arch), scopes.get(arch)!),
+      resolveArch(dnf.backend, arch, config, repos, options, join(workDir, arch), scopes.get(arch)!),
     );
+    // Checks across architectures, before anything is downloaded or written.
+    const summaries = resolved.map((r) => summarize(r, r.declaredState ?? '', false, options.output, 0));
+    const failed = [
+      ...pinMismatches(summaries).map((p) => ({
+        arch: p.arch, extension: p.extension,
+        message: `${p.package} must have the base's EVR ${p.expected} (match-base-evr), found ${p.found.join(', ') || 'none'}`,
+      })),
+      ...(options.strictCrossArch ? crossArchMismatches(summaries).map((m) => ({
+        extension: m.extension,
+        message: `${m.package} differs across architectures: ${Object.entries(m.versions).map(([a, v]) => `${a} ${v.join(', ')}`).join('; ')}`,
+      })) : []),
+    ];
+    if (failed.length > 0) throw new ComposeError(failed);
+    if (options.mode === 'depsolve') {
+      const arches = summaries;
+      return { config, stateChecksum: arches.every((a) => a.stateChecksum) ? combinedState(arches) : '', changed: false, arches };
+    }
     // `previous-state` may be one architecture's state or the combined state of all of them.
     const declared = resolved.map((r) => ({ arch: r.arch, stateChecksum: r.declaredState ?? '' }));
     const allUnchanged = declared.every((d) => d.stateChecksum) && options.previousState.includes(combinedState(declared));

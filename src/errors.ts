@@ -44,8 +44,9 @@ export class ComposeError extends Error {
   }
 }
 
+/** `usbguard on aarch64: nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64` */
 export function formatComposeProblem(p: ComposeProblem): string {
-  const scope = [p.arch, p.extension && `extension ${p.extension}`].filter(Boolean).join(', ');
+  const scope = p.extension ? `${p.extension}${p.arch ? ` on ${p.arch}` : ''}` : p.arch;
   return scope ? `${scope}: ${p.message}` : p.message;
 }
 

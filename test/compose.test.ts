@@ -200,15 +200,18 @@ extensions:
     packages: [libfoo]
   missing:
     packages: [no-such-package]
+  unresolvable:
+    packages: [needs-missing]
 `);
     const err = await composeError(opts);
     const text = err.message;
     for (const arch of ['x86_64', 'aarch64']) {
-      expect(text).toContain(`${arch}, extension newer: cannot be installed without changing the base: it would upgrade base package libfoo-1.0-1.${arch} to libfoo-2.0-1.${arch}`);
-      expect(text).toContain(`${arch}, extension kmod: cannot be installed without changing the base: it would install kernel-core-6.0-1.fc40.${arch} beside the base's kernel-core-5.0-1.fc40.${arch} (a parallel version)`);
-      expect(text).toContain(`${arch}, extension obsoleting: cannot be installed without changing the base: it would obsolete base package oldtool-1.0-1.${arch} (obsoleted by newtool-2.0-1.${arch})`);
-      expect(text).toContain(`${arch}, extension inbase: package libfoo already present in base (libfoo-1.0-1.${arch})`);
-      expect(text).toContain(`${arch}, extension missing: no package matches no-such-package in repos fedora`);
+      expect(text).toContain(`newer on ${arch}: cannot be installed without changing the base: it would upgrade base package libfoo-1.0-1.${arch} to libfoo-2.0-1.${arch}`);
+      expect(text).toContain(`kmod on ${arch}: cannot be installed without changing the base: it would install kernel-core-6.0-1.fc40.${arch} beside the base's kernel-core-5.0-1.fc40.${arch} (a parallel version)`);
+      expect(text).toContain(`obsoleting on ${arch}: cannot be installed without changing the base: it would obsolete base package oldtool-1.0-1.${arch} (obsoleted by newtool-2.0-1.${arch})`);
+      expect(text).toContain(`inbase on ${arch}: package libfoo already present in base (libfoo-1.0-1.${arch})`);
+      expect(text).toContain(`missing on ${arch}: no package matches no-such-package in repos fedora`);
+      expect(text).toContain(`unresolvable on ${arch}: nothing provides libmissing.so.1 needed by needs-missing-1.0-1.${arch}`);
     }
     await expect(readdir(opts.output)).rejects.toThrow('ENOENT'); // nothing landed, not even a staging dir
   });
@@ -245,6 +248,6 @@ extensions:
   test('match-base-evr naming a package the base lacks', async () => {
     const opts = await options('repos: [fedora]\nextensions:\n  d:\n    kind: development\n    match-base-evr: kernel-rt\n    packages: [kernel-devel]\n', { arches: ['x86_64'] });
     const err = await composeError(opts);
-    expect(err.message).toBe('x86_64, extension d: match-base-evr: package kernel-rt is not in the base');
+    expect(err.message).toBe('d on x86_64: match-base-evr: package kernel-rt is not in the base');
   });
 });

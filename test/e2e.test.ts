@@ -96,8 +96,9 @@ describe.each(nodes)('the bundled action under %s', (_label, node) => {
     // Logs grouped per architecture; summary table per architecture.
     expect(run.stdout).toContain('::group::compose x86_64');
     expect(run.stdout).toContain('::group::compose aarch64');
-    expect(run.summary).toContain('<h3>x86_64</h3>');
-    expect(run.summary).toContain('<td>usbguard</td><td>3</td>');
+    expect(run.summary).toContain('### x86_64\n');
+    expect(run.summary).toMatch(/\| usbguard \| os-extension \| 3 \| [0-9.]+ MiB \|/);
+    expect(run.summary).toContain('| kernel-devel | development | 1 |');
 
     const again = await runAction(node, { ...given, 'previous-state': run.outputs['state-checksum']! });
     expect(again.exitCode).toBe(0);
@@ -119,7 +120,39 @@ test('compose errors are annotated on the extension line', async () => {
   await writeFile(config, 'repos: [fedora]\nextensions:\n  newer:\n    packages: [needs-newer-libfoo]\n');
   const run = await runAction(process.execPath, inputs(config, { architectures: 'aarch64' }));
   expect(run.exitCode).toBe(1);
-  expect(run.stdout).toContain(`::error title=compose,file=${config},line=3,col=3::aarch64, extension newer: cannot be installed without changing the base`);
+  expect(run.stdout).toContain(`::error title=compose,file=${config},line=3,col=3::newer on aarch64: cannot be installed without changing the base`);
+});
+
+test('validate mode: every failure annotated on its extension line, at most 10, all of them in the summary', async () => {
+  const config = join(dir, 'many.yaml');
+  const names = Array.from({ length: 6 }, (_, i) => `broken${i}`);
+  await writeFile(config, 'repos: [fedora]\nextensions:\n' + names.map((n) => `  ${n}:\n    packages: [needs-missing]\n`).join(''));
+  const given = inputs(config, { mode: 'validate' });
+  const run = await runAction(process.execPath, given);
+  expect(run.exitCode).toBe(1);
+  const annotations = run.stdout.split('\n').filter((l) => l.startsWith('::error title=compose'));
+  expect(annotations).toHaveLength(10);
+  expect(annotations[0]).toMatch(new RegExp(`^::error title=compose,file=${config},line=3,col=3::broken0 on (x86_64|aarch64): nothing provides libmissing.so.1 needed by needs-missing-1.0-1`));
+  expect(run.stdout).toContain('::notice::2 more problems are listed in the job summary');
+  expect(run.summary).toContain('### ❌ 12 problems');
+  for (const n of names) expect(run.summary).toContain(`- ${n} on aarch64: nothing provides libmissing.so.1`);
+  await expect(readdir(given.output!)).rejects.toThrow('ENOENT'); // validate writes nothing
+});
+
+test('compose with previous-metadata: the diff output, diff.json and the summary', async () => {
+  const config = join(dir, 'diff.yaml');
+  await writeFile(config, 'extensions:\n  tools:\n    kind: development\n    repos: [fedora]\n    packages: [devtool-1.0-1]\n');
+  const first = await runAction(process.execPath, inputs(config, { architectures: 'x86_64' }));
+  expect(first.exitCode).toBe(0);
+  await writeFile(config, 'extensions:\n  tools:\n    kind: development\n    repos: [fedora]\n    packages: [devtool]\n');
+  const given = inputs(config, { architectures: 'x86_64', 'previous-metadata': first.outputs['metadata']! });
+  const second = await runAction(process.execPath, given);
+  expect(second.exitCode).toBe(0);
+  const diff = JSON.parse(second.outputs['diff']!);
+  expect(diff.arches[0].extensions.tools.upgraded).toEqual([{ name: 'devtool', arch: 'x86_64', from: '1.0-1', to: '2.0-1' }]);
+  expect(JSON.parse(await readFile(join(given.output!, 'diff.json'), 'utf8'))).toEqual(diff);
+  expect(second.summary).toContain('| tools | development | 1 |');
+  expect(second.summary).toContain('↑ devtool.x86_64 1.0-1 → 2.0-1');
 });
 
 test('a missing tool outside a Fedora container names the command that installs it', async () => {
@@ -169,7 +202,15 @@ describe('the bundled CLI', () => {
       '--repos-dir', distro.reposDir, '--cache-dir', join(dir, 'cache'), '--output', join(dir, 'cli-fail-out'),
     ], { reject: false, env: { HOME: dir } });
     expect(composeFail.exitCode).toBe(1);
-    expect(String(composeFail.stderr)).toContain('x86_64, extension a: no package matches no-such-thing in repos fedora');
+    expect(String(composeFail.stderr)).toContain('error: a on x86_64: no package matches no-such-thing in repos fedora');
+    const depsolve = await execa(process.execPath, [
+      CLI, 'validate', '--depsolve', '--config', failing, '--rootfs', distro.rootfs['x86_64']!, '--arch', 'x86_64',
+      '--repos-dir', distro.reposDir, '--cache-dir', join(dir, 'cache'), '--json',
+    ], { reject: false, env: { HOME: dir } });
+    expect(depsolve.exitCode).toBe(1);
+    expect(JSON.parse(String(depsolve.stdout))).toMatchObject({
+      ok: false, problems: [{ arch: 'x86_64', extension: 'a', text: 'a on x86_64: no package matches no-such-thing in repos fedora' }],
+    });
   });
 });
 

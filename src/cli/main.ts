@@ -2,8 +2,13 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { compose, defaultCacheDir, validateConfig, type ComposeResult, type Logger } from '../engine.js';
-import { ConfigError, exitCodeFor, formatProblem, UsageError } from '../errors.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { compose, defaultCacheDir, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
+import { ComposeError, ConfigError, exitCodeFor, formatComposeProblem, formatProblem, UsageError, type ComposeProblem } from '../errors.js';
+import { loadPrevious } from '../inputs/previous.js';
+import { buildReport, diffJson, renderText } from '../report/report.js';
+import { dnfPreference } from '../solve/dnf.js';
 import type { BaseSpec } from '../inputs/base.js';
 import { KNOWN_ARCHITECTURES } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
@@ -12,13 +17,18 @@ import { GENERATOR } from '../version.js';
 export const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR --base-rev REF | --rootfs DIR)
       [--arch ARCH]... [--repos-dir DIR] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
-      [--cache-dir DIR] [--previous-state SUM]... --output DIR [--json]
+      [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
+      [--previous-metadata SRC] [--strict-cross-arch] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
+  compose-extensions validate --depsolve --config FILE (--ostree-repo DIR --base-rev REF | --rootfs DIR)
+      [the compose options but --output and --previous-state] [--json]
 
 Commands:
   compose    Resolve and download the extensions of FILE for each architecture on top of the base,
              and write <output>/<arch>/ with the RPMs, repodata/, extensions.json and metadata.json.
-  validate   Check FILE against the extensions.yaml schema and report every problem at once.
+  validate   Check FILE against the extensions.yaml schema and report every problem at once; with
+             --depsolve also resolve every extension on every architecture against the base, without
+             downloading anything, and report every failure.
 
 Options:
   --config FILE          extensions.yaml (rpm-ostree format)
@@ -35,6 +45,13 @@ Options:
                          (default: \$XDG_CACHE_HOME/compose-extensions or ~/.cache/compose-extensions)
   --previous-state SUM   state checksum of an earlier run, repeatable: an architecture whose state
                          equals it is neither downloaded nor written (changed: false)
+  --dnf BACKEND          auto (default): dnf5 where its Python bindings (python3-libdnf5) are
+                         installed, else dnf4 (python3-dnf); or force dnf5 or dnf4
+  --previous-metadata SRC  the previous result to diff against: a metadata.json path or http(s) URL
+                         (\${arch} in it for one per architecture), or an earlier --output directory;
+                         the diff is printed, included in --json, and written to <output>/diff.json
+  --strict-cross-arch    fail when an extension resolves to different versions of a package on
+                         different architectures (a warning otherwise)
   --output DIR           where <arch>/ directories are written; replaced atomically
   --json                 print the result as JSON on stdout
   -h, --help             show this help
@@ -74,6 +91,10 @@ function parse(argv: string[]) {
         'no-weak-deps': { type: 'boolean' },
         'cache-dir': { type: 'string' },
         'previous-state': { type: 'string', multiple: true },
+        dnf: { type: 'string' },
+        depsolve: { type: 'boolean' },
+        'previous-metadata': { type: 'string' },
+        'strict-cross-arch': { type: 'boolean' },
         output: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -127,12 +148,62 @@ export function resultJson(result: ComposeResult) {
 
 function resultText(result: ComposeResult): string {
   return result.arches
-    .map((a) =>
-      a.changed
-        ? `${a.arch}: ${a.packageCount} packages in ${a.outputDir} (metadata: ${a.metadataPath}); state ${a.stateChecksum}`
-        : `${a.arch}: unchanged (state ${a.stateChecksum}); nothing written`,
-    )
+    .map((a) => (a.changed ? `${a.arch}: written to ${a.outputDir} (metadata: ${a.metadataPath})` : `${a.arch}: unchanged; nothing written`))
     .join('\n');
+}
+
+/** The compose options shared by `compose` and `validate --depsolve`. */
+function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): ComposeOptions {
+  return {
+    config: resolve(required(values, 'config')),
+    base: baseSpec(values),
+    arches: selectArches(values.arch ?? [], '--arch'),
+    reposDir: reposDir(values),
+    repoPairs: values.repo ?? [],
+    releasever: values.releasever,
+    weakDeps: !values['no-weak-deps'],
+    cacheDir: resolve(values['cache-dir'] ?? defaultCacheDir()),
+    previousState: values['previous-state'] ?? [],
+    output: mode === 'compose' ? resolve(required(values, 'output')) : '',
+    dnf: dnfPreference(values.dnf, '--dnf'),
+    mode,
+    strictCrossArch: Boolean(values['strict-cross-arch']),
+    log: cliLogger(io),
+  };
+}
+
+/** compose, or validate --depsolve: run, then report (text or JSON), failures included. */
+async function composeAndReport(values: Values, mode: 'compose' | 'depsolve', io: Io): Promise<number> {
+  const options = composeOptions(values, mode, io);
+  const previous = values['previous-metadata'] ? await loadPrevious(values['previous-metadata'], options.arches) : undefined;
+  let result: ComposeResult | undefined;
+  let failures: ComposeProblem[] = [];
+  try {
+    result = await compose(options);
+  } catch (err) {
+    if (!(err instanceof ComposeError)) throw err;
+    failures = err.problems;
+  }
+  const title = mode === 'compose' ? 'Extensions composed' : 'Extensions resolved (validate --depsolve)';
+  const report = buildReport(title, result?.arches ?? [], { failures, previous, crossArchStrict: options.strictCrossArch });
+  if (result && previous && mode === 'compose') {
+    await writeFile(join(options.output, 'diff.json'), JSON.stringify(diffJson(report), null, 2) + '\n');
+  }
+  if (values.json) {
+    io.out(JSON.stringify({
+      ok: failures.length === 0,
+      ...(result && resultJson(result)),
+      problems: failures.map((p) => ({ ...p, text: formatComposeProblem(p) })),
+      ...(previous && { diff: diffJson(report) }),
+      crossArch: report.crossArch,
+    }, null, 2));
+  } else {
+    const text = renderText(report);
+    if (text) io.out(text);
+    if (result && mode === 'compose') io.out(resultText(result));
+  }
+  for (const p of failures) io.err(`error: ${formatComposeProblem(p)}`);
+  return failures.length > 0 ? 1 : 0;
 }
 
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
@@ -150,28 +221,16 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     }
     const [command, ...rest] = positionals;
     if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
-    if (command === 'validate') {
+    if (command === 'validate' && !values.depsolve) {
       const config = await validateConfig(resolve(required(values, 'config')));
       if (json) io.out(JSON.stringify({ valid: true, file: config.file, extensions: config.extensions.map((e) => e.name) }));
       else io.out(`${config.file}: valid, ${config.extensions.length} extensions (${config.extensions.map((e) => e.name).join(', ')})`);
       return 0;
     }
-    if (command !== 'compose') throw new UsageError(command ? `unknown command "${command}"` : 'a command is required: compose or validate');
-    const result = await compose({
-      config: resolve(required(values, 'config')),
-      base: baseSpec(values),
-      arches: selectArches(values.arch ?? [], '--arch'),
-      reposDir: reposDir(values),
-      repoPairs: values.repo ?? [],
-      releasever: values.releasever,
-      weakDeps: !values['no-weak-deps'],
-      cacheDir: resolve(values['cache-dir'] ?? defaultCacheDir()),
-      previousState: values['previous-state'] ?? [],
-      output: resolve(required(values, 'output')),
-      log: cliLogger(io),
-    });
-    io.out(json ? JSON.stringify(resultJson(result), null, 2) : resultText(result));
-    return 0;
+    if (command !== 'compose' && command !== 'validate') {
+      throw new UsageError(command ? `unknown command "${command}"` : 'a command is required: compose or validate');
+    }
+    return await composeAndReport(values, command === 'compose' ? 'compose' : 'depsolve', io);
   } catch (err) {
     const code = exitCodeFor(err);
     if (json && err instanceof ConfigError) {

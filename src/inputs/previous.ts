@@ -1,0 +1,64 @@
+// The previous result a run is compared with: metadata.json files, from disk or over http(s).
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UsageError } from '../errors.js';
+import type { Closures } from '../report/diff.js';
+
+/** `${arch}` and `${basearch}` in a location name one file per architecture. */
+const PLACEHOLDER = /\$\{(base)?arch\}/;
+const PLACEHOLDERS = new RegExp(PLACEHOLDER.source, 'g');
+
+async function readLocation(location: string): Promise<string | undefined> {
+  if (/^https?:\/\//.test(location)) {
+    const response = await fetch(location).catch((err: Error) => {
+      throw new UsageError(`previous metadata ${location}: ${err.message}`);
+    });
+    if (response.status === 404) return undefined;
+    if (!response.ok) throw new UsageError(`previous metadata ${location}: HTTP ${response.status}`);
+    return response.text();
+  }
+  return readFile(location, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw new UsageError(`previous metadata ${location}: ${err.message}`);
+  });
+}
+
+function parse(text: string, location: string): Closures & { arch?: string } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new UsageError(`previous metadata ${location} is not JSON`);
+  }
+  const d = doc as { arch?: unknown; extensions?: Record<string, { packages?: unknown }> };
+  const valid =
+    d && typeof d === 'object' && d.extensions && typeof d.extensions === 'object' &&
+    Object.values(d.extensions).every((e) => Array.isArray(e?.packages) && e.packages.every((p) => typeof p === 'string'));
+  if (!valid) throw new UsageError(`previous metadata ${location} is not a compose-extensions metadata.json (no extensions.*.packages)`);
+  return { arch: typeof d.arch === 'string' ? d.arch : undefined, extensions: d.extensions as Closures['extensions'] };
+}
+
+/**
+ * Loads the previous result per architecture from `source`: a metadata.json path or http(s) URL
+ * (with `${arch}` for one per architecture), or an earlier output directory holding `<arch>/metadata.json`.
+ * An architecture with no previous file is simply not compared (it is new).
+ */
+export async function loadPrevious(source: string, arches: string[]): Promise<Map<string, Closures>> {
+  const result = new Map<string, Closures>();
+  const isDir = !/^https?:\/\//.test(source) && !PLACEHOLDER.test(source) && (await stat(source).then((s) => s.isDirectory(), () => false));
+  if (isDir || PLACEHOLDER.test(source)) {
+    for (const arch of arches) {
+      const location = isDir ? join(source, arch, 'metadata.json') : source.replace(PLACEHOLDERS, arch);
+      const text = await readLocation(location);
+      if (text !== undefined) result.set(arch, parse(text, location));
+    }
+    return result;
+  }
+  const text = await readLocation(source);
+  if (text === undefined) throw new UsageError(`previous metadata ${source} not found`);
+  const doc = parse(text, source);
+  const arch = doc.arch ?? (arches.length === 1 ? arches[0] : undefined);
+  if (!arch) throw new UsageError(`previous metadata ${source} names no architecture: use \${arch} in the location for several`);
+  result.set(arch, doc);
+  return result;
+}
