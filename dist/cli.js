@@ -2,14 +2,14 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 546:
+/***/ 3074:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const cp = __nccwpck_require__(5317);
-const parse = __nccwpck_require__(7877);
-const enoent = __nccwpck_require__(6469);
+const parse = __nccwpck_require__(2341);
+const enoent = __nccwpck_require__(6709);
 
 function spawn(command, args, options) {
     // Parse the arguments
@@ -48,7 +48,7 @@ module.exports._enoent = enoent;
 
 /***/ }),
 
-/***/ 6469:
+/***/ 6709:
 /***/ ((module) => {
 
 
@@ -114,15 +114,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7877:
+/***/ 2341:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const path = __nccwpck_require__(6928);
-const resolveCommand = __nccwpck_require__(4866);
-const escape = __nccwpck_require__(2164);
-const readShebang = __nccwpck_require__(599);
+const resolveCommand = __nccwpck_require__(3666);
+const escape = __nccwpck_require__(1060);
+const readShebang = __nccwpck_require__(6503);
 
 const isWin = process.platform === 'win32';
 const isExecutableRegExp = /\.(?:com|exe)$/i;
@@ -212,7 +212,7 @@ module.exports = parse;
 
 /***/ }),
 
-/***/ 2164:
+/***/ 1060:
 /***/ ((module) => {
 
 
@@ -266,13 +266,13 @@ module.exports.argument = escapeArgument;
 
 /***/ }),
 
-/***/ 599:
+/***/ 6503:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const fs = __nccwpck_require__(9896);
-const shebangCommand = __nccwpck_require__(9152);
+const shebangCommand = __nccwpck_require__(1696);
 
 function readShebang(command) {
     // Read the first 150 bytes from the file
@@ -296,14 +296,14 @@ module.exports = readShebang;
 
 /***/ }),
 
-/***/ 4866:
+/***/ 3666:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const path = __nccwpck_require__(6928);
-const which = __nccwpck_require__(6848);
-const getPathKey = __nccwpck_require__(6689);
+const which = __nccwpck_require__(9024);
+const getPathKey = __nccwpck_require__(7937);
 
 function resolveCommandAttempt(parsed, withoutPathExt) {
     const env = parsed.options.env || process.env;
@@ -355,15 +355,15 @@ module.exports = resolveCommand;
 
 /***/ }),
 
-/***/ 2940:
+/***/ 2140:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var fs = __nccwpck_require__(9896)
 var core
 if (process.platform === 'win32' || global.TESTING_WINDOWS) {
-  core = __nccwpck_require__(9225)
+  core = __nccwpck_require__(8857)
 } else {
-  core = __nccwpck_require__(1025)
+  core = __nccwpck_require__(4769)
 }
 
 module.exports = isexe
@@ -419,7 +419,7 @@ function sync (path, options) {
 
 /***/ }),
 
-/***/ 1025:
+/***/ 4769:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 module.exports = isexe
@@ -467,7 +467,7 @@ function checkMode (stat, options) {
 
 /***/ }),
 
-/***/ 9225:
+/***/ 8857:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 module.exports = isexe
@@ -516,7 +516,7 @@ function sync (path, options) {
 
 /***/ }),
 
-/***/ 6689:
+/***/ 7937:
 /***/ ((module) => {
 
 
@@ -539,11 +539,11 @@ module.exports["default"] = pathKey;
 
 /***/ }),
 
-/***/ 9152:
+/***/ 1696:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const shebangRegex = __nccwpck_require__(7334);
+const shebangRegex = __nccwpck_require__(5398);
 
 module.exports = (string = '') => {
 	const match = string.match(shebangRegex);
@@ -565,7 +565,7 @@ module.exports = (string = '') => {
 
 /***/ }),
 
-/***/ 7334:
+/***/ 5398:
 /***/ ((module) => {
 
 
@@ -574,7 +574,7 @@ module.exports = /^#!(.*)/;
 
 /***/ }),
 
-/***/ 6848:
+/***/ 9024:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const isWindows = process.platform === 'win32' ||
@@ -583,7 +583,7 @@ const isWindows = process.platform === 'win32' ||
 
 const path = __nccwpck_require__(6928)
 const COLON = isWindows ? ';' : ':'
-const isexe = __nccwpck_require__(2940)
+const isexe = __nccwpck_require__(2140)
 
 const getNotFoundError = (cmd) =>
   Object.assign(new Error(`not found: ${cmd}`), { code: 'ENOENT' })
@@ -706,11 +706,11 @@ which.sync = whichSync
 
 /***/ }),
 
-/***/ 486:
+/***/ 6255:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1913);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8878);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
@@ -719,7 +719,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1913:
+/***/ 8878:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -736,10 +736,10 @@ const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: external "node:util"
 const external_node_util_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
-;// CONCATENATED MODULE: external "node:crypto"
-const external_node_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: external "node:crypto"
+const external_node_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./src/errors.ts
@@ -766,23 +766,24 @@ class ComposeError extends Error {
     problems;
     name = 'ComposeError';
     constructor(problems) {
-        super(problems.map(formatComposeProblem).join('\n'));
+        super(problems.map(errors_formatComposeProblem).join('\n'));
         this.problems = problems;
     }
 }
-function formatComposeProblem(p) {
-    const scope = [p.arch, p.extension && `extension ${p.extension}`].filter(Boolean).join(', ');
+/** `usbguard on aarch64: nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64` */
+function errors_formatComposeProblem(p) {
+    const scope = p.extension ? `${p.extension}${p.arch ? ` on ${p.arch}` : ''}` : p.arch;
     return scope ? `${scope}: ${p.message}` : p.message;
 }
 /** An external tool failed or is missing; the message names the command that fixes it. */
-class errors_ToolError extends Error {
+class ToolError extends Error {
     name = 'ToolError';
 }
 function exitCodeFor(err) {
     return err instanceof UsageError || err instanceof ConfigError ? 2 : 1;
 }
 
-;// CONCATENATED MODULE: ./node_modules/is-plain-obj/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/is-plain-obj/index.js
 function isPlainObject(value) {
 	if (typeof value !== 'object' || value === null) {
 		return false;
@@ -794,7 +795,7 @@ function isPlainObject(value) {
 
 ;// CONCATENATED MODULE: external "node:url"
 const external_node_url_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
-;// CONCATENATED MODULE: ./node_modules/execa/lib/arguments/file-url.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/arguments/file-url.js
 
 
 // Allow some arguments/options to be either a file path string or a file URL
@@ -821,7 +822,7 @@ const isDenoExecPath = file => typeof file !== 'string'
 // Same but also allows other values, e.g. `boolean` for the `shell` option
 const normalizeFileUrl = file => file instanceof URL ? (0,external_node_url_namespaceObject.fileURLToPath)(file) : file;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/methods/parameters.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/methods/parameters.js
 
 
 
@@ -858,7 +859,7 @@ const normalizeParameters = (rawFile, rawArguments = [], rawOptions = {}) => {
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-;// CONCATENATED MODULE: ./node_modules/execa/lib/utils/uint-array.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/utils/uint-array.js
 
 
 const {toString: objectToString} = Object.prototype;
@@ -929,7 +930,7 @@ const getJoinLength = uint8Arrays => {
 	return joinLength;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/methods/template.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/methods/template.js
 
 
 
@@ -1086,7 +1087,7 @@ const getSubprocessResult = ({stdout}) => {
 
 ;// CONCATENATED MODULE: external "node:process"
 const external_node_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:process");
-;// CONCATENATED MODULE: ./node_modules/execa/lib/utils/standard-stream.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/utils/standard-stream.js
 
 
 const isStandardStream = stream => STANDARD_STREAMS.includes(stream);
@@ -1094,7 +1095,7 @@ const STANDARD_STREAMS = [external_node_process_namespaceObject.stdin, external_
 const STANDARD_STREAMS_ALIASES = ['stdin', 'stdout', 'stderr'];
 const getStreamName = fdNumber => STANDARD_STREAMS_ALIASES[fdNumber] ?? `stdio[${fdNumber}]`;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/arguments/specific.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/arguments/specific.js
 
 
 
@@ -1207,7 +1208,7 @@ const getFdSpecificValue = (optionArray, fdNumber) => fdNumber === 'ipc'
 	? optionArray.at(-1)
 	: optionArray[fdNumber];
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/verbose/values.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/verbose/values.js
 
 
 // The `verbose` option can have different values for `stdout`/`stderr`
@@ -1242,7 +1243,7 @@ const isVerboseFunction = fdVerbose => typeof fdVerbose === 'function';
 
 const VERBOSE_VALUES = ['none', 'short', 'full'];
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/arguments/escape.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/arguments/escape.js
 
 
 
@@ -1332,7 +1333,7 @@ const quoteString = escapedArgument => {
 
 const NO_ESCAPE_REGEXP = /^[\w./-]+$/;
 
-;// CONCATENATED MODULE: ./node_modules/is-unicode-supported/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/is-unicode-supported/index.js
 
 
 function isUnicodeSupported() {
@@ -1355,7 +1356,7 @@ function isUnicodeSupported() {
 		|| env.TERMINAL_EMULATOR === 'JetBrains-JediTerm';
 }
 
-;// CONCATENATED MODULE: ./node_modules/figures/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/figures/index.js
 
 
 const common = {
@@ -1651,7 +1652,7 @@ const replaceSymbols = (string, {useFallback = !shouldUseMain} = {}) => {
 
 ;// CONCATENATED MODULE: external "node:tty"
 const external_node_tty_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:tty");
-;// CONCATENATED MODULE: ./node_modules/yoctocolors/base.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/yoctocolors/base.js
 
 
 // eslint-disable-next-line no-warning-comments
@@ -1771,7 +1772,7 @@ const underlineMagentaBright = format('58;5;13', 59);
 const underlineCyanBright = format('58;5;14', 59);
 const underlineWhiteBright = format('58;5;15', 59);
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/verbose/default.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/verbose/default.js
 
 
 
@@ -1822,7 +1823,7 @@ const COLORS = {
 	duration: () => gray,
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/verbose/custom.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/verbose/custom.js
 
 
 // Apply the `verbose` function on each line
@@ -1850,7 +1851,7 @@ const appendNewline = printedLine => printedLine.endsWith('\n')
 	? printedLine
 	: `${printedLine}\n`;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/verbose/log.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/verbose/log.js
 
 
 
@@ -1906,7 +1907,7 @@ const serializeVerboseMessage = message => {
 // Same as `util.inspect()`
 const TAB_SIZE = 2;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/verbose/start.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/verbose/start.js
 
 
 
@@ -1923,7 +1924,7 @@ const logCommand = (escapedCommand, verboseInfo) => {
 	});
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/verbose/info.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/verbose/info.js
 
 
 // Information computed before spawning, used by the `verbose` option
@@ -1964,7 +1965,7 @@ const validateVerbose = verbose => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/return/duration.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/return/duration.js
 
 
 // Start counting time before spawning the subprocess
@@ -1974,7 +1975,7 @@ const getStartTime = () => external_node_process_namespaceObject.hrtime.bigint()
 // Printed by the `verbose` option.
 const getDurationMs = startTime => Number(external_node_process_namespaceObject.hrtime.bigint() - startTime) / 1e6;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/arguments/command.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/arguments/command.js
 
 
 
@@ -1996,9 +1997,9 @@ const handleCommand = (filePath, rawArguments, rawOptions) => {
 	};
 };
 
-// EXTERNAL MODULE: ./node_modules/cross-spawn/index.js
-var cross_spawn = __nccwpck_require__(546);
-;// CONCATENATED MODULE: ./node_modules/npm-run-path/node_modules/path-key/index.js
+// EXTERNAL MODULE: ../../work/main/node_modules/cross-spawn/index.js
+var cross_spawn = __nccwpck_require__(3074);
+;// CONCATENATED MODULE: ../../work/main/node_modules/npm-run-path/node_modules/path-key/index.js
 function pathKey(options = {}) {
 	const {
 		env = process.env,
@@ -2012,7 +2013,7 @@ function pathKey(options = {}) {
 	return Object.keys(env).reverse().find(key => key.toUpperCase() === 'PATH') || 'Path';
 }
 
-;// CONCATENATED MODULE: ./node_modules/unicorn-magic/node.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/unicorn-magic/node.js
 
 
 
@@ -2063,7 +2064,7 @@ function execFileSync(file, arguments_ = [], options = {}) {
 
 
 
-;// CONCATENATED MODULE: ./node_modules/npm-run-path/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/npm-run-path/index.js
 
 
 
@@ -2122,7 +2123,7 @@ const npmRunPathEnv = ({env = external_node_process_namespaceObject.env, ...opti
 
 ;// CONCATENATED MODULE: external "node:timers/promises"
 const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
-;// CONCATENATED MODULE: ./node_modules/execa/lib/return/final-error.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/return/final-error.js
 // When the subprocess fails, this is the error instance being returned.
 // If another error instance is being thrown, it is kept as `error.cause`.
 const getFinalError = (originalError, message, isSync) => {
@@ -2164,7 +2165,7 @@ setErrorName(ExecaError, ExecaError.name);
 class ExecaSyncError extends Error {}
 setErrorName(ExecaSyncError, ExecaSyncError.name);
 
-;// CONCATENATED MODULE: ./node_modules/human-signals/build/src/realtime.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/human-signals/build/src/realtime.js
 
 const getRealtimeSignals=()=>{
 const length=SIGRTMAX-SIGRTMIN+1;
@@ -2181,7 +2182,7 @@ standard:"posix"
 
 const SIGRTMIN=34;
 const SIGRTMAX=64;
-;// CONCATENATED MODULE: ./node_modules/human-signals/build/src/core.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/human-signals/build/src/core.js
 
 
 const SIGNALS=[
@@ -2455,7 +2456,7 @@ action:"terminate",
 description:"Invalid system call",
 standard:"other"
 }];
-;// CONCATENATED MODULE: ./node_modules/human-signals/build/src/signals.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/human-signals/build/src/signals.js
 
 
 
@@ -2490,7 +2491,7 @@ const supported=constantSignal!==undefined;
 const number=supported?constantSignal:defaultNumber;
 return{name,number,description,supported,action,forced,standard}
 };
-;// CONCATENATED MODULE: ./node_modules/human-signals/build/src/main.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/human-signals/build/src/main.js
 
 
 
@@ -2561,7 +2562,7 @@ return signals.find((signalA)=>signalA.number===number)
 };
 
 const signalsByNumber=getSignalsByNumber();
-;// CONCATENATED MODULE: ./node_modules/execa/lib/terminate/signal.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/terminate/signal.js
 
 
 
@@ -2633,7 +2634,7 @@ const getAvailableSignalIntegers = () => [...new Set(Object.values(external_node
 // Human-friendly description of a signal
 const getSignalDescription = signal => signalsByName[signal].description;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/terminate/kill.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/terminate/kill.js
 
 
 
@@ -2730,7 +2731,7 @@ const killOnTimeout = async ({kill, forceKillAfterDelay, context, controllerSign
 
 ;// CONCATENATED MODULE: external "node:events"
 const external_node_events_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events");
-;// CONCATENATED MODULE: ./node_modules/execa/lib/utils/abort-signal.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/utils/abort-signal.js
 
 
 // Combines `util.aborted()` and `events.addAbortListener()`: promise-based and cleaned up with a stop signal
@@ -2740,7 +2741,7 @@ const onAbortedSignal = async (mainSignal, stopSignal) => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/terminate/cancel.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/terminate/cancel.js
 
 
 // Validate the `cancelSignal` option
@@ -2762,7 +2763,7 @@ const terminateOnCancel = async (subprocess, cancelSignal, context, {signal}) =>
 	throw cancelSignal.reason;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/validation.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/validation.js
 // Validate the IPC channel is connected before receiving/sending messages
 const validateIpcMethod = ({methodName, isSubprocess, ipc, isConnected}) => {
 	validateIpcOption(methodName, isSubprocess, ipc);
@@ -2875,7 +2876,7 @@ const disconnect = anyProcess => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/utils/deferred.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/utils/deferred.js
 const createDeferred = () => {
 	const methods = {};
 	const promise = new Promise((resolve, reject) => {
@@ -2884,7 +2885,7 @@ const createDeferred = () => {
 	return Object.assign(promise, methods);
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/arguments/fd-options.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/arguments/fd-options.js
 
 
 // Retrieve stream targeted by the `to` option
@@ -2994,7 +2995,7 @@ const serializeOptionValue = value => {
 	return typeof value === 'number' ? `${value}` : 'Stream';
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/utils/max-listeners.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/utils/max-listeners.js
 
 
 // Temporarily increase the maximum number of listeners on an eventEmitter
@@ -3010,7 +3011,7 @@ const incrementMaxListeners = (eventEmitter, maxListenersIncrement, signal) => {
 	});
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/reference.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/reference.js
 // By default, Node.js keeps the subprocess alive while it has a `message` or `disconnect` listener.
 // We replicate the same logic for the events that we proxy.
 // This ensures the subprocess is kept alive while `getOneMessage()` and `getEachMessage()` are ongoing.
@@ -3056,7 +3057,7 @@ const redoAddedReferences = (channel, isSubprocess) => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/incoming.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/incoming.js
 
 
 
@@ -3137,7 +3138,7 @@ const onDisconnect = async ({anyProcess, channel, isSubprocess, ipcEmitter, boun
 
 const INCOMING_MESSAGES = new WeakMap();
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/forward.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/forward.js
 
 
 
@@ -3195,7 +3196,7 @@ const isConnected = anyProcess => {
 		: ipcEmitter.connected;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/strict.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/strict.js
 
 
 
@@ -3310,7 +3311,7 @@ const throwOnDisconnect = async (anyProcess, isSubprocess, {signal}) => {
 const REQUEST_TYPE = 'execa:ipc:request';
 const RESPONSE_TYPE = 'execa:ipc:response';
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/outgoing.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/outgoing.js
 
 
 
@@ -3359,7 +3360,7 @@ const getMinListenerCount = anyProcess => SUBPROCESS_OPTIONS.has(anyProcess)
 	? 1
 	: 0;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/send.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/send.js
 
 
 
@@ -3447,7 +3448,7 @@ const getSendMethod = anyProcess => {
 
 const PROCESS_SEND_METHODS = new WeakMap();
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/graceful.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/graceful.js
 
 
 
@@ -3521,7 +3522,7 @@ const abortOnDisconnect = () => {
 
 const cancelController = new AbortController();
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/terminate/graceful.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/terminate/graceful.js
 
 
 
@@ -3594,7 +3595,7 @@ const getReason = ({reason}) => {
 	return error;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/terminate/timeout.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/terminate/timeout.js
 
 
 
@@ -3617,7 +3618,7 @@ const killAfterTimeout = async (subprocess, timeout, context, {signal}) => {
 	throw new DiscardedError();
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/methods/node.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/methods/node.js
 
 
 
@@ -3672,7 +3673,7 @@ const handleNodeOption = (file, commandArguments, {
 
 ;// CONCATENATED MODULE: external "node:v8"
 const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/ipc-input.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/ipc-input.js
 
 
 // Validate the `ipcInput` option
@@ -3718,7 +3719,7 @@ const sendIpcInput = async (subprocess, ipcInput) => {
 	await subprocess.sendMessage(ipcInput);
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/arguments/encoding-option.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/arguments/encoding-option.js
 // Validate `encoding` option
 const validateEncoding = ({encoding}) => {
 	if (ENCODINGS.has(encoding)) {
@@ -3770,7 +3771,7 @@ const ENCODING_ALIASES = {
 
 const serializeEncoding = encoding => typeof encoding === 'string' ? `"${encoding}"` : String(encoding);
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/arguments/cwd.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/arguments/cwd.js
 
 
 
@@ -3811,7 +3812,7 @@ const fixCwdError = (originalMessage, cwd) => {
 	return originalMessage;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/arguments/options.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/arguments/options.js
 
 
 
@@ -3909,7 +3910,7 @@ const getEnv = ({env: envOption, extendEnv, preferLocal, node, localDirectory, n
 	return env;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/arguments/shell.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/arguments/shell.js
 // When the `shell` option is set, any command argument is concatenated as a single string by Node.js:
 // https://github.com/nodejs/node/blob/e38ce27f3ca0a65f68a31cedd984cddb927d4002/lib/child_process.js#L614-L624
 // However, since Node 24, it also prints a deprecation warning.
@@ -3922,7 +3923,7 @@ const concatenateShell = (file, commandArguments, options) => options.shell && c
 	? [[file, ...commandArguments].join(' '), [], options]
 	: [file, commandArguments, options];
 
-;// CONCATENATED MODULE: ./node_modules/strip-final-newline/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/strip-final-newline/index.js
 function strip_final_newline_stripFinalNewline(input) {
 	if (typeof input === 'string') {
 		return stripFinalNewlineString(input);
@@ -3950,7 +3951,7 @@ const LF_BINARY = LF.codePointAt(0);
 const CR = '\r';
 const CR_BINARY = CR.codePointAt(0);
 
-;// CONCATENATED MODULE: ./node_modules/is-stream/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/is-stream/index.js
 function isStream(stream, {checkOpen = true} = {}) {
 	return stream !== null
 		&& typeof stream === 'object'
@@ -3989,7 +3990,7 @@ function isTransformStream(stream, options) {
 		&& typeof stream._transform === 'function';
 }
 
-;// CONCATENATED MODULE: ./node_modules/@sec-ant/readable-stream/dist/ponyfill/asyncIterator.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/@sec-ant/readable-stream/dist/ponyfill/asyncIterator.js
 const a = Object.getPrototypeOf(
   Object.getPrototypeOf(
     /* istanbul ignore next */
@@ -4078,12 +4079,12 @@ function h({ preventCancel: r = !1 } = {}) {
 }
 
 
-;// CONCATENATED MODULE: ./node_modules/@sec-ant/readable-stream/dist/ponyfill/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/@sec-ant/readable-stream/dist/ponyfill/index.js
 
 
 
 
-;// CONCATENATED MODULE: ./node_modules/get-stream/source/stream.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/get-stream/source/stream.js
 
 
 
@@ -4150,7 +4151,7 @@ const handleStreamEnd = async (stream, controller, state) => {
 // This prevents using dynamic imports.
 const nodeImports = {};
 
-;// CONCATENATED MODULE: ./node_modules/get-stream/source/contents.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/get-stream/source/contents.js
 
 
 const getStreamContents = async (stream, {init, convertChunk, getSize, truncateChunk, addChunk, getFinalChunk, finalize}, {maxBuffer = Number.POSITIVE_INFINITY} = {}) => {
@@ -4273,7 +4274,7 @@ class MaxBufferError extends Error {
 	}
 }
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/io/max-buffer.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/io/max-buffer.js
 
 
 
@@ -4364,7 +4365,7 @@ const truncateMaxBufferSync = (result, isMaxBuffer, maxBuffer) => {
 // `spawnSync()` does not allow differentiating `maxBuffer` per file descriptor, so we always use `stdout`
 const getMaxBufferSync = ([, stdoutMaxBuffer]) => stdoutMaxBuffer;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/return/message.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/return/message.js
 
 
 
@@ -4523,7 +4524,7 @@ const serializeMessageItem = messageItem => {
 	return '';
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/return/result.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/return/result.js
 
 
 
@@ -4711,7 +4712,7 @@ const normalizeExitPayload = (rawExitCode, rawSignal) => {
 	return {exitCode, signal, signalDescription};
 };
 
-;// CONCATENATED MODULE: ./node_modules/parse-ms/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/parse-ms/index.js
 const toZeroIfInfinity = value => Number.isFinite(value) ? value : 0;
 
 function parseNumber(milliseconds) {
@@ -4758,7 +4759,7 @@ function parseMilliseconds(milliseconds) {
 	throw new TypeError('Expected a finite number or bigint');
 }
 
-;// CONCATENATED MODULE: ./node_modules/pretty-ms/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/pretty-ms/index.js
 
 
 const isZero = value => value === 0 || value === 0n;
@@ -4910,7 +4911,7 @@ function prettyMilliseconds(milliseconds, options) {
 	return sign + result.join(separator);
 }
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/verbose/error.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/verbose/error.js
 
 
 // When `verbose` is `short|full|custom`, print each command's error when it fails
@@ -4925,7 +4926,7 @@ const logError = (result, verboseInfo) => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/verbose/complete.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/verbose/complete.js
 
 
 
@@ -4951,7 +4952,7 @@ const logDuration = (result, verboseInfo) => {
 	});
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/return/reject.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/return/reject.js
 
 
 // Applies the `reject` option.
@@ -4966,7 +4967,7 @@ const handleResult = (result, verboseInfo, {reject}) => {
 	return result;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/stdio/type.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/stdio/type.js
 
 
 
@@ -5141,7 +5142,7 @@ const TYPE_TO_MESSAGE = {
 	uint8Array: 'a Uint8Array',
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/transform/object-mode.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/transform/object-mode.js
 
 
 /*
@@ -5184,7 +5185,7 @@ const getFdObjectMode = (stdioItems, direction) => {
 		: lastTransform.value.readableObjectMode;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/transform/normalize.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/transform/normalize.js
 
 
 
@@ -5297,7 +5298,7 @@ const normalizeGenerator = ({stdioItem, stdioItem: {value}, index, newTransforms
 
 const sortTransforms = (newTransforms, direction) => direction === 'input' ? newTransforms.reverse() : newTransforms;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/stdio/direction.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/stdio/direction.js
 
 
 
@@ -5371,13 +5372,13 @@ const getStandardStreamDirection = value => {
 // When the ambiguity remains, we default to `output` since it is the most common use case for additional file descriptors.
 const DEFAULT_DIRECTION = 'output';
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/array.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/array.js
 // The `ipc` option adds an `ipc` item to the `stdio` option
 const normalizeIpcStdioArray = (stdioArray, ipc) => ipc && !stdioArray.includes('ipc')
 	? [...stdioArray, 'ipc']
 	: stdioArray;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/stdio/stdio-option.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/stdio/stdio-option.js
 
 
 
@@ -5439,7 +5440,7 @@ const normalizeStdioSync = (stdioArray, buffer, verboseInfo) => stdioArray.map((
 const isOutputPipeOnly = stdioOption => stdioOption === 'pipe'
 	|| (Array.isArray(stdioOption) && stdioOption.every(item => item === 'pipe'));
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/stdio/native.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/stdio/native.js
 
 
 
@@ -5547,7 +5548,7 @@ const getStandardStream = (fdNumber, value, optionName) => {
 	return standardStream;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/stdio/input-option.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/stdio/input-option.js
 
 
 
@@ -5599,7 +5600,7 @@ const getInputFileType = inputFile => {
 	throw new Error('The `inputFile` option must be a file path string or a file URL.');
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/stdio/duplicate.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/stdio/duplicate.js
 
 
 // Duplicates in the same file descriptor is most likely an error.
@@ -5712,7 +5713,7 @@ const throwOnDuplicateStream = (stdioItem, optionName, type) => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/stdio/handle.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/stdio/handle.js
 
 
 
@@ -5923,7 +5924,7 @@ const forwardStdio = stdioItems => {
 	return type === 'native' ? value : 'pipe';
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/stdio/handle-sync.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/stdio/handle-sync.js
 
 
 
@@ -5982,7 +5983,7 @@ const addPropertiesSync = {
 	},
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/io/strip-newline.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/io/strip-newline.js
 
 
 // Apply `stripFinalNewline` option, which applies to `result.stdout|stderr|all|stdio[*]`.
@@ -5998,7 +5999,7 @@ const getStripFinalNewline = (stripFinalNewline, fdNumber) => fdNumber === 'all'
 
 ;// CONCATENATED MODULE: external "node:stream"
 const external_node_stream_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
-;// CONCATENATED MODULE: ./node_modules/execa/lib/transform/split.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/transform/split.js
 // Split chunks line-wise for generators passed to the `std*` options
 const getSplitLinesGenerator = (binary, preserveNewlines, skipped, state) => binary || skipped
 	? undefined
@@ -6112,7 +6113,7 @@ const linesUint8ArrayInfo = {
 
 ;// CONCATENATED MODULE: external "node:buffer"
 const external_node_buffer_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer");
-;// CONCATENATED MODULE: ./node_modules/execa/lib/transform/validate.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/transform/validate.js
 
 
 
@@ -6157,7 +6158,7 @@ Instead, \`yield\` should either be called with a value, or not be called at all
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/transform/encoding-transform.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/transform/encoding-transform.js
 
 
 
@@ -6210,7 +6211,7 @@ const encodingStringFinal = function * (stringDecoder) {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/transform/run-async.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/transform/run-async.js
 
 
 // Applies a series of generator functions asynchronously
@@ -6272,7 +6273,7 @@ const identityGenerator = function * (chunk) {
 	yield chunk;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/transform/run-sync.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/transform/run-sync.js
 // Duplicate the code from `run-async.js` but as synchronous functions
 const pushChunksSync = (getChunksSync, getChunksArguments, transformStream, done) => {
 	try {
@@ -6324,7 +6325,7 @@ const run_sync_identityGenerator = function * (chunk) {
 	yield chunk;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/transform/generator.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/transform/generator.js
 
 
 
@@ -6423,7 +6424,7 @@ const addInternalGenerators = (
 	].filter(Boolean);
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/io/input-sync.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/io/input-sync.js
 
 
 
@@ -6469,7 +6470,7 @@ const validateSerializable = newContents => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/verbose/output.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/verbose/output.js
 
 
 
@@ -6531,7 +6532,7 @@ const logLine = (line, fdNumber, verboseInfo) => {
 	});
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/io/output-sync.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/io/output-sync.js
 
 
 
@@ -6668,7 +6669,7 @@ const writeToFiles = (serializedResult, stdioItems, outputFiles) => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/resolve/all-sync.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/resolve/all-sync.js
 
 
 
@@ -6703,7 +6704,7 @@ const getAllSync = ([, stdout, stderr], options) => {
 	return `${stdout}${stderr}`;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/resolve/exit-async.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/resolve/exit-async.js
 
 
 
@@ -6759,7 +6760,7 @@ const isSubprocessErrorExit = (exitCode, signal) => exitCode === undefined && si
 // When the subprocess fails due to a non-0 exit code or to a signal termination
 const isFailedExit = (exitCode, signal) => exitCode !== 0 || signal !== null;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/resolve/exit-sync.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/resolve/exit-sync.js
 
 
 
@@ -6786,7 +6787,7 @@ const getResultError = (error, exitCode, signal) => {
 	return isFailedExit(exitCode, signal) ? new DiscardedError() : undefined;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/methods/main-sync.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/methods/main-sync.js
 
 
 
@@ -6951,7 +6952,7 @@ const getSyncResult = ({error, exitCode, signal, timedOut, isMaxBuffer, stdio, a
 		isSync: true,
 	});
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/get-one.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/get-one.js
 
 
 
@@ -7017,7 +7018,7 @@ const throwOnStrictError = async (ipcEmitter, isSubprocess, {signal}) => {
 	throw getStrictResponseError(error, isSubprocess);
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/get-each.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/get-each.js
 
 
 
@@ -7108,7 +7109,7 @@ const throwIfStrictError = ({error}) => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/methods.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/methods.js
 
 
 
@@ -7159,7 +7160,7 @@ const getIpcMethods = (anyProcess, isSubprocess, ipc) => ({
 	}),
 });
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/return/early-error.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/return/early-error.js
 
 
 
@@ -7216,7 +7217,7 @@ const duplex = () => new external_node_stream_namespaceObject.Duplex({read() {},
 
 const handleDummyPromise = async (error, verboseInfo, options) => handleResult(error, verboseInfo, options);
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/stdio/handle-async.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/stdio/handle-async.js
 
 
 
@@ -7272,7 +7273,7 @@ const addPropertiesAsync = {
 
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./node_modules/@sindresorhus/merge-streams/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/@sindresorhus/merge-streams/index.js
 
 
 
@@ -7539,7 +7540,7 @@ const PASSTHROUGH_LISTENERS_COUNT = 2;
 //  - once due to `stream.pipe(passThroughStream)`
 const PASSTHROUGH_LISTENERS_PER_STREAM = 1;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/io/pipeline.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/io/pipeline.js
 
 
 
@@ -7589,7 +7590,7 @@ const abortSourceStream = source => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/io/output-async.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/io/output-async.js
 
 
 
@@ -7671,7 +7672,7 @@ const setStandardStreamMaxListeners = (stream, {signal}) => {
 // That library also listens for `source` end, which adds 1 more listener.
 const MAX_LISTENERS_INCREMENT = 2;
 
-;// CONCATENATED MODULE: ./node_modules/signal-exit/dist/mjs/signals.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/signal-exit/dist/mjs/signals.js
 /**
  * This is not the set of all possible signals.
  *
@@ -7711,7 +7712,7 @@ if (process.platform === 'linux') {
     signals.push('SIGIO', 'SIGPOLL', 'SIGPWR', 'SIGSTKFLT');
 }
 //# sourceMappingURL=signals.js.map
-;// CONCATENATED MODULE: ./node_modules/signal-exit/dist/mjs/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/signal-exit/dist/mjs/index.js
 // Note: since nyc uses this module to output coverage, any lines
 // that are in the direct sync flow of nyc's outputCoverage are
 // ignored, since we can never get coverage for them.
@@ -7987,7 +7988,7 @@ load,
  */
 unload, } = signalExitWrap(processOk(mjs_process) ? new SignalExit(mjs_process) : new SignalExitFallback());
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./node_modules/execa/lib/terminate/cleanup.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/terminate/cleanup.js
 
 
 
@@ -8005,7 +8006,7 @@ const cleanupOnExit = (subprocess, {cleanup, detached}, {signal}) => {
 	});
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/pipe/pipe-arguments.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/pipe/pipe-arguments.js
 
 
 
@@ -8098,7 +8099,7 @@ const getSourceStream = (source, from) => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/pipe/throw.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/pipe/throw.js
 
 
 
@@ -8158,7 +8159,7 @@ const createNonCommandError = ({error, fileDescriptors, sourceOptions, startTime
 
 const PIPE_COMMAND_MESSAGE = 'source.pipe(destination)';
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/pipe/sequence.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/pipe/sequence.js
 // Like Bash, we await both subprocesses. This is unlike some other shells which only await the destination subprocess.
 // Like Bash with the `pipefail` option, if either subprocess fails, the whole pipe fails.
 // Like Bash, if both subprocesses fail, we return the failure of the destination.
@@ -8184,7 +8185,7 @@ const waitForBothSubprocesses = async subprocessPromises => {
 	return destinationResult;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/pipe/streaming.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/pipe/streaming.js
 
 
 
@@ -8237,7 +8238,7 @@ const SOURCE_LISTENERS_PER_PIPE = 2;
 // Those are added by `finished()` in `cleanupMergedStreamsMap()`
 const DESTINATION_LISTENERS_PER_PIPE = 1;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/pipe/abort.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/pipe/abort.js
 
 
 
@@ -8259,7 +8260,7 @@ const unpipeOnSignalAbort = async (unpipeSignal, {sourceStream, mergedStream, fi
 	});
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/pipe/setup.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/pipe/setup.js
 
 
 
@@ -8333,7 +8334,7 @@ const handlePipePromise = async ({
 // We need to ensure this does not create unhandled rejections.
 const getSubprocessPromises = (sourcePromise, destination) => Promise.allSettled([sourcePromise, destination]);
 
-;// CONCATENATED MODULE: ./node_modules/get-stream/source/utils.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/get-stream/source/utils.js
 const utils_identity = value => value;
 
 const utils_noop = () => undefined;
@@ -8346,7 +8347,7 @@ const throwObjectStream = chunk => {
 
 const getLengthProperty = convertedChunk => convertedChunk.length;
 
-;// CONCATENATED MODULE: ./node_modules/get-stream/source/array.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/get-stream/source/array.js
 
 
 
@@ -8380,7 +8381,7 @@ const arrayMethods = {
 	finalize: getContentsProperty,
 };
 
-;// CONCATENATED MODULE: ./node_modules/get-stream/source/array-buffer.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/get-stream/source/array-buffer.js
 
 
 
@@ -8466,7 +8467,7 @@ const arrayBufferMethods = {
 	finalize: finalizeArrayBuffer,
 };
 
-;// CONCATENATED MODULE: ./node_modules/get-stream/source/string.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/get-stream/source/string.js
 
 
 
@@ -8504,7 +8505,7 @@ const stringMethods = {
 	finalize: getContentsProperty,
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/io/iterate.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/io/iterate.js
 
 
 
@@ -8616,7 +8617,7 @@ const getGenerators = ({binary, shouldEncode, encoding, shouldSplit, preserveNew
 	getSplitLinesGenerator(binary, preserveNewlines, !shouldSplit, {}),
 ].filter(Boolean);
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/io/contents.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/io/contents.js
 
 
 
@@ -8734,7 +8735,7 @@ const handleBufferedData = ({bufferedData}) => isArrayBuffer(bufferedData)
 	? new Uint8Array(bufferedData)
 	: bufferedData;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/resolve/wait-stream.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/resolve/wait-stream.js
 
 
 // Wraps `finished(stream)` to handle the following case:
@@ -8832,7 +8833,7 @@ const isStreamAbort = error => error?.code === 'ERR_STREAM_PREMATURE_CLOSE';
 // Therefore, we ignore this error on writable streams.
 const isStreamEpipe = error => error?.code === 'EPIPE';
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/resolve/stdio.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/resolve/stdio.js
 
 
 
@@ -8881,7 +8882,7 @@ const waitForSubprocessStream = async ({stream, fdNumber, encoding, buffer, maxB
 	return output;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/resolve/all-async.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/resolve/all-async.js
 
 
 
@@ -8929,7 +8930,7 @@ const getAllMixed = ({all, stdout, stderr}) => all
 	&& stderr
 	&& stdout.readableObjectMode !== stderr.readableObjectMode;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/verbose/ipc.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/verbose/ipc.js
 
 
 
@@ -8946,7 +8947,7 @@ const logIpcOutput = (message, verboseInfo) => {
 	});
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/ipc/buffer-messages.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/ipc/buffer-messages.js
 
 
 
@@ -8995,7 +8996,7 @@ const getBufferedIpcOutput = async (ipcOutputPromise, ipcOutput) => {
 	return ipcOutput;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/resolve/wait-subprocess.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/resolve/wait-subprocess.js
 
 
 
@@ -9143,7 +9144,7 @@ const throwOnSubprocessError = async (subprocess, {signal}) => {
 	throw error;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/convert/concurrent.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/convert/concurrent.js
 
 
 // When using multiple `.readable()`/`.writable()`/`.duplex()`, `final` and `destroy` should wait for other streams
@@ -9178,7 +9179,7 @@ const waitForConcurrentStreams = async ({resolve, promises}, subprocess) => {
 	return !isSubprocessExit;
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/convert/shared.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/convert/shared.js
 
 
 
@@ -9226,7 +9227,7 @@ const destroyOtherStream = (stream, isOpen, error) => {
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/convert/readable.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/convert/readable.js
 
 
 
@@ -9336,7 +9337,7 @@ const destroyOtherReadable = (stream, error) => {
 	destroyOtherStream(stream, stream.readable, error);
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/convert/writable.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/convert/writable.js
 
 
 
@@ -9423,7 +9424,7 @@ const destroyOtherWritable = (stream, error) => {
 	destroyOtherStream(stream, stream.writable, error);
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/convert/duplex.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/convert/duplex.js
 
 
 
@@ -9483,7 +9484,7 @@ const onDuplexDestroy = async ({subprocessStdout, subprocessStdin, subprocess, w
 	]);
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/convert/iterable.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/convert/iterable.js
 
 
 
@@ -9519,7 +9520,7 @@ const iterateOnStdoutData = async function * (onStdoutData, subprocessStdout, su
 	}
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/convert/add.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/convert/add.js
 
 
 
@@ -9536,7 +9537,7 @@ const addConvertedStreams = (subprocess, {encoding}) => {
 	subprocess[Symbol.asyncIterator] = createIterable.bind(undefined, subprocess, encoding, {});
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/methods/promise.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/methods/promise.js
 // The return value is a mixin of `subprocess` and `Promise`
 const mergePromise = (subprocess, promise) => {
 	for (const [property, descriptor] of descriptors) {
@@ -9553,7 +9554,7 @@ const descriptors = ['then', 'catch', 'finally'].map(property => [
 	Reflect.getOwnPropertyDescriptor(nativePromisePrototype, property),
 ]);
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/methods/main-async.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/methods/main-async.js
 
 
 
@@ -9749,7 +9750,7 @@ const getAsyncResult = ({errorInfo, exitCode, signal, stdio, all, ipcOutput, con
 		startTime,
 	});
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/methods/bind.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/methods/bind.js
 
 
 
@@ -9774,7 +9775,7 @@ const mergeOption = (optionName, boundOptionValue, optionValue) => {
 
 const DEEP_OPTIONS = new Set(['env', ...FD_SPECIFIC_OPTIONS]);
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/methods/create.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/methods/create.js
 
 
 
@@ -9841,7 +9842,7 @@ const parseArguments = ({mapArguments, firstArgument, nextArguments, deepOptions
 	};
 };
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/methods/command.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/methods/command.js
 // Main logic for `execaCommand()`
 const mapCommandAsync = ({file, commandArguments}) => parseCommand(file, commandArguments);
 
@@ -9886,7 +9887,7 @@ const parseCommandString = command => {
 
 const SPACES_REGEXP = / +/g;
 
-;// CONCATENATED MODULE: ./node_modules/execa/lib/methods/script.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/lib/methods/script.js
 // Sets `$.sync` and `$.s`
 const setScriptSync = (boundExeca, createNested, boundOptions) => {
 	boundExeca.sync = createNested(mapScriptSync, boundOptions);
@@ -9910,7 +9911,7 @@ const getScriptStdinOption = ({input, inputFile, stdio}) => input === undefined 
 // However, some options (like `stdin: 'inherit'`) would create issues with piping, i.e. cannot be deep.
 const deepScriptOptions = {preferLocal: true};
 
-;// CONCATENATED MODULE: ./node_modules/execa/index.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/execa/index.js
 
 
 
@@ -9949,7 +9950,7 @@ const PACKAGES = {
     skopeo: { apt: 'skopeo', dnf: 'skopeo' },
     python3: { apt: 'python3', dnf: 'python3' },
 };
-function exec_installHint(tool) {
+function installHint(tool) {
     const p = PACKAGES[tool] ?? { apt: tool, dnf: tool };
     return `install it with \`dnf install -y ${p.dnf}\` (Fedora) or \`apt-get install -y ${p.apt}\` (Debian/Ubuntu)`;
 }
@@ -9958,7 +9959,7 @@ function exec_installHint(tool) {
  * naming the install command; a non-zero exit becomes a ToolError with the tool's stderr unless
  * `allowFailure` is set.
  */
-async function exec_run(file, args, options = {}) {
+async function run(file, args, options = {}) {
     const { allowFailure, ...execaOptions } = options;
     const result = await execa(file, args, { reject: false, stripFinalNewline: false, ...execaOptions });
     const stdout = String(result.stdout ?? '');
@@ -9966,20 +9967,20 @@ async function exec_run(file, args, options = {}) {
     if (result.failed && result.exitCode === undefined) {
         const code = result.code;
         if (code === 'ENOENT') {
-            throw new errors_ToolError(`${file} was not found: ${exec_installHint(toolName(file))}`);
+            throw new ToolError(`${file} was not found: ${installHint(toolName(file))}`);
         }
-        throw new errors_ToolError(`${file} could not be run: ${result.shortMessage ?? result.message}`);
+        throw new ToolError(`${file} could not be run: ${result.shortMessage ?? result.message}`);
     }
     const exitCode = result.exitCode ?? 1;
     if (exitCode !== 0 && !allowFailure) {
-        throw new errors_ToolError(`${toolName(file)} ${args.slice(0, 3).join(' ')}… exited with ${exitCode}: ${exec_lastLines(stderr || stdout)}`);
+        throw new ToolError(`${toolName(file)} ${args.slice(0, 3).join(' ')}… exited with ${exitCode}: ${lastLines(stderr || stdout)}`);
     }
     return { stdout, stderr, exitCode };
 }
 function toolName(file) {
     return file.split('/').pop() ?? file;
 }
-function exec_lastLines(text, count = 20) {
+function lastLines(text, count = 20) {
     return text.trim().split('\n').slice(-count).join('\n');
 }
 
@@ -9989,7 +9990,7 @@ function exec_lastLines(text, count = 20) {
 
 
 
-const ostree = (repo, args, allowFailure = false) => exec_run('ostree', ['--repo=' + repo, ...args], { allowFailure });
+const ostree = (repo, args, allowFailure = false) => run('ostree', ['--repo=' + repo, ...args], { allowFailure });
 const NOT_FOUND = /not found|No such file or directory|No such metadata object/;
 /** Runs a query; undefined when stderr says the thing is absent, ToolError on any other failure. */
 async function query(repo, args, absent = NOT_FOUND) {
@@ -9998,7 +9999,7 @@ async function query(repo, args, absent = NOT_FOUND) {
         return r.stdout;
     if (absent.test(r.stderr) && !/opening repo/.test(r.stderr))
         return undefined;
-    throw new errors_ToolError(`ostree ${args.join(' ')} (repo ${repo}) exited with ${r.exitCode}: ${exec_lastLines(r.stderr || r.stdout)}`);
+    throw new ToolError(`ostree ${args.join(' ')} (repo ${repo}) exited with ${r.exitCode}: ${lastLines(r.stderr || r.stdout)}`);
 }
 /** ostree wants `/a/b`: a trailing slash or `//` makes it fail. */
 function treePath(path) {
@@ -10098,7 +10099,7 @@ function formatNevra(p) {
 async function queryInstalled(root, dbpath, home) {
     const tmpHome = home ? undefined : await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'ce-rpm-home-'));
     try {
-        const { stdout } = await exec_run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', QF], {
+        const { stdout } = await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', QF], {
             env: { HOME: home ?? tmpHome, LC_ALL: 'C' },
         });
         return stdout
@@ -10298,9 +10299,9 @@ async function readBase(spec, arch, workDir) {
     return { source: 'ostree', ref, commit, version: commitVersion ?? info.osRelease.VERSION, ...info };
 }
 
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var dist = __nccwpck_require__(8815);
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/util.js
+// EXTERNAL MODULE: ../../work/main/node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(7207);
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/util.js
 
 // functions
 function assertEqual(val) {
@@ -11175,7 +11176,7 @@ function constantCatch(value) {
     return fn;
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/core.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/core.js
 var _a;
 
 /** A special constant with type `never` */
@@ -11318,7 +11319,7 @@ function config(newConfig) {
     return globalConfig;
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/memoizer.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/memoizer.js
 
 class $ZodCyclicError extends Error {
     constructor() {
@@ -11631,7 +11632,7 @@ function isBackEdge(ctx, value) {
     return backEdges !== undefined && isRef(value) && backEdges.has(value);
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/regexes.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/regexes.js
 
 /**
  * @deprecated CUID v1 is deprecated by its authors due to information leakage
@@ -11789,7 +11790,7 @@ const sha512_hex = /^[0-9a-fA-F]{128}$/;
 const sha512_base64 = /*@__PURE__*/ (/* unused pure expression or super */ null && (fixedBase64(86, "==")));
 const sha512_base64url = /*@__PURE__*/ (/* unused pure expression or super */ null && (fixedBase64url(86)));
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/checks.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/checks.js
 // import { $ZodType } from "./schemas.js";
 
 
@@ -12307,7 +12308,7 @@ const $ZodCheckOverwrite = /*@__PURE__*/ $constructor("$ZodCheckOverwrite", (ins
     };
 });
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/doc.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/doc.js
 class Doc {
     constructor(args = [], closed = {}) {
         this.content = [];
@@ -12347,14 +12348,14 @@ class Doc {
     }
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/versions.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/versions.js
 const version = {
     major: 4,
     minor: 6,
     patch: 7,
 };
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/schemas.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/schemas.js
 
 
 
@@ -14992,7 +14993,7 @@ function handleRefineResult(result, payload, input, inst) {
     }
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/registries.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/registries.js
 var registries_a;
 const $output = /*@__PURE__*/ (/* unused pure expression or super */ null && (Symbol("ZodOutput")));
 const $input = /*@__PURE__*/ (/* unused pure expression or super */ null && (Symbol("ZodInput")));
@@ -15045,7 +15046,7 @@ function registry() {
 (registries_a = globalThis).__zod_globalRegistry ?? (registries_a.__zod_globalRegistry = registry());
 const globalRegistry = globalThis.__zod_globalRegistry;
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/api.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/api.js
 
 
 
@@ -16150,7 +16151,7 @@ function _stringFormat(Class, format, fnOrRegex, _params = {}) {
     return inst;
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/to-json-schema.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/to-json-schema.js
 
 
 function assignProps(target, ...sources) {
@@ -16803,7 +16804,7 @@ const createStandardJSONSchemaMethod = (schema, io, processors = {}) => (params)
     return to_json_schema_finalize(ctx, schema);
 };
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/json-schema-processors.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/json-schema-processors.js
 
 
 
@@ -17648,7 +17649,7 @@ function toJSONSchema(input, params) {
     return finalize(ctx, input);
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/locales/en.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/locales/en.js
 
 const error = () => {
     const Sizable = {
@@ -17775,7 +17776,7 @@ const error = () => {
     };
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/errors.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/errors.js
 
 
 /* Computing the message eagerly is expensive (pretty-printed JSON of all
@@ -18044,7 +18045,7 @@ function prettifyError(error) {
     return lines.join("\n");
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/parse.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/parse.js
 
 
 
@@ -18221,7 +18222,7 @@ const _safeDecodeAsync = (_Err) => async (schema, value, _ctx) => {
 };
 const safeDecodeAsync = /* @__PURE__*/ _safeDecodeAsync($ZodRealError);
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/classic/errors.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/classic/errors.js
 
 
 
@@ -18280,7 +18281,7 @@ const ZodRealError = /*@__PURE__*/ $constructor("ZodError", errors_initializer, 
 // /** @deprecated Use `z.core.$ZodErrorMapCtx` instead. */
 // export type ErrorMapCtx = core.$ZodErrorMapCtx;
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/classic/parse.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/classic/parse.js
 
 
 const classic_parse_parse = /* @__PURE__ */ _parse(ZodRealError);
@@ -18298,7 +18299,7 @@ const parse_safeDecode = /* @__PURE__ */ _safeDecode(ZodRealError);
 const parse_safeEncodeAsync = /* @__PURE__ */ _safeEncodeAsync(ZodRealError);
 const parse_safeDecodeAsync = /* @__PURE__ */ _safeDecodeAsync(ZodRealError);
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/classic/schemas.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/classic/schemas.js
 
 
 
@@ -20244,8 +20245,27 @@ function planArch(config, arch, basePackages, options) {
     return { plan: { arch, releasever: options.releasever, weakDeps: options.weakDeps, repos, extensions }, problems };
 }
 
+;// CONCATENATED MODULE: ./src/solve/problems.ts
+// dnf's problem text, said plainly: one line, without the solver's boilerplate.
+const NOISE = new Set(['conflicting requests']);
+/**
+ * `Problem: conflicting requests\n  - nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64`
+ * becomes `nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64`.
+ */
+function plainWords(text) {
+    const lead = /^cannot be resolved: /.exec(text)?.[0] ?? '';
+    const lines = text
+        .slice(lead.length)
+        .split('\n')
+        .map((l) => l.trim().replace(/^- /, '').replace(/^Problem( \d+)?: /, '').trim())
+        .filter((l) => l && !NOISE.has(l));
+    const unique = [...new Set(lines)];
+    return unique.length > 0 ? unique.join('; ') : text.trim();
+}
+
 ;// CONCATENATED MODULE: ./src/solve/dnf.ts
 // Adapter around the distribution's dnf: one helper process per architecture resolves every extension.
+
 
 
 
@@ -20257,12 +20277,53 @@ function planArch(config, arch, basePackages, options) {
 function systemPython() {
     return (0,external_node_fs_namespaceObject.existsSync)('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 }
-/** Finds a dnf whose solver we can drive; the error names the package that provides it. */
-async function detectDnf() {
-    const probe = await run(systemPython(), ['-c', 'import dnf; print(dnf.VERSION)'], { allowFailure: true });
-    if (probe.exitCode === 0)
-        return { backend: 'dnf4', version: probe.stdout.trim() };
-    throw new ToolError(`dnf's Python API was not found (${lastLines(probe.stderr, 1)}): ${installHint('dnf')}; on Fedora 41 and later also \`dnf install -y python3-dnf\``);
+/** What each backend needs: a Python module (dnf4's own, or dnf5's library bindings) and its helper. */
+const BACKENDS = {
+    dnf5: {
+        probe: 'import libdnf5; v = libdnf5.conf.get_library_version(); print("%d.%d.%d" % (v.major, v.minor, v.micro))',
+        helper: 'dnf5-helper.py',
+        fedoraPackage: 'python3-libdnf5',
+    },
+    dnf4: { probe: 'import dnf; print(dnf.VERSION)', helper: 'dnf4-helper.py', fedoraPackage: 'python3-dnf' },
+};
+/** Reads `auto`, `dnf5` or `dnf4` from a flag or input named `what`; empty means auto. */
+function dnfPreference(value, what) {
+    const v = value || 'auto';
+    if (v !== 'auto' && v !== 'dnf5' && v !== 'dnf4')
+        throw new UsageError(`${what} must be auto, dnf5 or dnf4, got "${v}"`);
+    return v;
+}
+/**
+ * dnf5 where present, else dnf4 (as the distribution ships them); `preference` forces one. Pure, so
+ * the choice is unit-tested without either installed.
+ */
+function chooseBackend(preference, found) {
+    const order = preference === 'auto' ? ['dnf5', 'dnf4'] : [preference];
+    for (const backend of order) {
+        const version = found[backend];
+        if (version)
+            return { backend, version };
+    }
+    const wanted = order.map((b) => `\`${BACKENDS[b].fedoraPackage}\``).join(' or ');
+    throw new ToolError(`${preference === 'auto' ? "dnf's Python API" : `the ${preference} Python API`} was not found for ${systemPython()}: ` +
+        `install ${wanted} (Fedora) or \`apt-get install -y python3-dnf\` (Debian/Ubuntu)`);
+}
+/** Probes which backends this machine has (one short Python run each). */
+async function availableBackends() {
+    const found = {};
+    for (const backend of Object.keys(BACKENDS)) {
+        const probe = await run(systemPython(), ['-c', BACKENDS[backend].probe], { allowFailure: true }).catch(() => undefined);
+        if (probe?.exitCode === 0)
+            found[backend] = probe.stdout.trim();
+    }
+    return found;
+}
+async function detectDnf(preference = 'auto') {
+    return chooseBackend(preference, await availableBackends());
+}
+/** The Fedora package that provides a backend's Python API, for installing it in a container. */
+function backendPackage(backend) {
+    return BACKENDS[backend].fedoraPackage;
 }
 /** The JSON the helper reads on stdin; exported so its shape is unit-tested. */
 async function helperRequest(req) {
@@ -20289,12 +20350,12 @@ async function helperRequest(req) {
         },
     };
 }
-// Beside this module in src/, and beside the bundle in dist/ (scripts/bundle.mjs copies it there).
-const HELPER = (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)((0,external_node_url_namespaceObject.fileURLToPath)(import.meta.url)), 'dnf4-helper.py');
+// Beside this module in src/, and beside the bundle in dist/ (scripts/bundle.mjs copies them there).
+const HERE = (0,external_node_path_namespaceObject.dirname)((0,external_node_url_namespaceObject.fileURLToPath)(import.meta.url));
 /** Resolves every extension of the plan; throws ComposeError listing every problem dnf found. */
 async function solve(req) {
     const { home, input } = await helperRequest(req);
-    const result = await exec_run(systemPython(), [HELPER], {
+    const result = await run(systemPython(), [(0,external_node_path_namespaceObject.join)(HERE, BACKENDS[req.backend].helper)], {
         input: JSON.stringify(input),
         env: { HOME: home, LC_ALL: 'C.UTF-8' },
         cwd: req.workDir,
@@ -20305,10 +20366,10 @@ async function solve(req) {
         output = JSON.parse(result.stdout);
     }
     catch {
-        throw new errors_ToolError(`dnf failed on ${req.plan.arch} (exit ${result.exitCode}): ${exec_lastLines(result.stderr || result.stdout)}`);
+        throw new ToolError(`dnf failed on ${req.plan.arch} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
     }
     if (output.problems?.length) {
-        throw new ComposeError(output.problems.map((p) => ({ ...p, extension: p.extension ?? undefined, arch: req.plan.arch })));
+        throw new ComposeError(output.problems.map((p) => ({ message: plainWords(p.message), extension: p.extension ?? undefined, arch: req.plan.arch })));
     }
     return { arch: req.plan.arch, packages: output.packages ?? [], closures: output.closures ?? {}, repos: output.repos ?? [] };
 }
@@ -20440,7 +20501,7 @@ async function checkSignatures(packages, repos, options) {
                         throw new Error(`HTTP ${response.status}`);
                     await (0,promises_namespaceObject.writeFile)(keyFile, Buffer.from(await response.arrayBuffer()));
                 }
-                await exec_run('rpmkeys', ['--dbpath', keyring, '--import', keyFile]);
+                await run('rpmkeys', ['--dbpath', keyring, '--import', keyFile]);
             }
             catch (err) {
                 problems.push({ arch: options.arch, message: `repo ${repo.id}: cannot import gpgkey ${url}: ${err.message}` });
@@ -20450,7 +20511,7 @@ async function checkSignatures(packages, repos, options) {
     if (problems.length > 0)
         return problems;
     // `signature` level: an unsigned package fails too, not only a badly signed one.
-    const result = await exec_run('rpmkeys', ['--dbpath', keyring, '--define', '_pkgverify_level signature', '--checksig', '--', ...toCheck.map((p) => p.file)], { allowFailure: true, env: { HOME: options.workDir } });
+    const result = await run('rpmkeys', ['--dbpath', keyring, '--define', '_pkgverify_level signature', '--checksig', '--', ...toCheck.map((p) => p.file)], { allowFailure: true, env: { HOME: options.workDir } });
     const verdicts = new Map();
     for (const line of result.stdout.split('\n')) {
         const at = line.lastIndexOf(': ');
@@ -20513,7 +20574,7 @@ async function stageArch(output, arch, packages) {
             await (0,promises_namespaceObject.copyFile)(pkg.file, inside(dir, name), external_node_fs_namespaceObject.constants.COPYFILE_FICLONE);
             filenames.set(pkg.nevra, name);
         }
-        await exec_run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]);
+        await run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]);
     }
     catch (err) {
         // The caller gets no StagedArch to discard: do not leave a half-staged directory in the output.
@@ -20779,9 +20840,135 @@ function serializeExtensionsJson(doc) {
 /** Written into metadata.json; a test keeps it equal to package.json's version. */
 const GENERATOR = { name: 'compose-extensions', version: '0.1.0' };
 
+;// CONCATENATED MODULE: ./src/report/evr.ts
+// rpm's version ordering, for reports (diffs, cross-architecture checks); resolution itself is dnf's.
+/** rpmvercmp: compares alternating numeric and alphabetic segments; `~` sorts before anything, `^` after the base. */
+function rpmvercmp(a, b) {
+    if (a === b)
+        return 0;
+    let i = 0;
+    let j = 0;
+    const isAlnum = (c) => c !== undefined && /[A-Za-z0-9]/.test(c);
+    while (i < a.length || j < b.length) {
+        while (i < a.length && !isAlnum(a[i]) && a[i] !== '~' && a[i] !== '^')
+            i++;
+        while (j < b.length && !isAlnum(b[j]) && b[j] !== '~' && b[j] !== '^')
+            j++;
+        if (a[i] === '~' || b[j] === '~') {
+            if (a[i] !== '~')
+                return 1;
+            if (b[j] !== '~')
+                return -1;
+            i++;
+            j++;
+            continue;
+        }
+        if (a[i] === '^' || b[j] === '^') {
+            if (i >= a.length)
+                return -1;
+            if (j >= b.length)
+                return 1;
+            if (a[i] !== '^')
+                return 1;
+            if (b[j] !== '^')
+                return -1;
+            i++;
+            j++;
+            continue;
+        }
+        if (i >= a.length || j >= b.length)
+            break;
+        const numeric = /[0-9]/.test(a[i]);
+        const segment = numeric ? /^[0-9]+/ : /^[A-Za-z]+/;
+        const sa = segment.exec(a.slice(i))?.[0] ?? '';
+        const sb = segment.exec(b.slice(j))?.[0] ?? '';
+        i += sa.length;
+        j += sb.length;
+        if (sb === '')
+            return numeric ? 1 : -1; // a numeric segment is newer than an alphabetic one
+        if (numeric) {
+            const na = sa.replace(/^0+/, '');
+            const nb = sb.replace(/^0+/, '');
+            if (na.length !== nb.length)
+                return na.length > nb.length ? 1 : -1;
+            if (na !== nb)
+                return na > nb ? 1 : -1;
+        }
+        else if (sa !== sb) {
+            return sa > sb ? 1 : -1;
+        }
+    }
+    if (i >= a.length && j >= b.length)
+        return 0;
+    return i >= a.length ? -1 : 1;
+}
+function compareEvr(a, b) {
+    if (a.epoch !== b.epoch)
+        return a.epoch > b.epoch ? 1 : -1;
+    return rpmvercmp(a.version, b.version) || rpmvercmp(a.release, b.release);
+}
+function formatEvr(e) {
+    return `${e.epoch ? `${e.epoch}:` : ''}${e.version}-${e.release}`;
+}
+/** Parses `name-[epoch:]version-release.arch`, the form metadata.json uses. */
+function parseNevra(nevra) {
+    const m = /^(.+)-(?:(\d+):)?([^-:]+)-([^-]+)\.([^.]+)$/.exec(nevra);
+    if (!m)
+        throw new Error(`not a NEVRA: ${nevra}`);
+    return { name: m[1], epoch: Number(m[2] ?? 0), version: m[3], release: m[4], arch: m[5] };
+}
+
+;// CONCATENATED MODULE: ./src/report/checks.ts
+// Checks across a whole compose that dnf cannot make: one architecture never sees the others.
+
+/**
+ * The same extension resolving to different versions of one package on different architectures
+ * (a mirror lagging on one arch, an arch-specific rebuild). Packages on one arch only are normal.
+ */
+function crossArchMismatches(arches) {
+    const found = [];
+    const names = new Set(arches.flatMap((a) => Object.keys(a.extensions)));
+    for (const ext of [...names].sort()) {
+        const byPackage = new Map();
+        for (const a of arches) {
+            for (const nevra of a.extensions[ext]?.packages ?? []) {
+                const p = parseNevra(nevra);
+                const versions = byPackage.get(p.name) ?? {};
+                versions[a.arch] = [...(versions[a.arch] ?? []), formatEvr(p)].sort();
+                byPackage.set(p.name, versions);
+            }
+        }
+        for (const [name, versions] of [...byPackage].sort(([x], [y]) => x.localeCompare(y))) {
+            const distinct = new Set(Object.values(versions).map((v) => v.join(',')));
+            if (Object.keys(versions).length > 1 && distinct.size > 1)
+                found.push({ extension: ext, package: name, versions });
+        }
+    }
+    return found;
+}
+/** Every package pinned with match-base-evr has exactly the base package's EVR (the kernel family rule). */
+function pinMismatches(arches) {
+    const found = [];
+    for (const a of arches) {
+        for (const [ext, e] of Object.entries(a.extensions)) {
+            if (!e.pinnedEvr)
+                continue;
+            for (const name of e.requested) {
+                const evrs = e.packages.map(parseNevra).filter((p) => p.name === name).map(formatEvr);
+                if (evrs.length !== 1 || evrs[0] !== e.pinnedEvr) {
+                    found.push({ arch: a.arch, extension: ext, package: name, expected: e.pinnedEvr, found: evrs });
+                }
+            }
+        }
+    }
+    return found;
+}
+
 ;// CONCATENATED MODULE: ./src/engine.ts
 // Orchestration: inputs → plan → solve → download → repo → metadata, every architecture concurrently.
 // The CLI and the action only translate their inputs into ComposeOptions and the result back out.
+
+
 
 
 
@@ -20829,8 +21016,11 @@ function unknownRepoProblems(config, repos) {
 async function validateConfig(path) {
     return readExtensionsYaml(path);
 }
-async function resolveArch(arch, config, repos, options, workDir, log) {
+async function resolveArch(backend, arch, config, repos, options, workDir, log) {
+    const timings = {};
+    let started = Date.now();
     const base = await readBase(options.base, arch, (0,external_node_path_namespaceObject.join)(workDir, 'base'));
+    timings['base'] = Date.now() - started;
     const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
     if (!releasever) {
         throw new ComposeError([{ arch, message: 'the base os-release has no VERSION_ID: pass --releasever' }]);
@@ -20839,7 +21029,8 @@ async function resolveArch(arch, config, repos, options, workDir, log) {
     const { plan, problems } = planArch(config, arch, base.packages, { releasever, weakDeps: options.weakDeps });
     log.info(`${plan.extensions.length} extensions apply; repos: ${plan.repos.join(', ') || '(none)'}`);
     // Solve even when planning found problems, so that one run reports all of them.
-    const solving = solve({ plan, repos, root: base.root, workDir: (0,external_node_path_namespaceObject.join)(workDir, 'solve'), cacheDir: (0,external_node_path_namespaceObject.join)(options.cacheDir, 'dnf', arch) });
+    started = Date.now();
+    const solving = solve({ backend, plan, repos, root: base.root, workDir: (0,external_node_path_namespaceObject.join)(workDir, 'solve'), cacheDir: (0,external_node_path_namespaceObject.join)(options.cacheDir, backend, arch) });
     const solved = await solving.catch((err) => {
         if (err instanceof ComposeError)
             throw new ComposeError([...problems, ...err.problems]);
@@ -20847,37 +21038,41 @@ async function resolveArch(arch, config, repos, options, workDir, log) {
     });
     if (problems.length > 0)
         throw new ComposeError(problems);
+    timings['solve'] = Date.now() - started;
     log.info(`resolved ${solved.packages.length} packages`);
     const declared = solved.packages.every((p) => p.checksum.type === 'sha256');
     return {
-        arch, base, plan, solved, log,
+        arch, base, plan, solved, log, timings,
         fingerprint: inputFingerprint({ plan, base, repos: solved.repos }),
         ...(declared && { declaredState: archState(plan, base, solved, (p) => p.checksum.value) }),
     };
 }
 async function writeArch(r, config, options, workDir, unchanged) {
-    const { arch, base, plan, solved, fingerprint, log } = r;
+    const { arch, plan, base, solved, log, timings } = r;
     if (r.declaredState && unchanged(r.declaredState)) {
         log.info(`state ${r.declaredState} equals the previous state: nothing to download or write`);
-        return { result: summarize(arch, r.declaredState, fingerprint, false, solved, options.output, 0) };
+        return { result: summarize(r, r.declaredState, false, options.output, 0) };
     }
+    let started = Date.now();
     const fetched = await fetchPackages(solved.packages, solved.repos, {
         arch,
         cacheDir: options.cacheDir,
         workDir: (0,external_node_path_namespaceObject.join)(workDir, 'download'),
         onProgress: progressLogger(log, solved.packages.length),
     });
+    timings['download'] = Date.now() - started;
     const sha256 = new Map(fetched.map((p) => [p.nevra, p.sha256]));
     const state = archState(plan, base, solved, (p) => sha256.get(p.nevra));
     if (unchanged(state)) {
         log.info(`state ${state} equals the previous state: nothing to write`);
-        return { result: summarize(arch, state, fingerprint, false, solved, options.output, 0) };
+        return { result: summarize(r, state, false, options.output, 0) };
     }
     const downloadBytes = fetched.filter((p) => !p.path).reduce((n, p) => n + p.size, 0);
+    started = Date.now();
     const staged = await stageArch(options.output, arch, fetched);
     try {
         const files = filesOf(fetched, staged);
-        const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: fingerprint });
+        const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
         await writeJson(staged.dir, 'metadata.json', serializeMetadata(metadata));
         const architectures = Object.fromEntries(config.extensions.map((e) => [e.name, e.architectures]));
         await writeJson(staged.dir, 'extensions.json', serializeExtensionsJson(buildExtensionsJson(plan, architectures)));
@@ -20886,8 +21081,9 @@ async function writeArch(r, config, options, workDir, unchanged) {
         await discardStaged([staged]);
         throw err;
     }
+    timings['repo'] = Date.now() - started;
     log.info(`staged ${fetched.length} packages, state ${state}`);
-    return { result: summarize(arch, state, fingerprint, true, solved, options.output, downloadBytes), staged };
+    return { result: summarize(r, state, true, options.output, downloadBytes), staged };
 }
 function archState(plan, base, solved, sha256Of) {
     const files = {};
@@ -20898,19 +21094,33 @@ function archState(plan, base, solved, sha256Of) {
 function filesOf(fetched, staged) {
     return Object.fromEntries(fetched.map((p) => [p.nevra, { filename: staged.filenames.get(p.nevra), sha256: p.sha256 }]));
 }
-function summarize(arch, state, fingerprint, changed, solved, output, downloadBytes) {
-    const outputDir = (0,external_node_path_namespaceObject.join)(output, arch);
+function summarize(r, state, changed, output, downloadBytes) {
+    const outputDir = (0,external_node_path_namespaceObject.join)(output, r.arch);
+    const sizes = new Map(r.solved.packages.map((p) => [p.nevra, p.size]));
+    const pins = new Map(r.base.packages.map((p) => [p.name, evrOf(p)]));
     return {
-        arch,
+        arch: r.arch,
         stateChecksum: state,
-        inputFingerprint: fingerprint,
+        inputFingerprint: r.fingerprint,
         changed,
-        packageCount: solved.packages.length,
+        packageCount: r.solved.packages.length,
         outputDir,
         metadataPath: (0,external_node_path_namespaceObject.join)(outputDir, 'metadata.json'),
         extensionsJsonPath: (0,external_node_path_namespaceObject.join)(outputDir, 'extensions.json'),
-        extensions: Object.fromEntries(Object.entries(solved.closures).map(([name, list]) => [name, list.length])),
+        extensions: Object.fromEntries(r.plan.extensions.map((e) => {
+            const packages = r.solved.closures[e.name] ?? [];
+            const pinnedEvr = e.matchBaseEvr ? pins.get(e.matchBaseEvr) : undefined;
+            return [e.name, {
+                    kind: e.kind,
+                    requested: e.requested,
+                    ...(e.matchBaseEvr && { matchBaseEvr: e.matchBaseEvr }),
+                    ...(pinnedEvr && { pinnedEvr }),
+                    packages,
+                    size: packages.reduce((n, p) => n + (sizes.get(p) ?? 0), 0),
+                }];
+        })),
         downloadBytes,
+        timings: r.timings,
     };
 }
 /** Progress lines at most every 10% of the packages, so large composes do not flood the log. */
@@ -20928,12 +21138,32 @@ async function compose(options) {
     const unknown = unknownRepoProblems(config, repos);
     if (unknown.length > 0)
         throw new ConfigError(unknown);
+    const dnf = await detectDnf(options.dnf ?? 'auto');
+    log.info(`resolving with ${dnf.backend} ${dnf.version}`);
     const workDir = await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'compose-extensions-'));
     const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
     let staged = [];
     try {
         // Phase 1, every architecture concurrently: base, plan, solve.
-        const resolved = await settleAll(options.arches, (arch) => resolveArch(arch, config, repos, options, (0,external_node_path_namespaceObject.join)(workDir, arch), scopes.get(arch)));
+        const resolved = await settleAll(options.arches, (arch) => resolveArch(dnf.backend, arch, config, repos, options, (0,external_node_path_namespaceObject.join)(workDir, arch), scopes.get(arch)));
+        // Checks across architectures, before anything is downloaded or written.
+        const summaries = resolved.map((r) => summarize(r, r.declaredState ?? '', false, options.output, 0));
+        const failed = [
+            ...pinMismatches(summaries).map((p) => ({
+                arch: p.arch, extension: p.extension,
+                message: `${p.package} must have the base's EVR ${p.expected} (match-base-evr), found ${p.found.join(', ') || 'none'}`,
+            })),
+            ...(options.strictCrossArch ? crossArchMismatches(summaries).map((m) => ({
+                extension: m.extension,
+                message: `${m.package} differs across architectures: ${Object.entries(m.versions).map(([a, v]) => `${a} ${v.join(', ')}`).join('; ')}`,
+            })) : []),
+        ];
+        if (failed.length > 0)
+            throw new ComposeError(failed);
+        if (options.mode === 'depsolve') {
+            const arches = summaries;
+            return { config, stateChecksum: arches.every((a) => a.stateChecksum) ? combinedState(arches) : '', changed: false, arches };
+        }
         // `previous-state` may be one architecture's state or the combined state of all of them.
         const declared = resolved.map((r) => ({ arch: r.arch, stateChecksum: r.declaredState ?? '' }));
         const allUnchanged = declared.every((d) => d.stateChecksum) && options.previousState.includes(combinedState(declared));
@@ -20982,6 +21212,282 @@ async function settleAll(items, work, onPartial = () => { }) {
     return results;
 }
 
+;// CONCATENATED MODULE: ./src/inputs/previous.ts
+// The previous result a run is compared with: metadata.json files, from disk or over http(s).
+
+
+
+/** `${arch}` and `${basearch}` in a location name one file per architecture. */
+const PLACEHOLDER = /\$\{(base)?arch\}/;
+const PLACEHOLDERS = new RegExp(PLACEHOLDER.source, 'g');
+async function readLocation(location) {
+    if (/^https?:\/\//.test(location)) {
+        const response = await fetch(location).catch((err) => {
+            throw new UsageError(`previous metadata ${location}: ${err.message}`);
+        });
+        if (response.status === 404)
+            return undefined;
+        if (!response.ok)
+            throw new UsageError(`previous metadata ${location}: HTTP ${response.status}`);
+        return response.text();
+    }
+    return (0,promises_namespaceObject.readFile)(location, 'utf8').catch((err) => {
+        if (err.code === 'ENOENT')
+            return undefined;
+        throw new UsageError(`previous metadata ${location}: ${err.message}`);
+    });
+}
+function previous_parse(text, location) {
+    let doc;
+    try {
+        doc = JSON.parse(text);
+    }
+    catch {
+        throw new UsageError(`previous metadata ${location} is not JSON`);
+    }
+    const d = doc;
+    const valid = d && typeof d === 'object' && d.extensions && typeof d.extensions === 'object' &&
+        Object.values(d.extensions).every((e) => Array.isArray(e?.packages) && e.packages.every((p) => typeof p === 'string'));
+    if (!valid)
+        throw new UsageError(`previous metadata ${location} is not a compose-extensions metadata.json (no extensions.*.packages)`);
+    return { arch: typeof d.arch === 'string' ? d.arch : undefined, extensions: d.extensions };
+}
+/**
+ * Loads the previous result per architecture from `source`: a metadata.json path or http(s) URL
+ * (with `${arch}` for one per architecture), or an earlier output directory holding `<arch>/metadata.json`.
+ * An architecture with no previous file is simply not compared (it is new).
+ */
+async function loadPrevious(source, arches) {
+    const result = new Map();
+    const isDir = !/^https?:\/\//.test(source) && !PLACEHOLDER.test(source) && (await (0,promises_namespaceObject.stat)(source).then((s) => s.isDirectory(), () => false));
+    if (isDir || PLACEHOLDER.test(source)) {
+        for (const arch of arches) {
+            const location = isDir ? (0,external_node_path_namespaceObject.join)(source, arch, 'metadata.json') : source.replace(PLACEHOLDERS, arch);
+            const text = await readLocation(location);
+            if (text !== undefined)
+                result.set(arch, previous_parse(text, location));
+        }
+        return result;
+    }
+    const text = await readLocation(source);
+    if (text === undefined)
+        throw new UsageError(`previous metadata ${source} not found`);
+    const doc = previous_parse(text, source);
+    const arch = doc.arch ?? (arches.length === 1 ? arches[0] : undefined);
+    if (!arch)
+        throw new UsageError(`previous metadata ${source} names no architecture: use \${arch} in the location for several`);
+    result.set(arch, doc);
+    return result;
+}
+
+;// CONCATENATED MODULE: ./src/report/diff.ts
+// Package differences between two composes of the same architecture, per extension.
+
+const byName = (a, b) => a.name.localeCompare(b.name) || a.arch.localeCompare(b.arch);
+/** Pairs packages by name and arch; an installonly name at several versions pairs newest with newest. */
+function diffPackages(before, after) {
+    const group = (list) => {
+        const map = new Map();
+        for (const p of list.map(parseNevra))
+            map.set(`${p.name}.${p.arch}`, [...(map.get(`${p.name}.${p.arch}`) ?? []), p]);
+        for (const l of map.values())
+            l.sort(compareEvr);
+        return map;
+    };
+    const old = group(before);
+    const now = group(after);
+    const diff = { added: [], removed: [], upgraded: [], downgraded: [] };
+    for (const key of new Set([...old.keys(), ...now.keys()])) {
+        const a = old.get(key) ?? [];
+        const b = now.get(key) ?? [];
+        const { name, arch } = (a[0] ?? b[0]);
+        for (let i = 0; i < Math.max(a.length, b.length); i++) {
+            // Align from the newest end, so one more installonly version reads as an addition.
+            const x = a[a.length - 1 - i];
+            const y = b[b.length - 1 - i];
+            if (x && !y)
+                diff.removed.push({ name, arch, from: formatEvr(x) });
+            else if (!x && y)
+                diff.added.push({ name, arch, to: formatEvr(y) });
+            else if (x && y) {
+                const order = compareEvr(y, x);
+                if (order > 0)
+                    diff.upgraded.push({ name, arch, from: formatEvr(x), to: formatEvr(y) });
+                if (order < 0)
+                    diff.downgraded.push({ name, arch, from: formatEvr(x), to: formatEvr(y) });
+            }
+        }
+    }
+    for (const list of Object.values(diff))
+        list.sort(byName);
+    return diff;
+}
+function isEmpty(d) {
+    return d.added.length + d.removed.length + d.upgraded.length + d.downgraded.length === 0;
+}
+function diffArch(arch, previous, current) {
+    const names = new Set([...Object.keys(previous.extensions), ...Object.keys(current.extensions)]);
+    const result = { arch, addedExtensions: [], removedExtensions: [], extensions: {} };
+    for (const name of [...names].sort()) {
+        const before = previous.extensions[name]?.packages;
+        const after = current.extensions[name]?.packages;
+        if (!before)
+            result.addedExtensions.push(name);
+        if (!after)
+            result.removedExtensions.push(name);
+        const d = diffPackages(before ?? [], after ?? []);
+        if (!isEmpty(d))
+            result.extensions[name] = d;
+    }
+    return result;
+}
+function diff_archDiffIsEmpty(d) {
+    return d.addedExtensions.length + d.removedExtensions.length + Object.keys(d.extensions).length === 0;
+}
+
+;// CONCATENATED MODULE: ./src/report/report.ts
+// What a run tells people: per-architecture tables, package diffs, cross-architecture and pin checks,
+// failures, timings. One model, rendered as Markdown (job summary) and as plain text (terminal).
+
+
+
+function buildReport(title, arches, options = {}) {
+    const diffs = options.previous
+        ? arches.flatMap((a) => {
+            const before = options.previous.get(a.arch);
+            return before ? [diffArch(a.arch, before, a)] : [];
+        })
+        : [];
+    return {
+        title,
+        arches,
+        failures: options.failures ?? [],
+        diffs,
+        crossArch: crossArchMismatches(arches),
+        crossArchStrict: options.crossArchStrict ?? false,
+        published: options.published ?? [],
+    };
+}
+function versionsText(versions) {
+    return Object.entries(versions).map(([arch, v]) => `${arch} ${v.join(', ')}`).join('; ');
+}
+const mib = (bytes) => `${(bytes / 1048576).toFixed(1)} MiB`;
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+function changeText(c) {
+    return c.from && c.to ? `${c.name}.${c.arch} ${c.from} → ${c.to}` : `${c.name}.${c.arch} ${c.to ?? c.from}`;
+}
+function changeCounts(d) {
+    if (!d)
+        return '';
+    const parts = [
+        d.added.length && `+${d.added.length}`,
+        d.removed.length && `−${d.removed.length}`,
+        d.upgraded.length && `↑${d.upgraded.length}`,
+        d.downgraded.length && `↓${d.downgraded.length}`,
+    ].filter(Boolean);
+    return parts.join(' ');
+}
+const report_escape = (s) => s.replace(/[<>&|]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '|': '\\|' })[c]);
+/** GitHub rejects a job summary over 1 MiB; stay well under it. */
+const SUMMARY_LIMIT = (/* unused pure expression or super */ null && (1024 * 1024 - 64 * 1024));
+function renderMarkdown(report, limit = SUMMARY_LIMIT) {
+    const head = [`## ${report_escape(report.title)}`, ''];
+    const failing = report.failures;
+    if (failing.length > 0) {
+        head.push(`### ❌ ${failing.length} problem${failing.length === 1 ? '' : 's'}`, '');
+        for (const p of failing)
+            head.push(`- ${report_escape(formatComposeProblem(p))}`);
+        head.push('');
+    }
+    for (const a of report.arches) {
+        const diff = report.diffs.find((d) => d.arch === a.arch);
+        const state = a.stateChecksum ? ` · state \`${a.stateChecksum}\`` : '';
+        head.push(`### ${a.arch}${a.changed ? '' : ' (unchanged)'}`, '', `${a.packageCount} packages${state}`, '');
+        head.push(`| Extension | Kind | Packages | Download size |${diff ? ' Changes |' : ''}`);
+        head.push(`| --- | --- | ---: | ---: |${diff ? ' --- |' : ''}`);
+        for (const [name, e] of Object.entries(a.extensions).sort(([x], [y]) => x.localeCompare(y))) {
+            const changes = diff ? ` ${changeCounts(diff.extensions[name]) || '—'} |` : '';
+            head.push(`| ${report_escape(name)} | ${e.kind} | ${e.packages.length} | ${mib(e.size)} |${changes}`);
+        }
+        const timings = Object.entries(a.timings).map(([stage, ms]) => `${stage} ${seconds(ms)}`).join(' · ');
+        if (timings)
+            head.push('', `Timings: ${timings}`);
+        head.push('');
+    }
+    if (report.crossArch.length > 0) {
+        head.push(`### Cross-architecture differences${report.crossArchStrict ? ' (errors)' : ''}`, '');
+        const arches = report.arches.map((a) => a.arch);
+        head.push(`| Extension | Package | ${arches.join(' | ')} |`, `| --- | --- |${arches.map(() => ' --- |').join('')}`);
+        for (const m of report.crossArch) {
+            head.push(`| ${report_escape(m.extension)} | ${report_escape(m.package)} | ${arches.map((a) => (m.versions[a] ?? ['—']).join(', ')).join(' | ')} |`);
+        }
+        head.push('');
+    }
+    if (report.published.length > 0)
+        head.push('### Published', '', ...report.published.map((l) => `- ${l}`), '');
+    // The diff details come last and are what gets folded or cut when the summary grows too large.
+    const details = [];
+    for (const d of report.diffs) {
+        if (archDiffIsEmpty(d)) {
+            details.push(`### Changes on ${d.arch}: none`, '');
+            continue;
+        }
+        details.push(`### Changes on ${d.arch}`, '');
+        for (const name of d.addedExtensions)
+            details.push(`- new extension **${report_escape(name)}**`);
+        for (const name of d.removedExtensions)
+            details.push(`- removed extension **${report_escape(name)}**`);
+        for (const [name, e] of Object.entries(d.extensions)) {
+            const lines = [
+                ...e.added.map((c) => `+ ${changeText(c)}`),
+                ...e.removed.map((c) => `- ${changeText(c)}`),
+                ...e.upgraded.map((c) => `↑ ${changeText(c)}`),
+                ...e.downgraded.map((c) => `↓ ${changeText(c)}`),
+            ];
+            details.push(`<details><summary>${report_escape(name)}: ${changeCounts(e)}</summary>`, '', '```', ...lines, '```', '', '</details>', '');
+        }
+    }
+    const text = [...head, ...details].join('\n');
+    if (Buffer.byteLength(text) <= limit)
+        return text;
+    const note = '\n_Package-level changes left out: the summary would exceed GitHub’s size limit. The full diff is in the `diff` output and diff.json._\n';
+    const cut = [...head].join('\n');
+    return Buffer.byteLength(cut) + note.length <= limit ? cut + note : cut.slice(0, limit - note.length) + note;
+}
+/** The terminal report; failures are left to the caller, which prints them on stderr. */
+function renderText(report) {
+    const out = [];
+    for (const a of report.arches) {
+        out.push(`${a.arch}: ${a.packageCount} packages${a.changed ? '' : ' (unchanged)'}${a.stateChecksum ? `, state ${a.stateChecksum}` : ''}`);
+        const diff = report.diffs.find((d) => d.arch === a.arch);
+        for (const [name, e] of Object.entries(a.extensions).sort(([x], [y]) => x.localeCompare(y))) {
+            const changes = diff ? changeCounts(diff.extensions[name]) : '';
+            out.push(`  ${name.padEnd(24)} ${e.kind.padEnd(12)} ${String(e.packages.length).padStart(5)} packages ${mib(e.size).padStart(10)}${changes ? `  ${changes}` : ''}`);
+        }
+    }
+    for (const d of report.diffs) {
+        for (const [name, e] of Object.entries(d.extensions)) {
+            out.push(`changes in ${name} on ${d.arch}:`);
+            for (const c of e.added)
+                out.push(`  + ${changeText(c)}`);
+            for (const c of e.removed)
+                out.push(`  - ${changeText(c)}`);
+            for (const c of e.upgraded)
+                out.push(`  ↑ ${changeText(c)}`);
+            for (const c of e.downgraded)
+                out.push(`  ↓ ${changeText(c)}`);
+        }
+    }
+    for (const m of report.crossArch) {
+        out.push(`${report.crossArchStrict ? 'error' : 'warning'}: ${m.extension}: ${m.package} differs across architectures: ${versionsText(m.versions)}`);
+    }
+    return out.join('\n');
+}
+/** The diff as JSON for the `diff` output and diff.json. */
+function diffJson(report) {
+    return { arches: report.diffs, crossArch: report.crossArch };
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/arch.ts
 
 
@@ -21011,16 +21517,26 @@ function selectArches(given, what) {
 
 
 
+
+
+
+
+
 const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR --base-rev REF | --rootfs DIR)
       [--arch ARCH]... [--repos-dir DIR] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
-      [--cache-dir DIR] [--previous-state SUM]... --output DIR [--json]
+      [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
+      [--previous-metadata SRC] [--strict-cross-arch] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
+  compose-extensions validate --depsolve --config FILE (--ostree-repo DIR --base-rev REF | --rootfs DIR)
+      [the compose options but --output and --previous-state] [--json]
 
 Commands:
   compose    Resolve and download the extensions of FILE for each architecture on top of the base,
              and write <output>/<arch>/ with the RPMs, repodata/, extensions.json and metadata.json.
-  validate   Check FILE against the extensions.yaml schema and report every problem at once.
+  validate   Check FILE against the extensions.yaml schema and report every problem at once; with
+             --depsolve also resolve every extension on every architecture against the base, without
+             downloading anything, and report every failure.
 
 Options:
   --config FILE          extensions.yaml (rpm-ostree format)
@@ -21037,6 +21553,13 @@ Options:
                          (default: \$XDG_CACHE_HOME/compose-extensions or ~/.cache/compose-extensions)
   --previous-state SUM   state checksum of an earlier run, repeatable: an architecture whose state
                          equals it is neither downloaded nor written (changed: false)
+  --dnf BACKEND          auto (default): dnf5 where its Python bindings (python3-libdnf5) are
+                         installed, else dnf4 (python3-dnf); or force dnf5 or dnf4
+  --previous-metadata SRC  the previous result to diff against: a metadata.json path or http(s) URL
+                         (\${arch} in it for one per architecture), or an earlier --output directory;
+                         the diff is printed, included in --json, and written to <output>/diff.json
+  --strict-cross-arch    fail when an extension resolves to different versions of a package on
+                         different architectures (a warning otherwise)
   --output DIR           where <arch>/ directories are written; replaced atomically
   --json                 print the result as JSON on stdout
   -h, --help             show this help
@@ -21068,6 +21591,10 @@ function main_parse(argv) {
                 'no-weak-deps': { type: 'boolean' },
                 'cache-dir': { type: 'string' },
                 'previous-state': { type: 'string', multiple: true },
+                dnf: { type: 'string' },
+                depsolve: { type: 'boolean' },
+                'previous-metadata': { type: 'string' },
+                'strict-cross-arch': { type: 'boolean' },
                 output: { type: 'string' },
                 json: { type: 'boolean' },
                 help: { type: 'boolean', short: 'h' },
@@ -21121,10 +21648,66 @@ function resultJson(result) {
 }
 function resultText(result) {
     return result.arches
-        .map((a) => a.changed
-        ? `${a.arch}: ${a.packageCount} packages in ${a.outputDir} (metadata: ${a.metadataPath}); state ${a.stateChecksum}`
-        : `${a.arch}: unchanged (state ${a.stateChecksum}); nothing written`)
+        .map((a) => (a.changed ? `${a.arch}: written to ${a.outputDir} (metadata: ${a.metadataPath})` : `${a.arch}: unchanged; nothing written`))
         .join('\n');
+}
+/** The compose options shared by `compose` and `validate --depsolve`. */
+function composeOptions(values, mode, io) {
+    return {
+        config: (0,external_node_path_namespaceObject.resolve)(main_required(values, 'config')),
+        base: baseSpec(values),
+        arches: selectArches(values.arch ?? [], '--arch'),
+        reposDir: reposDir(values),
+        repoPairs: values.repo ?? [],
+        releasever: values.releasever,
+        weakDeps: !values['no-weak-deps'],
+        cacheDir: (0,external_node_path_namespaceObject.resolve)(values['cache-dir'] ?? defaultCacheDir()),
+        previousState: values['previous-state'] ?? [],
+        output: mode === 'compose' ? (0,external_node_path_namespaceObject.resolve)(main_required(values, 'output')) : '',
+        dnf: dnfPreference(values.dnf, '--dnf'),
+        mode,
+        strictCrossArch: Boolean(values['strict-cross-arch']),
+        log: cliLogger(io),
+    };
+}
+/** compose, or validate --depsolve: run, then report (text or JSON), failures included. */
+async function composeAndReport(values, mode, io) {
+    const options = composeOptions(values, mode, io);
+    const previous = values['previous-metadata'] ? await loadPrevious(values['previous-metadata'], options.arches) : undefined;
+    let result;
+    let failures = [];
+    try {
+        result = await compose(options);
+    }
+    catch (err) {
+        if (!(err instanceof ComposeError))
+            throw err;
+        failures = err.problems;
+    }
+    const title = mode === 'compose' ? 'Extensions composed' : 'Extensions resolved (validate --depsolve)';
+    const report = buildReport(title, result?.arches ?? [], { failures, previous, crossArchStrict: options.strictCrossArch });
+    if (result && previous && mode === 'compose') {
+        await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(options.output, 'diff.json'), JSON.stringify(diffJson(report), null, 2) + '\n');
+    }
+    if (values.json) {
+        io.out(JSON.stringify({
+            ok: failures.length === 0,
+            ...(result && resultJson(result)),
+            problems: failures.map((p) => ({ ...p, text: errors_formatComposeProblem(p) })),
+            ...(previous && { diff: diffJson(report) }),
+            crossArch: report.crossArch,
+        }, null, 2));
+    }
+    else {
+        const text = renderText(report);
+        if (text)
+            io.out(text);
+        if (result && mode === 'compose')
+            io.out(resultText(result));
+    }
+    for (const p of failures)
+        io.err(`error: ${errors_formatComposeProblem(p)}`);
+    return failures.length > 0 ? 1 : 0;
 }
 async function main(argv, io = stdio) {
     let json = false;
@@ -21142,7 +21725,7 @@ async function main(argv, io = stdio) {
         const [command, ...rest] = positionals;
         if (rest.length > 0)
             throw new UsageError(`unexpected argument "${rest[0]}"`);
-        if (command === 'validate') {
+        if (command === 'validate' && !values.depsolve) {
             const config = await validateConfig((0,external_node_path_namespaceObject.resolve)(main_required(values, 'config')));
             if (json)
                 io.out(JSON.stringify({ valid: true, file: config.file, extensions: config.extensions.map((e) => e.name) }));
@@ -21150,23 +21733,10 @@ async function main(argv, io = stdio) {
                 io.out(`${config.file}: valid, ${config.extensions.length} extensions (${config.extensions.map((e) => e.name).join(', ')})`);
             return 0;
         }
-        if (command !== 'compose')
+        if (command !== 'compose' && command !== 'validate') {
             throw new UsageError(command ? `unknown command "${command}"` : 'a command is required: compose or validate');
-        const result = await compose({
-            config: (0,external_node_path_namespaceObject.resolve)(main_required(values, 'config')),
-            base: baseSpec(values),
-            arches: selectArches(values.arch ?? [], '--arch'),
-            reposDir: reposDir(values),
-            repoPairs: values.repo ?? [],
-            releasever: values.releasever,
-            weakDeps: !values['no-weak-deps'],
-            cacheDir: (0,external_node_path_namespaceObject.resolve)(values['cache-dir'] ?? defaultCacheDir()),
-            previousState: values['previous-state'] ?? [],
-            output: (0,external_node_path_namespaceObject.resolve)(main_required(values, 'output')),
-            log: cliLogger(io),
-        });
-        io.out(json ? JSON.stringify(resultJson(result), null, 2) : resultText(result));
-        return 0;
+        }
+        return await composeAndReport(values, command === 'compose' ? 'compose' : 'depsolve', io);
     }
     catch (err) {
         const code = exitCodeFor(err);
@@ -21218,18 +21788,18 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
 
 /***/ }),
 
-/***/ 7349:
+/***/ 3053:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveBlockMap = __nccwpck_require__(7103);
-var resolveBlockSeq = __nccwpck_require__(334);
-var resolveFlowCollection = __nccwpck_require__(3142);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
+var YAMLMap = __nccwpck_require__(1950);
+var YAMLSeq = __nccwpck_require__(7495);
+var resolveBlockMap = __nccwpck_require__(6519);
+var resolveBlockSeq = __nccwpck_require__(2662);
+var resolveFlowCollection = __nccwpck_require__(4206);
 
 function resolveCollection(CN, ctx, token, onError, tagName, tag) {
     const coll = token.type === 'block-map'
@@ -21315,15 +21885,15 @@ exports.composeCollection = composeCollection;
 
 /***/ }),
 
-/***/ 3683:
+/***/ 5899:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Document = __nccwpck_require__(3021);
-var composeNode = __nccwpck_require__(5937);
-var resolveEnd = __nccwpck_require__(7788);
-var resolveProps = __nccwpck_require__(4631);
+var Document = __nccwpck_require__(6885);
+var composeNode = __nccwpck_require__(4873);
+var resolveEnd = __nccwpck_require__(644);
+var resolveProps = __nccwpck_require__(2207);
 
 function composeDoc(options, directives, { offset, start, value, end }, onError) {
     const opts = Object.assign({ _directives: directives }, options);
@@ -21367,17 +21937,17 @@ exports.composeDoc = composeDoc;
 
 /***/ }),
 
-/***/ 5937:
+/***/ 4873:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var composeCollection = __nccwpck_require__(7349);
-var composeScalar = __nccwpck_require__(5413);
-var resolveEnd = __nccwpck_require__(7788);
-var utilEmptyScalarPosition = __nccwpck_require__(2599);
+var Alias = __nccwpck_require__(7641);
+var identity = __nccwpck_require__(415);
+var composeCollection = __nccwpck_require__(3053);
+var composeScalar = __nccwpck_require__(3293);
+var resolveEnd = __nccwpck_require__(644);
+var utilEmptyScalarPosition = __nccwpck_require__(4831);
 
 const CN = { composeNode, composeEmptyNode };
 function composeNode(ctx, token, props, onError) {
@@ -21486,15 +22056,15 @@ exports.composeNode = composeNode;
 
 /***/ }),
 
-/***/ 5413:
+/***/ 3293:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var resolveBlockScalar = __nccwpck_require__(8913);
-var resolveFlowScalar = __nccwpck_require__(6842);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
+var resolveBlockScalar = __nccwpck_require__(809);
+var resolveFlowScalar = __nccwpck_require__(8066);
 
 function composeScalar(ctx, token, tagToken, onError) {
     const { value, type, comment, range } = token.type === 'block-scalar'
@@ -21581,18 +22151,18 @@ exports.composeScalar = composeScalar;
 
 /***/ }),
 
-/***/ 9984:
+/***/ 3480:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
 var node_process = __nccwpck_require__(932);
-var directives = __nccwpck_require__(1342);
-var Document = __nccwpck_require__(3021);
-var errors = __nccwpck_require__(1464);
-var identity = __nccwpck_require__(1127);
-var composeDoc = __nccwpck_require__(3683);
-var resolveEnd = __nccwpck_require__(7788);
+var directives = __nccwpck_require__(2342);
+var Document = __nccwpck_require__(6885);
+var errors = __nccwpck_require__(3376);
+var identity = __nccwpck_require__(415);
+var composeDoc = __nccwpck_require__(5899);
+var resolveEnd = __nccwpck_require__(644);
 
 function getErrorPos(src) {
     if (typeof src === 'number')
@@ -21812,17 +22382,17 @@ exports.Composer = Composer;
 
 /***/ }),
 
-/***/ 7103:
+/***/ 6519:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
-var resolveProps = __nccwpck_require__(4631);
-var utilContainsNewline = __nccwpck_require__(9499);
-var utilFlowIndentCheck = __nccwpck_require__(4051);
-var utilMapIncludes = __nccwpck_require__(1187);
+var Pair = __nccwpck_require__(4245);
+var YAMLMap = __nccwpck_require__(1950);
+var resolveProps = __nccwpck_require__(2207);
+var utilContainsNewline = __nccwpck_require__(9699);
+var utilFlowIndentCheck = __nccwpck_require__(7723);
+var utilMapIncludes = __nccwpck_require__(8539);
 
 const startColMsg = 'All mapping items must start at the same column';
 function resolveBlockMap({ composeNode, composeEmptyNode }, ctx, bm, onError, tag) {
@@ -21936,12 +22506,12 @@ exports.resolveBlockMap = resolveBlockMap;
 
 /***/ }),
 
-/***/ 8913:
+/***/ 809:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(2765);
 
 function resolveBlockScalar(ctx, scalar, onError) {
     const start = scalar.offset;
@@ -22143,14 +22713,14 @@ exports.resolveBlockScalar = resolveBlockScalar;
 
 /***/ }),
 
-/***/ 334:
+/***/ 2662:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveProps = __nccwpck_require__(4631);
-var utilFlowIndentCheck = __nccwpck_require__(4051);
+var YAMLSeq = __nccwpck_require__(7495);
+var resolveProps = __nccwpck_require__(2207);
+var utilFlowIndentCheck = __nccwpck_require__(7723);
 
 function resolveBlockSeq({ composeNode, composeEmptyNode }, ctx, bs, onError, tag) {
     const NodeClass = tag?.nodeClass ?? YAMLSeq.YAMLSeq;
@@ -22201,7 +22771,7 @@ exports.resolveBlockSeq = resolveBlockSeq;
 
 /***/ }),
 
-/***/ 7788:
+/***/ 644:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22247,19 +22817,19 @@ exports.resolveEnd = resolveEnd;
 
 /***/ }),
 
-/***/ 3142:
+/***/ 4206:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveEnd = __nccwpck_require__(7788);
-var resolveProps = __nccwpck_require__(4631);
-var utilContainsNewline = __nccwpck_require__(9499);
-var utilMapIncludes = __nccwpck_require__(1187);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var YAMLMap = __nccwpck_require__(1950);
+var YAMLSeq = __nccwpck_require__(7495);
+var resolveEnd = __nccwpck_require__(644);
+var resolveProps = __nccwpck_require__(2207);
+var utilContainsNewline = __nccwpck_require__(9699);
+var utilMapIncludes = __nccwpck_require__(8539);
 
 const blockMsg = 'Block collections are not allowed within flow collections';
 const isBlock = (token) => token && (token.type === 'block-map' || token.type === 'block-seq');
@@ -22463,13 +23033,13 @@ exports.resolveFlowCollection = resolveFlowCollection;
 
 /***/ }),
 
-/***/ 6842:
+/***/ 8066:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
-var resolveEnd = __nccwpck_require__(7788);
+var Scalar = __nccwpck_require__(2765);
+var resolveEnd = __nccwpck_require__(644);
 
 function resolveFlowScalar(scalar, strict, onError) {
     const { offset, type, source, end } = scalar;
@@ -22698,7 +23268,7 @@ exports.resolveFlowScalar = resolveFlowScalar;
 
 /***/ }),
 
-/***/ 4631:
+/***/ 2207:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22853,7 +23423,7 @@ exports.resolveProps = resolveProps;
 
 /***/ }),
 
-/***/ 9499:
+/***/ 9699:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22896,7 +23466,7 @@ exports.containsNewline = containsNewline;
 
 /***/ }),
 
-/***/ 2599:
+/***/ 4831:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -22931,12 +23501,12 @@ exports.emptyScalarPosition = emptyScalarPosition;
 
 /***/ }),
 
-/***/ 4051:
+/***/ 7723:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var utilContainsNewline = __nccwpck_require__(9499);
+var utilContainsNewline = __nccwpck_require__(9699);
 
 function flowIndentCheck(indent, fc, onError) {
     if (fc?.type === 'flow-collection') {
@@ -22955,12 +23525,12 @@ exports.flowIndentCheck = flowIndentCheck;
 
 /***/ }),
 
-/***/ 1187:
+/***/ 8539:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
+var identity = __nccwpck_require__(415);
 
 function mapIncludes(ctx, items, search) {
     const { uniqueKeys } = ctx.options;
@@ -22977,22 +23547,22 @@ exports.mapIncludes = mapIncludes;
 
 /***/ }),
 
-/***/ 3021:
+/***/ 6885:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Alias = __nccwpck_require__(4065);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var toJS = __nccwpck_require__(4043);
-var Schema = __nccwpck_require__(5840);
-var stringifyDocument = __nccwpck_require__(6829);
-var anchors = __nccwpck_require__(1596);
-var applyReviver = __nccwpck_require__(3661);
-var createNode = __nccwpck_require__(2404);
-var directives = __nccwpck_require__(1342);
+var Alias = __nccwpck_require__(7641);
+var Collection = __nccwpck_require__(3469);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var toJS = __nccwpck_require__(915);
+var Schema = __nccwpck_require__(8296);
+var stringifyDocument = __nccwpck_require__(7653);
+var anchors = __nccwpck_require__(5236);
+var applyReviver = __nccwpck_require__(5797);
+var createNode = __nccwpck_require__(2076);
+var directives = __nccwpck_require__(2342);
 
 class Document {
     constructor(value, replacer, options) {
@@ -23321,13 +23891,13 @@ exports.Document = Document;
 
 /***/ }),
 
-/***/ 1596:
+/***/ 5236:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var visit = __nccwpck_require__(204);
+var identity = __nccwpck_require__(415);
+var visit = __nccwpck_require__(292);
 
 /**
  * Verify that the input string is a valid anchor.
@@ -23404,7 +23974,7 @@ exports.findNewAnchor = findNewAnchor;
 
 /***/ }),
 
-/***/ 3661:
+/***/ 5797:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23468,14 +24038,14 @@ exports.applyReviver = applyReviver;
 
 /***/ }),
 
-/***/ 2404:
+/***/ 2076:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
+var Alias = __nccwpck_require__(7641);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
 
 const defaultTagPrefix = 'tag:yaml.org,2002:';
 function findTagObject(value, tagName, tags) {
@@ -23565,13 +24135,13 @@ exports.createNode = createNode;
 
 /***/ }),
 
-/***/ 1342:
+/***/ 2342:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var visit = __nccwpck_require__(204);
+var identity = __nccwpck_require__(415);
+var visit = __nccwpck_require__(292);
 
 const escapeChars = {
     '!': '%21',
@@ -23750,7 +24320,7 @@ exports.Directives = Directives;
 
 /***/ }),
 
-/***/ 1464:
+/***/ 3376:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -23819,28 +24389,28 @@ exports.prettifyError = prettifyError;
 
 /***/ }),
 
-/***/ 8815:
+/***/ 7207:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
 
 
-var composer = __nccwpck_require__(9984);
-var Document = __nccwpck_require__(3021);
-var Schema = __nccwpck_require__(5840);
-var errors = __nccwpck_require__(1464);
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var cst = __nccwpck_require__(3461);
-var lexer = __nccwpck_require__(361);
-var lineCounter = __nccwpck_require__(6628);
-var parser = __nccwpck_require__(3456);
-var publicApi = __nccwpck_require__(4047);
-var visit = __nccwpck_require__(204);
+var composer = __nccwpck_require__(3480);
+var Document = __nccwpck_require__(6885);
+var Schema = __nccwpck_require__(8296);
+var errors = __nccwpck_require__(3376);
+var Alias = __nccwpck_require__(7641);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var Scalar = __nccwpck_require__(2765);
+var YAMLMap = __nccwpck_require__(1950);
+var YAMLSeq = __nccwpck_require__(7495);
+var cst = __nccwpck_require__(5421);
+var lexer = __nccwpck_require__(2081);
+var lineCounter = __nccwpck_require__(4588);
+var parser = __nccwpck_require__(6651);
+var publicApi = __nccwpck_require__(8759);
+var visit = __nccwpck_require__(292);
 
 
 
@@ -23877,7 +24447,7 @@ __webpack_unused_export__ = visit.visitAsync;
 
 /***/ }),
 
-/***/ 7249:
+/***/ 2745:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -23903,16 +24473,16 @@ exports.warn = warn;
 
 /***/ }),
 
-/***/ 4065:
+/***/ 7641:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var anchors = __nccwpck_require__(1596);
-var visit = __nccwpck_require__(204);
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(4043);
+var anchors = __nccwpck_require__(5236);
+var visit = __nccwpck_require__(292);
+var identity = __nccwpck_require__(415);
+var Node = __nccwpck_require__(6617);
+var toJS = __nccwpck_require__(915);
 
 class Alias extends Node.NodeBase {
     constructor(source) {
@@ -24030,14 +24600,14 @@ exports.Alias = Alias;
 
 /***/ }),
 
-/***/ 101:
+/***/ 3469:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var createNode = __nccwpck_require__(2404);
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
+var createNode = __nccwpck_require__(2076);
+var identity = __nccwpck_require__(415);
+var Node = __nccwpck_require__(6617);
 
 function collectionFromPath(schema, path, value) {
     let v = value;
@@ -24188,14 +24758,14 @@ exports.isEmptyPath = isEmptyPath;
 
 /***/ }),
 
-/***/ 6673:
+/***/ 6617:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var applyReviver = __nccwpck_require__(3661);
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
+var applyReviver = __nccwpck_require__(5797);
+var identity = __nccwpck_require__(415);
+var toJS = __nccwpck_require__(915);
 
 class NodeBase {
     constructor(type) {
@@ -24235,15 +24805,15 @@ exports.NodeBase = NodeBase;
 
 /***/ }),
 
-/***/ 7165:
+/***/ 4245:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var createNode = __nccwpck_require__(2404);
-var stringifyPair = __nccwpck_require__(9748);
-var addPairToJSMap = __nccwpck_require__(7104);
-var identity = __nccwpck_require__(1127);
+var createNode = __nccwpck_require__(2076);
+var stringifyPair = __nccwpck_require__(5004);
+var addPairToJSMap = __nccwpck_require__(9256);
+var identity = __nccwpck_require__(415);
 
 function createPair(key, value, ctx) {
     const k = createNode.createNode(key, undefined, ctx);
@@ -24281,14 +24851,14 @@ exports.createPair = createPair;
 
 /***/ }),
 
-/***/ 3301:
+/***/ 2765:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(4043);
+var identity = __nccwpck_require__(415);
+var Node = __nccwpck_require__(6617);
+var toJS = __nccwpck_require__(915);
 
 const isScalarValue = (value) => !value || (typeof value !== 'function' && typeof value !== 'object');
 class Scalar extends Node.NodeBase {
@@ -24315,17 +24885,17 @@ exports.isScalarValue = isScalarValue;
 
 /***/ }),
 
-/***/ 4454:
+/***/ 1950:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var stringifyCollection = __nccwpck_require__(1212);
-var addPairToJSMap = __nccwpck_require__(7104);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
+var stringifyCollection = __nccwpck_require__(6340);
+var addPairToJSMap = __nccwpck_require__(9256);
+var Collection = __nccwpck_require__(3469);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var Scalar = __nccwpck_require__(2765);
 
 function findPair(items, key) {
     const k = identity.isScalar(key) ? key.value : key;
@@ -24469,17 +25039,17 @@ exports.findPair = findPair;
 
 /***/ }),
 
-/***/ 2223:
+/***/ 7495:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var createNode = __nccwpck_require__(2404);
-var stringifyCollection = __nccwpck_require__(1212);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var toJS = __nccwpck_require__(4043);
+var createNode = __nccwpck_require__(2076);
+var stringifyCollection = __nccwpck_require__(6340);
+var Collection = __nccwpck_require__(3469);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
+var toJS = __nccwpck_require__(915);
 
 class YAMLSeq extends Collection.Collection {
     static get tagName() {
@@ -24591,16 +25161,16 @@ exports.YAMLSeq = YAMLSeq;
 
 /***/ }),
 
-/***/ 7104:
+/***/ 9256:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var log = __nccwpck_require__(7249);
-var merge = __nccwpck_require__(452);
-var stringify = __nccwpck_require__(2148);
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
+var log = __nccwpck_require__(2745);
+var merge = __nccwpck_require__(6220);
+var stringify = __nccwpck_require__(732);
+var identity = __nccwpck_require__(415);
+var toJS = __nccwpck_require__(915);
 
 function addPairToJSMap(ctx, map, { key, value }) {
     if (identity.isNode(key) && key.addToJSMap)
@@ -24663,7 +25233,7 @@ exports.addPairToJSMap = addPairToJSMap;
 
 /***/ }),
 
-/***/ 1127:
+/***/ 415:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -24723,12 +25293,12 @@ exports.isSeq = isSeq;
 
 /***/ }),
 
-/***/ 4043:
+/***/ 915:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
+var identity = __nccwpck_require__(415);
 
 /**
  * Recursively convert any node or its contents to native JavaScript
@@ -24769,15 +25339,15 @@ exports.toJS = toJS;
 
 /***/ }),
 
-/***/ 110:
+/***/ 1366:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var resolveBlockScalar = __nccwpck_require__(8913);
-var resolveFlowScalar = __nccwpck_require__(6842);
-var errors = __nccwpck_require__(1464);
-var stringifyString = __nccwpck_require__(3069);
+var resolveBlockScalar = __nccwpck_require__(809);
+var resolveFlowScalar = __nccwpck_require__(8066);
+var errors = __nccwpck_require__(3376);
+var stringifyString = __nccwpck_require__(501);
 
 function resolveAsScalar(token, strict = true, onError) {
     if (token) {
@@ -24994,7 +25564,7 @@ exports.setScalarValue = setScalarValue;
 
 /***/ }),
 
-/***/ 1733:
+/***/ 8013:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25064,7 +25634,7 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 7715:
+/***/ 4555:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -25170,14 +25740,14 @@ exports.visit = visit;
 
 /***/ }),
 
-/***/ 3461:
+/***/ 5421:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var cstScalar = __nccwpck_require__(110);
-var cstStringify = __nccwpck_require__(1733);
-var cstVisit = __nccwpck_require__(7715);
+var cstScalar = __nccwpck_require__(1366);
+var cstStringify = __nccwpck_require__(8013);
+var cstVisit = __nccwpck_require__(4555);
 
 /** The byte order mark */
 const BOM = '\u{FEFF}';
@@ -25289,12 +25859,12 @@ exports.tokenType = tokenType;
 
 /***/ }),
 
-/***/ 361:
+/***/ 2081:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var cst = __nccwpck_require__(3461);
+var cst = __nccwpck_require__(5421);
 
 /*
 START -> stream
@@ -26019,7 +26589,7 @@ exports.Lexer = Lexer;
 
 /***/ }),
 
-/***/ 6628:
+/***/ 4588:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -26067,14 +26637,14 @@ exports.LineCounter = LineCounter;
 
 /***/ }),
 
-/***/ 3456:
+/***/ 6651:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
 var node_process = __nccwpck_require__(932);
-var cst = __nccwpck_require__(3461);
-var lexer = __nccwpck_require__(361);
+var cst = __nccwpck_require__(5421);
+var lexer = __nccwpck_require__(2081);
 
 function includesToken(list, type) {
     for (let i = 0; i < list.length; ++i)
@@ -27054,18 +27624,18 @@ exports.Parser = Parser;
 
 /***/ }),
 
-/***/ 4047:
+/***/ 8759:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var composer = __nccwpck_require__(9984);
-var Document = __nccwpck_require__(3021);
-var errors = __nccwpck_require__(1464);
-var log = __nccwpck_require__(7249);
-var identity = __nccwpck_require__(1127);
-var lineCounter = __nccwpck_require__(6628);
-var parser = __nccwpck_require__(3456);
+var composer = __nccwpck_require__(3480);
+var Document = __nccwpck_require__(6885);
+var errors = __nccwpck_require__(3376);
+var log = __nccwpck_require__(2745);
+var identity = __nccwpck_require__(415);
+var lineCounter = __nccwpck_require__(4588);
+var parser = __nccwpck_require__(6651);
 
 function parseOptions(options) {
     const prettyErrors = options.prettyErrors !== false;
@@ -27168,16 +27738,16 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 5840:
+/***/ 8296:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var map = __nccwpck_require__(7451);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var tags = __nccwpck_require__(18);
+var identity = __nccwpck_require__(415);
+var map = __nccwpck_require__(7683);
+var seq = __nccwpck_require__(4066);
+var string = __nccwpck_require__(4088);
+var tags = __nccwpck_require__(3578);
 
 const sortMapEntriesByKey = (a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 class Schema {
@@ -27214,13 +27784,13 @@ exports.Schema = Schema;
 
 /***/ }),
 
-/***/ 7451:
+/***/ 7683:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var YAMLMap = __nccwpck_require__(4454);
+var identity = __nccwpck_require__(415);
+var YAMLMap = __nccwpck_require__(1950);
 
 const map = {
     collection: 'map',
@@ -27240,12 +27810,12 @@ exports.map = map;
 
 /***/ }),
 
-/***/ 3632:
+/***/ 1528:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(2765);
 
 const nullTag = {
     identify: value => value == null,
@@ -27264,13 +27834,13 @@ exports.nullTag = nullTag;
 
 /***/ }),
 
-/***/ 1706:
+/***/ 4066:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var YAMLSeq = __nccwpck_require__(2223);
+var identity = __nccwpck_require__(415);
+var YAMLSeq = __nccwpck_require__(7495);
 
 const seq = {
     collection: 'seq',
@@ -27290,12 +27860,12 @@ exports.seq = seq;
 
 /***/ }),
 
-/***/ 6464:
+/***/ 4088:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var stringifyString = __nccwpck_require__(3069);
+var stringifyString = __nccwpck_require__(501);
 
 const string = {
     identify: value => typeof value === 'string',
@@ -27313,12 +27883,12 @@ exports.string = string;
 
 /***/ }),
 
-/***/ 3959:
+/***/ 7247:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(2765);
 
 const boolTag = {
     identify: value => typeof value === 'boolean',
@@ -27341,13 +27911,13 @@ exports.boolTag = boolTag;
 
 /***/ }),
 
-/***/ 8405:
+/***/ 7661:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
-var stringifyNumber = __nccwpck_require__(8689);
+var Scalar = __nccwpck_require__(2765);
+var stringifyNumber = __nccwpck_require__(2729);
 
 const floatNaN = {
     identify: value => typeof value === 'number',
@@ -27395,12 +27965,12 @@ exports.floatNaN = floatNaN;
 
 /***/ }),
 
-/***/ 9874:
+/***/ 9546:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var stringifyNumber = __nccwpck_require__(8689);
+var stringifyNumber = __nccwpck_require__(2729);
 
 const intIdentify = (value) => typeof value === 'bigint' || Number.isInteger(value);
 const intResolve = (str, offset, radix, { intAsBigInt }) => (intAsBigInt ? BigInt(str) : parseInt(str.substring(offset), radix));
@@ -27444,18 +28014,18 @@ exports.intOct = intOct;
 
 /***/ }),
 
-/***/ 896:
+/***/ 9032:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var bool = __nccwpck_require__(3959);
-var float = __nccwpck_require__(8405);
-var int = __nccwpck_require__(9874);
+var map = __nccwpck_require__(7683);
+var _null = __nccwpck_require__(1528);
+var seq = __nccwpck_require__(4066);
+var string = __nccwpck_require__(4088);
+var bool = __nccwpck_require__(7247);
+var float = __nccwpck_require__(7661);
+var int = __nccwpck_require__(9546);
 
 const schema = [
     map.map,
@@ -27476,14 +28046,14 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 3559:
+/***/ 7519:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
-var map = __nccwpck_require__(7451);
-var seq = __nccwpck_require__(1706);
+var Scalar = __nccwpck_require__(2765);
+var map = __nccwpck_require__(7683);
+var seq = __nccwpck_require__(4066);
 
 function intIdentify(value) {
     return typeof value === 'bigint' || Number.isInteger(value);
@@ -27547,27 +28117,27 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 18:
+/***/ 3578:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var bool = __nccwpck_require__(3959);
-var float = __nccwpck_require__(8405);
-var int = __nccwpck_require__(9874);
-var schema = __nccwpck_require__(896);
-var schema$1 = __nccwpck_require__(3559);
-var binary = __nccwpck_require__(6083);
-var merge = __nccwpck_require__(452);
-var omap = __nccwpck_require__(303);
-var pairs = __nccwpck_require__(8385);
-var schema$2 = __nccwpck_require__(5913);
-var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(6752);
+var map = __nccwpck_require__(7683);
+var _null = __nccwpck_require__(1528);
+var seq = __nccwpck_require__(4066);
+var string = __nccwpck_require__(4088);
+var bool = __nccwpck_require__(7247);
+var float = __nccwpck_require__(7661);
+var int = __nccwpck_require__(9546);
+var schema = __nccwpck_require__(9032);
+var schema$1 = __nccwpck_require__(7519);
+var binary = __nccwpck_require__(4011);
+var merge = __nccwpck_require__(6220);
+var omap = __nccwpck_require__(2775);
+var pairs = __nccwpck_require__(1705);
+var schema$2 = __nccwpck_require__(1921);
+var set = __nccwpck_require__(832);
+var timestamp = __nccwpck_require__(168);
 
 const schemas = new Map([
     ['core', schema.schema],
@@ -27653,14 +28223,14 @@ exports.getTags = getTags;
 
 /***/ }),
 
-/***/ 6083:
+/***/ 4011:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
 var node_buffer = __nccwpck_require__(181);
-var Scalar = __nccwpck_require__(3301);
-var stringifyString = __nccwpck_require__(3069);
+var Scalar = __nccwpck_require__(2765);
+var stringifyString = __nccwpck_require__(501);
 
 const binary = {
     identify: value => value instanceof Uint8Array, // Buffer inherits from Uint8Array
@@ -27730,12 +28300,12 @@ exports.binary = binary;
 
 /***/ }),
 
-/***/ 8398:
+/***/ 2214:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(2765);
 
 function boolStringify({ value, source }, ctx) {
     const boolObj = value ? trueTag : falseTag;
@@ -27766,13 +28336,13 @@ exports.trueTag = trueTag;
 
 /***/ }),
 
-/***/ 5782:
+/***/ 9614:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
-var stringifyNumber = __nccwpck_require__(8689);
+var Scalar = __nccwpck_require__(2765);
+var stringifyNumber = __nccwpck_require__(2729);
 
 const floatNaN = {
     identify: value => typeof value === 'number',
@@ -27823,12 +28393,12 @@ exports.floatNaN = floatNaN;
 
 /***/ }),
 
-/***/ 873:
+/***/ 6257:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var stringifyNumber = __nccwpck_require__(8689);
+var stringifyNumber = __nccwpck_require__(2729);
 
 const intIdentify = (value) => typeof value === 'bigint' || Number.isInteger(value);
 function intResolve(str, offset, radix, { intAsBigInt }) {
@@ -27906,13 +28476,13 @@ exports.intOct = intOct;
 
 /***/ }),
 
-/***/ 452:
+/***/ 6220:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
 
 // If the value associated with a merge key is a single mapping node, each of
 // its key/value pairs is inserted into the current mapping, unless the key
@@ -27984,16 +28554,16 @@ exports.merge = merge;
 
 /***/ }),
 
-/***/ 303:
+/***/ 2775:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var pairs = __nccwpck_require__(8385);
+var identity = __nccwpck_require__(415);
+var toJS = __nccwpck_require__(915);
+var YAMLMap = __nccwpck_require__(1950);
+var YAMLSeq = __nccwpck_require__(7495);
+var pairs = __nccwpck_require__(1705);
 
 class YAMLOMap extends YAMLSeq.YAMLSeq {
     constructor() {
@@ -28068,15 +28638,15 @@ exports.omap = omap;
 
 /***/ }),
 
-/***/ 8385:
+/***/ 1705:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
-var YAMLSeq = __nccwpck_require__(2223);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var Scalar = __nccwpck_require__(2765);
+var YAMLSeq = __nccwpck_require__(7495);
 
 function resolvePairs(seq, onError) {
     if (identity.isSeq(seq)) {
@@ -28157,24 +28727,24 @@ exports.resolvePairs = resolvePairs;
 
 /***/ }),
 
-/***/ 5913:
+/***/ 1921:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var binary = __nccwpck_require__(6083);
-var bool = __nccwpck_require__(8398);
-var float = __nccwpck_require__(5782);
-var int = __nccwpck_require__(873);
-var merge = __nccwpck_require__(452);
-var omap = __nccwpck_require__(303);
-var pairs = __nccwpck_require__(8385);
-var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(6752);
+var map = __nccwpck_require__(7683);
+var _null = __nccwpck_require__(1528);
+var seq = __nccwpck_require__(4066);
+var string = __nccwpck_require__(4088);
+var binary = __nccwpck_require__(4011);
+var bool = __nccwpck_require__(2214);
+var float = __nccwpck_require__(9614);
+var int = __nccwpck_require__(6257);
+var merge = __nccwpck_require__(6220);
+var omap = __nccwpck_require__(2775);
+var pairs = __nccwpck_require__(1705);
+var set = __nccwpck_require__(832);
+var timestamp = __nccwpck_require__(168);
 
 const schema = [
     map.map,
@@ -28205,14 +28775,14 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 1528:
+/***/ 832:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var YAMLMap = __nccwpck_require__(1950);
 
 class YAMLSet extends YAMLMap.YAMLMap {
     constructor(schema) {
@@ -28308,12 +28878,12 @@ exports.set = set;
 
 /***/ }),
 
-/***/ 6752:
+/***/ 168:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var stringifyNumber = __nccwpck_require__(8689);
+var stringifyNumber = __nccwpck_require__(2729);
 
 /** Internal types handle bigint as number, because TS can't figure it out. */
 function parseSexagesimal(str, asBigInt) {
@@ -28420,7 +28990,7 @@ exports.timestamp = timestamp;
 
 /***/ }),
 
-/***/ 4475:
+/***/ 3699:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -28578,15 +29148,15 @@ exports.foldFlowLines = foldFlowLines;
 
 /***/ }),
 
-/***/ 2148:
+/***/ 732:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var anchors = __nccwpck_require__(1596);
-var identity = __nccwpck_require__(1127);
-var stringifyComment = __nccwpck_require__(9799);
-var stringifyString = __nccwpck_require__(3069);
+var anchors = __nccwpck_require__(5236);
+var identity = __nccwpck_require__(415);
+var stringifyComment = __nccwpck_require__(8927);
+var stringifyString = __nccwpck_require__(501);
 
 function createStringifyContext(doc, options) {
     const opt = Object.assign({
@@ -28717,14 +29287,14 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 1212:
+/***/ 6340:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
+var identity = __nccwpck_require__(415);
+var stringify = __nccwpck_require__(732);
+var stringifyComment = __nccwpck_require__(8927);
 
 function stringifyCollection(collection, ctx, options) {
     const flow = ctx.inFlow ?? collection.flow;
@@ -28879,7 +29449,7 @@ exports.stringifyCollection = stringifyCollection;
 
 /***/ }),
 
-/***/ 9799:
+/***/ 8927:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -28910,14 +29480,14 @@ exports.stringifyComment = stringifyComment;
 
 /***/ }),
 
-/***/ 6829:
+/***/ 7653:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
+var identity = __nccwpck_require__(415);
+var stringify = __nccwpck_require__(732);
+var stringifyComment = __nccwpck_require__(8927);
 
 function stringifyDocument(doc, options) {
     const lines = [];
@@ -29004,7 +29574,7 @@ exports.stringifyDocument = stringifyDocument;
 
 /***/ }),
 
-/***/ 8689:
+/***/ 2729:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -29038,15 +29608,15 @@ exports.stringifyNumber = stringifyNumber;
 
 /***/ }),
 
-/***/ 9748:
+/***/ 5004:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
+var stringify = __nccwpck_require__(732);
+var stringifyComment = __nccwpck_require__(8927);
 
 function stringifyPair({ key, value }, ctx, onComment, onChompKeep) {
     const { allNullValues, doc, indent, indentStep, options: { commentString, indentSeq, simpleKeys } } = ctx;
@@ -29197,13 +29767,13 @@ exports.stringifyPair = stringifyPair;
 
 /***/ }),
 
-/***/ 3069:
+/***/ 501:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var Scalar = __nccwpck_require__(3301);
-var foldFlowLines = __nccwpck_require__(4475);
+var Scalar = __nccwpck_require__(2765);
+var foldFlowLines = __nccwpck_require__(3699);
 
 const getFoldOptions = (ctx, isBlock) => ({
     indentAtStart: isBlock ? ctx.indent.length : ctx.indentAtStart,
@@ -29542,12 +30112,12 @@ exports.stringifyString = stringifyString;
 
 /***/ }),
 
-/***/ 204:
+/***/ 292:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 
-var identity = __nccwpck_require__(1127);
+var identity = __nccwpck_require__(415);
 
 const BREAK = Symbol('break visit');
 const SKIP = Symbol('skip children');
@@ -29912,6 +30482,6 @@ exports.visitAsync = visitAsync;
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(486);
+/******/ var __webpack_exports__ = __nccwpck_require__(6255);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 
