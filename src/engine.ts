@@ -8,7 +8,7 @@ import { ComposeError, ConfigError, type ComposeProblem, type ConfigProblem } fr
 import { readBase, type BaseInfo, type BaseSpec } from './inputs/base.js';
 import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-yaml.js';
 import { loadRepos, type RepoDefinition } from './inputs/repos.js';
-import { planArch } from './plan/plan.js';
+import { evrOf, planArch } from './plan/plan.js';
 import type { ArchPlan } from './plan/types.js';
 import { detectDnf, solve, type DnfBackend, type DnfPreference } from './solve/dnf.js';
 import type { SolveResult } from './solve/types.js';
@@ -18,8 +18,7 @@ import { buildMetadata, serializeMetadata } from './metadata/metadata.js';
 import { buildExtensionsJson, serializeExtensionsJson } from './metadata/extensions-json.js';
 import { inputFingerprint, stateChecksum, type PackageFile } from './metadata/state.js';
 import { GENERATOR } from './version.js';
-import { crossArchMismatches, pinMismatches, type ArchExtensions } from './report/checks.js';
-import { evrOf } from './plan/plan.js';
+import { checkProblems, type ArchExtensions } from './report/checks.js';
 
 export interface Logger {
   info(message: string): void;
@@ -288,16 +287,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
     );
     // Checks across architectures, before anything is downloaded or written.
     const summaries = resolved.map((r) => summarize(r, r.declaredState ?? '', false, options.output, 0));
-    const failed = [
-      ...pinMismatches(summaries).map((p) => ({
-        arch: p.arch, extension: p.extension,
-        message: `${p.package} must have the base's EVR ${p.expected} (match-base-evr), found ${p.found.join(', ') || 'none'}`,
-      })),
-      ...(options.strictCrossArch ? crossArchMismatches(summaries).map((m) => ({
-        extension: m.extension,
-        message: `${m.package} differs across architectures: ${Object.entries(m.versions).map(([a, v]) => `${a} ${v.join(', ')}`).join('; ')}`,
-      })) : []),
-    ];
+    const failed = checkProblems(summaries, options.strictCrossArch ?? false);
     if (failed.length > 0) throw new ComposeError(failed);
     if (options.mode === 'depsolve') {
       const arches = summaries;

@@ -1,4 +1,5 @@
 // Checks across a whole compose that dnf cannot make: one architecture never sees the others.
+import type { ComposeProblem } from '../errors.js';
 import { formatEvr, parseNevra } from './evr.js';
 
 /** What the checks and reports read of one architecture's result. */
@@ -73,4 +74,22 @@ export function pinMismatches(arches: ArchExtensions[]): PinMismatch[] {
     }
   }
   return found;
+}
+
+export function versionsText(versions: Record<string, string[]>): string {
+  return Object.entries(versions).map(([arch, v]) => `${arch} ${v.join(', ')}`).join('; ');
+}
+
+/** The problems that fail a run: every pin mismatch, and cross-architecture differences when strict. */
+export function checkProblems(arches: ArchExtensions[], strictCrossArch: boolean): ComposeProblem[] {
+  return [
+    ...pinMismatches(arches).map((p) => ({
+      arch: p.arch,
+      extension: p.extension,
+      message: `${p.package} must have the base's EVR ${p.expected} (match-base-evr), found ${p.found.join(', ') || 'none'}`,
+    })),
+    ...(strictCrossArch
+      ? crossArchMismatches(arches).map((m) => ({ extension: m.extension, message: `${m.package} differs across architectures: ${versionsText(m.versions)}` }))
+      : []),
+  ];
 }

@@ -1,7 +1,7 @@
 // What a run tells people: per-architecture tables, package diffs, cross-architecture and pin checks,
 // failures, timings. One model, rendered as Markdown (job summary) and as plain text (terminal).
 import { formatComposeProblem, type ComposeProblem } from '../errors.js';
-import { crossArchMismatches, type ArchExtensions, type CrossArchMismatch } from './checks.js';
+import { crossArchMismatches, versionsText, type ArchExtensions, type CrossArchMismatch } from './checks.js';
 import { archDiffIsEmpty, diffArch, type ArchDiff, type Closures, type ExtensionDiff, type PackageChange } from './diff.js';
 
 export interface ArchSummary extends ArchExtensions {
@@ -44,10 +44,6 @@ export function buildReport(
     crossArchStrict: options.crossArchStrict ?? false,
     published: options.published ?? [],
   };
-}
-
-function versionsText(versions: Record<string, string[]>): string {
-  return Object.entries(versions).map(([arch, v]) => `${arch} ${v.join(', ')}`).join('; ');
 }
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
