@@ -109,3 +109,10 @@ export function inputFingerprint({ plan, base, repos }: FingerprintInput): strin
       .sort((a, b) => byString(a.id, b.id) || byString(a.url, b.url)),
   });
 }
+
+/** One checksum for a multi-architecture run: sha256 over the sorted `arch=state` lines; for one architecture, its own. */
+export function combinedState(arches: readonly { arch: string; stateChecksum: string }[]): string {
+  if (arches.length === 1) return arches[0]!.stateChecksum;
+  const lines = arches.map((a) => `${a.arch}=${a.stateChecksum}\n`).sort().join('');
+  return `sha256:${createHash('sha256').update(lines).digest('hex')}`;
+}

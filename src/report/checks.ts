@@ -1,6 +1,6 @@
 // Checks across a whole compose that dnf cannot make: one architecture never sees the others.
 import type { ComposeProblem } from '../errors.js';
-import { formatEvr, parseNevra } from './evr.js';
+import { formatEvr, parseNevra } from '../metadata/evr.js';
 
 /** What the checks and reports read of one architecture's result. */
 export interface ArchExtensions {

@@ -1,5 +1,5 @@
 // Package differences between two composes of the same architecture, per extension.
-import { compareEvr, formatEvr, parseNevra, type Nevra } from './evr.js';
+import { compareEvr, formatEvr, parseNevra, type Nevra } from '../metadata/evr.js';
 
 /** What a diff reads of a compose: each extension's closure as NEVRA strings (metadata.json has it). */
 export interface Closures {
