@@ -8,9 +8,11 @@ cd "$(dirname "$0")/.."
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for tool in rpm rpmbuild rpmsign createrepo_c ostree gpg dnf; do
+# skopeo, zstd and docker-registry: image bases and the test registry on 127.0.0.1.
+for tool in rpm rpmbuild rpmsign createrepo_c ostree gpg dnf skopeo zstd; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+command -v docker-registry >/dev/null 2>&1 || command -v registry >/dev/null 2>&1 || missing+=(docker-registry)
 /usr/bin/python3 -c 'import dnf' 2>/dev/null || missing+=(python3-dnf)
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -18,11 +20,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo_if_needed apt-get update -qq
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      rpm dnf dnf-plugins-core python3-dnf createrepo-c ostree gnupg >/dev/null
+      rpm dnf dnf-plugins-core python3-dnf createrepo-c ostree gnupg skopeo zstd docker-registry >/dev/null
   elif command -v dnf >/dev/null 2>&1; then
-    sudo_if_needed dnf install -y -q rpm-build rpm-sign createrepo_c ostree gnupg2 python3-dnf
+    sudo_if_needed dnf install -y -q rpm-build rpm-sign createrepo_c ostree gnupg2 python3-dnf skopeo zstd
+    # The registry the tests start: Fedora packages it as docker-distribution (/usr/bin/registry).
+    command -v docker-registry >/dev/null 2>&1 || sudo_if_needed dnf install -y -q docker-distribution
   else
-    echo "neither apt-get nor dnf found: install rpm, rpmbuild, rpmsign, createrepo_c, ostree, gnupg and dnf (with its Python module) yourself" >&2
+    echo "neither apt-get nor dnf found: install rpm, rpmbuild, rpmsign, createrepo_c, ostree, gnupg, dnf (with its Python module), skopeo, zstd and docker-registry yourself" >&2
     exit 1
   fi
 fi

@@ -3,10 +3,19 @@ import { cp, lstat as fsLstat, mkdir, readdir, readFile, readlink, rm, stat } fr
 import { join, resolve } from 'node:path';
 import * as ostree from '../tools/ostree.js';
 import { queryInstalled } from '../tools/rpm.js';
+import { looksLikeTarball } from '../tools/tar.js';
+import { readImageBase, type ImageBaseSpec } from './image.js';
+import { readLayers } from './layers.js';
+import { isRemote, prepareBase } from './remote.js';
 
+/**
+ * What the user named as the base. `repo` (ostree), `path` (rootfs: a directory or a tarball) and
+ * an image `ref` may be http(s) URLs: prepareBase fetches or pins them once per run.
+ */
 export type BaseSpec =
   | { kind: 'ostree'; repo: string; ref: string }
-  | { kind: 'rootfs'; path: string };
+  | { kind: 'rootfs'; path: string; sha256?: string; /** The URL `path` was downloaded from. */ url?: string }
+  | ImageBaseSpec;
 
 export interface InstalledPackage {
   name: string;
@@ -24,8 +33,14 @@ export interface BaseInfo {
   ref: string;
   /** OSTree commit checksum, when the base is a commit. */
   commit?: string;
-  /** Image manifest digest, when the base is an image. */
+  /** Image manifest digest, when the base is an image (for this architecture). */
   digest?: string;
+  /** Digest of the multi-architecture index the image was chosen from. */
+  indexDigest?: string;
+  /** The image's `ostree.commit` label: the OSTree commit a bootable container image was built from. */
+  ostreeCommit?: string;
+  /** The image's `org.opencontainers.image.version` label. */
+  imageVersion?: string;
   /** The commit's `version` metadata, or os-release VERSION. */
   version?: string;
   osRelease: Record<string, string>;
@@ -39,7 +54,17 @@ export interface BaseInfo {
 
 // Implementation. Nothing here writes to the base: the rpmdb is copied into `<workDir>/root`.
 
-export type BaseErrorReason = 'ref-not-found' | 'not-ostree-repo' | 'rootfs-missing' | 'no-rpmdb' | 'empty-rpmdb';
+export type BaseErrorReason =
+  | 'ref-not-found'
+  | 'not-ostree-repo'
+  | 'rootfs-missing'
+  | 'no-rpmdb'
+  | 'empty-rpmdb'
+  | 'image-not-found'
+  | 'no-image-for-arch'
+  | 'auth-refused'
+  | 'download-failed'
+  | 'checksum-mismatch';
 
 /** The base cannot be read: a wrong ref, repo or path, or a base without a usable rpmdb. */
 export class BaseError extends Error {
@@ -124,7 +149,7 @@ export async function resolveInTree(path: string, lstat: (rel: string) => Promis
 }
 
 /** What readBase needs from a tree: lstat, directory listing, reading a file, copying a directory out. */
-interface Tree {
+export interface Tree {
   lstat(rel: string): Promise<Node>;
   isEmptyDir(rel: string): Promise<boolean>;
   read(rel: string): Promise<string>;
@@ -156,7 +181,8 @@ function rootfsTree(root: string): Tree {
   };
 }
 
-async function readTree(tree: Tree, where: string, workDir: string) {
+/** os-release, packages and a private copy of the rpmdb at `<workDir>/root` + PRIVATE_DBPATH. */
+export async function readTree(tree: Tree, where: string, workDir: string) {
   let osRelease: Record<string, string> = {};
   for (const candidate of OS_RELEASE_CANDIDATES) {
     const found = await resolveInTree(candidate, tree.lstat);
@@ -195,15 +221,27 @@ async function readTree(tree: Tree, where: string, workDir: string) {
   return { osRelease, packages, root };
 }
 
-/** Reads a base: its commit, version, os-release and installed packages, with a private rpmdb copy. */
+/**
+ * Reads a base: its commit, version, os-release and installed packages, with a private rpmdb copy.
+ * A base that prepareBase has not seen (a URL, an unpinned image) is prepared here for this
+ * architecture alone, without a cache: the engine prepares once per run instead.
+ */
 export async function readBase(spec: BaseSpec, arch: string, workDir: string): Promise<BaseInfo> {
+  if (isRemote(spec)) spec = await prepareBase(spec, [arch], { cacheDir: join(workDir, 'cache') });
+  if (spec.kind === 'image') return readImageBase(spec.resolved!, arch, workDir, spec.registry ?? {});
   if (spec.kind === 'rootfs') {
+    const ref = spec.url ?? spec.path;
     const st = await stat(spec.path).catch(() => undefined);
-    if (!st?.isDirectory()) {
-      throw new BaseError('rootfs-missing', `root filesystem ${spec.path} ${st ? 'is not a directory' : 'does not exist'}`);
+    if (st?.isFile() && (await looksLikeTarball(spec.path))) {
+      // A root filesystem tarball: read like a single-layer image.
+      const info = await readLayers([resolve(spec.path)], ref, workDir);
+      return { source: 'rootfs', ref, version: info.osRelease.VERSION, ...info };
     }
-    const info = await readTree(rootfsTree(resolve(spec.path)), spec.path, workDir);
-    return { source: 'rootfs', ref: spec.path, version: info.osRelease.VERSION, ...info };
+    if (!st?.isDirectory()) {
+      throw new BaseError('rootfs-missing', `root filesystem ${spec.path} ${st ? 'is not a directory or a tarball' : 'does not exist'}`);
+    }
+    const info = await readTree(rootfsTree(resolve(spec.path)), ref, workDir);
+    return { source: 'rootfs', ref, version: info.osRelease.VERSION, ...info };
   }
 
   const ref = substituteBasearch(spec.ref, arch);

@@ -92,6 +92,32 @@ describe('buildMetadata', () => {
     expect(b).not.toHaveProperty('digest');
   });
 
+  it('records the index digest and the ostree.commit and version labels of an image base, in schema', () => {
+    const image = fixture();
+    Object.assign(image.base, {
+      source: 'image',
+      ref: 'quay.io/fedora/fedora-coreos:stable',
+      digest: `sha256:${hex('m')}`,
+      indexDigest: `sha256:${hex('i')}`,
+      ostreeCommit: hex('c'),
+      imageVersion: '42.20250901.3.0',
+      commit: hex('not recorded'),
+    });
+    const m = buildMetadata(image);
+    expect(Object.keys(m.base)).toEqual(['source', 'ref', 'digest', 'indexDigest', 'ostreeCommit', 'imageVersion', 'version', 'osRelease', 'packageCount']);
+    expect(m.base).toMatchObject({ indexDigest: `sha256:${hex('i')}`, ostreeCommit: hex('c'), imageVersion: '42.20250901.3.0' });
+    expect(checkSchema(schema, JSON.parse(serializeMetadata(m)))).toEqual([]);
+    // Image fields are never recorded for another kind of base.
+    const ostreeBase = fixture();
+    Object.assign(ostreeBase.base, { indexDigest: `sha256:${hex('i')}`, ostreeCommit: hex('c'), imageVersion: '1' });
+    const b = buildMetadata(ostreeBase).base;
+    for (const key of ['indexDigest', 'ostreeCommit', 'imageVersion', 'digest']) expect(b).not.toHaveProperty(key);
+    // The schema rejects a malformed label value.
+    const bad = JSON.parse(serializeMetadata(m));
+    bad.base.ostreeCommit = 'abc';
+    expect(checkSchema(schema, bad)).toEqual([expect.stringMatching(/ostreeCommit/)]);
+  });
+
   it('refuses a package without a file, or a file outside the arch directory', () => {
     const f = fixture();
     delete f.files['usbguard-1.1.3-2.fc42.x86_64'];

@@ -43,6 +43,9 @@ export interface Metadata {
     ref: string;
     commit?: string;
     digest?: string;
+    indexDigest?: string;
+    ostreeCommit?: string;
+    imageVersion?: string;
     version: string | null;
     osRelease: { ID: string; VERSION_ID: string | null };
     packageCount: number;
@@ -75,6 +78,9 @@ export function buildMetadata(input: MetadataInput): Metadata {
       ref: base.ref,
       commit: base.source === 'ostree' ? base.commit : undefined,
       digest: base.source === 'image' ? base.digest : undefined,
+      indexDigest: base.source === 'image' ? base.indexDigest : undefined,
+      ostreeCommit: base.source === 'image' ? base.ostreeCommit : undefined,
+      imageVersion: base.source === 'image' ? base.imageVersion : undefined,
       version: base.version ?? null,
       // os-release(5): ID defaults to "linux"; VERSION_ID may be absent.
       osRelease: { ID: base.osRelease.ID ?? 'linux', VERSION_ID: base.osRelease.VERSION_ID ?? null },
@@ -121,6 +127,9 @@ function normaliseMetadata(m: Metadata): Metadata {
       ref: b.ref,
       ...(b.commit !== undefined && { commit: b.commit }),
       ...(b.digest !== undefined && { digest: b.digest }),
+      ...(b.indexDigest !== undefined && { indexDigest: b.indexDigest }),
+      ...(b.ostreeCommit !== undefined && { ostreeCommit: b.ostreeCommit }),
+      ...(b.imageVersion !== undefined && { imageVersion: b.imageVersion }),
       version: b.version,
       osRelease: { ID: b.osRelease.ID, VERSION_ID: b.osRelease.VERSION_ID },
       packageCount: b.packageCount,

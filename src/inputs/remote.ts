@@ -1,0 +1,175 @@
+// Bases from elsewhere, made local (or pinned) once per run before any architecture is read: an
+// archive-mode OSTree repo over http(s), an archive (rootfs tarball or OCI archive) at a URL, a
+// container image reference.
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { downloadTool } from '@actions/tool-cache';
+import { UsageError } from '../errors.js';
+import { run } from '../tools/exec.js';
+import * as ostree from '../tools/ostree.js';
+import { BaseError, OS_RELEASE_CANDIDATES, resolveInTree, RPMDB_CANDIDATES, substituteBasearch, type BaseSpec } from './base.js';
+import { resolveImage } from './image.js';
+
+export const isUrl = (s: string) => /^https?:\/\//i.test(s);
+
+/** True when the base still needs prepareBase: a URL, or an image whose reference is not pinned yet. */
+export function isRemote(spec: BaseSpec): boolean {
+  if (spec.kind === 'image') return !spec.resolved;
+  if (spec.kind === 'ostree') return isUrl(spec.repo);
+  return isUrl(spec.path);
+}
+
+export interface PrepareOptions {
+  /** Downloads and pulled OSTree objects are kept here, under `archives/` and `ostree/`. */
+  cacheDir: string;
+  log?: (message: string) => void;
+}
+
+/**
+ * Makes a base local and exact, once per run: pulls the commits of a remote OSTree repo (for every
+ * architecture's ref), downloads an archive at a URL, resolves an image reference to its digest.
+ * Anything already local is returned as it is.
+ */
+export async function prepareBase(spec: BaseSpec, arches: string[], options: PrepareOptions): Promise<BaseSpec> {
+  if (!isRemote(spec)) return spec;
+  if (spec.kind === 'ostree') {
+    const refs = [...new Set(arches.map((arch) => substituteBasearch(spec.ref, arch)))];
+    return { ...spec, repo: await pullRemoteOstree(spec.repo, refs, options.cacheDir, options.log) };
+  }
+  if (spec.kind === 'rootfs') {
+    const path = await fetchArchive(spec.path, { cacheDir: options.cacheDir, sha256: spec.sha256, log: options.log });
+    return { kind: 'rootfs', path, url: spec.path };
+  }
+  if (isUrl(spec.ref)) {
+    const path = await fetchArchive(spec.ref, { cacheDir: options.cacheDir, sha256: spec.sha256, log: options.log });
+    return { ...spec, resolved: await resolveImage(`oci-archive:${path}`, spec.registry, spec.ref) };
+  }
+  if (spec.sha256) throw new UsageError('a base sha256 applies to a downloaded archive only; pin an image with @sha256:<digest> instead');
+  return { ...spec, resolved: await resolveImage(spec.ref, spec.registry) };
+}
+
+// ---- Archives at a URL ----
+
+export interface FetchOptions {
+  cacheDir: string;
+  /** Expected sha256 (hex). With it, a cached copy is reused and no download happens. */
+  sha256?: string;
+  /**
+   * `tool-cache` (@actions/tool-cache, with its retries) in GitHub Actions; `fetch` elsewhere, as
+   * tool-cache writes `::debug::` lines to stdout, which a command line's --json output must not get.
+   */
+  downloader?: 'tool-cache' | 'fetch';
+  log?: (message: string) => void;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+async function download(url: string, dest: string, downloader: 'tool-cache' | 'fetch'): Promise<void> {
+  if (downloader === 'tool-cache') {
+    await downloadTool(url, dest).catch((err: Error & { httpStatusCode?: number }) => {
+      throw new BaseError('download-failed', `downloading ${url} failed: ${err.httpStatusCode ? `HTTP ${err.httpStatusCode}` : err.message}`);
+    });
+    return;
+  }
+  const response = await fetch(url, { redirect: 'follow' }).catch((err: Error) => {
+    throw new BaseError('download-failed', `downloading ${url} failed: ${err.message}`);
+  });
+  if (!response.ok || !response.body) throw new BaseError('download-failed', `downloading ${url} failed: HTTP ${response.status}`);
+  await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), createWriteStream(dest, { flags: 'wx' }));
+}
+
+/**
+ * Downloads an archive into `<cacheDir>/archives/<sha256>` and returns that path. With `sha256`
+ * the file is checked against it, and a cached copy (checked again) is used without downloading;
+ * without it there is nothing to recognise a cached copy by, so every run downloads.
+ */
+export async function fetchArchive(url: string, options: FetchOptions): Promise<string> {
+  const expected = options.sha256?.toLowerCase().replace(/^sha256:/, '');
+  if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) throw new UsageError(`base sha256 "${options.sha256}" is not 64 hex digits`);
+  const dir = join(options.cacheDir, 'archives');
+  await mkdir(dir, { recursive: true });
+  if (expected) {
+    const cached = join(dir, expected);
+    if ((await stat(cached).catch(() => undefined))?.isFile()) {
+      if ((await sha256File(cached)) === expected) {
+        options.log?.(`using the cached copy of ${url}`);
+        return cached;
+      }
+      await rm(cached, { force: true }); // damaged: download again
+    }
+  }
+  const partial = join(dir, `.partial-${randomUUID()}`);
+  try {
+    options.log?.(`downloading ${url}`);
+    await download(url, partial, options.downloader ?? (process.env['GITHUB_ACTIONS'] === 'true' ? 'tool-cache' : 'fetch'));
+    const actual = await sha256File(partial);
+    if (expected && actual !== expected) {
+      throw new BaseError('checksum-mismatch', `${url} has sha256 ${actual}, not the expected ${expected}`);
+    }
+    const path = join(dir, actual);
+    await rename(partial, path);
+    return path;
+  } finally {
+    await rm(partial, { force: true });
+  }
+}
+
+// ---- Remote OSTree repos ----
+
+const REMOTE = 'origin';
+const isChecksum = (ref: string) => /^[0-9a-f]{64}$/.test(ref);
+
+/**
+ * Pulls the commits `refs` name from an archive-mode OSTree repo at `url` into a cached local repo,
+ * with only the paths a base is read from (rpmdb, os-release and the symlinks that lead to them),
+ * never the whole tree. Each ref is then a local ref of that repo, so it reads as any local base.
+ */
+export async function pullRemoteOstree(url: string, refs: string[], cacheDir: string, log?: (m: string) => void): Promise<string> {
+  const repo = join(cacheDir, 'ostree', createHash('sha256').update(url).digest('hex').slice(0, 16));
+  const ost = (args: string[]) => run('ostree', [`--repo=${repo}`, ...args]);
+  if (!(await ostree.isOstreeRepo(repo))) {
+    await mkdir(repo, { recursive: true });
+    await ost(['init', '--mode=archive']);
+  }
+  // Integrity comes from the commit checksum recorded in metadata.json; signatures are not checked.
+  await ost(['remote', 'add', '--if-not-exists', '--no-gpg-verify', REMOTE, url]);
+
+  const local = (ref: string) => (isChecksum(ref) ? ref : `${REMOTE}:${ref}`);
+  const subpaths = new Set([...RPMDB_CANDIDATES, ...OS_RELEASE_CANDIDATES].map(ostree.treePath));
+  // A symlink may lead out of what was pulled: pull where it leads too, until nothing new turns up.
+  for (let round = 0; ; round++) {
+    log?.(`pulling ${refs.join(', ')} from ${url} (${[...subpaths].join(' ')})`);
+    const pulled = await run('ostree', [`--repo=${repo}`, 'pull', ...[...subpaths].map((p) => `--subpath=${p}`), REMOTE, ...refs], { allowFailure: true });
+    if (pulled.exitCode !== 0) {
+      const message = pulled.stderr.trim().split('\n').pop() ?? '';
+      const reason = /not found|404|No such/i.test(message) ? 'ref-not-found' : 'download-failed';
+      throw new BaseError(reason, `pulling ${refs.join(', ')} from OSTree repo ${url} failed: ${message}`);
+    }
+    const wanted = new Set<string>();
+    for (const ref of refs) {
+      const commit = await ostree.revParse(repo, local(ref));
+      if (!commit) throw new BaseError('ref-not-found', `ref ${ref} not found in OSTree repo ${url}`);
+      for (const candidate of [...RPMDB_CANDIDATES, ...OS_RELEASE_CANDIDATES]) {
+        const found = await resolveInTree(candidate, async (rel) => {
+          const entry = await ostree.lstat(repo, commit, rel);
+          if (!entry) wanted.add(ostree.treePath(rel)); // absent, or not pulled yet
+          return entry;
+        });
+        if (found) wanted.add(ostree.treePath(found.path));
+      }
+    }
+    const fresh = [...wanted].filter((p) => ![...subpaths].some((s) => p === s || p.startsWith(s + '/')));
+    if (fresh.length === 0 || round >= 8) break;
+    for (const p of fresh) subpaths.add(p);
+  }
+  for (const ref of refs.filter((r) => !isChecksum(r))) await ost(['refs', '--force', `--create=${ref}`, local(ref)]);
+  return repo;
+}
