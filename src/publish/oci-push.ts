@@ -1,0 +1,57 @@
+// Per-architecture images of a compose job, pushed as `IMAGE:TAG-ARCH` for every tag. The merge job
+// (merge.ts) later finds them under exactly those tags; matrix jobs cannot hand digests to a later
+// job through outputs, since every leg of a matrix writes the same output names.
+import { rm } from 'node:fs/promises';
+import { UsageError } from '../errors.js';
+import { buildImage, LABELS, readMetadata, type ImageOptions } from './oci-image.js';
+import { archTag, checkTag, type ImageName } from './reference.js';
+import { copyToTags, inspectConfig, inspectManifest, type RegistryAccess } from './skopeo.js';
+
+export interface PushOptions extends ImageOptions {
+  tags: string[];
+  access: RegistryAccess;
+  /** Push nothing for an architecture whose image at every tag already has this state checksum. */
+  skipUnchanged?: boolean;
+}
+
+export interface PushedImage {
+  arch: string;
+  /** Manifest digest of the image at the tags (when unchanged, the one already there). */
+  digest: string;
+  /** `IMAGE@DIGEST`. */
+  ref: string;
+  /** The tags written, `TAG-ARCH`; empty when unchanged. */
+  tags: string[];
+  changed: boolean;
+  stateChecksum: string;
+}
+
+/** The state checksum label of the image at a tag; undefined when there is no image or label. */
+export async function currentState(image: ImageName, tag: string, access: RegistryAccess): Promise<string | undefined> {
+  const config = await inspectConfig(image, tag, access);
+  return config?.config?.Labels?.[LABELS.state] ?? undefined;
+}
+
+export async function pushArchImage(archDir: string, image: ImageName, options: PushOptions): Promise<PushedImage> {
+  if (options.tags.length === 0) throw new UsageError('tags: at least one tag is needed to push an image');
+  options.tags.forEach((t) => checkTag(t));
+  // Metadata first: an unchanged architecture is not even packed.
+  const { metadata } = await readMetadata(archDir);
+  const { arch, stateChecksum } = metadata;
+  const tags = options.tags.map((t) => archTag(t, arch));
+  if (options.skipUnchanged) {
+    const states = await Promise.all(tags.map((t) => currentState(image, t, options.access)));
+    if (states.every((s) => s === stateChecksum)) {
+      const remote = await inspectManifest(image, tags[0]!, options.access);
+      const digest = remote?.digest ?? '';
+      return { arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum };
+    }
+  }
+  const built = await buildImage(archDir, options);
+  try {
+    const digest = await copyToTags(built.layout, built.ref, image, tags, options.access);
+    return { arch, digest, ref: `${image.name}@${digest}`, tags, changed: true, stateChecksum };
+  } finally {
+    await rm(built.layout, { recursive: true, force: true });
+  }
+}
