@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const out = process.argv[2] ?? 'dist';
-const entries = { cli: 'src/cli/index.ts', action: 'src/action/index.ts' };
+const entries = { cli: 'src/cli/index.ts', action: 'src/action/index.ts', post: 'src/action/post.ts' };
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 for (const [name, entry] of Object.entries(entries)) {

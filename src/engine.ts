@@ -1,11 +1,11 @@
 // Orchestration: inputs → plan → solve → download → repo → metadata, every architecture concurrently.
 // The CLI and the action only translate their inputs into ComposeOptions and the result back out.
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ComposeError, ConfigError, type ComposeProblem, type ConfigProblem } from './errors.js';
 import { readBase, type BaseInfo, type BaseSpec } from './inputs/base.js';
+import { prepareBase } from './inputs/remote.js';
 import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-yaml.js';
 import { loadRepos, type RepoDefinition } from './inputs/repos.js';
 import { evrOf, planArch } from './plan/plan.js';
@@ -16,7 +16,7 @@ import { fetchPackages, type FetchedPackage } from './download/fetch.js';
 import { commitArches, discardStaged, stageArch, writeJson, type StagedArch } from './repo/output.js';
 import { buildMetadata, serializeMetadata } from './metadata/metadata.js';
 import { buildExtensionsJson, serializeExtensionsJson } from './metadata/extensions-json.js';
-import { inputFingerprint, stateChecksum, type PackageFile } from './metadata/state.js';
+import { combinedState, inputFingerprint, stateChecksum, type PackageFile } from './metadata/state.js';
 import { GENERATOR } from './version.js';
 import { checkProblems, type ArchExtensions } from './report/checks.js';
 
@@ -86,13 +86,6 @@ export interface ComposeResult {
 
 export function defaultCacheDir(): string {
   return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'compose-extensions');
-}
-
-/** One checksum for a multi-architecture run, over the sorted `arch=sum` pairs. */
-export function combinedState(arches: Pick<ArchResult, 'arch' | 'stateChecksum'>[]): string {
-  if (arches.length === 1) return arches[0]!.stateChecksum;
-  const lines = arches.map((a) => `${a.arch}=${a.stateChecksum}\n`).sort().join('');
-  return `sha256:${createHash('sha256').update(lines).digest('hex')}`;
 }
 
 /** Repo ids the config names but no .repo file or --repo defines, each at the line that names it. */
@@ -276,6 +269,9 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   if (unknown.length > 0) throw new ConfigError(unknown);
   const dnf = await detectDnf(options.dnf ?? 'auto');
   log.info(`resolving with ${dnf.backend} ${dnf.version}`);
+  // Once per run: a tag resolved to one digest, a remote repo pulled, an archive fetched, so that
+  // every architecture and every state checksum refer to the same base.
+  options = { ...options, base: await prepareBase(options.base, options.arches, { cacheDir: join(options.cacheDir, 'bases'), log: (m) => log.info(m) }) };
 
   const workDir = await mkdtemp(join(tmpdir(), 'compose-extensions-'));
   const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));

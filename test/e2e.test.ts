@@ -42,13 +42,15 @@ async function runAction(node: string, inputs: Record<string, string>, env: Reco
   const work = await mkdtemp(join(dir, 'run-'));
   const outputFile = join(work, 'output');
   const summaryFile = join(work, 'summary');
+  const stateFile = join(work, 'state');
   await writeFile(outputFile, '');
   await writeFile(summaryFile, '');
+  await writeFile(stateFile, '');
   const inputEnv = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]));
   const result = await execa(node, [ACTION], {
     cwd: work,
     reject: false,
-    env: { GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, HOME: work, ...inputEnv, ...env },
+    env: { GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, GITHUB_STATE: stateFile, HOME: work, ...inputEnv, ...env },
     extendEnv: true,
   });
   return {
@@ -56,6 +58,8 @@ async function runAction(node: string, inputs: Record<string, string>, env: Reco
     exitCode: result.exitCode,
     stdout: String(result.stdout),
     outputs: parseOutputs(await readFile(outputFile, 'utf8')),
+    /** What core.saveState kept for the post step, as the runner passes it: STATE_<name>. */
+    state: Object.fromEntries(Object.entries(parseOutputs(await readFile(stateFile, 'utf8'))).map(([k, v]) => [`STATE_${k}`, v])),
     summary: await readFile(summaryFile, 'utf8'),
   };
 }

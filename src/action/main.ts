@@ -12,6 +12,11 @@ import type { BaseSpec } from '../inputs/base.js';
 import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
 import { dnfPreference } from '../solve/dnf.js';
+import { parseRetentionDays } from '../publish/artifact.js';
+import { AUTH_DIR_STATE } from './cleanup.js';
+import { selectBase, withBaseRegistry } from '../inputs/base-spec.js';
+import { secretsToMask } from '../tools/registry-auth.js';
+import { parseLabels, parseUpload, publishComposed, publishMerge, type PublishInputs, type PublishResult } from '../publish/publish.js';
 import { ensureTools, REQUIREMENTS } from '../tools/ensure.js';
 
 /** A list input: one item per line or comma-separated; blank items and `#` comments ignored. */
@@ -24,13 +29,11 @@ export function listInput(name: string): string[] {
 }
 
 function baseInput(): BaseSpec {
-  const rootfs = core.getInput('rootfs');
-  const repo = core.getInput('ostree-repo');
-  const rev = core.getInput('base-rev');
-  if (rootfs && (repo || rev)) throw new UsageError('set either rootfs or ostree-repo with base-rev, not both');
-  if (rootfs) return { kind: 'rootfs', path: resolve(rootfs) };
-  if (repo && rev) return { kind: 'ostree', repo: resolve(repo), ref: rev };
-  throw new UsageError('a base is required: inputs ostree-repo and base-rev, or rootfs');
+  const input = (name: string) => core.getInput(name) || undefined;
+  return selectBase(
+    { ostreeRepo: input('ostree-repo'), baseRev: input('base-rev'), rootfs: input('rootfs'), baseImage: input('base-image'), baseSha256: input('base-sha256') },
+    (field) => field,
+  );
 }
 
 const actionLogger: Logger = {
@@ -81,16 +84,78 @@ function booleanInput(name: string, fallback: boolean): boolean {
   return value === 'true';
 }
 
+/** The publishing inputs; the password is masked before anything else runs. */
+function publishInputs(): PublishInputs {
+  const password = core.getInput('registry-password');
+  if (password) core.setSecret(password);
+  const retention = core.getInput('retention-days');
+  return {
+    upload: parseUpload(core.getInput('upload')),
+    artifactName: core.getInput('artifact-name') || undefined,
+    retentionDays: retention ? parseRetentionDays(retention) : undefined,
+    image: core.getInput('image') || undefined,
+    tags: listInput('tags').length > 0 ? listInput('tags') : ['latest'],
+    labels: parseLabels(core.getInput('labels')),
+    registryUsername: core.getInput('registry-username') || undefined,
+    registryPassword: password || undefined,
+    authFile: core.getInput('auth-file') ? resolve(core.getInput('auth-file')) : undefined,
+    skipUnchanged: booleanInput('skip-unchanged', false),
+    tlsVerify: booleanInput('tls-verify', true),
+    mask: (secret) => core.setSecret(secret),
+    onAuthDir: (dir) => core.saveState(AUTH_DIR_STATE.push, dir),
+    log: (m) => core.info(m),
+  };
+}
+
+function setOutputs(outputs: Record<string, string>): void {
+  for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value);
+}
+
+/** mode: merge — one image index over the images the per-architecture jobs pushed. */
+async function merge(publish: PublishInputs): Promise<void> {
+  await ensureTools([REQUIREMENTS.skopeo], (m) => core.info(m));
+  const arches = listInput('architectures');
+  if (arches.length === 0) throw new UsageError('mode: merge needs architectures: the list the compose jobs pushed');
+  const merged = await publishMerge(selectArches(arches, 'architectures'), publish);
+  setOutputs(merged.outputs);
+  const index = merged.index!;
+  core.summary.addHeading('Extensions image index', 2);
+  core.summary.addRaw(`<code>${index.ref}</code>${index.changed ? '' : ' (unchanged, nothing pushed)'}`, true);
+  core.summary.addTable([
+    [{ data: 'Architecture', header: true }, { data: 'Image', header: true }, { data: 'State', header: true }],
+    ...index.images.map((i) => [i.arch, `<code>${i.digest}</code>`, `<code>${i.stateChecksum}</code>`]),
+  ]);
+  await core.summary.write();
+}
+
+function publishedLines(artifacts: PublishResult['artifacts'], images: PublishResult['images']): string[] {
+  return [
+    ...artifacts.map((a) => `${a.arch}: artifact [${a.name}](${a.url}) (sha256 \`${a.digest}\`)`),
+    ...images.map((i) => `${i.arch}: image \`${i.ref}\`${i.changed ? '' : ' (unchanged, not pushed)'}`),
+  ];
+}
+
 export async function run(): Promise<void> {
   const configPath = resolve(core.getInput('config') || 'extensions.yaml');
   try {
     const mode = core.getInput('mode') || 'compose';
-    if (mode !== 'compose' && mode !== 'validate') throw new UsageError(`mode must be compose or validate, got "${mode}"`);
+    if (mode !== 'compose' && mode !== 'validate' && mode !== 'merge') {
+      throw new UsageError(`mode must be compose, validate or merge, got "${mode}"`);
+    }
+    // Fork pull requests have no credentials: validate never reads them.
+    const publish = mode === 'validate' ? undefined : publishInputs();
+    if (mode === 'merge') return await merge(publish!);
     // The schema first: a broken file is reported alone, with every problem at its line.
     await validateConfig(configPath);
     const base = baseInput();
+    const pushing = publish?.upload === 'oci' || publish?.upload === 'both';
     await ensureTools(
-      [REQUIREMENTS.rpm, REQUIREMENTS.dnf, ...(mode === 'compose' ? [REQUIREMENTS.createrepo] : []), ...(base.kind === 'ostree' ? [REQUIREMENTS.ostree] : [])],
+      [
+        REQUIREMENTS.rpm, REQUIREMENTS.dnf,
+        ...(mode === 'compose' ? [REQUIREMENTS.createrepo] : []),
+        ...(base.kind === 'ostree' ? [REQUIREMENTS.ostree] : []),
+        ...(pushing || base.kind === 'image' ? [REQUIREMENTS.skopeo] : []),
+      ],
       (m) => core.info(m),
     );
     const output = resolve(core.getInput('output') || 'extensions-output');
@@ -112,16 +177,36 @@ export async function run(): Promise<void> {
     };
     const previousSource = core.getInput('previous-metadata');
     const previous = previousSource ? await loadPrevious(previousSource, options.arches) : undefined;
+    const basePassword = core.getInput('base-registry-password');
+    for (const secret of basePassword ? secretsToMask(core.getInput('base-registry-username'), basePassword) : []) core.setSecret(secret);
     let result: ComposeResult | undefined;
     let failures: ComposeProblem[] = [];
     try {
-      result = await compose(options);
+      result = await withBaseRegistry(
+        options.base,
+        {
+          username: core.getInput('base-registry-username') || undefined,
+          password: basePassword || undefined,
+          authFile: core.getInput('base-auth-file') ? resolve(core.getInput('base-auth-file')) : undefined,
+          tlsVerify: booleanInput('tls-verify', true),
+          onAuthDir: (dir) => core.saveState(AUTH_DIR_STATE.base, dir),
+        },
+        (base) => compose({ ...options, base }),
+      );
     } catch (err) {
       if (!(err instanceof ComposeError)) throw err;
       failures = err.problems;
     }
+    let published: PublishResult | undefined;
+    if (result && publish && publish.upload !== 'none') {
+      published = await publishComposed(result.arches.map(({ arch, outputDir, stateChecksum }) => ({ arch, outputDir, stateChecksum })), publish);
+      setOutputs(published.outputs);
+    }
     const title = mode === 'compose' ? 'Extensions composed' : 'Extensions validated';
-    const report = buildReport(title, result?.arches ?? [], { failures, previous, crossArchStrict: options.strictCrossArch });
+    const report = buildReport(title, result?.arches ?? [], {
+      failures, previous, crossArchStrict: options.strictCrossArch,
+      published: published ? publishedLines(published.artifacts, published.images) : [],
+    });
     for (const m of report.crossArch.slice(0, MAX_ANNOTATIONS)) {
       if (!options.strictCrossArch) core.warning(`${m.extension}: ${m.package} differs across architectures`, { title: 'cross-architecture' });
     }
@@ -132,7 +217,7 @@ export async function run(): Promise<void> {
     }
     if (result) {
       core.setOutput('state-checksum', result.stateChecksum);
-      core.setOutput('changed', String(result.changed));
+      core.setOutput('changed', String(published?.changed ?? result.changed));
       if (mode === 'compose') {
         core.setOutput('output-dir', output);
         const metadata = Object.fromEntries(result.arches.map((a) => [a.arch, a.metadataPath]));

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { compose, defaultCacheDir, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
 import { ComposeError, ConfigError, exitCodeFor, formatComposeProblem, formatProblem, UsageError, type ComposeProblem } from '../errors.js';
 import { loadPrevious } from '../inputs/previous.js';
+import { selectBase, withBaseRegistry } from '../inputs/base-spec.js';
 import { buildReport, diffJson, renderText } from '../report/report.js';
 import { dnfPreference } from '../solve/dnf.js';
 import type { BaseSpec } from '../inputs/base.js';
@@ -15,12 +16,12 @@ import { selectArches } from '../inputs/arch.js';
 import { GENERATOR } from '../version.js';
 
 export const USAGE = `Usage:
-  compose-extensions compose --config FILE (--ostree-repo DIR --base-rev REF | --rootfs DIR)
+  compose-extensions compose --config FILE (--ostree-repo DIR|URL --base-rev REF | --rootfs DIR|TAR|URL | --base-image REF)
       [--arch ARCH]... [--repos-dir DIR] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
       [--previous-metadata SRC] [--strict-cross-arch] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
-  compose-extensions validate --depsolve --config FILE (--ostree-repo DIR --base-rev REF | --rootfs DIR)
+  compose-extensions validate --depsolve --config FILE (BASE as for compose)
       [the compose options but --output and --previous-state] [--json]
 
 Commands:
@@ -32,9 +33,17 @@ Commands:
 
 Options:
   --config FILE          extensions.yaml (rpm-ostree format)
-  --ostree-repo DIR      OSTree repository holding the base commit
+  --ostree-repo DIR|URL  OSTree repository holding the base commit; an http(s) URL of an
+                         archive-mode repo pulls only the commit's rpmdb and os-release
   --base-rev REF         ref or commit checksum in it; \${basearch} is replaced per architecture
-  --rootfs DIR           a root filesystem as the base instead of an OSTree commit
+  --rootfs DIR|TAR|URL   a root filesystem (directory, tarball, or its http(s) URL) as the base
+  --base-image REF       a bootable container image as the base: registry/name:tag, @sha256:…,
+                         docker://…, oci:DIR[:TAG], oci-archive:FILE, or an http(s) URL of an
+                         .ociarchive; from a multi-arch index each architecture takes its image
+  --base-sha256 HEX      expected sha256 of a base downloaded from a URL (then cached and reused)
+  --base-authfile FILE   containers auth.json (mode 0600) for the base image's registry
+  --base-registry-username USER  with --base-registry-password-stdin: the password is read from stdin
+  --tls-verify BOOL      false to reach a plain-HTTP registry (loopback registries never verify)
   --arch ARCH            architecture to compose, repeatable (${KNOWN_ARCHITECTURES.join(', ')});
                          default: this machine's
   --repos-dir DIR        directory of .repo files (default: /etc/yum.repos.d)
@@ -62,6 +71,7 @@ Exit status: 0 success, 1 composing failed, 2 bad usage or an invalid config.`;
 export interface Io {
   out(text: string): void;
   err(text: string): void;
+  stdin?: AsyncIterable<unknown>;
 }
 
 const stdio: Io = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') };
@@ -95,6 +105,12 @@ function parse(argv: string[]) {
         depsolve: { type: 'boolean' },
         'previous-metadata': { type: 'string' },
         'strict-cross-arch': { type: 'boolean' },
+        'base-image': { type: 'string' },
+        'base-sha256': { type: 'string' },
+        'base-authfile': { type: 'string' },
+        'base-registry-username': { type: 'string' },
+        'base-registry-password-stdin': { type: 'boolean' },
+        'tls-verify': { type: 'string' },
         output: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -115,13 +131,23 @@ function required(values: Values, name: 'config' | 'output'): string {
 }
 
 export function baseSpec(values: Values): BaseSpec {
-  const ostree = values['ostree-repo'];
-  const rev = values['base-rev'];
-  if (values.rootfs && (ostree || rev)) throw new UsageError('give either --rootfs or --ostree-repo with --base-rev, not both');
-  if (values.rootfs) return { kind: 'rootfs', path: resolve(values.rootfs) };
-  if (ostree && rev) return { kind: 'ostree', repo: resolve(ostree), ref: rev };
-  if (ostree || rev) throw new UsageError('--ostree-repo and --base-rev go together');
-  throw new UsageError('a base is required: --ostree-repo DIR --base-rev REF, or --rootfs DIR');
+  return selectBase(
+    { ostreeRepo: values['ostree-repo'], baseRev: values['base-rev'], rootfs: values.rootfs, baseImage: values['base-image'], baseSha256: values['base-sha256'] },
+    (field) => `--${field}`,
+  );
+}
+
+/** Reads a secret from standard input (never from argv), without its trailing newline. */
+async function readStdin(io: Io): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of io.stdin ?? process.stdin) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+function tlsVerify(values: Values): boolean {
+  const v = values['tls-verify'] ?? 'true';
+  if (v !== 'true' && v !== 'false') throw new UsageError(`--tls-verify must be true or false, got "${v}"`);
+  return v === 'true';
 }
 
 /** The default repos dir may be missing (a Debian host); an explicit one must exist. */
@@ -176,10 +202,16 @@ function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): C
 async function composeAndReport(values: Values, mode: 'compose' | 'depsolve', io: Io): Promise<number> {
   const options = composeOptions(values, mode, io);
   const previous = values['previous-metadata'] ? await loadPrevious(values['previous-metadata'], options.arches) : undefined;
+  const password = values['base-registry-password-stdin'] ? await readStdin(io) : undefined;
+  if (values['base-registry-password-stdin'] && !values['base-registry-username']) throw new UsageError('--base-registry-password-stdin needs --base-registry-username');
   let result: ComposeResult | undefined;
   let failures: ComposeProblem[] = [];
   try {
-    result = await compose(options);
+    result = await withBaseRegistry(
+      options.base,
+      { username: values['base-registry-username'], password, authFile: values['base-authfile'] && resolve(values['base-authfile']), tlsVerify: tlsVerify(values) },
+      (base) => compose({ ...options, base }),
+    );
   } catch (err) {
     if (!(err instanceof ComposeError)) throw err;
     failures = err.problems;

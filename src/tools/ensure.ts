@@ -17,6 +17,7 @@ export const REQUIREMENTS = {
   rpm: { name: 'rpm', probe: ['rpm', ['--version']], fedoraPackage: 'rpm', debianPackage: 'rpm' },
   createrepo: { name: 'createrepo_c', probe: ['createrepo_c', ['--version']], fedoraPackage: 'createrepo_c', debianPackage: 'createrepo-c' },
   ostree: { name: 'ostree', probe: ['ostree', ['--version']], fedoraPackage: 'ostree', debianPackage: 'ostree' },
+  skopeo: { name: 'skopeo', probe: ['skopeo', ['--version']], fedoraPackage: 'skopeo', debianPackage: 'skopeo' },
   // Either backend will do; in a container, the one that matches the distribution's dnf is installed.
   dnf: {
     name: "dnf's Python API",
