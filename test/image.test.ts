@@ -18,6 +18,7 @@ import { BASE_REF, buildFixtureDistro, type FixtureDistro } from './fixtures/dis
 import { serveDirectory, type StaticServer } from './fixtures/http.js';
 import { copyTree, OciLayout, type Descriptor } from './fixtures/oci.js';
 import { startRegistry, type TestRegistry } from './fixtures/registry.js';
+import { ROOT, runStep } from './fixtures/runner.js';
 
 const PASSWORD = 'pa55-w0rd-never-printed';
 const VERSION_LABEL = '40.20260101.0';
@@ -488,7 +489,6 @@ extensions:
 });
 
 describe('the bundled entry points with a private base image', () => {
-  const ROOT = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
   const config = async () => {
     const file = join(tmp, 'entry.yaml');
     await writeFile(file, 'repos: [fedora]\nextensions:\n  usbguard:\n    packages: [usbguard]\n');
@@ -511,25 +511,16 @@ describe('the bundled entry points with a private base image', () => {
   });
 
   test('action: base-registry-password is masked and its auth file removed', async () => {
-    const work = await mkdtemp(join(tmp, 'action-'));
-    const files = { GITHUB_OUTPUT: join(work, 'out'), GITHUB_STEP_SUMMARY: join(work, 'summary'), GITHUB_STATE: join(work, 'state') };
-    for (const f of Object.values(files)) await writeFile(f, '');
-    const inputs = {
+    const output = join(tmp, 'action-image-out');
+    const run = await runStep(tmp, 'action.js', {
       config: await config(), 'base-image': `${secured.host}/private:1`, 'base-registry-username': 'ci', 'base-registry-password': PASSWORD,
-      architectures: 'aarch64', 'repos-dir': distro.reposDir, 'cache-dir': join(tmp, 'action-cache'), output: join(work, 'output'),
-    };
-    const result = await execa(process.execPath, [join(ROOT, 'dist/action.js')], {
-      cwd: work, reject: false, all: true,
-      env: { ...files, HOME: work, RUNNER_TEMP: work, ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v])) },
+      architectures: 'aarch64', 'repos-dir': distro.reposDir, 'cache-dir': join(tmp, 'action-cache'), output,
     });
-    const log = String(result.all);
-    expect(log).toContain(`::add-mask::${PASSWORD}`);
-    expect(log.replace(/^::add-mask::.*$/gm, '')).not.toContain(PASSWORD);
-    expect(result.exitCode).toBe(0);
-    const state = await readFile(files.GITHUB_STATE, 'utf8');
-    const authDir = /base-registry-auth-dir<<(\S+)\n(.*)\n\1/.exec(state)?.[2];
-    expect(authDir).toMatch(/ce-auth-/);
-    await expect(stat(authDir!)).rejects.toThrow('ENOENT');
-    expect(JSON.parse(await readFile(join(work, 'output/aarch64/metadata.json'), 'utf8')).base.digest).toBe(images['aarch64']!.digest);
+    expect(run.masked).toContain(PASSWORD);
+    expect(run.log).not.toContain(PASSWORD);
+    expect(run.exitCode).toBe(0);
+    expect(run.state['base-registry-auth-dir']).toMatch(/ce-auth-/);
+    await expect(stat(run.state['base-registry-auth-dir']!)).rejects.toThrow('ENOENT');
+    expect(JSON.parse(await readFile(join(output, 'aarch64/metadata.json'), 'utf8')).base.digest).toBe(images['aarch64']!.digest);
   });
 });
