@@ -6,6 +6,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compose } from '../src/engine.js';
+import { loadPrevious } from '../src/inputs/previous.js';
 import { combinedState } from '../src/metadata/state.js';
 import { ComposeError, ToolError, UsageError } from '../src/errors.js';
 import type { Metadata } from '../src/metadata/metadata.js';
@@ -221,6 +222,13 @@ describe('OCI images', () => {
       [LABELS.created]: '1970-01-01T00:00:00Z',
       [LABELS.title]: 'fixture 40.20260101.0 extensions (aarch64)',
     });
+  });
+
+  test('previous-metadata from the published index: each architecture reads its own metadata.json', async () => {
+    const previous = await loadPrevious(`docker://${image().name}:latest`, [...ARCHES, 's390x']);
+    expect([...previous.keys()].sort()).toEqual(['aarch64', 'x86_64']); // s390x: not in the index, so new
+    for (const arch of ARCHES) expect(previous.get(arch)!.extensions).toEqual((await metadataOf(arch)).extensions);
+    await expect(loadPrevious(`docker://${image().name}:no-such-tag`, ARCHES)).rejects.toThrow(/previous metadata docker:.*not found/);
   });
 
   test('pulled back, the image unpacks to the repository plus the flat map and metadata.json', async () => {

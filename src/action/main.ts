@@ -176,7 +176,10 @@ export async function run(): Promise<void> {
       log: actionLogger,
     };
     const previousSource = core.getInput('previous-metadata');
-    const previous = previousSource ? await loadPrevious(previousSource, options.arches) : undefined;
+    const previousAuth = core.getInput('auth-file') ? resolve(core.getInput('auth-file')) : undefined;
+    const previous = previousSource
+      ? await loadPrevious(previousSource, options.arches, { ...(previousAuth && { authFile: previousAuth }), tlsVerify: booleanInput('tls-verify', true) })
+      : undefined;
     const basePassword = core.getInput('base-registry-password');
     for (const secret of basePassword ? secretsToMask(core.getInput('base-registry-username'), basePassword) : []) core.setSecret(secret);
     let result: ComposeResult | undefined;

@@ -57,7 +57,8 @@ Options:
   --dnf BACKEND          auto (default): dnf5 where its Python bindings (python3-libdnf5) are
                          installed, else dnf4 (python3-dnf); or force dnf5 or dnf4
   --previous-metadata SRC  the previous result to diff against: a metadata.json path or http(s) URL
-                         (\${arch} in it for one per architecture), or an earlier --output directory;
+                         (\${arch} in it for one per architecture), an earlier --output directory,
+                         or an image this action published (docker://…, oci:…, oci-archive:…);
                          the diff is printed, included in --json, and written to <output>/diff.json
   --strict-cross-arch    fail when an extension resolves to different versions of a package on
                          different architectures (a warning otherwise)
@@ -201,7 +202,7 @@ function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): C
 /** compose, or validate --depsolve: run, then report (text or JSON), failures included. */
 async function composeAndReport(values: Values, mode: 'compose' | 'depsolve', io: Io): Promise<number> {
   const options = composeOptions(values, mode, io);
-  const previous = values['previous-metadata'] ? await loadPrevious(values['previous-metadata'], options.arches) : undefined;
+  const previous = values['previous-metadata'] ? await loadPrevious(values['previous-metadata'], options.arches, { tlsVerify: tlsVerify(values) }) : undefined;
   const password = values['base-registry-password-stdin'] ? await readStdin(io) : undefined;
   if (values['base-registry-password-stdin'] && !values['base-registry-username']) throw new UsageError('--base-registry-password-stdin needs --base-registry-username');
   let result: ComposeResult | undefined;

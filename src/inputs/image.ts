@@ -15,7 +15,7 @@ import {
   type RegistryOptions,
 } from '../tools/skopeo.js';
 import { BaseError, type BaseInfo } from './base.js';
-import { readLayers } from './layers.js';
+import { LayeredTree, readLayers } from './layers.js';
 
 export interface ImageBaseSpec {
   kind: 'image';
@@ -130,7 +130,14 @@ interface ImageConfig {
 }
 
 /** Reads one architecture's image of a resolved reference: the private rpmdb, os-release and labels. */
-export async function readImageBase(resolved: ResolvedImage, arch: string, workDir: string, options: RegistryOptions = {}): Promise<BaseInfo> {
+/** Fetches this architecture's image (pinned by digest) and hands its layers and labels to `use`. */
+async function withImage<T>(
+  resolved: ResolvedImage,
+  arch: string,
+  workDir: string,
+  options: RegistryOptions,
+  use: (image: { digest: string; entry?: IndexEntry; layers: string[]; labels: Record<string, string> }) => Promise<T>,
+): Promise<T> {
   const entry = resolved.index ? pick(resolved, arch) : undefined;
   const digest = entry?.digest ?? resolved.digest;
   const name: ImageName =
@@ -164,7 +171,14 @@ export async function readImageBase(resolved: ResolvedImage, arch: string, workD
       if (!/^sha256:[0-9a-f]{64}$/.test(d.digest)) throw new BaseError('image-not-found', `image ${resolved.display}: unsupported layer digest ${d.digest}`);
       return blob(d);
     });
-    const labels = config.config?.Labels ?? {};
+    return await use({ digest, entry, layers, labels: config.config?.Labels ?? {} });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function readImageBase(resolved: ResolvedImage, arch: string, workDir: string, options: RegistryOptions = {}): Promise<BaseInfo> {
+  return withImage(resolved, arch, workDir, options, async ({ digest, entry, layers, labels }) => {
     const info = await readLayers(layers, `image ${resolved.display} (${digest})`, workDir);
     const imageVersion = labels['org.opencontainers.image.version'];
     const ostreeCommit = labels['ostree.commit'];
@@ -178,7 +192,17 @@ export async function readImageBase(resolved: ResolvedImage, arch: string, workD
       version: imageVersion ?? labels['version'] ?? info.osRelease.VERSION,
       ...info,
     };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
+}
+
+/** One file of this architecture's image, with the layers applied in order (whiteouts too). */
+export async function readImageFile(resolved: ResolvedImage, arch: string, path: string, workDir: string, options: RegistryOptions = {}): Promise<string> {
+  return withImage(resolved, arch, workDir, options, async ({ layers }) => {
+    const scratch = join(workDir, 'layers');
+    try {
+      return await (await LayeredTree.index(layers, scratch)).read(path);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
 }

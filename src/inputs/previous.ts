@@ -1,8 +1,13 @@
-// The previous result a run is compared with: metadata.json files, from disk or over http(s).
-import { readFile, stat } from 'node:fs/promises';
+// The previous result a run is compared with: metadata.json files, from disk, over http(s), or
+// from an image this action published.
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Closures } from '../report/diff.js';
+import type { RegistryOptions } from '../tools/skopeo.js';
+import { METADATA_FILE } from '../publish/oci-image.js';
+import { readImageFile, resolveImage } from './image.js';
 
 /** `${arch}` and `${basearch}` in a location name one file per architecture. */
 const PLACEHOLDER = /\$\{(base)?arch\}/;
@@ -38,12 +43,39 @@ function parse(text: string, location: string): Closures & { arch?: string } {
   return { arch: typeof d.arch === 'string' ? d.arch : undefined, extensions: d.extensions as Closures['extensions'] };
 }
 
+/** Explicit transports only: a bare `name:tag` would be ambiguous with a file name. */
+const IMAGE_SOURCE = /^(docker:\/\/|oci:|oci-archive:)/;
+
+/** The previous metadata of each architecture from an image this action published (or its index). */
+async function loadFromImage(source: string, arches: string[], options: RegistryOptions): Promise<Map<string, Closures>> {
+  const result = new Map<string, Closures>();
+  const resolved = await resolveImage(source, options).catch((err: Error) => {
+    throw new UsageError(`previous metadata ${source}: ${err.message}`);
+  });
+  const work = await mkdtemp(join(tmpdir(), 'compose-extensions-previous-'));
+  try {
+    for (const arch of arches) {
+      const text = await readImageFile(resolved, arch, METADATA_FILE, join(work, arch), options).catch((err: Error & { reason?: string }) => {
+        if (err.reason === 'no-image-for-arch') return undefined; // a new architecture
+        throw new UsageError(`previous metadata in ${source} for ${arch}: ${err.message}`);
+      });
+      if (text !== undefined) result.set(arch, parse(text, `${source} (${arch})`));
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return result;
+}
+
 /**
  * Loads the previous result per architecture from `source`: a metadata.json path or http(s) URL
- * (with `${arch}` for one per architecture), or an earlier output directory holding `<arch>/metadata.json`.
- * An architecture with no previous file is simply not compared (it is new).
+ * (with `${arch}` for one per architecture), an earlier output directory holding
+ * `<arch>/metadata.json`, or an image this action published (`docker://…`, `oci:…`,
+ * `oci-archive:…`; an index gives one per architecture). An architecture with no previous result
+ * is simply not compared (it is new).
  */
-export async function loadPrevious(source: string, arches: string[]): Promise<Map<string, Closures>> {
+export async function loadPrevious(source: string, arches: string[], registry: RegistryOptions = {}): Promise<Map<string, Closures>> {
+  if (IMAGE_SOURCE.test(source)) return loadFromImage(source, arches, registry);
   const result = new Map<string, Closures>();
   const isDir = !/^https?:\/\//.test(source) && !PLACEHOLDER.test(source) && (await stat(source).then((s) => s.isDirectory(), () => false));
   if (isDir || PLACEHOLDER.test(source)) {
