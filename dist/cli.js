@@ -32318,7 +32318,7 @@ which.sync = whichSync
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2161);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4762);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
@@ -32327,7 +32327,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2161:
+/***/ 4762:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -32354,7 +32354,7 @@ function formatProblem(p) {
     return `${p.file}:${p.line}:${p.col}:${where} ${p.message}`;
 }
 /** Bad command-line usage or inputs; exit code 2. */
-class UsageError extends Error {
+class errors_UsageError extends Error {
     name = 'UsageError';
 }
 /** An invalid extensions.yaml (or repo file); carries every problem found, exit code 2. */
@@ -32368,7 +32368,7 @@ class ConfigError extends Error {
     }
 }
 /** Composing failed (resolution, download, verification); exit code 1. */
-class ComposeError extends Error {
+class errors_ComposeError extends Error {
     problems;
     name = 'ComposeError';
     constructor(problems) {
@@ -32386,7 +32386,7 @@ class ToolError extends Error {
     name = 'ToolError';
 }
 function exitCodeFor(err) {
-    return err instanceof UsageError || err instanceof ConfigError ? 2 : 1;
+    return err instanceof errors_UsageError || err instanceof ConfigError ? 2 : 1;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/is-plain-obj/index.js
@@ -41565,7 +41565,7 @@ function installHint(tool) {
  * naming the install command; a non-zero exit becomes a ToolError with the tool's stderr unless
  * `allowFailure` is set.
  */
-async function run(file, args, options = {}) {
+async function exec_run(file, args, options = {}) {
     const { allowFailure, ...execaOptions } = options;
     const result = await execa(file, args, { reject: false, stripFinalNewline: false, ...execaOptions });
     const stdout = String(result.stdout ?? '');
@@ -41596,7 +41596,7 @@ function lastLines(text, count = 20) {
 
 
 
-const ostree = (repo, args, allowFailure = false) => run('ostree', ['--repo=' + repo, ...args], { allowFailure });
+const ostree = (repo, args, allowFailure = false) => exec_run('ostree', ['--repo=' + repo, ...args], { allowFailure });
 const NOT_FOUND = /not found|No such file or directory|No such metadata object/;
 /** Runs a query; undefined when stderr says the thing is absent, ToolError on any other failure. */
 async function query(repo, args, absent = NOT_FOUND) {
@@ -41657,7 +41657,7 @@ function parseLine(line, knownPath) {
     return entry;
 }
 /** The entry at `path` itself (symlinks not followed); undefined when absent. */
-async function lstat(repo, commit, path) {
+async function ostree_lstat(repo, commit, path) {
     const p = treePath(path);
     const out = await query(repo, ['ls', '-d', commit, p]);
     return out === undefined ? undefined : parseLine(out.split('\n')[0], p);
@@ -41705,7 +41705,7 @@ function formatNevra(p) {
 async function queryInstalled(root, dbpath, home) {
     const tmpHome = home ? undefined : await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'ce-rpm-home-'));
     try {
-        const { stdout } = await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', QF], {
+        const { stdout } = await exec_run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', QF], {
             env: { HOME: home ?? tmpHome, LC_ALL: 'C' },
         });
         return stdout
@@ -41773,7 +41773,7 @@ async function plainOrGzip(file, scratch) {
     const compression = await detectCompression(file);
     if (compression !== 'zstd')
         return { file, gzip: compression === 'gzip' };
-    await run('zstd', ['-d', '-q', '-f', '-o', scratch, '--', file]);
+    await exec_run('zstd', ['-d', '-q', '-f', '-o', scratch, '--', file]);
     return { file: scratch, gzip: false };
 }
 /**
@@ -41979,9 +41979,9 @@ function secretsToMask(username, password) {
 /** An auth file with credentials for one registry, readable by this user only. */
 async function writeAuthFile(registry, username, password, parent = (0,external_node_os_namespaceObject.tmpdir)()) {
     if (!username || !password)
-        throw new UsageError('registry-username and registry-password go together: set both or neither');
+        throw new errors_UsageError('registry-username and registry-password go together: set both or neither');
     if (username.includes(':'))
-        throw new UsageError('registry-username cannot contain ":"');
+        throw new errors_UsageError('registry-username cannot contain ":"');
     const dir = await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)(parent, DIR_PREFIX));
     const path = (0,external_node_path_namespaceObject.join)(dir, FILE);
     const auth = { auths: { [registry]: { auth: basic(username, password) } } };
@@ -42009,9 +42009,9 @@ async function removeAuthDir(dir) {
 async function checkAuthFile(path) {
     const info = await (0,promises_namespaceObject.lstat)(path).catch(() => undefined);
     if (!info?.isFile())
-        throw new UsageError(`auth file ${path} is not a file`);
+        throw new errors_UsageError(`auth file ${path} is not a file`);
     if (info.mode & 0o077) {
-        throw new UsageError(`auth file ${path} is readable by others (mode ${(info.mode & 0o777).toString(8)}): chmod 600 it`);
+        throw new errors_UsageError(`auth file ${path} is readable by others (mode ${(info.mode & 0o777).toString(8)}): chmod 600 it`);
     }
 }
 /**
@@ -42021,7 +42021,7 @@ async function checkAuthFile(path) {
 async function resolveAuth(registry, inputs, parent) {
     const { username, password, authFile } = inputs;
     if ((username || password) && authFile)
-        throw new UsageError('set registry-username and registry-password, or auth-file, not both');
+        throw new errors_UsageError('set registry-username and registry-password, or auth-file, not both');
     if (username || password) {
         const owned = await writeAuthFile(registry, username ?? '', password ?? '', parent);
         return { authFile: owned.path, owned };
@@ -42060,11 +42060,11 @@ function parseImageName(input) {
     const transport = /^([a-z-]+):(?!\/\/)/.exec(input)?.[1];
     if (transport === 'oci' || transport === 'oci-archive') {
         if (input.length === transport.length + 1)
-            throw new UsageError(`image ${input}: the path is missing`);
+            throw new errors_UsageError(`image ${input}: the path is missing`);
         return { transport, ref: input };
     }
     if (transport && OTHER_TRANSPORTS.has(transport)) {
-        throw new UsageError(`image ${input}: the ${transport}: transport is not supported; use docker://, oci: or oci-archive:`);
+        throw new errors_UsageError(`image ${input}: the ${transport}: transport is not supported; use docker://, oci: or oci-archive:`);
     }
     const name = input.startsWith('docker://') ? input.slice('docker://'.length) : input;
     const at = name.indexOf('@');
@@ -42073,10 +42073,10 @@ function parseImageName(input) {
     const colon = withoutDigest.lastIndexOf(':');
     const repository = colon > withoutDigest.lastIndexOf('/') ? withoutDigest.slice(0, colon) : withoutDigest;
     if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(repository)) {
-        throw new UsageError(`image ${input}: not a valid image reference`);
+        throw new errors_UsageError(`image ${input}: not a valid image reference`);
     }
     if (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest))
-        throw new UsageError(`image ${input}: digest must be sha256:<64 hex digits>`);
+        throw new errors_UsageError(`image ${input}: digest must be sha256:<64 hex digits>`);
     const first = repository.split('/')[0];
     const registry = repository.includes('/') && (/[.:]/.test(first) || first === 'localhost') ? first : 'docker.io';
     return { transport: 'docker', ref: `docker://${name}`, repository, registry, ...(digest && { digest }) };
@@ -42105,7 +42105,7 @@ async function skopeo(name, display, args) {
         if (!(await (0,promises_namespaceObject.stat)(path).catch(() => undefined)))
             throw new RegistryError('not-found', `image ${display} not found`);
     }
-    const r = await run('skopeo', args, { allowFailure: true, env: { LC_ALL: 'C' } });
+    const r = await exec_run('skopeo', args, { allowFailure: true, env: { LC_ALL: 'C' } });
     if (r.exitCode === 0)
         return r.stdout;
     const message = lastLines(r.stderr || r.stdout, 5);
@@ -42410,7 +42410,8 @@ function pick(resolved, arch) {
     throw new BaseError('no-image-for-arch', `image ${resolved.display} has no image for ${arch}${want ? ` (${want.architecture})` : ''}; the index has: ${present.join(', ') || '(no linux images)'}`);
 }
 /** Reads one architecture's image of a resolved reference: the private rpmdb, os-release and labels. */
-async function readImageBase(resolved, arch, workDir, options = {}) {
+/** Fetches this architecture's image (pinned by digest) and hands its layers and labels to `use`. */
+async function withImage(resolved, arch, workDir, options, use) {
     const entry = resolved.index ? pick(resolved, arch) : undefined;
     const digest = entry?.digest ?? resolved.digest;
     const name = resolved.name.transport === 'docker' ? { ...resolved.name, ref: `docker://${resolved.name.repository}@${digest}`, digest } : resolved.name;
@@ -42441,7 +42442,14 @@ async function readImageBase(resolved, arch, workDir, options = {}) {
                 throw new BaseError('image-not-found', `image ${resolved.display}: unsupported layer digest ${d.digest}`);
             return blob(d);
         });
-        const labels = config.config?.Labels ?? {};
+        return await use({ digest, entry, layers, labels: config.config?.Labels ?? {} });
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+    }
+}
+async function readImageBase(resolved, arch, workDir, options = {}) {
+    return withImage(resolved, arch, workDir, options, async ({ digest, entry, layers, labels }) => {
         const info = await readLayers(layers, `image ${resolved.display} (${digest})`, workDir);
         const imageVersion = labels['org.opencontainers.image.version'];
         const ostreeCommit = labels['ostree.commit'];
@@ -42455,10 +42463,19 @@ async function readImageBase(resolved, arch, workDir, options = {}) {
             version: imageVersion ?? labels['version'] ?? info.osRelease.VERSION,
             ...info,
         };
-    }
-    finally {
-        await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
-    }
+    });
+}
+/** One file of this architecture's image, with the layers applied in order (whiteouts too). */
+async function readImageFile(resolved, arch, path, workDir, options = {}) {
+    return withImage(resolved, arch, workDir, options, async ({ layers }) => {
+        const scratch = (0,external_node_path_namespaceObject.join)(workDir, 'layers');
+        try {
+            return await (await LayeredTree.index(layers, scratch)).read(path);
+        }
+        finally {
+            await (0,promises_namespaceObject.rm)(scratch, { recursive: true, force: true });
+        }
+    });
 }
 
 ;// CONCATENATED MODULE: external "os"
@@ -43592,7 +43609,7 @@ var summary_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { access, appendFile, writeFile } = external_fs_.promises;
+const { access, appendFile, writeFile: summary_writeFile } = external_fs_.promises;
 const SUMMARY_ENV_VAR = 'GITHUB_STEP_SUMMARY';
 const SUMMARY_DOCS_URL = 'https://docs.github.com/actions/using-workflows/workflow-commands-for-github-actions#adding-a-job-summary';
 class Summary {
@@ -43653,7 +43670,7 @@ class Summary {
         return summary_awaiter(this, void 0, void 0, function* () {
             const overwrite = !!(options === null || options === void 0 ? void 0 : options.overwrite);
             const filePath = yield this.filePath();
-            const writeFunc = overwrite ? writeFile : appendFile;
+            const writeFunc = overwrite ? summary_writeFile : appendFile;
             yield writeFunc(filePath, this._buffer, { encoding: 'utf8' });
             return this.emptyBuffer();
         });
@@ -43915,7 +43932,7 @@ var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { chmod, copyFile, lstat: io_util_lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_.promises;
+const { chmod, copyFile, lstat: io_util_lstat, mkdir: io_util_mkdir, open: io_util_open, readdir, rename: io_util_rename, rm: io_util_rm, rmdir, stat, symlink: io_util_symlink, unlink } = external_fs_.promises;
 // export const {open} = 'fs'
 const IS_WINDOWS = process.platform === 'win32';
 /**
@@ -44182,7 +44199,7 @@ function rmRF(inputPath) {
         }
         try {
             // note if path does not exist, error is silent
-            yield rm(inputPath, {
+            yield io_util_rm(inputPath, {
                 force: true,
                 maxRetries: 3,
                 recursive: true,
@@ -44204,7 +44221,7 @@ function rmRF(inputPath) {
 function mkdirP(fsPath) {
     return io_awaiter(this, void 0, void 0, function* () {
         (0,external_assert_.ok)(fsPath, 'a path argument must be provided');
-        yield mkdir(fsPath, { recursive: true });
+        yield io_util_mkdir(fsPath, { recursive: true });
     });
 }
 /**
@@ -46254,10 +46271,10 @@ async function prepareBase(spec, arches, options) {
         return { ...spec, resolved: await resolveImage(`oci-archive:${path}`, spec.registry, spec.ref) };
     }
     if (spec.sha256)
-        throw new UsageError('a base sha256 applies to a downloaded archive only; pin an image with @sha256:<digest> instead');
+        throw new errors_UsageError('a base sha256 applies to a downloaded archive only; pin an image with @sha256:<digest> instead');
     return { ...spec, resolved: await resolveImage(spec.ref, spec.registry) };
 }
-async function sha256File(file) {
+async function remote_sha256File(file) {
     const hash = (0,external_node_crypto_.createHash)('sha256');
     await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(file), hash);
     return hash.digest('hex');
@@ -46284,13 +46301,13 @@ async function download(url, dest, downloader) {
 async function fetchArchive(url, options) {
     const expected = options.sha256?.toLowerCase().replace(/^sha256:/, '');
     if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected))
-        throw new UsageError(`base sha256 "${options.sha256}" is not 64 hex digits`);
+        throw new errors_UsageError(`base sha256 "${options.sha256}" is not 64 hex digits`);
     const dir = (0,external_node_path_namespaceObject.join)(options.cacheDir, 'archives');
     await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
     if (expected) {
         const cached = (0,external_node_path_namespaceObject.join)(dir, expected);
         if ((await (0,promises_namespaceObject.stat)(cached).catch(() => undefined))?.isFile()) {
-            if ((await sha256File(cached)) === expected) {
+            if ((await remote_sha256File(cached)) === expected) {
                 options.log?.(`using the cached copy of ${url}`);
                 return cached;
             }
@@ -46301,7 +46318,7 @@ async function fetchArchive(url, options) {
     try {
         options.log?.(`downloading ${url}`);
         await download(url, partial, options.downloader ?? (process.env['GITHUB_ACTIONS'] === 'true' ? 'tool-cache' : 'fetch'));
-        const actual = await sha256File(partial);
+        const actual = await remote_sha256File(partial);
         if (expected && actual !== expected) {
             throw new BaseError('checksum-mismatch', `${url} has sha256 ${actual}, not the expected ${expected}`);
         }
@@ -46323,7 +46340,7 @@ const isChecksum = (ref) => /^[0-9a-f]{64}$/.test(ref);
  */
 async function pullRemoteOstree(url, refs, cacheDir, log) {
     const repo = (0,external_node_path_namespaceObject.join)(cacheDir, 'ostree', (0,external_node_crypto_.createHash)('sha256').update(url).digest('hex').slice(0, 16));
-    const ost = (args) => run('ostree', [`--repo=${repo}`, ...args]);
+    const ost = (args) => exec_run('ostree', [`--repo=${repo}`, ...args]);
     if (!(await isOstreeRepo(repo))) {
         await (0,promises_namespaceObject.mkdir)(repo, { recursive: true });
         await ost(['init', '--mode=archive']);
@@ -46335,7 +46352,7 @@ async function pullRemoteOstree(url, refs, cacheDir, log) {
     // A symlink may lead out of what was pulled: pull where it leads too, until nothing new turns up.
     for (let round = 0;; round++) {
         log?.(`pulling ${refs.join(', ')} from ${url} (${[...subpaths].join(' ')})`);
-        const pulled = await run('ostree', [`--repo=${repo}`, 'pull', ...[...subpaths].map((p) => `--subpath=${p}`), REMOTE, ...refs], { allowFailure: true });
+        const pulled = await exec_run('ostree', [`--repo=${repo}`, 'pull', ...[...subpaths].map((p) => `--subpath=${p}`), REMOTE, ...refs], { allowFailure: true });
         if (pulled.exitCode !== 0) {
             const message = pulled.stderr.trim().split('\n').pop() ?? '';
             const reason = /not found|404|No such/i.test(message) ? 'ref-not-found' : 'download-failed';
@@ -46348,7 +46365,7 @@ async function pullRemoteOstree(url, refs, cacheDir, log) {
                 throw new BaseError('ref-not-found', `ref ${ref} not found in OSTree repo ${url}`);
             for (const candidate of [...RPMDB_CANDIDATES, ...OS_RELEASE_CANDIDATES]) {
                 const found = await resolveInTree(candidate, async (rel) => {
-                    const entry = await lstat(repo, commit, rel);
+                    const entry = await ostree_lstat(repo, commit, rel);
                     if (!entry)
                         wanted.add(treePath(rel)); // absent, or not pulled yet
                     return entry;
@@ -46470,7 +46487,7 @@ async function resolveInTree(path, lstat) {
 }
 function ostreeTree(repo, commit) {
     return {
-        lstat: (rel) => lstat(repo, commit, rel),
+        lstat: (rel) => ostree_lstat(repo, commit, rel),
         isEmptyDir: async (rel) => (await ls(repo, commit, rel)).length === 0,
         read: (rel) => cat(repo, commit, rel),
         copyDir: (rel, dest) => checkoutSubpath(repo, commit, rel, dest),
@@ -56402,11 +56419,11 @@ function parseRepoPair(pair) {
     const id = pair.slice(0, eq);
     const url = pair.slice(eq + 1);
     if (eq <= 0 || !url)
-        throw new UsageError(`--repo expects ID=URL, got "${pair}"`);
+        throw new errors_UsageError(`--repo expects ID=URL, got "${pair}"`);
     if (RESERVED_IDS.has(id) || !ID_PATTERN.test(id))
-        throw new UsageError(`--repo ${pair}: invalid repo id "${id}"`);
+        throw new errors_UsageError(`--repo ${pair}: invalid repo id "${id}"`);
     if (!/^(https?|file):\/\//.test(url) && !url.startsWith('/')) {
-        throw new UsageError(`--repo ${pair}: the URL must be http://, https://, file:// or an absolute path`);
+        throw new errors_UsageError(`--repo ${pair}: the URL must be http://, https://, file:// or an absolute path`);
     }
     return { id, origin: '--repo', options: { name: id, baseurl: url.startsWith('/') ? `file://${url}` : url, gpgcheck: '0' } };
 }
@@ -56423,7 +56440,7 @@ async function loadRepos(reposDir, pairs) {
             names = (await (0,promises_namespaceObject.readdir)(reposDir)).filter((n) => n.endsWith('.repo')).sort();
         }
         catch (err) {
-            throw new UsageError(`cannot read repos directory ${reposDir}: ${err.message}`);
+            throw new errors_UsageError(`cannot read repos directory ${reposDir}: ${err.message}`);
         }
         for (const name of names) {
             const file = (0,external_node_path_namespaceObject.join)(reposDir, name);
@@ -56556,7 +56573,7 @@ const BACKENDS = {
 function dnfPreference(value, what) {
     const v = value || 'auto';
     if (v !== 'auto' && v !== 'dnf5' && v !== 'dnf4')
-        throw new UsageError(`${what} must be auto, dnf5 or dnf4, got "${v}"`);
+        throw new errors_UsageError(`${what} must be auto, dnf5 or dnf4, got "${v}"`);
     return v;
 }
 /**
@@ -56578,7 +56595,7 @@ function chooseBackend(preference, found) {
 async function availableBackends() {
     const found = {};
     for (const backend of Object.keys(BACKENDS)) {
-        const probe = await run(systemPython(), ['-c', BACKENDS[backend].probe], { allowFailure: true }).catch(() => undefined);
+        const probe = await exec_run(systemPython(), ['-c', BACKENDS[backend].probe], { allowFailure: true }).catch(() => undefined);
         if (probe?.exitCode === 0)
             found[backend] = probe.stdout.trim();
     }
@@ -56621,7 +56638,7 @@ const HERE = (0,external_node_path_namespaceObject.dirname)((0,external_node_url
 /** Resolves every extension of the plan; throws ComposeError listing every problem dnf found. */
 async function solve(req) {
     const { home, input } = await helperRequest(req);
-    const result = await run(systemPython(), [(0,external_node_path_namespaceObject.join)(HERE, BACKENDS[req.backend].helper)], {
+    const result = await exec_run(systemPython(), [(0,external_node_path_namespaceObject.join)(HERE, BACKENDS[req.backend].helper)], {
         input: JSON.stringify(input),
         env: { HOME: home, LC_ALL: 'C.UTF-8' },
         cwd: req.workDir,
@@ -56635,7 +56652,7 @@ async function solve(req) {
         throw new ToolError(`dnf failed on ${req.plan.arch} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
     }
     if (output.problems?.length) {
-        throw new ComposeError(output.problems.map((p) => ({ message: plainWords(p.message), extension: p.extension ?? undefined, arch: req.plan.arch })));
+        throw new errors_ComposeError(output.problems.map((p) => ({ message: plainWords(p.message), extension: p.extension ?? undefined, arch: req.plan.arch })));
     }
     return { arch: req.plan.arch, packages: output.packages ?? [], closures: output.closures ?? {}, repos: output.repos ?? [] };
 }
@@ -56735,11 +56752,11 @@ async function fetchPackages(packages, repos, options) {
         }
     });
     if (problems.length > 0)
-        throw new ComposeError(problems);
+        throw new errors_ComposeError(problems);
     const result = fetched;
     problems.push(...(await checkSignatures(result, repos, options)));
     if (problems.length > 0)
-        throw new ComposeError(problems);
+        throw new errors_ComposeError(problems);
     return result;
 }
 /** gpgcheck as the repo configuration says: every package of such a repo must carry a good signature. */
@@ -56767,7 +56784,7 @@ async function checkSignatures(packages, repos, options) {
                         throw new Error(`HTTP ${response.status}`);
                     await (0,promises_namespaceObject.writeFile)(keyFile, Buffer.from(await response.arrayBuffer()));
                 }
-                await run('rpmkeys', ['--dbpath', keyring, '--import', keyFile]);
+                await exec_run('rpmkeys', ['--dbpath', keyring, '--import', keyFile]);
             }
             catch (err) {
                 problems.push({ arch: options.arch, message: `repo ${repo.id}: cannot import gpgkey ${url}: ${err.message}` });
@@ -56777,7 +56794,7 @@ async function checkSignatures(packages, repos, options) {
     if (problems.length > 0)
         return problems;
     // `signature` level: an unsigned package fails too, not only a badly signed one.
-    const result = await run('rpmkeys', ['--dbpath', keyring, '--define', '_pkgverify_level signature', '--checksig', '--', ...toCheck.map((p) => p.file)], { allowFailure: true, env: { HOME: options.workDir } });
+    const result = await exec_run('rpmkeys', ['--dbpath', keyring, '--define', '_pkgverify_level signature', '--checksig', '--', ...toCheck.map((p) => p.file)], { allowFailure: true, env: { HOME: options.workDir } });
     const verdicts = new Map();
     for (const line of result.stdout.split('\n')) {
         const at = line.lastIndexOf(': ');
@@ -56812,7 +56829,7 @@ const SAFE_COMPONENT = /^[A-Za-z0-9._+~^-]+$/;
 function packageFilename(pkg) {
     for (const part of [pkg.name, pkg.version, pkg.release, pkg.arch]) {
         if (!SAFE_COMPONENT.test(part) || part === '.' || part === '..') {
-            throw new ComposeError([{ message: `refusing package with unsafe name component "${part}" in its metadata` }]);
+            throw new errors_ComposeError([{ message: `refusing package with unsafe name component "${part}" in its metadata` }]);
         }
     }
     return `${pkg.name}-${pkg.version}-${pkg.release}.${pkg.arch}.rpm`;
@@ -56821,7 +56838,7 @@ function packageFilename(pkg) {
 function inside(dir, name) {
     const path = (0,external_node_path_namespaceObject.resolve)(dir, name);
     if (!path.startsWith((0,external_node_path_namespaceObject.resolve)(dir) + external_node_path_namespaceObject.sep))
-        throw new ComposeError([{ message: `path ${name} escapes ${dir}` }]);
+        throw new errors_ComposeError([{ message: `path ${name} escapes ${dir}` }]);
     return path;
 }
 /** A staging directory beside the final one, so the final rename stays on one filesystem. */
@@ -56834,13 +56851,13 @@ async function stageArch(output, arch, packages) {
         for (const pkg of packages) {
             const name = packageFilename(pkg);
             if (taken.has(name))
-                throw new ComposeError([{ arch, message: `two packages would be written as ${name}` }]);
+                throw new errors_ComposeError([{ arch, message: `two packages would be written as ${name}` }]);
             taken.add(name);
             // A reflink where the filesystem can, a copy otherwise: never a hard link into a cache or repo.
             await (0,promises_namespaceObject.copyFile)(pkg.file, inside(dir, name), external_node_fs_namespaceObject.constants.COPYFILE_FICLONE);
             filenames.set(pkg.nevra, name);
         }
-        await run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]);
+        await exec_run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]);
     }
     catch (err) {
         // The caller gets no StagedArch to discard: do not leave a half-staged directory in the output.
@@ -57117,7 +57134,7 @@ function serializeExtensionsJson(doc) {
 
 ;// CONCATENATED MODULE: ./src/version.ts
 /** Written into metadata.json; a test keeps it equal to package.json's version. */
-const GENERATOR = { name: 'compose-extensions', version: '0.1.0' };
+const version_GENERATOR = { name: 'compose-extensions', version: '0.1.0' };
 
 ;// CONCATENATED MODULE: ./src/metadata/evr.ts
 // rpm's version ordering, for reports (diffs, cross-architecture checks); resolution itself is dnf's.
@@ -57309,7 +57326,7 @@ async function resolveArch(backend, arch, config, repos, options, workDir, log) 
     timings['base'] = Date.now() - started;
     const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
     if (!releasever) {
-        throw new ComposeError([{ arch, message: 'the base os-release has no VERSION_ID: pass --releasever' }]);
+        throw new errors_ComposeError([{ arch, message: 'the base os-release has no VERSION_ID: pass --releasever' }]);
     }
     log.info(`base ${base.ref}${base.commit ? ` (${base.commit.slice(0, 12)})` : ''}: ${base.packages.length} packages, releasever ${releasever}`);
     const { plan, problems } = planArch(config, arch, base.packages, { releasever, weakDeps: options.weakDeps });
@@ -57318,12 +57335,12 @@ async function resolveArch(backend, arch, config, repos, options, workDir, log) 
     started = Date.now();
     const solving = solve({ backend, plan, repos, root: base.root, workDir: (0,external_node_path_namespaceObject.join)(workDir, 'solve'), cacheDir: (0,external_node_path_namespaceObject.join)(options.cacheDir, backend, arch) });
     const solved = await solving.catch((err) => {
-        if (err instanceof ComposeError)
-            throw new ComposeError([...problems, ...err.problems]);
+        if (err instanceof errors_ComposeError)
+            throw new errors_ComposeError([...problems, ...err.problems]);
         throw err;
     });
     if (problems.length > 0)
-        throw new ComposeError(problems);
+        throw new errors_ComposeError(problems);
     timings['solve'] = Date.now() - started;
     log.info(`resolved ${solved.packages.length} packages`);
     const declared = solved.packages.every((p) => p.checksum.type === 'sha256');
@@ -57358,7 +57375,7 @@ async function writeArch(r, config, options, workDir, unchanged) {
     const staged = await stageArch(options.output, arch, fetched);
     try {
         const files = filesOf(fetched, staged);
-        const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
+        const metadata = buildMetadata({ plan, base, solve: solved, files, generator: version_GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
         await writeJson(staged.dir, 'metadata.json', serializeMetadata(metadata));
         const architectures = Object.fromEntries(config.extensions.map((e) => [e.name, e.architectures]));
         await writeJson(staged.dir, 'extensions.json', serializeExtensionsJson(buildExtensionsJson(plan, architectures)));
@@ -57439,7 +57456,7 @@ async function compose(options) {
         const summaries = resolved.map((r) => summarize(r, r.declaredState ?? '', false, options.output, 0));
         const failed = checkProblems(summaries, options.strictCrossArch ?? false);
         if (failed.length > 0)
-            throw new ComposeError(failed);
+            throw new errors_ComposeError(failed);
         if (options.mode === 'depsolve') {
             const arches = summaries;
             return { config, stateChecksum: arches.every((a) => a.stateChecksum) ? combinedState(arches) : '', changed: false, arches };
@@ -57479,7 +57496,7 @@ async function settleAll(items, work, onPartial = () => { }) {
         const item = items[i];
         const arch = typeof item === 'string' ? item : item.arch;
         const err = s.reason;
-        if (err instanceof ComposeError)
+        if (err instanceof errors_ComposeError)
             problems.push(...err.problems);
         else
             problems.push({ arch, message: err.message });
@@ -57487,13 +57504,295 @@ async function settleAll(items, work, onPartial = () => { }) {
     const results = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     if (problems.length > 0) {
         onPartial(results);
-        throw new ComposeError(problems);
+        throw new errors_ComposeError(problems);
     }
     return results;
 }
 
+;// CONCATENATED MODULE: ./src/publish/oci-layout.ts
+// Writing and reading an OCI image layout (image-spec layout.md): content-addressed blobs under
+// blobs/sha256/ and an index.json naming the images by `org.opencontainers.image.ref.name`.
+
+
+
+
+const oci_layout_MEDIA = {
+    index: 'application/vnd.oci.image.index.v1+json',
+    manifest: 'application/vnd.oci.image.manifest.v1+json',
+    config: 'application/vnd.oci.image.config.v1+json',
+    layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+};
+const REF_NAME = 'org.opencontainers.image.ref.name';
+async function oci_layout_sha256File(path) {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path))
+        hash.update(chunk);
+    return `sha256:${hash.digest('hex')}`;
+}
+const sha256Bytes = (bytes) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+const blobPath = (layout, digest) => join(layout, 'blobs', ...digest.split(':'));
+async function oci_layout_initLayout(layout) {
+    await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
+    await writeFile(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+}
+/** Stores bytes as a blob; the JSON documents we write are compact, so their digest is of exactly these bytes. */
+async function oci_layout_putBlob(layout, mediaType, bytes) {
+    const digest = sha256Bytes(bytes);
+    await writeFile(blobPath(layout, digest), bytes);
+    return { mediaType, digest, size: Buffer.byteLength(bytes) };
+}
+/** Moves a file (on the same filesystem as the layout) into the blob store. */
+async function oci_layout_moveBlob(layout, mediaType, file, size) {
+    const digest = await oci_layout_sha256File(file);
+    await rename(file, blobPath(layout, digest));
+    return { mediaType, digest, size };
+}
+async function readBlob(layout, digest) {
+    return readFile(blobPath(layout, digest));
+}
+/** index.json: each descriptor tagged with its ref name, for `oci:LAYOUT:NAME` references. */
+async function oci_layout_writeIndex(layout, entries) {
+    const manifests = entries.map(({ ref, descriptor }) => ({
+        ...descriptor,
+        annotations: { ...descriptor.annotations, [REF_NAME]: ref },
+    }));
+    await writeFile(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: oci_layout_MEDIA.index, manifests }));
+}
+
+;// CONCATENATED MODULE: ./src/publish/reference.ts
+// Image names, tags and platforms: checked before anything is built or pushed, so a typo fails at
+// once with the input's name instead of deep inside skopeo.
+
+/** RPM basearch → OCI platform (the GOARCH names every registry and runtime uses). */
+const PLATFORMS = {
+    x86_64: { os: 'linux', architecture: 'amd64' },
+    aarch64: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    ppc64le: { os: 'linux', architecture: 'ppc64le' },
+    s390x: { os: 'linux', architecture: 's390x' },
+    riscv64: { os: 'linux', architecture: 'riscv64' },
+};
+function reference_platformFor(arch) {
+    const platform = PLATFORMS[arch];
+    if (!platform)
+        throw new UsageError(`no container platform is known for architecture "${arch}"; known: ${Object.keys(PLATFORMS).join(', ')}`);
+    return { ...platform };
+}
+// The distribution spec's grammar, lower-case path components, optional registry host[:port].
+const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** `image` input: a repository without tag or digest (tags come from `tags`). */
+function reference_parseImageName(input) {
+    const name = input.trim();
+    if (/[@]/.test(name))
+        throw new UsageError(`image: "${name}" has a digest; give the repository only (e.g. ghcr.io/org/extensions) and the tags in \`tags\``);
+    const parts = name.split('/');
+    const first = parts[0] ?? '';
+    // Docker's rule: the first component is a registry when it has a dot or port, or is localhost.
+    const hasRegistry = parts.length > 1 && (/[.:]/.test(first) || first === 'localhost' || first.startsWith('['));
+    const path = hasRegistry ? parts.slice(1) : parts;
+    const last = path[path.length - 1] ?? '';
+    if (last.includes(':'))
+        throw new UsageError(`image: "${name}" has a tag; give the repository only (e.g. ghcr.io/org/extensions) and the tags in \`tags\``);
+    if (!name || (hasRegistry && !HOST.test(first)) || path.length === 0 || !path.every((c) => COMPONENT.test(c))) {
+        throw new UsageError(`image: "${name}" is not a repository name like ghcr.io/org/extensions (lower case, no tag)`);
+    }
+    return { name, registry: hasRegistry ? first : 'docker.io' };
+}
+function checkTag(tag, what = 'tags') {
+    if (!TAG.test(tag))
+        throw new UsageError(`${what}: "${tag}" is not a valid tag (letters, digits, _ . -, at most 128, not starting with . or -)`);
+    return tag;
+}
+/** The tag a matrix job pushes its architecture under, for the merge job to find. */
+function archTag(tag, arch) {
+    return checkTag(`${tag}-${arch}`, 'tags');
+}
+const dockerRef = (image, tagOrDigest) => `docker://${image.name}${tagOrDigest.startsWith('sha256:') ? '@' : ':'}${tagOrDigest}`;
+
+;// CONCATENATED MODULE: ./src/publish/oci-image.ts
+// One OCI image per architecture, laid out the way RHCOS's extensions image is, so the same
+// consumers work: the repository at /usr/share/rpm-ostree/extensions/ (what OpenShift's
+// machine-config daemon copies out with `podman create` + `podman cp`), and in the last layer the
+// flat name → evr.arch map at /usr/share/rpm-ostree/extensions.json (what release tooling extracts
+// with `oc image extract IMAGE[-1]`) with our metadata.json beside it.
+//
+// Reproducible: same output directory, labels and `created` give the same digest. Layers are
+// written by GNU tar with names sorted, times, owners and modes fixed, and no pax header that
+// carries a PID or a time, then compressed with `gzip -n` (no name, no time); nothing reads the
+// clock. Without a Docker engine, the layout is written directly.
+
+
+
+
+
+
+
+
+
+const EXTENSIONS_DIR = 'usr/share/rpm-ostree/extensions';
+const EXTENSIONS_MAP = 'usr/share/rpm-ostree/extensions.json';
+const METADATA_FILE = 'usr/share/rpm-ostree/metadata.json';
+/** Our own labels; the `labels` input cannot override them (skip-unchanged and merge rely on them). */
+const LABEL_PREFIX = 'io.github.compose-extensions.';
+const LABELS = {
+    created: 'org.opencontainers.image.created',
+    source: 'org.opencontainers.image.source',
+    revision: 'org.opencontainers.image.revision',
+    version: 'org.opencontainers.image.version',
+    title: 'org.opencontainers.image.title',
+    arch: `${LABEL_PREFIX}arch`,
+    state: `${LABEL_PREFIX}state-checksum`,
+    baseRef: `${LABEL_PREFIX}base-ref`,
+    baseCommit: `${LABEL_PREFIX}base-commit`,
+    baseDigest: `${LABEL_PREFIX}base-digest`,
+    generator: `${LABEL_PREFIX}generator`,
+};
+/**
+ * Never started: `podman create` (how the machine-config daemon unpacks the image) needs a
+ * command, and there is nothing to run in a repository. If someone does run it, it fails with
+ * "executable not found" and changes nothing.
+ */
+const IMAGE_CMD = (/* unused pure expression or super */ null && (['/usr/bin/true']));
+/**
+ * SOURCE_DATE_EPOCH (reproducible-builds.org) when set, else the Unix epoch: never the clock, so a
+ * rebuild of the same input has the same digest. The action may pass the commit time instead.
+ */
+function defaultCreated(env = process.env) {
+    const epoch = env['SOURCE_DATE_EPOCH'];
+    if (epoch !== undefined && epoch !== '') {
+        if (!/^\d+$/.test(epoch))
+            throw new UsageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got "${epoch}"`);
+        return new Date(Number(epoch) * 1000);
+    }
+    return new Date(0);
+}
+const isoSeconds = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+async function readMetadata(archDir) {
+    const file = join(archDir, 'metadata.json');
+    const bytes = await readFile(file).catch((err) => {
+        throw new ComposeError([{ message: `${file}: ${err.code === 'ENOENT' ? 'not found; is this an architecture directory of the output?' : err.message}` }]);
+    });
+    let metadata;
+    try {
+        metadata = JSON.parse(bytes.toString('utf8'));
+    }
+    catch (err) {
+        throw new ComposeError([{ message: `${file}: not JSON: ${err.message}` }]);
+    }
+    if (metadata?.schemaVersion !== 1 || typeof metadata.arch !== 'string' || typeof metadata.stateChecksum !== 'string' || !Array.isArray(metadata.packages)) {
+        throw new ComposeError([{ message: `${file}: not a compose-extensions metadata.json (schemaVersion 1)` }]);
+    }
+    return { metadata, bytes };
+}
+function imageLabels(metadata, options, created) {
+    const extra = options.labels ?? {};
+    for (const key of Object.keys(extra)) {
+        if (key.startsWith(LABEL_PREFIX))
+            throw new UsageError(`labels: ${key} is set by compose-extensions itself`);
+        if (!key)
+            throw new UsageError('labels: a label needs a name');
+    }
+    const { base } = metadata;
+    const os = base.osRelease?.ID ?? 'linux';
+    const version = base.version ?? base.osRelease?.VERSION_ID ?? undefined;
+    // An image base records the OSTree commit inside the image (when it has one) beside its digest.
+    const commit = base.commit ?? base.ostreeCommit;
+    const labels = {
+        [LABELS.created]: isoSeconds(created),
+        ...(options.source && { [LABELS.source]: options.source }),
+        ...(options.revision && { [LABELS.revision]: options.revision }),
+        ...(version && { [LABELS.version]: version }),
+        [LABELS.title]: `${os}${version ? ` ${version}` : ''} extensions (${metadata.arch})`,
+        ...extra,
+        [LABELS.arch]: metadata.arch,
+        [LABELS.state]: metadata.stateChecksum,
+        [LABELS.baseRef]: base.ref,
+        ...(commit && { [LABELS.baseCommit]: commit }),
+        ...(base.digest && { [LABELS.baseDigest]: base.digest }),
+        [LABELS.generator]: `${metadata.generator?.name ?? GENERATOR.name} ${metadata.generator?.version ?? GENERATOR.version}`,
+    };
+    // Sorted keys: the same labels always serialise to the same bytes.
+    return Object.fromEntries(Object.keys(labels).sort().map((k) => [k, labels[k]]));
+}
+/** A reproducible gzip'd tar of `root`'s `usr/` tree; returns the file and its uncompressed digest (diff_id). */
+async function oci_image_layer(root, out) {
+    const tar = `${out}.tar`;
+    await run('tar', [
+        '--create', `--file=${tar}`, '--format=posix', '--sort=name', '--mtime=@0',
+        '--owner=0', '--group=0', '--numeric-owner', '--mode=u=rwX,go=rX',
+        '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
+        // The repository is linked into the staging tree: follow that link (and no others exist in
+        // our output); write hard-linked files as separate files so the layer never depends on links.
+        '--dereference', '--hard-dereference',
+        '-C', root, 'usr',
+    ]);
+    const diffId = await sha256File(tar);
+    await run('gzip', ['-n', '-6', tar]);
+    const file = `${tar}.gz`;
+    return { file, diffId, size: (await lstat(file)).size };
+}
+/** Builds the image of one architecture's output directory into a fresh OCI layout. */
+async function buildImage(archDir, options = {}) {
+    const source = await realpath(archDir);
+    const { metadata, bytes } = await readMetadata(source);
+    const platform = platformFor(metadata.arch);
+    const created = options.created ?? defaultCreated();
+    const labels = imageLabels(metadata, options, created);
+    const layout = await mkdtemp(join(options.workDir ?? tmpdir(), `ce-image-${metadata.arch}-`));
+    const build = join(layout, '.build');
+    try {
+        await initLayout(layout);
+        const repoRoot = join(build, 'repo');
+        await mkdir(join(repoRoot, 'usr/share/rpm-ostree'), { recursive: true });
+        await symlink(source, join(repoRoot, EXTENSIONS_DIR));
+        const metaRoot = join(build, 'meta');
+        await mkdir(join(metaRoot, 'usr/share/rpm-ostree'), { recursive: true });
+        await writeFile(join(metaRoot, EXTENSIONS_MAP), JSON.stringify(extensionsMap(metadata), null, 2) + '\n');
+        await writeFile(join(metaRoot, METADATA_FILE), bytes);
+        const layers = [];
+        const diffIds = [];
+        for (const [root, name] of [[repoRoot, 'repo'], [metaRoot, 'meta']]) {
+            const l = await oci_image_layer(root, join(build, name));
+            layers.push(await moveBlob(layout, MEDIA.layerGzip, l.file, l.size));
+            diffIds.push(l.diffId);
+        }
+        const when = isoSeconds(created);
+        const by = `${GENERATOR.name} ${GENERATOR.version}`;
+        const config = {
+            created: when,
+            architecture: platform.architecture,
+            ...(platform.variant && { variant: platform.variant }),
+            os: platform.os,
+            config: { Cmd: IMAGE_CMD, Labels: labels },
+            rootfs: { type: 'layers', diff_ids: diffIds },
+            history: [
+                { created: when, created_by: `${by}: /${EXTENSIONS_DIR}/ (${metadata.arch} repository)` },
+                { created: when, created_by: `${by}: /${EXTENSIONS_MAP}, /${METADATA_FILE}` },
+            ],
+        };
+        const configDescriptor = await putBlob(layout, MEDIA.config, JSON.stringify(config));
+        const manifest = { schemaVersion: 2, mediaType: MEDIA.manifest, config: configDescriptor, layers, annotations: labels };
+        const manifestDescriptor = await putBlob(layout, MEDIA.manifest, JSON.stringify(manifest));
+        const ref = metadata.arch;
+        await writeIndex(layout, [{ ref, descriptor: { ...manifestDescriptor, platform } }]);
+        return { arch: metadata.arch, platform, layout, ref, digest: manifestDescriptor.digest, manifest: manifestDescriptor, labels, stateChecksum: metadata.stateChecksum };
+    }
+    catch (err) {
+        await rm(layout, { recursive: true, force: true });
+        throw err;
+    }
+    finally {
+        await rm(build, { recursive: true, force: true });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/previous.ts
-// The previous result a run is compared with: metadata.json files, from disk or over http(s).
+// The previous result a run is compared with: metadata.json files, from disk, over http(s), or
+// from an image this action published.
+
+
+
 
 
 
@@ -57503,18 +57802,18 @@ const PLACEHOLDERS = new RegExp(PLACEHOLDER.source, 'g');
 async function readLocation(location) {
     if (/^https?:\/\//.test(location)) {
         const response = await fetch(location).catch((err) => {
-            throw new UsageError(`previous metadata ${location}: ${err.message}`);
+            throw new errors_UsageError(`previous metadata ${location}: ${err.message}`);
         });
         if (response.status === 404)
             return undefined;
         if (!response.ok)
-            throw new UsageError(`previous metadata ${location}: HTTP ${response.status}`);
+            throw new errors_UsageError(`previous metadata ${location}: HTTP ${response.status}`);
         return response.text();
     }
     return (0,promises_namespaceObject.readFile)(location, 'utf8').catch((err) => {
         if (err.code === 'ENOENT')
             return undefined;
-        throw new UsageError(`previous metadata ${location}: ${err.message}`);
+        throw new errors_UsageError(`previous metadata ${location}: ${err.message}`);
     });
 }
 function previous_parse(text, location) {
@@ -57523,21 +57822,50 @@ function previous_parse(text, location) {
         doc = JSON.parse(text);
     }
     catch {
-        throw new UsageError(`previous metadata ${location} is not JSON`);
+        throw new errors_UsageError(`previous metadata ${location} is not JSON`);
     }
     const d = doc;
     const valid = d && typeof d === 'object' && d.extensions && typeof d.extensions === 'object' &&
         Object.values(d.extensions).every((e) => Array.isArray(e?.packages) && e.packages.every((p) => typeof p === 'string'));
     if (!valid)
-        throw new UsageError(`previous metadata ${location} is not a compose-extensions metadata.json (no extensions.*.packages)`);
+        throw new errors_UsageError(`previous metadata ${location} is not a compose-extensions metadata.json (no extensions.*.packages)`);
     return { arch: typeof d.arch === 'string' ? d.arch : undefined, extensions: d.extensions };
+}
+/** Explicit transports only: a bare `name:tag` would be ambiguous with a file name. */
+const IMAGE_SOURCE = /^(docker:\/\/|oci:|oci-archive:)/;
+/** The previous metadata of each architecture from an image this action published (or its index). */
+async function loadFromImage(source, arches, options) {
+    const result = new Map();
+    const resolved = await resolveImage(source, options).catch((err) => {
+        throw new errors_UsageError(`previous metadata ${source}: ${err.message}`);
+    });
+    const work = await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'compose-extensions-previous-'));
+    try {
+        for (const arch of arches) {
+            const text = await readImageFile(resolved, arch, METADATA_FILE, (0,external_node_path_namespaceObject.join)(work, arch), options).catch((err) => {
+                if (err.reason === 'no-image-for-arch')
+                    return undefined; // a new architecture
+                throw new errors_UsageError(`previous metadata in ${source} for ${arch}: ${err.message}`);
+            });
+            if (text !== undefined)
+                result.set(arch, previous_parse(text, `${source} (${arch})`));
+        }
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(work, { recursive: true, force: true });
+    }
+    return result;
 }
 /**
  * Loads the previous result per architecture from `source`: a metadata.json path or http(s) URL
- * (with `${arch}` for one per architecture), or an earlier output directory holding `<arch>/metadata.json`.
- * An architecture with no previous file is simply not compared (it is new).
+ * (with `${arch}` for one per architecture), an earlier output directory holding
+ * `<arch>/metadata.json`, or an image this action published (`docker://…`, `oci:…`,
+ * `oci-archive:…`; an index gives one per architecture). An architecture with no previous result
+ * is simply not compared (it is new).
  */
-async function loadPrevious(source, arches) {
+async function loadPrevious(source, arches, registry = {}) {
+    if (IMAGE_SOURCE.test(source))
+        return loadFromImage(source, arches, registry);
     const result = new Map();
     const isDir = !/^https?:\/\//.test(source) && !PLACEHOLDER.test(source) && (await (0,promises_namespaceObject.stat)(source).then((s) => s.isDirectory(), () => false));
     if (isDir || PLACEHOLDER.test(source)) {
@@ -57551,11 +57879,11 @@ async function loadPrevious(source, arches) {
     }
     const text = await readLocation(source);
     if (text === undefined)
-        throw new UsageError(`previous metadata ${source} not found`);
+        throw new errors_UsageError(`previous metadata ${source} not found`);
     const doc = previous_parse(text, source);
     const arch = doc.arch ?? (arches.length === 1 ? arches[0] : undefined);
     if (!arch)
-        throw new UsageError(`previous metadata ${source} names no architecture: use \${arch} in the location for several`);
+        throw new errors_UsageError(`previous metadata ${source} names no architecture: use \${arch} in the location for several`);
     result.set(arch, doc);
     return result;
 }
@@ -57573,21 +57901,21 @@ function selectBase(choice, name) {
     const { ostreeRepo, baseRev, rootfs, baseImage, baseSha256 } = choice;
     const given = [ostreeRepo || baseRev ? name('ostree-repo') : '', rootfs ? name('rootfs') : '', baseImage ? name('base-image') : ''].filter(Boolean);
     if (given.length > 1)
-        throw new UsageError(`give one base: ${given.join(', ')} were all set`);
+        throw new errors_UsageError(`give one base: ${given.join(', ')} were all set`);
     if (baseSha256 && !/^[0-9a-f]{64}$/i.test(baseSha256))
-        throw new UsageError(`${name('base-sha256')} must be 64 hex digits`);
+        throw new errors_UsageError(`${name('base-sha256')} must be 64 hex digits`);
     const local = (p) => (remote_isUrl(p) ? p : (0,external_node_path_namespaceObject.resolve)(p));
     if (baseImage)
         return { kind: 'image', ref: baseImage, ...(baseSha256 && { sha256: baseSha256.toLowerCase() }) };
     if (baseSha256 && !(rootfs && remote_isUrl(rootfs)))
-        throw new UsageError(`${name('base-sha256')} applies to a base downloaded from a URL (${name('rootfs')} URL or ${name('base-image')} URL)`);
+        throw new errors_UsageError(`${name('base-sha256')} applies to a base downloaded from a URL (${name('rootfs')} URL or ${name('base-image')} URL)`);
     if (rootfs)
         return { kind: 'rootfs', path: local(rootfs), ...(baseSha256 && { sha256: baseSha256.toLowerCase() }) };
     if (ostreeRepo && baseRev)
         return { kind: 'ostree', repo: local(ostreeRepo), ref: baseRev };
     if (ostreeRepo || baseRev)
-        throw new UsageError(`${name('ostree-repo')} and ${name('base-rev')} go together`);
-    throw new UsageError(`a base is required: ${name('ostree-repo')} with ${name('base-rev')}, ${name('rootfs')}, or ${name('base-image')}`);
+        throw new errors_UsageError(`${name('ostree-repo')} and ${name('base-rev')} go together`);
+    throw new errors_UsageError(`a base is required: ${name('ostree-repo')} with ${name('base-rev')}, ${name('rootfs')}, or ${name('base-image')}`);
 }
 /**
  * Runs `fn` with the base's registry access set up: an auth file from credentials (written 0600,
@@ -57596,7 +57924,7 @@ function selectBase(choice, name) {
 async function withBaseRegistry(spec, access, fn) {
     if (spec.kind !== 'image') {
         if (access.username || access.password || access.authFile)
-            throw new UsageError('registry credentials for the base apply to a base image only');
+            throw new errors_UsageError('registry credentials for the base apply to a base image only');
         return fn(spec);
     }
     const image = remote_isUrl(spec.ref) ? undefined : parseImageName(spec.ref);
@@ -57829,7 +58157,7 @@ function selectArches(given, what) {
     const arches = given.length > 0 ? given : [hostArch()];
     for (const arch of arches) {
         if (!KNOWN_ARCHITECTURES.includes(arch)) {
-            throw new UsageError(`${what}: unknown architecture "${arch}"; known: ${KNOWN_ARCHITECTURES.join(', ')}`);
+            throw new errors_UsageError(`${what}: unknown architecture "${arch}"; known: ${KNOWN_ARCHITECTURES.join(', ')}`);
         }
     }
     return [...new Set(arches)];
@@ -57893,7 +58221,8 @@ Options:
   --dnf BACKEND          auto (default): dnf5 where its Python bindings (python3-libdnf5) are
                          installed, else dnf4 (python3-dnf); or force dnf5 or dnf4
   --previous-metadata SRC  the previous result to diff against: a metadata.json path or http(s) URL
-                         (\${arch} in it for one per architecture), or an earlier --output directory;
+                         (\${arch} in it for one per architecture), an earlier --output directory,
+                         or an image this action published (docker://…, oci:…, oci-archive:…);
                          the diff is printed, included in --json, and written to <output>/diff.json
   --strict-cross-arch    fail when an extension resolves to different versions of a package on
                          different architectures (a warning otherwise)
@@ -57946,13 +58275,13 @@ function main_parse(argv) {
         });
     }
     catch (err) {
-        throw new UsageError(err.message);
+        throw new errors_UsageError(err.message);
     }
 }
 function main_required(values, name) {
     const value = values[name];
     if (!value)
-        throw new UsageError(`--${name} is required`);
+        throw new errors_UsageError(`--${name} is required`);
     return value;
 }
 function baseSpec(values) {
@@ -57968,7 +58297,7 @@ async function readStdin(io) {
 function tlsVerify(values) {
     const v = values['tls-verify'] ?? 'true';
     if (v !== 'true' && v !== 'false')
-        throw new UsageError(`--tls-verify must be true or false, got "${v}"`);
+        throw new errors_UsageError(`--tls-verify must be true or false, got "${v}"`);
     return v === 'true';
 }
 /** The default repos dir may be missing (a Debian host); an explicit one must exist. */
@@ -58019,17 +58348,17 @@ function composeOptions(values, mode, io) {
 /** compose, or validate --depsolve: run, then report (text or JSON), failures included. */
 async function composeAndReport(values, mode, io) {
     const options = composeOptions(values, mode, io);
-    const previous = values['previous-metadata'] ? await loadPrevious(values['previous-metadata'], options.arches) : undefined;
+    const previous = values['previous-metadata'] ? await loadPrevious(values['previous-metadata'], options.arches, { tlsVerify: tlsVerify(values) }) : undefined;
     const password = values['base-registry-password-stdin'] ? await readStdin(io) : undefined;
     if (values['base-registry-password-stdin'] && !values['base-registry-username'])
-        throw new UsageError('--base-registry-password-stdin needs --base-registry-username');
+        throw new errors_UsageError('--base-registry-password-stdin needs --base-registry-username');
     let result;
     let failures = [];
     try {
         result = await withBaseRegistry(options.base, { username: values['base-registry-username'], password, authFile: values['base-authfile'] && (0,external_node_path_namespaceObject.resolve)(values['base-authfile']), tlsVerify: tlsVerify(values) }, (base) => compose({ ...options, base }));
     }
     catch (err) {
-        if (!(err instanceof ComposeError))
+        if (!(err instanceof errors_ComposeError))
             throw err;
         failures = err.problems;
     }
@@ -58068,12 +58397,12 @@ async function main(argv, io = stdio) {
             return 0;
         }
         if (values.version) {
-            io.out(GENERATOR.version);
+            io.out(version_GENERATOR.version);
             return 0;
         }
         const [command, ...rest] = positionals;
         if (rest.length > 0)
-            throw new UsageError(`unexpected argument "${rest[0]}"`);
+            throw new errors_UsageError(`unexpected argument "${rest[0]}"`);
         if (command === 'validate' && !values.depsolve) {
             const config = await validateConfig((0,external_node_path_namespaceObject.resolve)(main_required(values, 'config')));
             if (json)
@@ -58083,7 +58412,7 @@ async function main(argv, io = stdio) {
             return 0;
         }
         if (command !== 'compose' && command !== 'validate') {
-            throw new UsageError(command ? `unknown command "${command}"` : 'a command is required: compose or validate');
+            throw new errors_UsageError(command ? `unknown command "${command}"` : 'a command is required: compose or validate');
         }
         return await composeAndReport(values, command === 'compose' ? 'compose' : 'depsolve', io);
     }
@@ -58093,7 +58422,7 @@ async function main(argv, io = stdio) {
             io.out(JSON.stringify({ valid: false, problems: err.problems.map((p) => ({ ...p, text: formatProblem(p) })) }));
         }
         io.err(`error: ${err instanceof Error ? err.message : String(err)}`);
-        if (err instanceof UsageError)
+        if (err instanceof errors_UsageError)
             io.err(`Run 'compose-extensions --help' for usage.`);
         return code;
     }
