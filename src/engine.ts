@@ -31,12 +31,14 @@ export interface Logger {
 }
 
 export interface ScopedLogger {
+  /** The lines that follow belong to this stage (base, solve, download, repo). */
+  stage(name: string): void;
   info(message: string): void;
   warn(message: string): void;
   end(): void;
 }
 
-export const silentLogger: Logger = { info() {}, warn() {}, scope: () => ({ info() {}, warn() {}, end() {} }) };
+export const silentLogger: Logger = { info() {}, warn() {}, scope: () => ({ stage() {}, info() {}, warn() {}, end() {} }) };
 
 export interface ComposeOptions {
   config: string;
@@ -139,6 +141,7 @@ async function resolveArch(
 ): Promise<Resolved> {
   const timings: Record<string, number> = {};
   let started = Date.now();
+  log.stage('base');
   const base: BaseInfo = await readBase(options.base, arch, join(workDir, 'base'));
   timings['base'] = Date.now() - started;
   const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
@@ -146,6 +149,7 @@ async function resolveArch(
     throw new ComposeError([{ arch, message: 'the base os-release has no VERSION_ID: pass --releasever' }]);
   }
   log.info(`base ${base.ref}${base.commit ? ` (${base.commit.slice(0, 12)})` : ''}: ${base.packages.length} packages, releasever ${releasever}`);
+  log.stage('solve');
   const { plan, problems } = planArch(config, arch, base.packages, { releasever, weakDeps: options.weakDeps });
   log.info(`${plan.extensions.length} extensions apply; repos: ${plan.repos.join(', ') || '(none)'}`);
 
@@ -180,6 +184,7 @@ async function writeArch(
     return { result: summarize(r, r.declaredState, false, options.output, 0) };
   }
   let started = Date.now();
+  log.stage('download');
   const fetched = await fetchPackages(solved.packages, solved.repos, {
     arch,
     cacheDir: options.cacheDir,
@@ -195,6 +200,7 @@ async function writeArch(
   }
   const downloadBytes = fetched.filter((p) => !p.path).reduce((n, p) => n + p.size, 0);
   started = Date.now();
+  log.stage('repo');
   const staged = await stageArch(options.output, arch, fetched);
   try {
     const files = filesOf(fetched, staged);

@@ -39,15 +39,21 @@ function baseInput(): BaseSpec {
 const actionLogger: Logger = {
   info: (m) => core.info(m),
   warn: (m) => core.warning(m),
+  // Architectures run concurrently and groups cannot interleave: lines are kept per stage and shown
+  // as one group per architecture and stage when the architecture is done.
   scope(name) {
-    const lines: string[] = [];
+    const stages: { stage: string; lines: string[] }[] = [{ stage: 'setup', lines: [] }];
+    const add = (line: string) => stages[stages.length - 1]!.lines.push(line);
     return {
-      info: (m) => lines.push(m),
-      warn: (m) => lines.push(`warning: ${m}`),
+      stage: (stage) => void stages.push({ stage, lines: [] }),
+      info: add,
+      warn: (m) => add(`warning: ${m}`),
       end() {
-        core.startGroup(`compose ${name}`);
-        for (const line of lines) core.info(line);
-        core.endGroup();
+        for (const { stage, lines } of stages.filter((s) => s.lines.length > 0)) {
+          core.startGroup(`${name}: ${stage}`);
+          for (const line of lines) core.info(line);
+          core.endGroup();
+        }
       },
     };
   },

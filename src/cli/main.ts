@@ -81,7 +81,7 @@ function cliLogger(io: Io): Logger {
   return {
     info: (m) => io.err(m),
     warn: (m) => io.err(`warning: ${m}`),
-    scope: (name) => ({ info: (m) => io.err(`[${name}] ${m}`), warn: (m) => io.err(`[${name}] warning: ${m}`), end() {} }),
+    scope: (name) => ({ stage() {}, info: (m) => io.err(`[${name}] ${m}`), warn: (m) => io.err(`[${name}] warning: ${m}`), end() {} }),
   };
 }
 
