@@ -57295,7 +57295,7 @@ function checkProblems(arches, strictCrossArch) {
 
 
 
-const silentLogger = { info() { }, warn() { }, scope: () => ({ info() { }, warn() { }, end() { } }) };
+const silentLogger = { info() { }, warn() { }, scope: () => ({ stage() { }, info() { }, warn() { }, end() { } }) };
 function defaultCacheDir() {
     return (0,external_node_path_namespaceObject.join)(process.env['XDG_CACHE_HOME'] || (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), '.cache'), 'compose-extensions');
 }
@@ -57322,6 +57322,7 @@ async function validateConfig(path) {
 async function resolveArch(backend, arch, config, repos, options, workDir, log) {
     const timings = {};
     let started = Date.now();
+    log.stage('base');
     const base = await readBase(options.base, arch, (0,external_node_path_namespaceObject.join)(workDir, 'base'));
     timings['base'] = Date.now() - started;
     const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
@@ -57329,6 +57330,7 @@ async function resolveArch(backend, arch, config, repos, options, workDir, log) 
         throw new errors_ComposeError([{ arch, message: 'the base os-release has no VERSION_ID: pass --releasever' }]);
     }
     log.info(`base ${base.ref}${base.commit ? ` (${base.commit.slice(0, 12)})` : ''}: ${base.packages.length} packages, releasever ${releasever}`);
+    log.stage('solve');
     const { plan, problems } = planArch(config, arch, base.packages, { releasever, weakDeps: options.weakDeps });
     log.info(`${plan.extensions.length} extensions apply; repos: ${plan.repos.join(', ') || '(none)'}`);
     // Solve even when planning found problems, so that one run reports all of them.
@@ -57357,6 +57359,7 @@ async function writeArch(r, config, options, workDir, unchanged) {
         return { result: summarize(r, r.declaredState, false, options.output, 0) };
     }
     let started = Date.now();
+    log.stage('download');
     const fetched = await fetchPackages(solved.packages, solved.repos, {
         arch,
         cacheDir: options.cacheDir,
@@ -57372,6 +57375,7 @@ async function writeArch(r, config, options, workDir, unchanged) {
     }
     const downloadBytes = fetched.filter((p) => !p.path).reduce((n, p) => n + p.size, 0);
     started = Date.now();
+    log.stage('repo');
     const staged = await stageArch(options.output, arch, fetched);
     try {
         const files = filesOf(fetched, staged);
@@ -58181,7 +58185,8 @@ function selectArches(given, what) {
 
 const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR|URL --base-rev REF | --rootfs DIR|TAR|URL | --base-image REF)
-      [--arch ARCH]... [--repos-dir DIR] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
+      [--base-sha256 HEX] [--base-authfile FILE | --base-registry-username USER --base-registry-password-stdin]
+      [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
       [--previous-metadata SRC] [--strict-cross-arch] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
@@ -58237,7 +58242,7 @@ function cliLogger(io) {
     return {
         info: (m) => io.err(m),
         warn: (m) => io.err(`warning: ${m}`),
-        scope: (name) => ({ info: (m) => io.err(`[${name}] ${m}`), warn: (m) => io.err(`[${name}] warning: ${m}`), end() { } }),
+        scope: (name) => ({ stage() { }, info: (m) => io.err(`[${name}] ${m}`), warn: (m) => io.err(`[${name}] warning: ${m}`), end() { } }),
     };
 }
 function main_parse(argv) {
