@@ -2,12 +2,10 @@
 // and a job summary. All behaviour lives in the engine.
 import * as core from '@actions/core';
 import { resolve } from 'node:path';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { compose, defaultCacheDir, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
 import { ComposeError, ConfigError, formatComposeProblem, UsageError, type ComposeProblem } from '../errors.js';
 import { loadPrevious } from '../inputs/previous.js';
-import { buildReport, diffJson, renderMarkdown } from '../report/report.js';
+import { buildReport, diffJson, renderMarkdown, writeDiff } from '../report/report.js';
 import type { BaseSpec } from '../inputs/base.js';
 import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
@@ -222,7 +220,7 @@ export async function run(): Promise<void> {
     if (previous) {
       const diff = JSON.stringify(diffJson(report));
       core.setOutput('diff', diff);
-      if (result && mode === 'compose') await writeFile(join(output, 'diff.json'), diff + '\n');
+      if (result && mode === 'compose') await writeDiff(output, diff);
     }
     if (result) {
       core.setOutput('state-checksum', result.stateChecksum);

@@ -2,13 +2,11 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { compose, defaultCacheDir, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
 import { ComposeError, ConfigError, exitCodeFor, formatComposeProblem, formatProblem, UsageError, type ComposeProblem } from '../errors.js';
 import { loadPrevious } from '../inputs/previous.js';
 import { selectBase, withBaseRegistry } from '../inputs/base-spec.js';
-import { buildReport, diffJson, renderText } from '../report/report.js';
+import { buildReport, diffJson, renderText, writeDiff } from '../report/report.js';
 import { dnfPreference } from '../solve/dnf.js';
 import type { BaseSpec } from '../inputs/base.js';
 import { KNOWN_ARCHITECTURES } from '../inputs/extensions-yaml.js';
@@ -220,9 +218,7 @@ async function composeAndReport(values: Values, mode: 'compose' | 'depsolve', io
   }
   const title = mode === 'compose' ? 'Extensions composed' : 'Extensions resolved (validate --depsolve)';
   const report = buildReport(title, result?.arches ?? [], { failures, previous, crossArchStrict: options.strictCrossArch });
-  if (result && previous && mode === 'compose') {
-    await writeFile(join(options.output, 'diff.json'), JSON.stringify(diffJson(report), null, 2) + '\n');
-  }
+  if (result && previous && mode === 'compose') await writeDiff(options.output, JSON.stringify(diffJson(report)));
   if (values.json) {
     io.out(JSON.stringify({
       ok: failures.length === 0,

@@ -1,4 +1,4 @@
-import { buildReport, diffJson, renderMarkdown, renderText, SUMMARY_LIMIT, type ArchSummary } from './report.js';
+import { buildReport, diffJson, renderMarkdown, renderText, SUMMARY_LIMIT, writeDiff, type ArchSummary } from './report.js';
 
 const arch = (name: string, packages: string[], extra: Partial<ArchSummary> = {}): ArchSummary => ({
   arch: name,
@@ -54,4 +54,13 @@ test('the summary stays under GitHub’s 1 MiB limit, folding the package lists 
   expect(md).toContain('Package-level changes left out');
   // A tiny limit still yields a bounded document.
   expect(Buffer.byteLength(renderMarkdown(report, 2000))).toBeLessThanOrEqual(2000);
+});
+
+test('diff.json is written even where the output directory does not exist yet (every architecture unchanged)', async () => {
+  const { mkdtemp, readFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const output = join(await mkdtemp(join(tmpdir(), 'ce-diff-')), 'not-yet');
+  await writeDiff(output, '{"arches":[]}');
+  expect(await readFile(join(output, 'diff.json'), 'utf8')).toBe('{"arches":[]}\n');
 });

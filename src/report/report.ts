@@ -1,5 +1,7 @@
 // What a run tells people: per-architecture tables, package diffs, cross-architecture and pin checks,
 // failures, timings. One model, rendered as Markdown (job summary) and as plain text (terminal).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { formatComposeProblem, type ComposeProblem } from '../errors.js';
 import { crossArchMismatches, versionsText, type ArchExtensions, type CrossArchMismatch } from './checks.js';
 import { archDiffIsEmpty, diffArch, type ArchDiff, type Closures, type ExtensionDiff, type PackageChange } from './diff.js';
@@ -153,6 +155,12 @@ export function renderText(report: Report): string {
     out.push(`${report.crossArchStrict ? 'error' : 'warning'}: ${m.extension}: ${m.package} differs across architectures: ${versionsText(m.versions)}`);
   }
   return out.join('\n');
+}
+
+/** `<output>/diff.json`; the output directory may not exist yet when every architecture was unchanged. */
+export async function writeDiff(output: string, json: string): Promise<void> {
+  await mkdir(output, { recursive: true });
+  await writeFile(join(output, 'diff.json'), json + '\n');
 }
 
 /** The diff as JSON for the `diff` output and diff.json. */
