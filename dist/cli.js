@@ -58014,6 +58014,8 @@ function diff_archDiffIsEmpty(d) {
 
 
 
+
+
 function buildReport(title, arches, options = {}) {
     const diffs = options.previous
         ? arches.flatMap((a) => {
@@ -58143,6 +58145,11 @@ function renderText(report) {
     }
     return out.join('\n');
 }
+/** `<output>/diff.json`; the output directory may not exist yet when every architecture was unchanged. */
+async function writeDiff(output, json) {
+    await (0,promises_namespaceObject.mkdir)(output, { recursive: true });
+    await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(output, 'diff.json'), json + '\n');
+}
 /** The diff as JSON for the `diff` output and diff.json. */
 function diffJson(report) {
     return { arches: report.diffs, crossArch: report.crossArch };
@@ -58169,8 +58176,6 @@ function selectArches(given, what) {
 
 ;// CONCATENATED MODULE: ./src/cli/main.ts
 // The command-line entry point: translates argv into ComposeOptions and the result into text or JSON.
-
-
 
 
 
@@ -58369,9 +58374,8 @@ async function composeAndReport(values, mode, io) {
     }
     const title = mode === 'compose' ? 'Extensions composed' : 'Extensions resolved (validate --depsolve)';
     const report = buildReport(title, result?.arches ?? [], { failures, previous, crossArchStrict: options.strictCrossArch });
-    if (result && previous && mode === 'compose') {
-        await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(options.output, 'diff.json'), JSON.stringify(diffJson(report), null, 2) + '\n');
-    }
+    if (result && previous && mode === 'compose')
+        await writeDiff(options.output, JSON.stringify(diffJson(report)));
     if (values.json) {
         io.out(JSON.stringify({
             ok: failures.length === 0,
