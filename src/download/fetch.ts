@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { ComposeError, type ComposeProblem } from '../errors.js';
@@ -29,15 +29,35 @@ export interface FetchOptions {
 const CHECKSUM_TYPES = new Set(['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512']);
 
 /** sha256 and, when the repo declares another type, that digest too, in one read. */
-async function digests(file: string, type: string): Promise<{ sha256: string; declared: string }> {
+interface Sums {
+  sha256: string;
+  declared: string;
+}
+
+/** A pass-through that hashes what flows by: sha256, and the repo's type when it is another. */
+function hashing(type: string): { stream: Transform; sums(): Sums } {
   const sha256 = createHash('sha256');
   const other = type === 'sha256' ? undefined : createHash(type);
-  for await (const chunk of createReadStream(file)) {
-    sha256.update(chunk as Buffer);
-    other?.update(chunk as Buffer);
-  }
-  const hex = sha256.digest('hex');
-  return { sha256: hex, declared: other ? other.digest('hex') : hex };
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      sha256.update(chunk);
+      other?.update(chunk);
+      done(null, chunk);
+    },
+  });
+  return {
+    stream,
+    sums() {
+      const hex = sha256.digest('hex');
+      return { sha256: hex, declared: other ? other.digest('hex') : hex };
+    },
+  };
+}
+
+async function digests(file: string, type: string): Promise<Sums> {
+  const hash = hashing(type);
+  await pipeline(createReadStream(file), hash.stream, new Writable({ write: (_chunk, _encoding, done) => done() }));
+  return hash.sums();
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -47,20 +67,36 @@ async function exists(file: string): Promise<boolean> {
 /** Numbers this process's partial files: architectures may fetch the same package at the same time. */
 let partials = 0;
 
-async function download(url: string, dest: string): Promise<void> {
+/**
+ * Fetches into the cache, hashing on the way: the file is read once, and one whose checksum does
+ * not match never gets its cache name.
+ */
+async function download(url: string, dest: string, checksum: { type: string; value: string }): Promise<Sums> {
   const partial = `${dest}.part-${process.pid}-${++partials}`;
+  const hash = hashing(checksum.type);
   try {
+    let source: NodeJS.ReadableStream;
     if (url.startsWith('file://')) {
-      await pipeline(createReadStream(fileURLToPath(url)), createWriteStream(partial));
+      source = createReadStream(fileURLToPath(url));
     } else {
       const response = await fetch(url);
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status} ${response.statusText}`);
-      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), createWriteStream(partial));
+      source = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
     }
+    await pipeline(source, hash.stream, createWriteStream(partial));
+    const sums = hash.sums();
+    if (sums.declared !== checksum.value) throw new ChecksumMismatch(checksum, sums.declared);
     await rename(partial, dest);
+    return sums;
   } catch (err) {
     await rm(partial, { force: true });
     throw err;
+  }
+}
+
+class ChecksumMismatch extends Error {
+  constructor(expected: { type: string; value: string }, found: string) {
+    super(`${expected.type} checksum mismatch: the repo says ${expected.value}, the file has ${found}`);
   }
 }
 
@@ -90,14 +126,17 @@ export async function fetchPackages(packages: ResolvedPackage[], repos: RepoStat
       // Both go into a cache file name: only a known digest and hex, never a path.
       if (!CHECKSUM_TYPES.has(type) || !/^[0-9a-f]+$/.test(value)) throw new Error(`unsupported checksum ${type}:${value}`);
       const file = pkg.path ?? join(cache, `${type}-${value}.rpm`);
+      let sums: Sums;
       if (!pkg.path && !(await exists(file))) {
         if (!pkg.url) throw new Error('the repo gives no location for it');
-        await download(pkg.url, file);
-      }
-      const sums = await digests(file, type);
-      if (sums.declared !== value) {
-        if (!pkg.path) await rm(file, { force: true });
-        throw new Error(`${type} checksum mismatch: the repo says ${value}, the file has ${sums.declared}`);
+        sums = await download(pkg.url, file, pkg.checksum);
+      } else {
+        // A repo file read in place, or a cached one: checked again, the cache may have been damaged.
+        sums = await digests(file, type);
+        if (sums.declared !== value) {
+          if (!pkg.path) await rm(file, { force: true });
+          throw new ChecksumMismatch(pkg.checksum, sums.declared);
+        }
       }
       bytes += pkg.size;
       options.onProgress?.(++done, packages.length, bytes);
