@@ -56670,39 +56670,68 @@ async function solve(req) {
 
 
 const CHECKSUM_TYPES = new Set(['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512']);
-/** sha256 and, when the repo declares another type, that digest too, in one read. */
-async function digests(file, type) {
+/** A pass-through that hashes what flows by: sha256, and the repo's type when it is another. */
+function hashing(type) {
     const sha256 = (0,external_node_crypto_.createHash)('sha256');
     const other = type === 'sha256' ? undefined : (0,external_node_crypto_.createHash)(type);
-    for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(file)) {
-        sha256.update(chunk);
-        other?.update(chunk);
-    }
-    const hex = sha256.digest('hex');
-    return { sha256: hex, declared: other ? other.digest('hex') : hex };
+    const stream = new external_node_stream_.Transform({
+        transform(chunk, _encoding, done) {
+            sha256.update(chunk);
+            other?.update(chunk);
+            done(null, chunk);
+        },
+    });
+    return {
+        stream,
+        sums() {
+            const hex = sha256.digest('hex');
+            return { sha256: hex, declared: other ? other.digest('hex') : hex };
+        },
+    };
+}
+async function digests(file, type) {
+    const hash = hashing(type);
+    await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(file), hash.stream, new external_node_stream_.Writable({ write: (_chunk, _encoding, done) => done() }));
+    return hash.sums();
 }
 async function fetch_exists(file) {
     return (0,promises_namespaceObject.stat)(file).then(() => true, () => false);
 }
 /** Numbers this process's partial files: architectures may fetch the same package at the same time. */
 let partials = 0;
-async function fetch_download(url, dest) {
+/**
+ * Fetches into the cache, hashing on the way: the file is read once, and one whose checksum does
+ * not match never gets its cache name.
+ */
+async function fetch_download(url, dest, checksum) {
     const partial = `${dest}.part-${process.pid}-${++partials}`;
+    const hash = hashing(checksum.type);
     try {
+        let source;
         if (url.startsWith('file://')) {
-            await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)((0,external_node_url_.fileURLToPath)(url)), (0,external_node_fs_namespaceObject.createWriteStream)(partial));
+            source = (0,external_node_fs_namespaceObject.createReadStream)((0,external_node_url_.fileURLToPath)(url));
         }
         else {
             const response = await fetch(url);
             if (!response.ok || !response.body)
                 throw new Error(`HTTP ${response.status} ${response.statusText}`);
-            await (0,external_node_stream_promises_namespaceObject.pipeline)(external_node_stream_.Readable.fromWeb(response.body), (0,external_node_fs_namespaceObject.createWriteStream)(partial));
+            source = external_node_stream_.Readable.fromWeb(response.body);
         }
+        await (0,external_node_stream_promises_namespaceObject.pipeline)(source, hash.stream, (0,external_node_fs_namespaceObject.createWriteStream)(partial));
+        const sums = hash.sums();
+        if (sums.declared !== checksum.value)
+            throw new ChecksumMismatch(checksum, sums.declared);
         await (0,promises_namespaceObject.rename)(partial, dest);
+        return sums;
     }
     catch (err) {
         await (0,promises_namespaceObject.rm)(partial, { force: true });
         throw err;
+    }
+}
+class ChecksumMismatch extends Error {
+    constructor(expected, found) {
+        super(`${expected.type} checksum mismatch: the repo says ${expected.value}, the file has ${found}`);
     }
 }
 /** Runs `work` over items with at most `limit` (at least one) in flight. */
@@ -56731,16 +56760,20 @@ async function fetchPackages(packages, repos, options) {
             if (!CHECKSUM_TYPES.has(type) || !/^[0-9a-f]+$/.test(value))
                 throw new Error(`unsupported checksum ${type}:${value}`);
             const file = pkg.path ?? (0,external_node_path_namespaceObject.join)(cache, `${type}-${value}.rpm`);
+            let sums;
             if (!pkg.path && !(await fetch_exists(file))) {
                 if (!pkg.url)
                     throw new Error('the repo gives no location for it');
-                await fetch_download(pkg.url, file);
+                sums = await fetch_download(pkg.url, file, pkg.checksum);
             }
-            const sums = await digests(file, type);
-            if (sums.declared !== value) {
-                if (!pkg.path)
-                    await (0,promises_namespaceObject.rm)(file, { force: true });
-                throw new Error(`${type} checksum mismatch: the repo says ${value}, the file has ${sums.declared}`);
+            else {
+                // A repo file read in place, or a cached one: checked again, the cache may have been damaged.
+                sums = await digests(file, type);
+                if (sums.declared !== value) {
+                    if (!pkg.path)
+                        await (0,promises_namespaceObject.rm)(file, { force: true });
+                    throw new ChecksumMismatch(pkg.checksum, sums.declared);
+                }
             }
             bytes += pkg.size;
             options.onProgress?.(++done, packages.length, bytes);
