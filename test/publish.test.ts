@@ -14,7 +14,7 @@ import { uploadArtifacts } from '../src/publish/artifact.js';
 import { writeAuthFile, type AuthFile } from '../src/tools/registry-auth.js';
 import { extensionsMap } from '../src/publish/extensions-map.js';
 import { buildImage, LABELS } from '../src/publish/oci-image.js';
-import { sha256Bytes } from '../src/publish/oci-layout.js';
+import { digestOf as sha256Bytes } from '../src/tools/skopeo.js';
 import { mergeImages } from '../src/publish/merge.js';
 import { publishComposed, publishMerge } from '../src/publish/publish.js';
 import { currentState, pushArchImage } from '../src/publish/oci-push.js';

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { digestOf } from '../tools/skopeo.js';
 
 export const MEDIA = {
   index: 'application/vnd.oci.image.index.v1+json',
@@ -28,7 +29,6 @@ export async function sha256File(path: string): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
-export const sha256Bytes = (bytes: Buffer | string): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 const blobPath = (layout: string, digest: string): string => join(layout, 'blobs', ...digest.split(':'));
 
@@ -39,7 +39,7 @@ export async function initLayout(layout: string): Promise<void> {
 
 /** Stores bytes as a blob; the JSON documents we write are compact, so their digest is of exactly these bytes. */
 export async function putBlob(layout: string, mediaType: string, bytes: Buffer | string): Promise<Descriptor> {
-  const digest = sha256Bytes(bytes);
+  const digest = digestOf(bytes);
   await writeFile(blobPath(layout, digest), bytes);
   return { mediaType, digest, size: Buffer.byteLength(bytes) };
 }

@@ -5,28 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolError } from '../errors.js';
 import { lastLines, run } from '../tools/exec.js';
-import { MEDIA, sha256Bytes } from './oci-layout.js';
+import { digestOf, registryFlags, type RegistryOptions } from '../tools/skopeo.js';
+import { MEDIA } from './oci-layout.js';
 import { dockerRef, type ImageName } from './reference.js';
 
-export interface RegistryAccess {
-  /** A containers auth.json; without one skopeo looks in its default places. */
-  authFile?: string;
-  /** false only for a plain-HTTP registry (the tests' registry on 127.0.0.1). */
-  tlsVerify?: boolean;
-}
+/** The same access rules as reading a base image: loopback registries are never TLS-verified. */
+export type RegistryAccess = RegistryOptions;
 
 const RETRIES = ['--retry-times', '3'];
 const MANIFEST_TYPES = new Set<string>([MEDIA.manifest, 'application/vnd.docker.distribution.manifest.v2+json']);
 // Words, not status numbers, which could match inside a digest.
 const NOT_FOUND = /manifest unknown|name unknown|\(Not Found\)/i;
 const DENIED = /unauthori[sz]ed|authentication required|denied|forbidden/i;
-
-function sourceFlags(access: RegistryAccess): string[] {
-  return [
-    ...(access.authFile ? ['--authfile', access.authFile] : []),
-    ...(access.tlsVerify === false ? ['--tls-verify=false'] : []),
-  ];
-}
 
 /** What a failed registry operation means, without repeating skopeo's whole command line. */
 function registryError(action: string, ref: string, stderr: string): ToolError {
@@ -49,13 +39,13 @@ export interface RemoteManifest {
 /** The manifest at a tag or digest, or undefined when there is none. */
 export async function inspectManifest(image: ImageName, tag: string, access: RegistryAccess): Promise<RemoteManifest | undefined> {
   const ref = dockerRef(image, tag);
-  const r = await run('skopeo', ['inspect', '--raw', ...RETRIES, ...sourceFlags(access), ref], { allowFailure: true });
+  const r = await run('skopeo', ['inspect', '--raw', ...RETRIES, ...registryFlags(image.registry, access), ref], { allowFailure: true });
   if (r.exitCode !== 0) {
     if (NOT_FOUND.test(r.stderr) && !DENIED.test(r.stderr)) return undefined;
     throw registryError('reading', ref, r.stderr);
   }
   const json = JSON.parse(r.stdout) as RemoteManifest['json'];
-  return { raw: r.stdout, digest: sha256Bytes(r.stdout), size: Buffer.byteLength(r.stdout), mediaType: json.mediaType ?? '', json };
+  return { raw: r.stdout, digest: digestOf(r.stdout), size: Buffer.byteLength(r.stdout), mediaType: json.mediaType ?? '', json };
 }
 
 export const isImageManifest = (m: RemoteManifest): boolean => MANIFEST_TYPES.has(m.mediaType);
@@ -70,7 +60,7 @@ export interface RemoteConfig {
 /** The image configuration at a tag (for an index, this platform's image), or undefined when there is none. */
 export async function inspectConfig(image: ImageName, tag: string, access: RegistryAccess): Promise<RemoteConfig | undefined> {
   const ref = dockerRef(image, tag);
-  const r = await run('skopeo', ['inspect', '--config', '--raw', ...RETRIES, ...sourceFlags(access), ref], { allowFailure: true });
+  const r = await run('skopeo', ['inspect', '--config', '--raw', ...RETRIES, ...registryFlags(image.registry, access), ref], { allowFailure: true });
   if (r.exitCode !== 0) {
     if (NOT_FOUND.test(r.stderr) && !DENIED.test(r.stderr)) return undefined;
     throw registryError('reading', ref, r.stderr);
@@ -104,8 +94,7 @@ export async function copyToTags(
       const r = await run('skopeo', [
         '--policy', policy, 'copy', '--quiet', '--preserve-digests', ...RETRIES,
         ...(options.indexOnly ? ['--multi-arch', 'index-only'] : []),
-        ...(access.authFile ? ['--dest-authfile', access.authFile] : []),
-        ...(access.tlsVerify === false ? ['--dest-tls-verify=false'] : []),
+        ...registryFlags(image.registry, access, 'dest-'),
         '--digestfile', digestFile,
         `oci:${layout}:${ref}`, dest,
       ], { allowFailure: true });

@@ -78,11 +78,16 @@ export function isLoopback(registry: string | undefined): boolean {
 
 export const digestOf = (raw: string | Buffer): string => `sha256:${createHash('sha256').update(raw).digest('hex')}`;
 
-function registryArgs(name: ImageName, options: RegistryOptions, prefix: '' | 'src-'): string[] {
+/** skopeo's auth and TLS flags for one registry (`prefix` for copy's source or destination side). */
+export function registryFlags(registry: string | undefined, options: RegistryOptions, prefix: '' | 'src-' | 'dest-' = ''): string[] {
   const args: string[] = [];
   if (options.authFile) args.push(`--${prefix}authfile`, options.authFile);
-  if (name.transport === 'docker' && (options.tlsVerify === false || isLoopback(name.registry))) args.push(`--${prefix}tls-verify=false`);
+  if (options.tlsVerify === false || isLoopback(registry)) args.push(`--${prefix}tls-verify=false`);
   return args;
+}
+
+function registryArgs(name: ImageName, options: RegistryOptions, prefix: '' | 'src-'): string[] {
+  return name.transport === 'docker' ? registryFlags(name.registry, options, prefix) : options.authFile ? [`--${prefix}authfile`, options.authFile] : [];
 }
 
 // Only what says the image is absent: "no such file" may as well be skopeo's own policy.json.
