@@ -156,7 +156,8 @@ function reposDir(values: Values): string | undefined {
   return existsSync('/etc/yum.repos.d') ? '/etc/yum.repos.d' : undefined;
 }
 
-export function resultJson(result: ComposeResult) {
+/** Output paths only where something was written: `validate --depsolve` writes nothing. */
+export function resultJson(result: ComposeResult, written = true) {
   return {
     stateChecksum: result.stateChecksum,
     changed: result.changed,
@@ -165,9 +166,7 @@ export function resultJson(result: ComposeResult) {
       stateChecksum: a.stateChecksum,
       changed: a.changed,
       packageCount: a.packageCount,
-      outputDir: a.outputDir,
-      metadata: a.metadataPath,
-      extensionsJson: a.extensionsJsonPath,
+      ...(written && { outputDir: a.outputDir, metadata: a.metadataPath, extensionsJson: a.extensionsJsonPath }),
     })),
   };
 }
@@ -222,7 +221,7 @@ async function composeAndReport(values: Values, mode: 'compose' | 'depsolve', io
   if (values.json) {
     io.out(JSON.stringify({
       ok: failures.length === 0,
-      ...(result && resultJson(result)),
+      ...(result && resultJson(result, mode === 'compose')),
       problems: failures.map((p) => ({ ...p, text: formatComposeProblem(p) })),
       ...(previous && { diff: diffJson(report) }),
       crossArch: report.crossArch,
