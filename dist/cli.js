@@ -42086,14 +42086,18 @@ function isLoopback(registry) {
     const host = (registry ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
     return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
-const digestOf = (raw) => `sha256:${(0,external_node_crypto_.createHash)('sha256').update(raw).digest('hex')}`;
-function registryArgs(name, options, prefix) {
+const skopeo_digestOf = (raw) => `sha256:${(0,external_node_crypto_.createHash)('sha256').update(raw).digest('hex')}`;
+/** skopeo's auth and TLS flags for one registry (`prefix` for copy's source or destination side). */
+function registryFlags(registry, options, prefix = '') {
     const args = [];
     if (options.authFile)
         args.push(`--${prefix}authfile`, options.authFile);
-    if (name.transport === 'docker' && (options.tlsVerify === false || isLoopback(name.registry)))
+    if (options.tlsVerify === false || isLoopback(registry))
         args.push(`--${prefix}tls-verify=false`);
     return args;
+}
+function registryArgs(name, options, prefix) {
+    return name.transport === 'docker' ? registryFlags(name.registry, options, prefix) : options.authFile ? [`--${prefix}authfile`, options.authFile] : [];
 }
 // Only what says the image is absent: "no such file" may as well be skopeo's own policy.json.
 const skopeo_NOT_FOUND = /manifest unknown|name unknown|no descriptor found for reference|repository name not known/i;
@@ -42383,7 +42387,7 @@ async function resolveImage(ref, options = {}, display = ref) {
     const raw = await inspectRaw(name, display, options).catch((err) => {
         throw asBaseError(err);
     });
-    const digest = digestOf(raw);
+    const digest = skopeo_digestOf(raw);
     if (name.digest && name.digest !== digest) {
         throw new BaseError('image-not-found', `image ${display}: the registry returned content with digest ${digest}`);
     }
@@ -42424,8 +42428,8 @@ async function withImage(resolved, arch, workDir, options, use) {
         });
         const raw = await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, 'manifest.json'), 'utf8');
         // oci: and oci-archive: cannot be addressed by digest: check that the copy is the one pinned.
-        if (digestOf(raw) !== digest) {
-            throw new BaseError('image-not-found', `image ${resolved.display} changed while it was read: expected ${digest}, got ${digestOf(raw)}`);
+        if (skopeo_digestOf(raw) !== digest) {
+            throw new BaseError('image-not-found', `image ${resolved.display} changed while it was read: expected ${digest}, got ${skopeo_digestOf(raw)}`);
         }
         const manifest = parseJson(raw, `the manifest of ${resolved.display}`);
         const blob = (d) => (0,external_node_path_namespaceObject.join)(dir, d.digest.replace(/^sha256:/, ''));
@@ -57553,6 +57557,7 @@ async function settleAll(items, work, onPartial = () => { }) {
 
 
 
+
 const oci_layout_MEDIA = {
     index: 'application/vnd.oci.image.index.v1+json',
     manifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -57566,7 +57571,6 @@ async function oci_layout_sha256File(path) {
         hash.update(chunk);
     return `sha256:${hash.digest('hex')}`;
 }
-const sha256Bytes = (bytes) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 const blobPath = (layout, digest) => join(layout, 'blobs', ...digest.split(':'));
 async function oci_layout_initLayout(layout) {
     await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
@@ -57574,7 +57578,7 @@ async function oci_layout_initLayout(layout) {
 }
 /** Stores bytes as a blob; the JSON documents we write are compact, so their digest is of exactly these bytes. */
 async function oci_layout_putBlob(layout, mediaType, bytes) {
-    const digest = sha256Bytes(bytes);
+    const digest = digestOf(bytes);
     await writeFile(blobPath(layout, digest), bytes);
     return { mediaType, digest, size: Buffer.byteLength(bytes) };
 }
@@ -58349,7 +58353,8 @@ function reposDir(values) {
         return (0,external_node_path_namespaceObject.resolve)(values['repos-dir']);
     return (0,external_node_fs_namespaceObject.existsSync)('/etc/yum.repos.d') ? '/etc/yum.repos.d' : undefined;
 }
-function resultJson(result) {
+/** Output paths only where something was written: `validate --depsolve` writes nothing. */
+function resultJson(result, written = true) {
     return {
         stateChecksum: result.stateChecksum,
         changed: result.changed,
@@ -58358,9 +58363,7 @@ function resultJson(result) {
             stateChecksum: a.stateChecksum,
             changed: a.changed,
             packageCount: a.packageCount,
-            outputDir: a.outputDir,
-            metadata: a.metadataPath,
-            extensionsJson: a.extensionsJsonPath,
+            ...(written && { outputDir: a.outputDir, metadata: a.metadataPath, extensionsJson: a.extensionsJsonPath }),
         })),
     };
 }
@@ -58412,7 +58415,7 @@ async function composeAndReport(values, mode, io) {
     if (values.json) {
         io.out(JSON.stringify({
             ok: failures.length === 0,
-            ...(result && resultJson(result)),
+            ...(result && resultJson(result, mode === 'compose')),
             problems: failures.map((p) => ({ ...p, text: errors_formatComposeProblem(p) })),
             ...(previous && { diff: diffJson(report) }),
             crossArch: report.crossArch,
