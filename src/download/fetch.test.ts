@@ -157,9 +157,29 @@ describe('fetchPackages', () => {
     const big = await resolved('big-1.0-1');
     const cacheDir = fresh('cache');
     const arches = ['x86_64', 'aarch64', 'ppc64le', 's390x'];
+    const before = server.requests.length;
     const runs = await Promise.allSettled(arches.map((arch) => fetchPackages([big], [], { ...options(cacheDir), arch })));
     expect(runs.map((r) => (r.status === 'fulfilled' ? r.value[0]!.sha256 : String(r.reason)))).toEqual(arches.map(() => sha256(blob)));
     expect(await readdir(join(cacheDir, 'packages'))).toEqual([`sha256-${sha256(blob)}.rpm`]);
+    expect(requestsOf(before)).toEqual(['/x86_64/big-1.0-1.noarch.rpm']);
+  });
+
+  test('concurrent fetches of the same package share one request, and a failed one fails for each', async () => {
+    const cacheDir = fresh('cache');
+    const pkgs = [await resolved('alpha-1.0-1'), await resolved('beta-2.0-3')];
+    const before = server.requests.length;
+    const [x86, arm] = await Promise.all(['x86_64', 'aarch64'].map((arch) => fetchPackages(pkgs, [], { ...options(cacheDir), arch })));
+    expect(requestsOf(before)).toEqual(['/x86_64/alpha-1.0-1.noarch.rpm', '/x86_64/beta-2.0-3.noarch.rpm']);
+    expect(arm).toEqual(x86);
+
+    // Settled downloads are forgotten: a later run asks again for what is not in the cache.
+    const missing = await resolved('gamma-1.0-1', 'web', { url: `${server.url}/x86_64/missing-1.0-1.noarch.rpm` });
+    const failing = before + 2;
+    const errors = await Promise.all(['x86_64', 'aarch64'].map((arch) => composeError(fetchPackages([missing], [], { ...options(cacheDir), arch }))));
+    expect(errors.map((e) => e.problems)).toEqual(['x86_64', 'aarch64'].map((arch) => [{ arch, message: 'gamma-1.0-1.noarch from web: HTTP 404 Not Found' }]));
+    expect(server.requests.slice(failing)).toEqual(['/x86_64/missing-1.0-1.noarch.rpm']);
+    await composeError(fetchPackages([missing], [], options(cacheDir)));
+    expect(server.requests.slice(failing)).toEqual(['/x86_64/missing-1.0-1.noarch.rpm', '/x86_64/missing-1.0-1.noarch.rpm']);
   });
 });
 

@@ -4,12 +4,12 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform, Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { ComposeError, type ComposeProblem } from '../errors.js';
 import type { RepoState, ResolvedPackage } from '../solve/types.js';
 import { run } from '../tools/exec.js';
+import { download as downloadUrl, fetchBuffer, HttpError, reasonOf } from '../tools/http.js';
 
 export interface FetchedPackage extends ResolvedPackage {
   /** The verified local file. */
@@ -68,23 +68,32 @@ async function exists(file: string): Promise<boolean> {
 let partials = 0;
 
 /**
+ * Downloads in progress in this process, by cache file: architectures that want the same (noarch)
+ * package at once share one request instead of each fetching it.
+ */
+const inFlight = new Map<string, Promise<Sums>>();
+
+function downloadShared(url: string, dest: string, checksum: { type: string; value: string }): Promise<Sums> {
+  let pending = inFlight.get(dest);
+  if (!pending) {
+    pending = download(url, dest, checksum).finally(() => inFlight.delete(dest));
+    inFlight.set(dest, pending);
+  }
+  return pending;
+}
+
+/**
  * Fetches into the cache, hashing on the way: the file is read once, and one whose checksum does
- * not match never gets its cache name.
+ * not match never gets its cache name. A failed attempt is retried whole, with a fresh hash.
  */
 async function download(url: string, dest: string, checksum: { type: string; value: string }): Promise<Sums> {
   const partial = `${dest}.part-${process.pid}-${++partials}`;
-  const hash = hashing(checksum.type);
   try {
-    let source: NodeJS.ReadableStream;
-    if (url.startsWith('file://')) {
-      source = createReadStream(fileURLToPath(url));
-    } else {
-      const response = await fetch(url);
-      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status} ${response.statusText}`);
-      source = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
-    }
-    await pipeline(source, hash.stream, createWriteStream(partial));
-    const sums = hash.sums();
+    const sums = await downloadUrl(url, async (body) => {
+      const hash = hashing(checksum.type);
+      await pipeline(body, hash.stream, createWriteStream(partial));
+      return hash.sums();
+    });
     if (sums.declared !== checksum.value) throw new ChecksumMismatch(checksum, sums.declared);
     await rename(partial, dest);
     return sums;
@@ -127,9 +136,9 @@ export async function fetchPackages(packages: ResolvedPackage[], repos: RepoStat
       if (!CHECKSUM_TYPES.has(type) || !/^[0-9a-f]+$/.test(value)) throw new Error(`unsupported checksum ${type}:${value}`);
       const file = pkg.path ?? join(cache, `${type}-${value}.rpm`);
       let sums: Sums;
-      if (!pkg.path && !(await exists(file))) {
+      if (!pkg.path && (inFlight.has(file) || !(await exists(file)))) {
         if (!pkg.url) throw new Error('the repo gives no location for it');
-        sums = await download(pkg.url, file, pkg.checksum);
+        sums = await downloadShared(pkg.url, file, pkg.checksum);
       } else {
         // A repo file read in place, or a cached one: checked again, the cache may have been damaged.
         sums = await digests(file, type);
@@ -142,7 +151,8 @@ export async function fetchPackages(packages: ResolvedPackage[], repos: RepoStat
       options.onProgress?.(++done, packages.length, bytes);
       return { ...pkg, file, sha256: sums.sha256 };
     } catch (err) {
-      problems.push({ arch: options.arch, message: `${pkg.nevra} from ${pkg.repo}: ${(err as Error).message}` });
+      // The package names what failed; the URL would only repeat its repo and location.
+      problems.push({ arch: options.arch, message: `${pkg.nevra} from ${pkg.repo}: ${reasonOf(err)}` });
       return undefined;
     }
   });
@@ -169,15 +179,11 @@ async function checkSignatures(packages: FetchedPackage[], repos: RepoState[], o
     for (const [i, url] of repo.gpgkeys.entries()) {
       const keyFile = join(keyring, `${repo.id}-${i}.asc`);
       try {
-        if (url.startsWith('file://')) await pipeline(createReadStream(fileURLToPath(url)), createWriteStream(keyFile));
-        else {
-          const response = await fetch(url);
-          if (!response.ok) throw new Error(`HTTP ${response.status}`);
-          await writeFile(keyFile, Buffer.from(await response.arrayBuffer()));
-        }
+        await writeFile(keyFile, await fetchBuffer(url, { maxBytes: 1 << 20 }));
         await run('rpmkeys', ['--dbpath', keyring, '--import', keyFile]);
       } catch (err) {
-        problems.push({ arch: options.arch, message: `repo ${repo.id}: cannot import gpgkey ${url}: ${(err as Error).message}` });
+        const reason = err instanceof HttpError ? `HTTP ${err.status}` : reasonOf(err);
+        problems.push({ arch: options.arch, message: `repo ${repo.id}: cannot import gpgkey ${url}: ${reason}` });
       }
     }
   }

@@ -5,11 +5,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { downloadTool } from '@actions/tool-cache';
 import { UsageError } from '../errors.js';
 import { run } from '../tools/exec.js';
+import { download as downloadUrl, reasonOf } from '../tools/http.js';
 import * as ostree from '../tools/ostree.js';
 import { BaseError, OS_RELEASE_CANDIDATES, resolveInTree, RPMDB_CANDIDATES, substituteBasearch, type BaseSpec } from './base.js';
 import { resolveImage } from './image.js';
@@ -58,11 +58,6 @@ export interface FetchOptions {
   cacheDir: string;
   /** Expected sha256 (hex). With it, a cached copy is reused and no download happens. */
   sha256?: string;
-  /**
-   * `tool-cache` (@actions/tool-cache, with its retries) in GitHub Actions; `fetch` elsewhere, as
-   * tool-cache writes `::debug::` lines to stdout, which a command line's --json output must not get.
-   */
-  downloader?: 'tool-cache' | 'fetch';
   log?: (message: string) => void;
 }
 
@@ -72,18 +67,25 @@ async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function download(url: string, dest: string, downloader: 'tool-cache' | 'fetch'): Promise<void> {
-  if (downloader === 'tool-cache') {
-    await downloadTool(url, dest).catch((err: Error & { httpStatusCode?: number }) => {
-      throw new BaseError('download-failed', `downloading ${url} failed: ${err.httpStatusCode ? `HTTP ${err.httpStatusCode}` : err.message}`);
+/**
+ * Downloads into `dest` and returns its sha256, hashed on the way (an archive may be gigabytes);
+ * retried on network failures, 5xx, 408 and 429, each attempt rewriting `dest`.
+ */
+async function download(url: string, dest: string, log?: (message: string) => void): Promise<string> {
+  const consume = async (body: NodeJS.ReadableStream) => {
+    const hash = createHash('sha256');
+    const hashing = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
     });
-    return;
-  }
-  const response = await fetch(url, { redirect: 'follow' }).catch((err: Error) => {
-    throw new BaseError('download-failed', `downloading ${url} failed: ${err.message}`);
+    await pipeline(body, hashing, createWriteStream(dest));
+    return hash.digest('hex');
+  };
+  return downloadUrl(url, consume, { onRetry: (err) => log?.(`downloading ${url} again: ${reasonOf(err)}`) }).catch((err: unknown) => {
+    throw new BaseError('download-failed', `downloading ${url} failed: ${reasonOf(err)}`);
   });
-  if (!response.ok || !response.body) throw new BaseError('download-failed', `downloading ${url} failed: HTTP ${response.status}`);
-  await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), createWriteStream(dest, { flags: 'wx' }));
 }
 
 /**
@@ -109,8 +111,7 @@ export async function fetchArchive(url: string, options: FetchOptions): Promise<
   const partial = join(dir, `.partial-${randomUUID()}`);
   try {
     options.log?.(`downloading ${url}`);
-    await download(url, partial, options.downloader ?? (process.env['GITHUB_ACTIONS'] === 'true' ? 'tool-cache' : 'fetch'));
-    const actual = await sha256File(partial);
+    const actual = await download(url, partial, options.log);
     if (expected && actual !== expected) {
       throw new BaseError('checksum-mismatch', `${url} has sha256 ${actual}, not the expected ${expected}`);
     }
