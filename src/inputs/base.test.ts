@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFixtureDistro, BASE_REF, FIXTURE_ARCHES, type FixtureDistro } from '../../test/fixtures/distro.js';
 import { commitToOstree, makeRootfs } from '../../test/fixtures/base.js';
 import { run } from '../tools/exec.js';
+import { revParse } from '../tools/ostree.js';
 import { BaseError, parseOsRelease, readBase, resolveInTree, substituteBasearch, type BaseInfo } from './base.js';
 
 let distro: FixtureDistro;
@@ -157,6 +159,158 @@ describe('symlinks resolve inside the tree, as in a chroot', () => {
     expect(await resolveInTree('f/x', lstat)).toBeUndefined();
     expect(await resolveInTree('d/up', lstat)).toEqual({ path: 'f', type: 'file' });
     expect(await resolveInTree('/d/./up', lstat)).toEqual({ path: 'f', type: 'file' });
+  });
+});
+
+/**
+ * Runs `fn` with a PATH whose `ostree` is a wrapper that logs its arguments and then runs the real
+ * binary (nothing is mocked); returns fn's result and each run's arguments after --repo, in the
+ * order they started.
+ */
+async function ostreeRuns<T>(fn: () => Promise<T>): Promise<{ result: T; runs: string[] }> {
+  const real = (process.env.PATH ?? '').split(':').map((d) => join(d, 'ostree')).find((f) => existsSync(f))!;
+  const bin = await mkdtemp(join(tmp, 'bin-'));
+  const log = join(bin, 'log');
+  await writeFile(join(bin, 'ostree'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${real}' "$@"\n`);
+  await chmod(join(bin, 'ostree'), 0o755);
+  await writeFile(log, '');
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}:${path}`;
+  let result: T;
+  try {
+    result = await fn();
+  } finally {
+    process.env.PATH = path;
+  }
+  // Every run here starts with --repo=<path>: drop it.
+  const runs = (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((line) => line.slice(line.indexOf(' ') + 1));
+  return { result, runs };
+}
+const subcommands = (runs: string[]) => runs.map((r) => r.split(' ')[0]).sort();
+
+describe('ostree processes per base', () => {
+  // Each one is a process start and a repo open, for every architecture at once: keep them few.
+  test.each(FIXTURE_ARCHES)('%s: one ls answers every lookup of the tree and the rpmdb listing', async (arch) => {
+    const { result, runs } = await ostreeRuns(() => readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: BASE_REF }, arch, work()));
+    expect(subcommands(runs)).toEqual(['cat', 'checkout', 'ls', 'rev-parse', 'show']);
+    expect(result.packages).toHaveLength(9);
+  });
+
+  test('a base without usr/lib/sysimage costs one more ls, not one per path component', async () => {
+    const root = await makeRootfs(join(tmp, 'old-layout'), { rpms: await rpmsFor('x86_64', ['bash']), rpmdbAt: 'share' });
+    await rm(join(root, 'usr/lib/sysimage'), { recursive: true });
+    const repo = join(tmp, 'old-layout-repo');
+    await commitToOstree(repo, 'old', root, '1');
+    const { result, runs } = await ostreeRuns(() => readBase({ kind: 'ostree', repo, ref: 'old' }, 'x86_64', work()));
+    expect(nevras(result)).toEqual(['bash-5.2-1.x86_64']);
+    expect(subcommands(runs)).toEqual(['cat', 'checkout', 'ls', 'ls', 'rev-parse', 'show']);
+  });
+});
+
+describe('an OSTree base reads as the same tree as a root filesystem would', () => {
+  const rpms = () => rpmsFor('x86_64', ['bash', 'glibc']);
+  const replaceWithDir = async (root: string, rel: string) => {
+    await rm(join(root, rel), { recursive: true });
+    await mkdir(join(root, rel), { recursive: true });
+  };
+  const relink = async (root: string, rel: string, target: string) => {
+    await rm(join(root, rel), { recursive: true, force: true });
+    await symlink(target, join(root, rel));
+  };
+  type Outcome = { osRelease?: Record<string, string>; nevras?: string[]; error?: string };
+  const cases: [string, 'sysimage' | 'share', (root: string) => Promise<unknown>, Outcome][] = [
+    ['an empty placeholder at usr/lib/sysimage/rpm, the rpmdb at usr/share/rpm', 'share',
+      (root) => replaceWithDir(root, 'usr/lib/sysimage/rpm'),
+      { nevras: ['bash-5.2-1.x86_64', 'glibc-2.39-1.x86_64'] }],
+    ['an empty placeholder at usr/share/rpm', 'sysimage',
+      (root) => replaceWithDir(root, 'usr/share/rpm'),
+      { nevras: ['bash-5.2-1.x86_64', 'glibc-2.39-1.x86_64'] }],
+    ['two empty rpmdb directories: the first one is used', 'sysimage',
+      async (root) => Promise.all([replaceWithDir(root, 'usr/share/rpm'), replaceWithDir(root, 'usr/lib/sysimage/rpm')]),
+      { error: 'empty-rpmdb: the rpmdb at usr/lib/sysimage/rpm in WHERE lists no packages' }],
+    ['no usr/lib/sysimage (an older layout)', 'share',
+      (root) => rm(join(root, 'usr/lib/sysimage'), { recursive: true }),
+      { nevras: ['bash-5.2-1.x86_64', 'glibc-2.39-1.x86_64'], osRelease: { ID: 'edge' } }],
+    ['no /etc', 'sysimage',
+      (root) => rm(join(root, 'etc'), { recursive: true }),
+      { osRelease: { ID: 'edge' } }],
+    ['os-release only in /etc', 'sysimage',
+      async (root) => {
+        await unlink(join(root, 'usr/lib/os-release'));
+        await unlink(join(root, 'etc/os-release'));
+        await writeFile(join(root, 'etc/os-release'), 'ID=from-etc\n');
+      },
+      { osRelease: { ID: 'from-etc' } }],
+    ['a directory on the way is a symlink (usr/lib/sysimage -> ../sysimage-real)', 'sysimage',
+      async (root) => {
+        await rename(join(root, 'usr/lib/sysimage'), join(root, 'usr/sysimage-real'));
+        await symlink('../sysimage-real', join(root, 'usr/lib/sysimage'));
+      },
+      { nevras: ['bash-5.2-1.x86_64', 'glibc-2.39-1.x86_64'] }],
+    ['a file on the way (usr/lib/sysimage is a file)', 'share',
+      async (root) => {
+        await rm(join(root, 'usr/lib/sysimage'), { recursive: true });
+        await writeFile(join(root, 'usr/lib/sysimage'), 'not a directory\n');
+      },
+      { nevras: ['bash-5.2-1.x86_64', 'glibc-2.39-1.x86_64'] }],
+    ['symlink loops: os-release is absent, and so is the rpmdb', 'sysimage',
+      async (root) => {
+        await relink(root, 'usr/lib/os-release', '/etc/os-release');
+        await relink(root, 'usr/lib/sysimage/rpm', '/usr/share/rpm');
+      },
+      { error: 'no-rpmdb: no rpmdb found at usr/lib/sysimage/rpm or usr/share/rpm in WHERE' }],
+    ['a symlink loop for os-release only', 'share',
+      (root) => relink(root, 'usr/lib/os-release', '../../etc/os-release'),
+      { osRelease: {}, nevras: ['bash-5.2-1.x86_64', 'glibc-2.39-1.x86_64'] }],
+  ];
+
+  test.each(cases)('%s', async (name, rpmdbAt, edit, expected) => {
+    const slug = name.replace(/[^a-z]+/g, '-');
+    const root = await makeRootfs(join(tmp, `edge-${slug}`), { rpms: await rpms(), rpmdbAt, osRelease: { ID: 'edge' } });
+    await edit(root);
+    const repo = join(tmp, `edge-repo-${slug}`);
+    await commitToOstree(repo, 'edge', root, '1');
+    const outcome = async (spec: Parameters<typeof readBase>[0], where: string): Promise<Outcome> => {
+      try {
+        const info = await readBase(spec, 'x86_64', work());
+        return { osRelease: info.osRelease, nevras: nevras(info) };
+      } catch (e) {
+        if (!(e instanceof BaseError)) throw e;
+        return { error: `${e.reason}: ${e.message.replace(where, 'WHERE')}` };
+      }
+    };
+    const fromRootfs = await outcome({ kind: 'rootfs', path: root }, root);
+    const where = `edge (commit ${await revParse(repo, 'edge')})`;
+    const { result: fromOstree, runs } = await ostreeRuns(() => outcome({ kind: 'ostree', repo, ref: 'edge' }, where));
+    // However the symlinks go (loops included), no lookup runs twice.
+    expect(new Set(runs).size).toBe(runs.length);
+    expect(fromOstree).toEqual(fromRootfs);
+    const { error, ...rest } = expected;
+    expect(fromOstree).toMatchObject(rest);
+    if (error) expect(fromOstree.error).toContain(error);
+    else expect(fromOstree.error).toBeUndefined();
+  });
+
+  test('a partially pulled commit (only the paths a base is read from, as from a remote repo)', async () => {
+    const root = await makeRootfs(join(tmp, 'partial'), { rpms: await rpms(), osRelease: { ID: 'edge' } });
+    await mkdir(join(root, 'usr/lib/other/deep'), { recursive: true });
+    await writeFile(join(root, 'usr/lib/other/deep/f'), 'x');
+    await writeFile(join(root, 'etc/hostname'), 'x');
+    await mkdir(join(root, 'var/lib'), { recursive: true });
+    const source = join(tmp, 'partial-source');
+    await commitToOstree(source, 'edge', root, '1');
+    const repo = join(tmp, 'partial-repo');
+    const ost = (args: string[]) => run('ostree', ['--repo=' + repo, ...args]);
+    await ost(['init', '--mode=archive']);
+    await ost(['remote', 'add', '--no-gpg-verify', 'origin', 'file://' + source]);
+    await ost(['pull', '--subpath=/usr/lib/sysimage/rpm', '--subpath=/usr/share/rpm', '--subpath=/usr/lib/os-release', '--subpath=/etc/os-release', 'origin', 'edge']);
+    // The listings around what was pulled are incomplete: `ostree ls /usr/lib` fails on this repo.
+    const commit = (await revParse(repo, 'origin:edge'))!;
+    expect((await run('ostree', ['--repo=' + repo, 'ls', commit, '/usr/lib'], { allowFailure: true })).exitCode).not.toBe(0);
+    const { result: info, runs } = await ostreeRuns(() => readBase({ kind: 'ostree', repo, ref: 'origin:edge' }, 'x86_64', work()));
+    expect(subcommands(runs)).toEqual(['cat', 'checkout', 'ls', 'rev-parse', 'show']);
+    expect(info.osRelease).toEqual({ ID: 'edge' });
+    expect(nevras(info)).toEqual(['bash-5.2-1.x86_64', 'glibc-2.39-1.x86_64']);
   });
 });
 

@@ -156,10 +156,37 @@ export interface Tree {
   copyDir(rel: string, dest: string): Promise<void>;
 }
 
-function ostreeTree(repo: string, commit: string): Tree {
+/**
+ * An OSTree commit as a Tree. Each ostree run costs a process start and a repo open, so the paths
+ * readTree resolves first (`prefetch`) are looked up together with one `ostree ls` (which also
+ * lists the rpmdb directory); anything else, such as where an unusual symlink leads, is asked on
+ * its own, once.
+ */
+function ostreeTree(repo: string, commit: string, prefetch: string[]): Tree {
+  const batch = ostree.lsPaths(repo, commit, prefetch).then((found) => {
+    // Every directory above a path ostree found is a real directory: ostree follows no symlinks.
+    const dirs = new Set<string>();
+    for (const [path, info] of found) {
+      if (!info.entry) continue;
+      for (let p = path; (p = p.slice(0, p.lastIndexOf('/'))); ) dirs.add(p);
+    }
+    return { found, dirs };
+  });
+  const lstats = new Map<string, Promise<Node>>();
+  const lstat = async (p: string): Promise<Node> => {
+    const { found, dirs } = await batch;
+    const info = found.get(p);
+    if (info) return info.entry;
+    if (dirs.has(p)) return { type: 'dir' };
+    return ostree.lstat(repo, commit, p);
+  };
   return {
-    lstat: (rel) => ostree.lstat(repo, commit, rel),
-    isEmptyDir: async (rel) => (await ostree.ls(repo, commit, rel)).length === 0,
+    lstat: (rel) => {
+      const p = ostree.treePath(rel);
+      if (!lstats.has(p)) lstats.set(p, lstat(p));
+      return lstats.get(p)!;
+    },
+    isEmptyDir: async (rel) => (await batch).found.get(ostree.treePath(rel))?.empty ?? ((await ostree.ls(repo, commit, rel)).length === 0),
     read: (rel) => ostree.cat(repo, commit, rel),
     copyDir: (rel, dest) => ostree.checkoutSubpath(repo, commit, rel, dest),
   };
@@ -181,17 +208,24 @@ function rootfsTree(root: string): Tree {
   };
 }
 
-/** os-release, packages and a private copy of the rpmdb at `<workDir>/root` + PRIVATE_DBPATH. */
-export async function readTree(tree: Tree, where: string, workDir: string) {
-  let osRelease: Record<string, string> = {};
+/** Awaits both, then throws the first failure in argument order: the error a sequential run would have thrown. */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
+}
+
+async function readOsRelease(tree: Tree): Promise<Record<string, string>> {
   for (const candidate of OS_RELEASE_CANDIDATES) {
     const found = await resolveInTree(candidate, tree.lstat);
-    if (found?.type === 'file') {
-      osRelease = parseOsRelease(await tree.read(found.path));
-      break;
-    }
+    if (found?.type === 'file') return parseOsRelease(await tree.read(found.path));
   }
+  return {};
+}
 
+/** Copies the rpmdb to `dest` (replacing a previous run's copy); returns where it was in the tree. */
+async function copyRpmdb(tree: Tree, where: string, dest: string): Promise<string> {
   // Prefer a non-empty directory: some trees keep an empty placeholder at one of the locations.
   const dirs: { path: string; empty: boolean }[] = [];
   for (const candidate of RPMDB_CANDIDATES) {
@@ -202,19 +236,24 @@ export async function readTree(tree: Tree, where: string, workDir: string) {
   }
   const rpmdb = dirs.find((d) => !d.empty) ?? dirs[0];
   if (!rpmdb) throw new BaseError('no-rpmdb', `no rpmdb found at ${RPMDB_CANDIDATES.join(' or ')} in ${where}`);
-
-  const root = resolve(workDir, 'root');
-  const dest = join(root, PRIVATE_DBPATH);
   await rm(dest, { recursive: true, force: true }); // a previous run's copy
   await mkdir(join(dest, '..'), { recursive: true });
   await tree.copyDir(rpmdb.path, dest);
+  return rpmdb.path;
+}
+
+/** os-release, packages and a private copy of the rpmdb at `<workDir>/root` + PRIVATE_DBPATH. */
+export async function readTree(tree: Tree, where: string, workDir: string) {
+  const root = resolve(workDir, 'root');
+  // Independent reads (on OSTree, a `cat` and a `checkout`): run together.
+  const [osRelease, rpmdbPath] = await both(readOsRelease(tree), copyRpmdb(tree, where, join(root, PRIVATE_DBPATH)));
   const home = resolve(workDir, 'home');
   await mkdir(home, { recursive: true });
   const packages = await queryInstalled(root, PRIVATE_DBPATH, home);
   if (packages.length === 0) {
     throw new BaseError(
       'empty-rpmdb',
-      `the rpmdb at ${rpmdb.path} in ${where} lists no packages: almost certainly the wrong database ` +
+      `the rpmdb at ${rpmdbPath} in ${where} lists no packages: almost certainly the wrong database ` +
         `(rpm was run with --dbpath ${PRIVATE_DBPATH} on a copy of it)`,
     );
   }
@@ -250,8 +289,8 @@ export async function readBase(spec: BaseSpec, arch: string, workDir: string): P
   }
   const commit = await ostree.revParse(spec.repo, ref);
   if (!commit) throw new BaseError('ref-not-found', `ref ${ref} not found in OSTree repo ${spec.repo}`);
-  const commitVersion = await ostree.commitVersion(spec.repo, commit);
   const where = ref === commit ? `commit ${commit}` : `${ref} (commit ${commit})`;
-  const info = await readTree(ostreeTree(spec.repo, commit), where, workDir);
+  const tree = ostreeTree(spec.repo, commit, [...OS_RELEASE_CANDIDATES, ...RPMDB_CANDIDATES]);
+  const [commitVersion, info] = await both(ostree.commitVersion(spec.repo, commit), readTree(tree, where, workDir));
   return { source: 'ostree', ref, commit, version: commitVersion ?? info.osRelease.VERSION, ...info };
 }

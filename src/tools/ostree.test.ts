@@ -97,3 +97,52 @@ test('checkoutSubpath copies (no hardlinks into a bare-user repo)', async () => 
   await ostree.checkoutSubpath(repo, x86(), '/usr/lib', join(tmp, 'lib'));
   expect(await readFile(join(tmp, 'lib/os-release'), 'utf8')).toContain('VERSION_ID="40"');
 });
+
+describe('lsPaths: several lookups in one ostree run', () => {
+  test('entries as lstat gives them, directory listings, and where an absent path stops', async () => {
+    const found = await ostree.lsPaths(repo, x86(), ['/usr/lib/sysimage', 'usr/lib/os-release', 'usr/share/rpm/', '/usr/lib/sysimage/rpm', 'usr/nope/deeper', 'etc/os-release']);
+    for (const p of ['/usr/lib/os-release', '/usr/share/rpm', '/usr/lib/sysimage/rpm', '/etc/os-release']) {
+      expect(found.get(p)?.entry).toEqual(await ostree.lstat(repo, x86(), p));
+    }
+    expect(found.get('/usr/lib/sysimage')).toMatchObject({ entry: { type: 'dir' }, empty: false });
+    expect(found.get('/usr/lib/sysimage/rpm')).toMatchObject({ entry: { type: 'dir' }, empty: false });
+    expect(found.get('/usr/lib/os-release')!.empty).toBeUndefined();
+    // Absent, and so is its parent: the next round asked.
+    expect(found.get('/usr/nope/deeper')).toEqual({ entry: undefined });
+    expect(found.get('/usr/nope')).toEqual({ entry: undefined });
+    expect(found.size).toBe(7);
+  });
+
+  test('empty directories, and names ostree ls cannot print unambiguously', async () => {
+    const root = join(tmp, 'odd-names');
+    await mkdir(join(root, 'empty'), { recursive: true });
+    await mkdir(join(root, 'odd'), { recursive: true });
+    await writeFile(join(root, 'odd', 'two\nlines'), '');
+    await writeFile(join(root, 'f'), '');
+    const r = join(tmp, 'odd-names-repo');
+    const c = await commitToOstree(r, 'odd', root, '1');
+    const found = await ostree.lsPaths(r, c, ['/empty', '/f']);
+    expect(found.get('/empty')).toMatchObject({ entry: { type: 'dir' }, empty: true });
+    expect(found.get('/f')).toMatchObject({ entry: { type: 'file' } });
+    // A newline in a name makes the output unreadable: nothing is settled, lstat and ls remain.
+    const odd = await ostree.lsPaths(r, c, ['/f', '/odd']);
+    expect(odd.size).toBe(0);
+    expect(await ostree.lstat(r, c, '/odd')).toMatchObject({ type: 'dir' });
+  });
+
+  test('a partially pulled commit: directories that cannot be listed are found, not listed', async () => {
+    const partial = join(tmp, 'partial');
+    const ost = (args: string[]) => run('ostree', ['--repo=' + partial, ...args]);
+    await ost(['init', '--mode=archive']);
+    await ost(['remote', 'add', '--no-gpg-verify', 'origin', 'file://' + repo]);
+    await ost(['pull', '--subpath=/usr/lib/os-release', 'origin', 'fixture/x86_64/base']);
+    const found = await ostree.lsPaths(partial, x86(), ['/usr/lib/os-release', '/usr', '/etc/os-release', '/usr/lib/sysimage/rpm']);
+    expect(found.get('/usr/lib/os-release')).toMatchObject({ entry: { type: 'file' } });
+    // `ostree ls /usr` prints /usr/lib, then fails on /usr/share (not pulled): not empty, for sure.
+    expect(found.get('/usr')).toMatchObject({ entry: { type: 'dir' }, empty: false });
+    // Not pulled reads as absent, as lstat says.
+    expect(found.get('/etc/os-release')).toEqual({ entry: undefined });
+    expect(await ostree.lstat(partial, x86(), '/etc/os-release')).toBeUndefined();
+    expect(found.get('/usr/lib/sysimage/rpm')).toEqual({ entry: undefined });
+  });
+});

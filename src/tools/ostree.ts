@@ -100,6 +100,86 @@ export async function ls(repo: string, commit: string, path: string): Promise<Os
     .filter((e): e is OstreeEntry => !!e);
 }
 
+/** What `ostree ls` says about one path: its entry (undefined: absent) and, for a directory, whether it is empty. */
+export interface PathInfo {
+  entry: OstreeEntry | undefined;
+  /** Set for a directory once its listing is known to be complete (or to have at least one entry). */
+  empty?: boolean;
+}
+
+/** True when `a` is a proper ancestor of `b` (both normalised by treePath). */
+const isAncestor = (a: string, b: string) => b.startsWith(a === '/' ? '/' : a + '/') && a !== b;
+const parentOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
+/** A listing line's path (with any ` -> target`), whatever the entry type. */
+const LISTED = /^.[0-7]+ +\d+ +\d+ +\d+ (\/.*)$/;
+
+/**
+ * Looks up several paths as lstat would, with one `ostree ls` per round instead of one process per
+ * path, listing the directories among them (hence `empty`). ostree stops at the first path that
+ * fails: the paths after it go to the next round, with the failed path's parent when that path
+ * is absent (so that callers learn where the tree stops). Paths it cannot settle for sure (odd
+ * names, errors other than absence) are left out of the result: ask lstat or ls for those.
+ */
+export async function lsPaths(repo: string, commit: string, paths: string[]): Promise<Map<string, PathInfo>> {
+  const settled = new Map<string, PathInfo>();
+  const known = (p: string) => settled.has(p) || [...settled].some(([q, info]) => info.entry && isAncestor(p, q));
+  let todo = [...new Set(paths.map(treePath))];
+  for (let round = 0; todo.length > 0 && round < 32; round++) {
+    // A directory's entries are the lines under its path: no later argument may be one of them.
+    const args: string[] = [];
+    for (const p of todo) {
+      const i = args.findIndex((a) => isAncestor(a, p));
+      args.splice(i < 0 ? args.length : i, 0, p);
+    }
+    const r = await ostree(repo, ['ls', commit, ...args], true);
+    const lines = r.stdout.split('\n');
+    if (lines.pop() !== '') break; // output cut mid-line: trust none of it
+    const got: { path: string; entry: OstreeEntry; children: number }[] = [];
+    let li = 0;
+    for (const path of args) {
+      if (li >= lines.length) break;
+      const entry = parseLine(lines[li]!, path);
+      if (entry?.path !== path) break;
+      li++;
+      let children = 0;
+      if (entry.type === 'dir') {
+        for (; li < lines.length && isAncestor(path, LISTED.exec(lines[li]!)?.[1] ?? ''); li++) children++;
+      }
+      got.push({ path, entry, children });
+    }
+    if (li !== lines.length) break; // a line we cannot place (a name with a newline?): trust none of it
+    const save = (g: (typeof got)[number], complete: boolean) => {
+      let empty: boolean | undefined;
+      // One entry printed is enough to know a directory is not empty, even if its listing broke off.
+      if (g.entry.type === 'dir') empty = g.children > 0 ? false : complete ? true : undefined;
+      settled.set(g.path, { entry: g.entry, empty });
+    };
+    if (r.exitCode === 0) {
+      if (got.length !== args.length) break;
+      for (const g of got) save(g, true);
+      break;
+    }
+    // ostree names the argument it failed on: either the next one, or the last one printed (a directory it could not list).
+    const failedAt = (p: string | undefined) => p !== undefined && r.stderr.includes(`Inspecting path '${p}'`);
+    const next = args[got.length];
+    if (failedAt(next)) {
+      for (const g of got) save(g, true);
+      const absent = NOT_FOUND.test(r.stderr) && !/opening repo/.test(r.stderr);
+      if (absent) settled.set(next!, { entry: undefined });
+      todo = args.slice(got.length + 1);
+      const parent = parentOf(next!);
+      // The root always exists: only a deeper parent can be where the tree stops.
+      if (absent && parent !== '/' && !known(parent) && !todo.includes(parent)) todo.push(parent);
+    } else if (got.length > 0 && failedAt(got[got.length - 1]!.path) && got[got.length - 1]!.entry.type === 'dir') {
+      got.forEach((g, i) => save(g, i < got.length - 1));
+      todo = args.slice(got.length);
+    } else {
+      break;
+    }
+  }
+  return settled;
+}
+
 /** Contents of a regular file (ostree cat does not follow symlinks: resolve first). */
 export async function cat(repo: string, commit: string, path: string): Promise<string> {
   return (await ostree(repo, ['cat', commit, treePath(path)])).stdout;
