@@ -1,6 +1,6 @@
 // Orchestration: inputs → plan → solve → download → repo → metadata, every architecture concurrently.
 // The CLI and the action only translate their inputs into ComposeOptions and the result back out.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ComposeError, ConfigError, type ComposeProblem, type ConfigProblem } from './errors.js';
@@ -10,13 +10,14 @@ import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-y
 import { loadRepos, type RepoDefinition } from './inputs/repos.js';
 import { evrOf, planArch } from './plan/plan.js';
 import type { ArchPlan } from './plan/types.js';
-import { detectDnf, solve, type DnfBackend, type DnfPreference } from './solve/dnf.js';
+import { defaultSolvers, detectDnf, DnfSolver, type DnfPreference } from './solve/dnf.js';
+import { baseIdentity, findResolved, inputFingerprint, inputsKey, reusableRepos, saveResolved } from './solve/reuse.js';
 import type { SolveResult } from './solve/types.js';
 import { fetchPackages, type FetchedPackage } from './download/fetch.js';
 import { commitArches, discardStaged, stageArch, writeJson, type StagedArch } from './repo/output.js';
 import { buildMetadata, serializeMetadata } from './metadata/metadata.js';
 import { buildExtensionsJson, serializeExtensionsJson } from './metadata/extensions-json.js';
-import { combinedState, inputFingerprint, stateChecksum, type PackageFile } from './metadata/state.js';
+import { combinedState, sha256Of, sorted, stateChecksum, type PackageFile } from './metadata/state.js';
 import { GENERATOR } from './version.js';
 import { checkProblems, type ArchExtensions } from './report/checks.js';
 
@@ -67,6 +68,8 @@ export interface ArchResult extends ArchExtensions {
   arch: string;
   stateChecksum: string;
   inputFingerprint: string;
+  /** The base read and the solve were skipped: the inputs were those of an earlier run's record. */
+  reused: boolean;
   changed: boolean;
   packageCount: number;
   outputDir: string;
@@ -124,24 +127,48 @@ interface Resolved {
   plan: ArchPlan;
   solved: SolveResult;
   fingerprint: string;
+  /** Taken from an earlier run's record: the base was not read and dnf did not run. */
+  reused: boolean;
   /** Known before downloading when every repo declares sha256, which is the file's sha256. */
   declaredState?: string;
   log: ScopedLogger;
   timings: Record<string, number>;
 }
 
-async function resolveArch(
-  backend: DnfBackend,
-  arch: string,
-  config: ExtensionsConfig,
-  repos: RepoDefinition[],
-  options: ComposeOptions,
-  workDir: string,
-  log: ScopedLogger,
-): Promise<Resolved> {
+/** What every architecture shares while it resolves. */
+interface RunContext {
+  config: ExtensionsConfig;
+  repos: RepoDefinition[];
+  options: ComposeOptions;
+  dnf: { backend: string; version: string };
+  solver: DnfSolver;
+  workDir: string;
+}
+
+async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Promise<Resolved> {
+  const { config, repos, options, solver } = run;
+  const workDir = join(run.workDir, arch);
   const timings: Record<string, number> = {};
   let started = Date.now();
   log.stage('base');
+  // Unchanged inputs (config, base identity, every repo's repomd.xml): the recorded answer stands.
+  const identity = await baseIdentity(options.base, arch);
+  const keyOf = (baseName: string) => inputsKey({
+    generator: GENERATOR, dnf: run.dnf, arch, config, base: baseName,
+    ...(options.releasever !== undefined && { releasever: options.releasever }),
+    weakDeps: options.weakDeps, repos,
+  });
+  const key = identity && keyOf(identity);
+  const reusable = key !== undefined && reusableRepos(repos.filter((r) => namedRepos(config).has(r.id)));
+  const recorded = reusable ? await findResolved(options.cacheDir, key) : undefined;
+  if (recorded) {
+    timings['base'] = Date.now() - started;
+    log.info(`inputs unchanged since an earlier run (${recorded.fingerprint}): base read and solve skipped`);
+    const base = { ...recorded.base, root: '' };
+    return withState({ arch, base, plan: recorded.plan, solved: recorded.solved, fingerprint: recorded.fingerprint, reused: true, log, timings });
+  }
+  solver.start();
+
   const base: BaseInfo = await readBase(options.base, arch, join(workDir, 'base'));
   timings['base'] = Date.now() - started;
   const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
@@ -155,7 +182,7 @@ async function resolveArch(
 
   // Solve even when planning found problems, so that one run reports all of them.
   started = Date.now();
-  const solving = solve({ backend, plan, repos, root: base.root, workDir: join(workDir, 'solve'), cacheDir: join(options.cacheDir, backend, arch) });
+  const solving = solver.solve({ plan, repos, root: base.root, workDir: join(workDir, 'solve'), cacheDir: join(options.cacheDir, run.dnf.backend, arch) });
   const solved = await solving.catch((err: unknown) => {
     if (err instanceof ComposeError) throw new ComposeError([...problems, ...err.problems]);
     throw err;
@@ -163,12 +190,18 @@ async function resolveArch(
   if (problems.length > 0) throw new ComposeError(problems);
   timings['solve'] = Date.now() - started;
   log.info(`resolved ${solved.packages.length} packages`);
-  const declared = solved.packages.every((p) => p.checksum.type === 'sha256');
-  return {
-    arch, base, plan, solved, log, timings,
-    fingerprint: inputFingerprint({ plan, base, repos: solved.repos }),
-    ...(declared && { declaredState: archState(plan, base, solved, (p) => p.checksum.value) }),
-  };
+  // A base without a name (a rootfs directory) is named by its packages, which is all the solve read of it.
+  const fingerprint = inputFingerprint(key ?? keyOf(`packages:${sha256Of(sorted(base.packages.map((p) => p.nevra)))}`), solved.repos);
+  if (reusable) await saveResolved(options.cacheDir, key, fingerprint, { base, plan, solved });
+  return withState({ arch, base, plan, solved, fingerprint, reused: false, log, timings });
+}
+
+const namedRepos = (config: ExtensionsConfig) => new Set([...config.repos, ...config.extensions.flatMap((e) => e.repos)]);
+
+/** The state is known before downloading when every repo declares sha256, which is the file's sha256. */
+function withState(r: Omit<Resolved, 'declaredState'>): Resolved {
+  const declared = r.solved.packages.every((p) => p.checksum.type === 'sha256');
+  return { ...r, ...(declared && { declaredState: archState(r.plan, r.base, r.solved, (p) => p.checksum.value) }) };
 }
 
 async function writeArch(
@@ -235,6 +268,7 @@ function summarize(r: Resolved, state: string, changed: boolean, output: string,
     arch: r.arch,
     stateChecksum: state,
     inputFingerprint: r.fingerprint,
+    reused: r.reused,
     changed,
     packageCount: r.solved.packages.length,
     outputDir,
@@ -273,21 +307,42 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   const repos = await loadRepos(options.reposDir, options.repoPairs);
   const unknown = unknownRepoProblems(config, repos);
   if (unknown.length > 0) throw new ConfigError(unknown);
-  const dnf = await detectDnf(options.dnf ?? 'auto');
-  log.info(`resolving with ${dnf.backend} ${dnf.version}`);
   // Once per run: a tag resolved to one digest, a remote repo pulled, an archive fetched, so that
   // every architecture and every state checksum refer to the same base.
-  options = { ...options, base: await prepareBase(options.base, options.arches, { cacheDir: join(options.cacheDir, 'bases'), log: (m) => log.info(m) }) };
+  const [dnf, base] = await Promise.all([
+    detectDnf(options.dnf ?? 'auto'),
+    prepareBase(options.base, options.arches, { cacheDir: join(options.cacheDir, 'bases'), log: (m) => log.info(m) }),
+  ]);
+  log.info(`resolving with ${dnf.backend} ${dnf.version}`);
+  options = { ...options, base };
 
   const workDir = await mkdtemp(join(tmpdir(), 'compose-extensions-'));
+  const solver = new DnfSolver(dnf.backend, workDir, defaultSolvers(options.arches.length));
+  const run: RunContext = { config, repos, options, dnf, solver, workDir };
   const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
   let staged: StagedArch[] = [];
+  // Staging happens inside the output directory (for atomic renames): a failed first run removes it again.
+  const outputExisted = options.mode === 'depsolve' || (await stat(options.output).then(() => true, () => false));
+  let committed = false;
+  const stagedOf = (cs: (Composed | undefined)[]) => cs.flatMap((c) => (c?.staged ? [c.staged] : []));
   try {
-    // Phase 1, every architecture concurrently: base, plan, solve.
-    const resolved = await settleAll(options.arches, (arch) =>
-      resolveArch(dnf.backend, arch, config, repos, options, join(workDir, arch), scopes.get(arch)!),
+    // Without a previous state to compare with, an architecture downloads and stages as soon as its
+    // own solve is done, while the others still solve; with one, every state is known first (the
+    // combined state may match). Nothing reaches the output before the checks across architectures.
+    const pipelined = options.mode !== 'depsolve' && options.previousState.length === 0;
+    let unresolved = options.arches.length;
+    const done = await settleAll(
+      options.arches,
+      async (arch) => {
+        const r = await resolveArch(run, arch, scopes.get(arch)!).finally(() => {
+          if (--unresolved === 0) void solver.close(); // the helpers' memory goes back before the last downloads
+        });
+        return { r, c: pipelined ? await writeArch(r, config, options, join(workDir, arch), () => false) : undefined };
+      },
+      (partial) => (staged = stagedOf(partial.map((p) => p.c))),
     );
-    // Checks across architectures, before anything is downloaded or written.
+    staged = stagedOf(done.map((d) => d.c));
+    const resolved = done.map((d) => d.r);
     const summaries = resolved.map((r) => summarize(r, r.declaredState ?? '', false, options.output, 0));
     const failed = checkProblems(summaries, options.strictCrossArch ?? false);
     if (failed.length > 0) throw new ComposeError(failed);
@@ -295,22 +350,27 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
       const arches = summaries;
       return { config, stateChecksum: arches.every((a) => a.stateChecksum) ? combinedState(arches) : '', changed: false, arches };
     }
-    // `previous-state` may be one architecture's state or the combined state of all of them.
-    const declared = resolved.map((r) => ({ arch: r.arch, stateChecksum: r.declaredState ?? '' }));
-    const allUnchanged = declared.every((d) => d.stateChecksum) && options.previousState.includes(combinedState(declared));
-    const unchanged = (state: string) => allUnchanged || options.previousState.includes(state);
-    // Phase 2: download, verify, stage.
-    const composed = await settleAll(resolved, (r) => writeArch(r, config, options, join(workDir, r.arch), unchanged), (s) => {
-      staged = s.flatMap((c) => (c.staged ? [c.staged] : []));
-    });
-    staged = composed.flatMap((c) => (c.staged ? [c.staged] : []));
+    let composed = done.map((d) => d.c!);
+    if (!pipelined) {
+      // `previous-state` may be one architecture's state or the combined state of all of them.
+      const declared = resolved.map((r) => ({ arch: r.arch, stateChecksum: r.declaredState ?? '' }));
+      const allUnchanged = declared.every((d) => d.stateChecksum) && options.previousState.includes(combinedState(declared));
+      const unchanged = (state: string) => allUnchanged || options.previousState.includes(state);
+      composed = await settleAll(resolved, (r) => writeArch(r, config, options, join(workDir, r.arch), unchanged), (s) => {
+        staged = stagedOf(s);
+      });
+      staged = stagedOf(composed);
+    }
     await commitArches(options.output, staged);
     staged = [];
+    committed = true;
     const arches = composed.map((c) => c.result);
     return { config, stateChecksum: combinedState(arches), changed: arches.some((a) => a.changed), arches };
   } finally {
     // All or nothing: on any failure the previous output of every architecture stays as it was.
     await discardStaged(staged);
+    if (!outputExisted && !committed) await rmdir(options.output).catch(() => {}); // only if empty
+    await solver.close();
     for (const scope of scopes.values()) scope.end();
     await rm(workDir, { recursive: true, force: true });
   }

@@ -1,5 +1,5 @@
 import { fixture, hex, shuffled, type Fixture as F } from './fixtures.js';
-import { canonicalJson, inputFingerprint, stateChecksum } from './state.js';
+import { canonicalJson, stateChecksum } from './state.js';
 
 const FORMAT = /^sha256:[0-9a-f]{64}$/;
 
@@ -85,37 +85,5 @@ describe('stateChecksum', () => {
     const f = fixture();
     delete f.files['kernel-devel-6.14.0-63.fc42.x86_64'];
     expect(() => stateChecksum(f)).toThrow(/kernel-devel/);
-  });
-});
-
-describe('inputFingerprint', () => {
-  const base = inputFingerprint(fixture());
-
-  it('has the sha256:<hex> form and differs from the state checksum', () => {
-    expect(base).toMatch(FORMAT);
-    expect(base).not.toBe(stateChecksum(fixture()));
-  });
-
-  it('ignores order, and the package files it cannot know yet', () => {
-    expect(inputFingerprint(shuffled(fixture()))).toBe(base);
-    const f = fixture();
-    f.files['usbguard-1.1.3-2.fc42.x86_64']!.sha256 = hex('rebuilt');
-    expect(inputFingerprint(f)).toBe(base);
-  });
-
-  const changes: [string, (f: F) => void][] = [
-    ['the plan', (f) => void (f.plan.weakDeps = true)],
-    ['a spec', (f) => void (f.plan.extensions[0]!.specs[0] = 'usbguard-1.1.3')],
-    ['the base commit', (f) => void (f.base.commit = hex('other'))],
-    ['a repo id', (f) => void (f.repos[0]!.id = 'updates-archive')],
-    ['a repo url', (f) => void (f.repos[0]!.url = 'https://mirror.example.net/updates/')],
-    ['a repomd.xml', (f) => void (f.repos[2]!.repomdSha256 = hex('new metadata'))],
-    ['a repo added', (f) => void f.repos.push({ ...f.repos[0]!, id: 'extra' })],
-  ];
-  it.each(changes)('changes with %s', (_, mutate) => {
-    const f = fixture();
-    f.repos = f.repos.map((r) => ({ ...r }));
-    mutate(f);
-    expect(inputFingerprint(f)).not.toBe(base);
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BaseInfo } from '../inputs/base.js';
 import type { ArchPlan } from '../plan/types.js';
-import type { RepoState, SolveResult } from '../solve/types.js';
+import type { SolveResult } from '../solve/types.js';
 
 /** A package file as written into `<output>/<arch>/`. */
 export interface PackageFile {
@@ -18,12 +18,6 @@ export interface ComposedArch {
   solve: SolveResult;
   /** NEVRA → the file written for it; one entry per resolved package. */
   files: Readonly<Record<string, PackageFile>>;
-}
-
-export interface FingerprintInput {
-  plan: ArchPlan;
-  base: BaseInfo;
-  repos: readonly Pick<RepoState, 'id' | 'url' | 'repomdSha256'>[];
 }
 
 /** Code-unit order: locale-independent, so sums and files are the same on every machine. */
@@ -48,7 +42,10 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-const sha256Of = (value: unknown): string => `sha256:${createHash('sha256').update(canonicalJson(value)).digest('hex')}`;
+export const sha256Hex = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/** `sha256:<hex>` of a value's canonical JSON. */
+export const sha256Of = (value: unknown): string => `sha256:${sha256Hex(canonicalJson(value))}`;
 
 function normalisePlan(plan: ArchPlan) {
   return {
@@ -95,18 +92,6 @@ export function stateChecksum({ plan, base, solve, files }: ComposedArch): strin
     base: baseIdentity(base),
     packages,
     closures,
-  });
-}
-
-/** `sha256:<hex>` over what goes into the solve: equal fingerprints let a run skip solving. */
-export function inputFingerprint({ plan, base, repos }: FingerprintInput): string {
-  return sha256Of({
-    kind: 'compose-extensions/input/v1',
-    plan: normalisePlan(plan),
-    base: baseIdentity(base),
-    repos: repos
-      .map((r) => ({ id: r.id, url: r.url, repomdSha256: r.repomdSha256 }))
-      .sort((a, b) => byString(a.id, b.id) || byString(a.url, b.url)),
   });
 }
 

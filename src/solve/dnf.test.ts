@@ -7,7 +7,7 @@ import type { ArchPlan } from '../plan/types.js';
 import { makeRootfs } from '../../test/fixtures/base.js';
 import { serveDirectory, type StaticServer } from '../../test/fixtures/http.js';
 import { buildRpms, createRepo } from '../../test/fixtures/rpms.js';
-import { chooseBackend, detectDnf, helperRequest, solve, type SolveRequest } from './dnf.js';
+import { chooseBackend, defaultSolvers, detectDnf, DnfSolver, helperRequest, solve, type SolveRequest } from './dnf.js';
 
 let dir: string;
 let n = 0;
@@ -23,7 +23,7 @@ function plan(repos: string[], extensions: ArchPlan['extensions'] = []): ArchPla
 }
 
 describe('helperRequest', () => {
-  test('writes the rpm macros, a repo file with only the plan repos, and the request', async () => {
+  test('writes a repo file with only the plan repos, and the request line', async () => {
     const workDir = fresh('work');
     const cacheDir = fresh('cache');
     const repos: RepoDefinition[] = [
@@ -32,7 +32,6 @@ describe('helperRequest', () => {
       parseRepoPair('extras=http://127.0.0.1:9/extras'),
     ];
     const req: SolveRequest = {
-      backend: 'dnf4',
       plan: {
         arch: 'aarch64', releasever: '41', weakDeps: true, repos: ['extras', 'fedora'],
         extensions: [
@@ -49,23 +48,19 @@ describe('helperRequest', () => {
       cacheDir,
     };
     expect(await helperRequest(req)).toEqual({
-      home: join(workDir, 'home'),
-      input: {
-        arch: 'aarch64',
-        releasever: '41',
-        weakDeps: true,
-        installroot: '/base/root',
-        cachedir: cacheDir,
-        logdir: join(workDir, 'log'),
-        reposdir: join(workDir, 'yum.repos.d'),
-        repos: ['extras', 'fedora'],
-        extensions: [
-          { name: 'usbguard', kind: 'os-extension', specs: ['usbguard'], repos: ['fedora'] },
-          { name: 'kernel-devel', kind: 'development', specs: ['kernel-devel-5.0-1.fc40'], repos: ['extras', 'fedora'] },
-        ],
-      },
+      arch: 'aarch64',
+      releasever: '41',
+      weakDeps: true,
+      installroot: '/base/root',
+      cachedir: cacheDir,
+      logdir: join(workDir, 'log'),
+      reposdir: join(workDir, 'yum.repos.d'),
+      repos: ['extras', 'fedora'],
+      extensions: [
+        { name: 'usbguard', kind: 'os-extension', specs: ['usbguard'], repos: ['fedora'] },
+        { name: 'kernel-devel', kind: 'development', specs: ['kernel-devel-5.0-1.fc40'], repos: ['extras', 'fedora'] },
+      ],
     });
-    expect(await readFile(join(workDir, 'home/.rpmmacros'), 'utf8')).toBe('%_dbpath /usr/lib/sysimage/rpm\n');
     expect(await readFile(join(workDir, 'yum.repos.d/compose.repo'), 'utf8')).toBe(
       '[fedora]\nname=Fedora\nbaseurl=file:///srv/$basearch\ngpgcheck=1\ngpgkey=file:///k\nenabled=1\nskip_if_unavailable=0\n' +
         '\n' +
@@ -80,6 +75,13 @@ describe('detectDnf', () => {
     expect(found.backend).toBe('dnf4');
     expect(found.version).toMatch(/^4\.\d+\.\d+$/);
     await expect(detectDnf('dnf5')).rejects.toThrow('the dnf5 Python API was not found for /usr/bin/python3: install `python3-libdnf5` (Fedora)');
+  });
+
+  test('one helper for every architecture on two cores; never more helpers than architectures', () => {
+    expect(defaultSolvers(4, 2)).toBe(1);
+    expect(defaultSolvers(4, 1)).toBe(1);
+    expect(defaultSolvers(4, 8)).toBe(4);
+    expect(defaultSolvers(2, 16)).toBe(2);
   });
 
   test('chooses dnf5 where present, else dnf4, unless told', () => {
@@ -104,19 +106,20 @@ describe('solve with the real dnf', () => {
         { name: 'basepkg', version: '1.0', release: '1' },
         { name: 'tiny', version: '1.0', release: '1', requires: ['basepkg'] },
       ],
-      ['x86_64'],
+      ['x86_64', 'aarch64'],
       built,
     );
     root = await makeRootfs(join(dir, 'root'), { rpms: rpms['x86_64']!.filter((f) => f.includes('basepkg')) });
     repoDir = join(built, 'x86_64');
     await createRepo(repoDir);
+    await createRepo(join(built, 'aarch64'));
     server = await serveDirectory(built);
   });
   afterAll(() => server?.close());
 
-  const request = (repos: RepoDefinition[], extRepos: string[]): SolveRequest => ({
-    backend: 'dnf4',
-    plan: plan([...extRepos].sort(), [{ ...TINY, repos: extRepos }]),
+  const request = (repos: RepoDefinition[], extRepos: string[], arch = 'x86_64') => ({
+    backend: 'dnf4' as const,
+    plan: { ...plan([...extRepos].sort(), [{ ...TINY, repos: extRepos }]), arch },
     repos,
     root,
     workDir: fresh('work'),
@@ -146,5 +149,65 @@ describe('solve with the real dnf', () => {
     expect(problems[0]!.arch).toBe('x86_64');
     expect(problems[0]!.message).toMatch(/^repository could not be loaded: .*broken/);
     if (url().startsWith('http')) expect(server.requests.slice(before)).toContain('/no-such-repo/repodata/repomd.xml');
+  });
+});
+
+describe('one helper process serving several architectures', () => {
+  let root: string;
+  let built: string;
+
+  beforeAll(async () => {
+    built = join(dir, 'multi');
+    const rpms = await buildRpms(
+      [
+        { name: 'basepkg', version: '1.0', release: '1' },
+        { name: 'tiny', version: '1.0', release: '1', requires: ['basepkg'] },
+        { name: 'other', version: '2.0', release: '3', requires: ['basepkg'] },
+      ],
+      ['x86_64', 'aarch64'],
+      built,
+    );
+    root = await makeRootfs(join(dir, 'multi-root'), { rpms: rpms['x86_64']!.filter((f) => f.includes('basepkg')) });
+    await Promise.all(['x86_64', 'aarch64'].map((a) => createRepo(join(built, a))));
+  });
+
+  const request = (arch: string, specs: string[]): SolveRequest => ({
+    plan: { ...plan(['r']), arch, extensions: [{ name: 'e', kind: 'os-extension', requested: specs, specs, repos: ['r'] }] },
+    repos: [parseRepoPair(`r=${join(built, arch)}`)],
+    root,
+    workDir: fresh(`work-${arch}`),
+    cacheDir: fresh(`cache-${arch}`),
+  });
+
+  test('answers each request with its own architecture, and one failure leaves the others answered', async () => {
+    const solver = new DnfSolver('dnf4', fresh('helper-home'), 1);
+    try {
+      const [x86, broken, arm] = await Promise.allSettled([
+        solver.solve(request('x86_64', ['tiny'])),
+        solver.solve(request('aarch64', ['no-such-package'])),
+        solver.solve(request('aarch64', ['other'])),
+      ]);
+      expect(x86).toMatchObject({ status: 'fulfilled', value: { arch: 'x86_64', closures: { e: ['tiny-1.0-1.x86_64'] } } });
+      expect(broken.status).toBe('rejected');
+      expect(((broken as PromiseRejectedResult).reason as ComposeError).problems).toEqual([
+        { arch: 'aarch64', extension: 'e', message: 'no package matches no-such-package in repos r' },
+      ]);
+      expect(arm).toMatchObject({ status: 'fulfilled', value: { arch: 'aarch64', closures: { e: ['other-2.0-3.aarch64'] } } });
+      expect(solver.processes).toBe(1);
+    } finally {
+      await solver.close();
+    }
+  });
+
+  test('a helper that dies fails every waiting architecture with its last words', async () => {
+    const solver = new DnfSolver('dnf4', fresh('helper-home'), 1);
+    // A request the helper cannot even read as an architecture: Python raises, the answer says so.
+    const bad = { ...request('x86_64', ['tiny']), root: 42 as unknown as string };
+    const err = await solver.solve(bad).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/^dnf failed on x86_64: Traceback/);
+    // The helper is still there for the next architecture.
+    await expect(solver.solve(request('aarch64', ['other']))).resolves.toMatchObject({ arch: 'aarch64' });
+    await solver.close();
   });
 });

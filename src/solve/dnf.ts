@@ -1,8 +1,12 @@
-// Adapter around the distribution's dnf: one helper process per architecture resolves every extension.
-import { existsSync } from 'node:fs';
+// Adapter around the distribution's dnf: helper processes that load each architecture's repos once
+// and resolve every extension in it.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
 import { ComposeError, ToolError, UsageError, type ComposeProblem } from '../errors.js';
 import { renderRepoFile, type RepoDefinition } from '../inputs/repos.js';
 import type { ArchPlan } from '../plan/types.js';
@@ -19,13 +23,13 @@ export type DnfBackend = 'dnf4' | 'dnf5';
 export type DnfPreference = DnfBackend | 'auto';
 
 /** What each backend needs: a Python module (dnf4's own, or dnf5's library bindings) and its helper. */
-const BACKENDS: Record<DnfBackend, { probe: string; helper: string; fedoraPackage: string }> = {
+const BACKENDS: Record<DnfBackend, { probe: string[]; helper: string; fedoraPackage: string }> = {
   dnf5: {
-    probe: 'import libdnf5; v = libdnf5.conf.get_library_version(); print("%d.%d.%d" % (v.major, v.minor, v.micro))',
+    probe: ['import libdnf5', 'v = libdnf5.conf.get_library_version()', 'print("%d.%d.%d" % (v.major, v.minor, v.micro))'],
     helper: 'dnf5-helper.py',
     fedoraPackage: 'python3-libdnf5',
   },
-  dnf4: { probe: 'import dnf; print(dnf.VERSION)', helper: 'dnf4-helper.py', fedoraPackage: 'python3-dnf' },
+  dnf4: { probe: ['import dnf', 'print(dnf.VERSION)'], helper: 'dnf4-helper.py', fedoraPackage: 'python3-dnf' },
 };
 
 /** Reads `auto`, `dnf5` or `dnf4` from a flag or input named `what`; empty means auto. */
@@ -52,18 +56,20 @@ export function chooseBackend(preference: DnfPreference, found: Partial<Record<D
   );
 }
 
-/** Probes which backends this machine has (one short Python run each). */
-export async function availableBackends(): Promise<Partial<Record<DnfBackend, string>>> {
-  const found: Partial<Record<DnfBackend, string>> = {};
-  for (const backend of Object.keys(BACKENDS) as DnfBackend[]) {
-    const probe = await run(systemPython(), ['-c', BACKENDS[backend].probe], { allowFailure: true }).catch(() => undefined);
-    if (probe?.exitCode === 0) found[backend] = probe.stdout.trim();
-  }
-  return found;
+/**
+ * Probes the backends in `order` with one short Python run, stopping at the first one found (an
+ * import of dnf costs a fifth of a second: it is not paid for a backend that would not be chosen).
+ */
+export async function availableBackends(order: DnfBackend[] = ['dnf5', 'dnf4']): Promise<Partial<Record<DnfBackend, string>>> {
+  // One line per backend tried: its version, or empty when its module is missing.
+  const probes = order.map((b) => ['try:', ...BACKENDS[b].probe, 'raise SystemExit'].join('\n    ') + '\nexcept ImportError:\n    print()');
+  const probe = await run(systemPython(), ['-c', probes.join('\n')], { allowFailure: true }).catch(() => undefined);
+  const lines = probe?.exitCode === 0 ? probe.stdout.split('\n') : [];
+  return Object.fromEntries(order.flatMap((b, i) => (lines[i]?.trim() ? [[b, lines[i]!.trim()]] : [])));
 }
 
 export async function detectDnf(preference: DnfPreference = 'auto'): Promise<{ backend: DnfBackend; version: string }> {
-  return chooseBackend(preference, await availableBackends());
+  return chooseBackend(preference, await availableBackends(preference === 'auto' ? ['dnf5', 'dnf4'] : [preference]));
 }
 
 /** The Fedora package that provides a backend's Python API, for installing it in a container. */
@@ -72,7 +78,6 @@ export function backendPackage(backend: DnfBackend): string {
 }
 
 export interface SolveRequest {
-  backend: DnfBackend;
   plan: ArchPlan;
   repos: RepoDefinition[];
   /** A root whose rpmdb (a private copy of the base's) is at usr/lib/sysimage/rpm. */
@@ -83,54 +88,177 @@ export interface SolveRequest {
   cacheDir: string;
 }
 
-/** The JSON the helper reads on stdin; exported so its shape is unit-tested. */
+/** The JSON line the helper reads for one architecture; exported so its shape is unit-tested. */
 export async function helperRequest(req: SolveRequest) {
   const reposDir = join(req.workDir, 'yum.repos.d');
-  const home = join(req.workDir, 'home');
   const logDir = join(req.workDir, 'log');
-  await Promise.all([reposDir, home, logDir, req.cacheDir].map((d) => mkdir(d, { recursive: true })));
+  await Promise.all([reposDir, logDir, req.cacheDir].map((d) => mkdir(d, { recursive: true })));
   const used = req.repos.filter((r) => req.plan.repos.includes(r.id));
   await writeFile(join(reposDir, 'compose.repo'), renderRepoFile(used));
-  // Debian's rpm reads ~/.rpmdb unless told otherwise: then dnf would see an empty base.
-  await writeFile(join(home, '.rpmmacros'), '%_dbpath /usr/lib/sysimage/rpm\n');
   return {
-    home,
-    input: {
-      arch: req.plan.arch,
-      releasever: req.plan.releasever,
-      weakDeps: req.plan.weakDeps,
-      installroot: req.root,
-      cachedir: req.cacheDir,
-      logdir: logDir,
-      reposdir: reposDir,
-      repos: req.plan.repos,
-      extensions: req.plan.extensions.map(({ name, kind, specs, repos }) => ({ name, kind, specs, repos })),
-    },
+    arch: req.plan.arch,
+    releasever: req.plan.releasever,
+    weakDeps: req.plan.weakDeps,
+    installroot: req.root,
+    cachedir: req.cacheDir,
+    logdir: logDir,
+    reposdir: reposDir,
+    repos: req.plan.repos,
+    extensions: req.plan.extensions.map(({ name, kind, specs, repos }) => ({ name, kind, specs, repos })),
   };
 }
 
 // Beside this module in src/, and beside the bundle in dist/ (scripts/bundle.mjs copies them there).
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-/** Resolves every extension of the plan; throws ComposeError listing every problem dnf found. */
-export async function solve(req: SolveRequest): Promise<SolveResult> {
-  const { home, input } = await helperRequest(req);
-  const result = await run(systemPython(), [join(HERE, BACKENDS[req.backend].helper)], {
-    input: JSON.stringify(input),
-    env: { HOME: home, LC_ALL: 'C.UTF-8' },
-    cwd: req.workDir,
-    allowFailure: true,
-  });
-  let output: Partial<SolveResult> & { problems?: ComposeProblem[] };
+type HelperAnswer = Partial<SolveResult> & { id?: number; problems?: ComposeProblem[]; error?: string };
+
+interface Pending {
+  arch: string;
+  resolve(answer: HelperAnswer): void;
+  reject(err: Error): void;
+}
+
+/** One helper process: answers its requests one after another, in the order they were sent. */
+class Helper {
+  readonly pending = new Map<number, Pending>();
+  private readonly child: ResultPromise;
+  private stderr = '';
+  private exited?: Error;
+
+  constructor(backend: DnfBackend, home: string) {
+    this.child = execa(systemPython(), [join(HERE, BACKENDS[backend].helper)], {
+      // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an empty base.
+      env: { HOME: home, LC_ALL: 'C.UTF-8' },
+      extendEnv: true,
+      cwd: home,
+      buffer: false,
+      reject: false,
+      stdin: 'pipe',
+    });
+    this.child.stderr!.on('data', (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString()).slice(-16384);
+    });
+    createInterface({ input: this.child.stdout! }).on('line', (line) => this.answer(line));
+    this.child.stdin!.on('error', () => {}); // a helper that died is reported by its exit, below
+    void this.child.then((result) => {
+      const cause = result.exitCode === undefined ? `could not be run: ${result.shortMessage}` : `exited with ${result.exitCode}`;
+      this.fail(new ToolError(`dnf's helper (${systemPython()}) ${cause}: ${lastLines(this.stderr) || 'no output'}`));
+    });
+  }
+
+  private answer(line: string): void {
+    let answer: HelperAnswer;
+    try {
+      answer = JSON.parse(line) as HelperAnswer;
+    } catch {
+      this.fail(new ToolError(`dnf's helper answered something that is not JSON: ${line.slice(0, 200)}`));
+      return;
+    }
+    const waiting = this.pending.get(answer.id ?? -1);
+    if (!waiting) return;
+    this.pending.delete(answer.id!);
+    waiting.resolve(answer);
+  }
+
+  private fail(err: Error): void {
+    this.exited ??= err;
+    for (const [id, waiting] of this.pending) {
+      this.pending.delete(id);
+      waiting.reject(new ToolError(`dnf failed on ${waiting.arch}: ${err.message}`));
+    }
+  }
+
+  ask(id: number, arch: string, input: object): Promise<HelperAnswer> {
+    if (this.exited) return Promise.reject(new ToolError(`dnf failed on ${arch}: ${this.exited.message}`));
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { arch, resolve, reject });
+      this.child.stdin!.write(JSON.stringify({ ...input, id }) + '\n');
+    });
+  }
+
+  async close(): Promise<void> {
+    this.child.stdin!.end();
+    await this.child;
+  }
+}
+
+/**
+ * How many helpers solve at once: each holds one architecture's sack (60–70 MiB), and an
+ * architecture's solve is one core's work, so half the cores leaves the other half to Node's
+ * base reads and downloads, which overlap with the next solve.
+ */
+export function defaultSolvers(arches: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.min(arches, Math.floor(cores / 2)));
+}
+
+/**
+ * The solve stage: a few dnf helper processes (never one per extension, at most one per
+ * architecture) answer every architecture's request as its base becomes ready.
+ */
+export class DnfSolver {
+  private readonly helpers: Helper[] = [];
+  private nextId = 0;
+
+  constructor(
+    private readonly backend: DnfBackend,
+    /** Scratch directory of the run: the helpers' HOME with their rpm macros. */
+    private readonly workDir: string,
+    private readonly maxHelpers = 1,
+  ) {}
+
+  private helper(): Helper {
+    const idle = this.helpers.find((h) => h.pending.size === 0);
+    if (idle) return idle;
+    if (this.helpers.length < this.maxHelpers) {
+      // Synchronously, so that requests arriving together cannot start more helpers than allowed.
+      const home = join(this.workDir, `dnf-home-${this.helpers.length}`);
+      mkdirSync(home, { recursive: true });
+      writeFileSync(join(home, '.rpmmacros'), '%_dbpath /usr/lib/sysimage/rpm\n');
+      const helper = new Helper(this.backend, home);
+      this.helpers.push(helper);
+      return helper;
+    }
+    return this.helpers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+  }
+
+  /** Starts a helper ahead of the first request, so that Python and dnf load while the base is read. */
+  start(): void {
+    if (this.helpers.length === 0) this.helper();
+  }
+
+  /** Helper processes started so far. */
+  get processes(): number {
+    return this.helpers.length;
+  }
+
+  /** Resolves every extension of the plan; throws ComposeError listing every problem dnf found. */
+  async solve(req: SolveRequest): Promise<SolveResult> {
+    const input = await helperRequest(req);
+    const arch = req.plan.arch;
+    const output = await this.helper().ask(this.nextId++, arch, input);
+    if (output.error) throw new ToolError(`dnf failed on ${arch}: ${lastLines(output.error)}`);
+    if (output.problems?.length) {
+      throw new ComposeError(output.problems.map((p) => ({ message: plainWords(p.message), extension: p.extension ?? undefined, arch })));
+    }
+    return { arch, packages: output.packages ?? [], closures: output.closures ?? {}, repos: output.repos ?? [] };
+  }
+
+  private closing?: Promise<void>;
+
+  /** Ends the helpers (once; later calls wait for the same end). */
+  close(): Promise<void> {
+    this.closing ??= Promise.all(this.helpers.map((h) => h.close())).then(() => {});
+    return this.closing;
+  }
+}
+
+/** One architecture alone: a solver for one request. */
+export async function solve(req: SolveRequest & { backend: DnfBackend }): Promise<SolveResult> {
+  const solver = new DnfSolver(req.backend, join(req.workDir, 'helper'));
   try {
-    output = JSON.parse(result.stdout);
-  } catch {
-    throw new ToolError(`dnf failed on ${req.plan.arch} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
+    return await solver.solve(req);
+  } finally {
+    await solver.close();
   }
-  if (output.problems?.length) {
-    throw new ComposeError(
-      output.problems.map((p) => ({ message: plainWords(p.message), extension: p.extension ?? undefined, arch: req.plan.arch })),
-    );
-  }
-  return { arch: req.plan.arch, packages: output.packages ?? [], closures: output.closures ?? {}, repos: output.repos ?? [] };
 }
