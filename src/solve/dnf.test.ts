@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ComposeError } from '../errors.js';
+import { run } from '../tools/exec.js';
 import { parseRepoPair, type RepoDefinition } from '../inputs/repos.js';
 import type { ArchPlan } from '../plan/types.js';
 import { makeRootfs } from '../../test/fixtures/base.js';
@@ -74,6 +75,8 @@ describe('detectDnf', () => {
     const found = await detectDnf();
     expect(found.backend).toBe('dnf4');
     expect(found.version).toMatch(/^4\.\d+\.\d+$/);
+    // Read from dnf/const.py without importing dnf: the same as what dnf itself says.
+    expect(found.version).toBe((await run('/usr/bin/python3', ['-c', 'import dnf; print(dnf.VERSION)'])).stdout.trim());
     await expect(detectDnf('dnf5')).rejects.toThrow('the dnf5 Python API was not found for /usr/bin/python3: install `python3-libdnf5` (Fedora)');
   });
 
