@@ -1,15 +1,14 @@
-"""Resolves every extension of one architecture with dnf4's own solver (libdnf/libsolv), in one process.
+"""Resolves every extension of each architecture with dnf4's own solver (libdnf/libsolv), in one process.
 
-Reads a JSON request on stdin and writes one JSON document on stdout: the resolved packages and
-closures, or the problems found. It never downloads: the caller fetches what it needs.
+Reads one JSON request per line on stdin (one architecture each) and answers each with one JSON line
+on stdout: the resolved packages and closures, or the problems found. It never downloads: the caller
+fetches what it needs.
 Loading the repos once and running one goal per extension is what keeps per-extension closures
 cheap: starting dnf per extension would load the metadata again each time.
 """
 import hashlib
-import json
 import os
 import re
-import sys
 
 import dnf
 import dnf.exceptions
@@ -17,6 +16,8 @@ import dnf.rpm
 import dnf.subject
 import dnf.transaction
 import hawkey
+
+from helper_serve import serve  # beside this file, in src/solve/ and in dist/
 
 BASE_CHANGING = {
     dnf.transaction.PKG_UPGRADE: 'upgrade',
@@ -247,15 +248,14 @@ class EvrKey:
         return self.pkg.evr_eq(other.pkg)
 
 
-def main():
-    req = json.load(sys.stdin)
+def resolve_arch(req):
+    """One architecture's answer: packages, closures and repos, or the problems found."""
     base = make_base(req)
     problems = []
     try:
         base.fill_sack(load_system_repo=True, load_available_repos=True)
     except dnf.exceptions.RepoError as e:
-        print(json.dumps({'problems': [{'message': 'repository could not be loaded: %s' % e}]}))
-        return
+        return {'problems': [{'message': 'repository could not be loaded: %s' % e}]}
     repos = {r.id: r for r in base.repos.iter_enabled()}
     resolver = Resolver(base, req)
     if len(resolver.installed) == 0:
@@ -289,8 +289,7 @@ def main():
             problems.extend(find_conflicts(resolver, os_exts, str(joint)))
 
     if problems:
-        print(json.dumps({'problems': problems}))
-        return
+        return {'problems': problems}
 
     packages = []
     for key in sorted(chosen):
@@ -306,11 +305,11 @@ def main():
             'url': pkg.remote_location(),
             'extensions': sorted(exts),
         })
-    print(json.dumps({
+    return {
         'packages': packages,
         'closures': closures,
         'repos': [repo_state(repos[r]) for r in sorted(repos)],
-    }))
+    }
 
 
 def find_conflicts(resolver, os_exts, joint_error):
@@ -327,4 +326,4 @@ def find_conflicts(resolver, os_exts, joint_error):
 
 
 if __name__ == '__main__':
-    main()
+    serve(resolve_arch)

@@ -1,7 +1,8 @@
-"""Resolves every extension of one architecture with dnf5's own solver (libdnf5/libsolv), in one process.
+"""Resolves every extension of each architecture with dnf5's own solver (libdnf5/libsolv), in one process.
 
-Reads a JSON request on stdin and writes one JSON document on stdout: the resolved packages and
-closures, or the problems found. It never downloads: the caller fetches what it needs.
+Reads one JSON request per line on stdin (one architecture each) and answers each with one JSON line
+on stdout: the resolved packages and closures, or the problems found. It never downloads: the caller
+fetches what it needs.
 Loading the repos once and running one goal per extension is what keeps per-extension closures
 cheap: starting dnf per extension would load the metadata again each time.
 
@@ -17,13 +18,13 @@ and the binding tests in test/python3/libdnf5/ (tutorial/session/force_arch.py f
 NOT exercised by this project's CI: the CI runs on Debian, which has no dnf5.
 """
 import hashlib
-import json
 import os
 import re
-import sys
 import urllib.parse
 
 import libdnf5
+
+from helper_serve import serve  # beside this file, in src/solve/ and in dist/
 
 ACTION = libdnf5.transaction
 INBOUND = {
@@ -395,15 +396,14 @@ class EvrKey:
         return self._cmp(other) == 0
 
 
-def main():
-    req = json.load(sys.stdin)
+def resolve_arch(req):
+    """One architecture's answer: packages, closures and repos, or the problems found."""
     base = make_base(req)
     problems = []
     try:
         load_repos(base)
     except libdnf5.exception.RepoError as e:
-        print(json.dumps({'problems': [{'message': 'repository could not be loaded: %s' % error_text(e)}]}))
-        return
+        return {'problems': [{'message': 'repository could not be loaded: %s' % error_text(e)}]}
     repos = {r.get_id(): r for r in enabled_repos(base)}
     resolver = Resolver(base, req)
     if resolver.installed.empty():
@@ -437,8 +437,7 @@ def main():
             problems.extend(find_conflicts(resolver, os_exts, str(joint)))
 
     if problems:
-        print(json.dumps({'problems': problems}))
-        return
+        return {'problems': problems}
 
     packages = []
     for key in sorted(chosen):
@@ -456,11 +455,11 @@ def main():
             'url': remote[0] if remote else None,
             'extensions': sorted(exts),
         })
-    print(json.dumps({
+    return {
         'packages': packages,
         'closures': closures,
         'repos': [repo_state(repos[r]) for r in sorted(repos)],
-    }))
+    }
 
 
 def find_conflicts(resolver, os_exts, joint_error):
@@ -477,4 +476,4 @@ def find_conflicts(resolver, os_exts, joint_error):
 
 
 if __name__ == '__main__':
-    main()
+    serve(resolve_arch)
