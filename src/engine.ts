@@ -142,7 +142,28 @@ interface RunContext {
   options: ComposeOptions;
   dnf: { backend: string; version: string };
   solver: DnfSolver;
+  /** Base reads at once: no more than the helpers can take, so their ostree and rpm processes do not pile up. */
+  baseReads: Limiter;
   workDir: string;
+}
+
+export type Limiter = <T>(work: () => Promise<T>) => Promise<T>;
+
+/** Runs at most `count` of the works given to it at once, in the order given. */
+export function limiter(count: number): Limiter {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (work) => {
+    if (running < count) running++;
+    else await new Promise<void>((resume) => waiting.push(resume)); // the slot is handed over
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
 }
 
 async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Promise<Resolved> {
@@ -169,7 +190,7 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
   }
   solver.start();
 
-  const base: BaseInfo = await readBase(options.base, arch, join(workDir, 'base'));
+  const base: BaseInfo = await run.baseReads(() => readBase(options.base, arch, join(workDir, 'base')));
   timings['base'] = Date.now() - started;
   const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
   if (!releasever) {
@@ -317,8 +338,9 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   options = { ...options, base };
 
   const workDir = await mkdtemp(join(tmpdir(), 'compose-extensions-'));
-  const solver = new DnfSolver(dnf.backend, workDir, defaultSolvers(options.arches.length));
-  const run: RunContext = { config, repos, options, dnf, solver, workDir };
+  const solvers = defaultSolvers(options.arches.length);
+  const solver = new DnfSolver(dnf.backend, workDir, solvers);
+  const run: RunContext = { config, repos, options, dnf, solver, baseReads: limiter(solvers), workDir };
   const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
   let staged: StagedArch[] = [];
   // Staging happens inside the output directory (for atomic renames): a failed first run removes it again.

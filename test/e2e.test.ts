@@ -40,7 +40,8 @@ function inputs(config: string, extra: Record<string, string> = {}): Record<stri
     'base-rev': BASE_REF,
     architectures: 'x86_64\naarch64',
     'repos-dir': distro.reposDir,
-    'cache-dir': join(dir, 'cache'),
+    // A cache per run: with a shared one, a later test would reuse an earlier one's solve.
+    'cache-dir': join(dir, `cache-${Math.random().toString(36).slice(2)}`),
     output: join(dir, `out-${Math.random().toString(36).slice(2)}`),
     ...extra,
   };
@@ -78,6 +79,8 @@ describe.each(nodes)('the bundled action under %s', (_label, node) => {
     const again = await runAction(node, { ...given, 'previous-state': run.outputs['state-checksum']! });
     expect(again.exitCode).toBe(0);
     expect(again.outputs['changed']).toBe('false');
+    // Same cache, same inputs: the recorded solve is taken, no base read and no dnf.
+    expect(again.log).toContain('base read and solve skipped');
   });
 });
 
@@ -149,12 +152,12 @@ describe('the bundled CLI', () => {
     const output = join(dir, 'cli-out');
     const result = await execa(process.execPath, [
       CLI, 'compose', '--config', config, '--ostree-repo', distro.ostreeRepo, '--base-rev', BASE_REF,
-      '--arch', 'aarch64', '--repos-dir', distro.reposDir, '--cache-dir', join(dir, 'cache'), '--output', output, '--json',
+      '--arch', 'aarch64', '--repos-dir', distro.reposDir, '--cache-dir', join(dir, 'cli-cache'), '--output', output, '--json',
     ], { reject: false, env: { HOME: dir } });
     expect(result.exitCode).toBe(0);
     const json = JSON.parse(String(result.stdout));
     expect(json.arches).toEqual([
-      expect.objectContaining({ arch: 'aarch64', changed: true, packageCount: 4, outputDir: join(output, 'aarch64'), metadata: join(output, 'aarch64', 'metadata.json') }),
+      expect.objectContaining({ arch: 'aarch64', changed: true, reused: false, inputFingerprint: expect.stringMatching(/^sha256:/), packageCount: 4, outputDir: join(output, 'aarch64'), metadata: join(output, 'aarch64', 'metadata.json') }),
     ]);
     expect(String(result.stderr)).toContain('[aarch64] resolved 4 packages');
     const valid = await execa(process.execPath, [CLI, 'validate', '--config', config, '--json'], { reject: false });

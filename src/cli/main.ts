@@ -164,6 +164,8 @@ export function resultJson(result: ComposeResult, written = true) {
     arches: result.arches.map((a) => ({
       arch: a.arch,
       stateChecksum: a.stateChecksum,
+      inputFingerprint: a.inputFingerprint,
+      reused: a.reused,
       changed: a.changed,
       packageCount: a.packageCount,
       ...(written && { outputDir: a.outputDir, metadata: a.metadataPath, extensionsJson: a.extensionsJsonPath }),
