@@ -22594,6 +22594,27 @@ function unknownRepoProblems(config, repos) {
 async function validateConfig(path) {
     return readExtensionsYaml(path);
 }
+/** Runs at most `count` of the works given to it at once, in the order given. */
+function limiter(count) {
+    let running = 0;
+    const waiting = [];
+    return async (work) => {
+        if (running < count)
+            running++;
+        else
+            await new Promise((resume) => waiting.push(resume)); // the slot is handed over
+        try {
+            return await work();
+        }
+        finally {
+            const next = waiting.shift();
+            if (next)
+                next();
+            else
+                running--;
+        }
+    };
+}
 async function resolveArch(run, arch, log) {
     const { config, repos, options, solver } = run;
     const workDir = (0,external_node_path_namespaceObject.join)(run.workDir, arch);
@@ -22617,7 +22638,7 @@ async function resolveArch(run, arch, log) {
         return withState({ arch, base, plan: recorded.plan, solved: recorded.solved, fingerprint: recorded.fingerprint, reused: true, log, timings });
     }
     solver.start();
-    const base = await readBase(options.base, arch, (0,external_node_path_namespaceObject.join)(workDir, 'base'));
+    const base = await run.baseReads(() => readBase(options.base, arch, (0,external_node_path_namespaceObject.join)(workDir, 'base')));
     timings['base'] = Date.now() - started;
     const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
     if (!releasever) {
@@ -22754,8 +22775,9 @@ async function compose(options) {
     log.info(`resolving with ${dnf.backend} ${dnf.version}`);
     options = { ...options, base };
     const workDir = await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'compose-extensions-'));
-    const solver = new DnfSolver(dnf.backend, workDir, defaultSolvers(options.arches.length));
-    const run = { config, repos, options, dnf, solver, workDir };
+    const solvers = defaultSolvers(options.arches.length);
+    const solver = new DnfSolver(dnf.backend, workDir, solvers);
+    const run = { config, repos, options, dnf, solver, baseReads: limiter(solvers), workDir };
     const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
     let staged = [];
     // Staging happens inside the output directory (for atomic renames): a failed first run removes it again.
@@ -23650,6 +23672,8 @@ function resultJson(result, written = true) {
         arches: result.arches.map((a) => ({
             arch: a.arch,
             stateChecksum: a.stateChecksum,
+            inputFingerprint: a.inputFingerprint,
+            reused: a.reused,
             changed: a.changed,
             packageCount: a.packageCount,
             ...(written && { outputDir: a.outputDir, metadata: a.metadataPath, extensionsJson: a.extensionsJsonPath }),
