@@ -180,7 +180,7 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
     weakDeps: options.weakDeps, repos,
   });
   const key = identity && keyOf(identity);
-  const reusable = key !== undefined && reusableRepos(repos.filter((r) => namedRepos(config).has(r.id)));
+  const reusable = key !== undefined && reusableRepos(config, repos);
   const recorded = reusable ? await findResolved(options.cacheDir, key) : undefined;
   if (recorded) {
     timings['base'] = Date.now() - started;
@@ -216,8 +216,6 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
   if (reusable) await saveResolved(options.cacheDir, key, fingerprint, { base, plan, solved });
   return withState({ arch, base, plan, solved, fingerprint, reused: false, log, timings });
 }
-
-const namedRepos = (config: ExtensionsConfig) => new Set([...config.repos, ...config.extensions.flatMap((e) => e.repos)]);
 
 /** The state is known before downloading when every repo declares sha256, which is the file's sha256. */
 function withState(r: Omit<Resolved, 'declaredState'>): Resolved {

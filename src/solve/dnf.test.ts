@@ -8,7 +8,7 @@ import type { ArchPlan } from '../plan/types.js';
 import { makeRootfs } from '../../test/fixtures/base.js';
 import { serveDirectory, type StaticServer } from '../../test/fixtures/http.js';
 import { buildRpms, createRepo } from '../../test/fixtures/rpms.js';
-import { chooseBackend, defaultSolvers, detectDnf, DnfSolver, helperRequest, solve, type SolveRequest } from './dnf.js';
+import { chooseBackend, defaultSolvers, detectDnf, DnfSolver, helperRequest, type SolveRequest } from './dnf.js';
 
 let dir: string;
 let n = 0;
@@ -120,8 +120,17 @@ describe('solve with the real dnf', () => {
   });
   afterAll(() => server?.close());
 
-  const request = (repos: RepoDefinition[], extRepos: string[], arch = 'x86_64') => ({
-    backend: 'dnf4' as const,
+  /** One architecture alone, with a helper of its own. */
+  async function solve(req: SolveRequest) {
+    const solver = new DnfSolver('dnf4', join(req.workDir, 'helper'));
+    try {
+      return await solver.solve(req);
+    } finally {
+      await solver.close();
+    }
+  }
+
+  const request = (repos: RepoDefinition[], extRepos: string[], arch = 'x86_64'): SolveRequest => ({
     plan: { ...plan([...extRepos].sort(), [{ ...TINY, repos: extRepos }]), arch },
     repos,
     root,

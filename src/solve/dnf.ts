@@ -263,13 +263,3 @@ export class DnfSolver {
     return this.closing;
   }
 }
-
-/** One architecture alone: a solver for one request. */
-export async function solve(req: SolveRequest & { backend: DnfBackend }): Promise<SolveResult> {
-  const solver = new DnfSolver(req.backend, join(req.workDir, 'helper'));
-  try {
-    return await solver.solve(req);
-  } finally {
-    await solver.close();
-  }
-}

@@ -45,14 +45,17 @@ export async function baseIdentity(spec: BaseSpec, arch: string): Promise<string
   return spec.sha256 && `rootfs-tarball:${spec.sha256.toLowerCase().replace(/^sha256:/, '')}`;
 }
 
+const namedRepos = (config: ExtensionsConfig) => new Set([...config.repos, ...config.extensions.flatMap((e) => e.repos)]);
+
 /** Only repos at fixed URLs can be checked by their repomd.xml: a mirror list may move. */
-export function reusableRepos(repos: RepoDefinition[]): boolean {
-  return repos.every((r) => r.options['baseurl'] && !r.options['mirrorlist'] && !r.options['metalink']);
+export function reusableRepos(config: ExtensionsConfig, repos: RepoDefinition[]): boolean {
+  const named = namedRepos(config);
+  return repos.filter((r) => named.has(r.id)).every((r) => r.options['baseurl'] && !r.options['mirrorlist'] && !r.options['metalink']);
 }
 
 /** `sha256:<hex>` naming everything but the repo metadata; a record is stored under it. */
 export function inputsKey(parts: InputsKeyParts): string {
-  const named = new Set([...parts.config.repos, ...parts.config.extensions.flatMap((e) => e.repos)]);
+  const named = namedRepos(parts.config);
   return sha256Of({
     kind: 'compose-extensions/inputs/v1',
     generator: parts.generator,
