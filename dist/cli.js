@@ -21776,16 +21776,6 @@ class DnfSolver {
         return this.closing;
     }
 }
-/** One architecture alone: a solver for one request. */
-async function solve(req) {
-    const solver = new DnfSolver(req.backend, join(req.workDir, 'helper'));
-    try {
-        return await solver.solve(req);
-    }
-    finally {
-        await solver.close();
-    }
-}
 
 ;// CONCATENATED MODULE: ./src/metadata/state.ts
 
@@ -21898,13 +21888,15 @@ async function reuse_baseIdentity(spec, arch) {
         return spec.resolved && `image:${spec.resolved.digest}:${arch}`;
     return spec.sha256 && `rootfs-tarball:${spec.sha256.toLowerCase().replace(/^sha256:/, '')}`;
 }
+const namedRepos = (config) => new Set([...config.repos, ...config.extensions.flatMap((e) => e.repos)]);
 /** Only repos at fixed URLs can be checked by their repomd.xml: a mirror list may move. */
-function reusableRepos(repos) {
-    return repos.every((r) => r.options['baseurl'] && !r.options['mirrorlist'] && !r.options['metalink']);
+function reusableRepos(config, repos) {
+    const named = namedRepos(config);
+    return repos.filter((r) => named.has(r.id)).every((r) => r.options['baseurl'] && !r.options['mirrorlist'] && !r.options['metalink']);
 }
 /** `sha256:<hex>` naming everything but the repo metadata; a record is stored under it. */
 function inputsKey(parts) {
-    const named = new Set([...parts.config.repos, ...parts.config.extensions.flatMap((e) => e.repos)]);
+    const named = namedRepos(parts.config);
     return sha256Of({
         kind: 'compose-extensions/inputs/v1',
         generator: parts.generator,
@@ -22629,7 +22621,7 @@ async function resolveArch(run, arch, log) {
         weakDeps: options.weakDeps, repos,
     });
     const key = identity && keyOf(identity);
-    const reusable = key !== undefined && reusableRepos(repos.filter((r) => namedRepos(config).has(r.id)));
+    const reusable = key !== undefined && reusableRepos(config, repos);
     const recorded = reusable ? await findResolved(options.cacheDir, key) : undefined;
     if (recorded) {
         timings['base'] = Date.now() - started;
@@ -22666,7 +22658,6 @@ async function resolveArch(run, arch, log) {
         await saveResolved(options.cacheDir, key, fingerprint, { base, plan, solved });
     return withState({ arch, base, plan, solved, fingerprint, reused: false, log, timings });
 }
-const namedRepos = (config) => new Set([...config.repos, ...config.extensions.flatMap((e) => e.repos)]);
 /** The state is known before downloading when every repo declares sha256, which is the file's sha256. */
 function withState(r) {
     const declared = r.solved.packages.every((p) => p.checksum.type === 'sha256');
