@@ -1,6 +1,7 @@
 // Unchanged inputs skip the base read and the solve; any change to them is noticed. Real ostree,
 // dnf and createrepo_c, and a repo served over http whose requests are counted.
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { cp, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compose, type ComposeOptions } from '../src/engine.js';
@@ -123,6 +124,25 @@ describe('one cache, several runs', () => {
     expect(again.stateChecksum).toBe(first.stateChecksum);
     const next = await compose({ ...firstOptions, output: join(dir, 'after-damage-2') });
     expect(next.arches.map((a) => a.reused)).toEqual([true, true]);
+  });
+
+  test('an output file changed in place does not reach the next run, though it shares the cached file', async () => {
+    const file = (output: string) => join(output, 'x86_64', 'extra-tool-1.0-1.x86_64.rpm');
+    const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+    const linked = join(dir, 'linked');
+    await compose({ ...firstOptions, output: linked });
+    // The package came over http: staged as a hard link to the download cache, not a second copy.
+    expect((await stat(file(linked))).nlink).toBeGreaterThan(1);
+    const good = await sha256(file(linked));
+    const handle = await open(file(linked), 'r+');
+    await handle.write(Buffer.from('edited in place'), 0, 15, 0);
+    await handle.close();
+
+    const next = join(dir, 'after-edit');
+    const again = await compose({ ...firstOptions, output: next });
+    expect(await sha256(file(next))).toBe(good);
+    expect((await metadataOf(next, 'x86_64')).packages.find((p) => p.name === 'extra-tool')!.sha256).toBe(good);
+    expect(again.stateChecksum).toBe(first.stateChecksum);
   });
 
   test('a new version in a repo changes its repomd.xml: solved again, and the new version is taken', async () => {

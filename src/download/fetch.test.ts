@@ -96,6 +96,17 @@ describe('fetchPackages', () => {
     expect(server.requests.slice(again)).toEqual([]);
   });
 
+  test('a damaged cached copy is downloaded again, and replaced', async () => {
+    const cacheDir = fresh('cache');
+    const pkg = await resolved('alpha-1.0-1');
+    const [fetched] = await fetchPackages([pkg], [repoState('web')], options(cacheDir));
+    await writeFile(fetched!.file, 'damaged');
+    const before = server.requests.length;
+    expect(await fetchPackages([pkg], [repoState('web')], options(cacheDir))).toEqual([fetched]);
+    expect(requestsOf(before)).toEqual(['/x86_64/alpha-1.0-1.noarch.rpm']);
+    expect(sha256(await readFile(fetched!.file))).toBe(pkg.checksum.value);
+  });
+
   test('a repo that declares another checksum type is verified with it; sha256 is still computed', async () => {
     const pkg = await resolved('gamma-1.0-1');
     const data = await readFile(join(rpmDir, 'gamma-1.0-1.noarch.rpm'));

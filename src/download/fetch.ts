@@ -2,7 +2,7 @@
 // then verify every file against the repo's checksum and, where the repo asks, its signature.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -60,8 +60,14 @@ async function digests(file: string, type: string): Promise<Sums> {
   return hash.sums();
 }
 
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false);
+/**
+ * A cached copy's sums, checked again: the cache may have been damaged, and output files are hard
+ * links to it. Undefined when there is no good copy; a download then replaces a damaged one.
+ */
+async function cached(file: string, checksum: { type: string; value: string }): Promise<Sums | undefined> {
+  if (inFlight.has(file)) return undefined;
+  const sums = await digests(file, checksum.type).catch(() => undefined);
+  return sums?.declared === checksum.value ? sums : undefined;
 }
 
 /** Numbers this process's partial files: architectures may fetch the same package at the same time. */
@@ -135,16 +141,16 @@ export async function fetchPackages(packages: ResolvedPackage[], repos: RepoStat
       // Both go into a cache file name: only a known digest and hex, never a path.
       if (!CHECKSUM_TYPES.has(type) || !/^[0-9a-f]+$/.test(value)) throw new Error(`unsupported checksum ${type}:${value}`);
       const file = pkg.path ?? join(cache, `${type}-${value}.rpm`);
-      let sums: Sums;
-      if (!pkg.path && (inFlight.has(file) || !(await exists(file)))) {
-        if (!pkg.url) throw new Error('the repo gives no location for it');
-        sums = await downloadShared(pkg.url, file, pkg.checksum);
-      } else {
-        // A repo file read in place, or a cached one: checked again, the cache may have been damaged.
+      let sums: Sums | undefined;
+      if (pkg.path) {
+        // A repo file read in place: checked, never changed.
         sums = await digests(file, type);
-        if (sums.declared !== value) {
-          if (!pkg.path) await rm(file, { force: true });
-          throw new ChecksumMismatch(pkg.checksum, sums.declared);
+        if (sums.declared !== value) throw new ChecksumMismatch(pkg.checksum, sums.declared);
+      } else {
+        sums = await cached(file, pkg.checksum);
+        if (!sums) {
+          if (!pkg.url) throw new Error('the repo gives no location for it');
+          sums = await downloadShared(pkg.url, file, pkg.checksum);
         }
       }
       bytes += pkg.size;

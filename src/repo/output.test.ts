@@ -76,9 +76,10 @@ describe('staging and committing', () => {
 
   const fresh = () => join(dir, `out-${n++}`);
 
-  test('stages packages under their NEVRA names with repodata, as copies', async () => {
+  test("stages packages under their NEVRA names with repodata: cached files linked, a repo's files copied", async () => {
     const output = fresh();
-    const staged = await stageArch(output, 'x86_64', [await fetched('alpha'), await fetched('beta')]);
+    // beta is read in place from a file:// repo (path set), alpha comes from the download cache.
+    const staged = await stageArch(output, 'x86_64', [await fetched('alpha'), await fetched('beta', { path: rpms['beta'] })]);
     expect(staged.arch).toBe('x86_64');
     expect(basename(staged.dir)).toMatch(/^\.staging-x86_64-/);
     expect([...staged.filenames]).toEqual([
@@ -87,7 +88,9 @@ describe('staging and committing', () => {
     ]);
     expect((await readdir(staged.dir)).sort()).toEqual(['alpha-1.0-1.noarch.rpm', 'beta-1.0-1.noarch.rpm', 'repodata']);
     expect(await primaryNames(staged.dir)).toEqual(['alpha', 'beta']);
-    const [copy, source] = await Promise.all([stat(join(staged.dir, 'alpha-1.0-1.noarch.rpm')), stat(rpms['alpha']!)]);
+    const [linked, cached] = await Promise.all([stat(join(staged.dir, 'alpha-1.0-1.noarch.rpm')), stat(rpms['alpha']!)]);
+    expect(linked.ino).toBe(cached.ino);
+    const [copy, source] = await Promise.all([stat(join(staged.dir, 'beta-1.0-1.noarch.rpm')), stat(rpms['beta']!)]);
     expect(copy.ino).not.toBe(source.ino);
     expect(source.nlink).toBe(1);
     // Nothing was written where the hostile location_href points.

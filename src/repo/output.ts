@@ -1,7 +1,7 @@
 // The repo stage: lay out `<output>/<arch>/` in a staging directory, run createrepo_c, and swap
 // every architecture into place only once all of them succeeded.
 import { constants } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { ComposeError } from '../errors.js';
 import type { FetchedPackage } from '../download/fetch.js';
@@ -36,6 +36,25 @@ export interface StagedArch {
   filenames: Map<string, string>;
 }
 
+/**
+ * A package from the download cache is hard-linked: no second file to create and fill. The cache
+ * never writes into a file it has named (downloads land under a temporary name) and checks every
+ * cached file's checksum before using it again, so a later change to the output cannot pass on.
+ * A package read in place from a file:// repo is the user's: reflinked where the filesystem can, or
+ * copied. So is a cache file on another filesystem.
+ */
+async function place(pkg: FetchedPackage, dest: string): Promise<void> {
+  if (!pkg.path) {
+    try {
+      await link(pkg.file, dest);
+      return;
+    } catch {
+      // EXDEV (another filesystem), EPERM (no hard links there), EMLINK: a copy does
+    }
+  }
+  await copyFile(pkg.file, dest, constants.COPYFILE_FICLONE);
+}
+
 /** A staging directory beside the final one, so the final rename stays on one filesystem. */
 export async function stageArch(output: string, arch: string, packages: FetchedPackage[]): Promise<StagedArch> {
   await mkdir(output, { recursive: true });
@@ -47,8 +66,7 @@ export async function stageArch(output: string, arch: string, packages: FetchedP
       const name = packageFilename(pkg);
       if (taken.has(name)) throw new ComposeError([{ arch, message: `two packages would be written as ${name}` }]);
       taken.add(name);
-      // A reflink where the filesystem can, a copy otherwise: never a hard link into a cache or repo.
-      await copyFile(pkg.file, inside(dir, name), constants.COPYFILE_FICLONE);
+      await place(pkg, inside(dir, name));
       filenames.set(pkg.nevra, name);
     }
     await run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]);
