@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ComposeError } from '../errors.js';
 import type { RepoState, ResolvedPackage } from '../solve/types.js';
@@ -94,6 +94,18 @@ describe('fetchPackages', () => {
     const again = server.requests.length;
     expect(await fetchPackages(pkgs, [repoState('web')], options(cacheDir))).toEqual(fetched);
     expect(server.requests.slice(again)).toEqual([]);
+  });
+
+  test('a package larger than what is kept in memory is streamed to the cache, hashed on the way', async () => {
+    // Not an RPM: only the bytes and their checksum matter here. 3 MiB arrive in many chunks.
+    const data = randomBytes(3 << 20);
+    await writeFile(join(rpmDir, 'big-1.0-1.noarch.rpm'), data);
+    const pkg = await resolved('big-1.0-1');
+    const sha512 = createHash('sha512').update(data).digest('hex');
+    const [fetched] = await fetchPackages([{ ...pkg, checksum: { type: 'sha512', value: sha512 } }], [], options(fresh('cache')));
+    expect(fetched!.sha256).toBe(sha256(data));
+    expect((await readFile(fetched!.file)).equals(data)).toBe(true);
+    expect(await readdir(dirname(fetched!.file))).toEqual([basename(fetched!.file)]);
   });
 
   test('a damaged cached copy is downloaded again, and replaced', async () => {

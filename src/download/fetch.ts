@@ -1,11 +1,10 @@
 // The download stage: fetch what the solve chose, in parallel, into a content-addressed cache,
 // then verify every file against the repo's checksum and, where the repo asks, its signature.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { ComposeError, type ComposeProblem } from '../errors.js';
 import type { RepoState, ResolvedPackage } from '../solve/types.js';
 import { run } from '../tools/exec.js';
@@ -34,19 +33,15 @@ interface Sums {
   declared: string;
 }
 
-/** A pass-through that hashes what flows by: sha256, and the repo's type when it is another. */
-function hashing(type: string): { stream: Transform; sums(): Sums } {
+/** sha256, and the repo's type when it is another, of what is fed to it. */
+function hashing(type: string): { update(chunk: Buffer): void; sums(): Sums } {
   const sha256 = createHash('sha256');
   const other = type === 'sha256' ? undefined : createHash(type);
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
+  return {
+    update(chunk) {
       sha256.update(chunk);
       other?.update(chunk);
-      done(null, chunk);
     },
-  });
-  return {
-    stream,
     sums() {
       const hex = sha256.digest('hex');
       return { sha256: hex, declared: other ? other.digest('hex') : hex };
@@ -54,10 +49,43 @@ function hashing(type: string): { stream: Transform; sums(): Sums } {
   };
 }
 
+// Plain loops over the chunks, not stream.pipeline: with a Transform and a write stream per
+// package, pipeline's bookkeeping (an AbortController, listeners, a DOMException on every finish)
+// cost more CPU than the hashing and writing it organised.
+
 async function digests(file: string, type: string): Promise<Sums> {
   const hash = hashing(type);
-  await pipeline(createReadStream(file), hash.stream, new Writable({ write: (_chunk, _encoding, done) => done() }));
+  for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
   return hash.sums();
+}
+
+const READ_CHUNK = 1 << 20;
+/** A body up to this size is kept in memory and written with one call; a larger one is streamed. */
+const BUFFER_LIMIT = 256 << 10;
+
+/** Writes the body to `file`, hashing as it arrives; whoever reads the chunk next waits for the write. */
+async function save(body: Readable, file: string, hash: { update(chunk: Buffer): void }): Promise<void> {
+  const chunks: Buffer[] = [];
+  let buffered = 0;
+  let handle: FileHandle | undefined;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      if (handle) {
+        await handle.write(chunk);
+        continue;
+      }
+      chunks.push(chunk);
+      buffered += chunk.length;
+      if (buffered > BUFFER_LIMIT) {
+        handle = await open(file, 'w');
+        await handle.writev(chunks.splice(0));
+      }
+    }
+    if (!handle) await writeFile(file, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  } finally {
+    await handle?.close();
+  }
 }
 
 /**
@@ -65,9 +93,13 @@ async function digests(file: string, type: string): Promise<Sums> {
  * links to it. Undefined when there is no good copy; a download then replaces a damaged one.
  */
 async function cached(file: string, checksum: { type: string; value: string }): Promise<Sums | undefined> {
-  if (inFlight.has(file)) return undefined;
+  if (inFlight.has(file) || !(await exists(file))) return undefined;
   const sums = await digests(file, checksum.type).catch(() => undefined);
   return sums?.declared === checksum.value ? sums : undefined;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(() => true, () => false);
 }
 
 /** Numbers this process's partial files: architectures may fetch the same package at the same time. */
@@ -97,7 +129,7 @@ async function download(url: string, dest: string, checksum: { type: string; val
   try {
     const sums = await downloadUrl(url, async (body) => {
       const hash = hashing(checksum.type);
-      await pipeline(body, hash.stream, createWriteStream(partial));
+      await save(body, partial, hash);
       return hash.sums();
     });
     if (sums.declared !== checksum.value) throw new ChecksumMismatch(checksum, sums.declared);
