@@ -21996,32 +21996,69 @@ async function prune(dir) {
 
 
 
-
-
 const CHECKSUM_TYPES = new Set(['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512']);
-/** A pass-through that hashes what flows by: sha256, and the repo's type when it is another. */
+/** sha256, and the repo's type when it is another, of what is fed to it. */
 function hashing(type) {
     const sha256 = (0,external_node_crypto_namespaceObject.createHash)('sha256');
     const other = type === 'sha256' ? undefined : (0,external_node_crypto_namespaceObject.createHash)(type);
-    const stream = new external_node_stream_namespaceObject.Transform({
-        transform(chunk, _encoding, done) {
+    return {
+        update(chunk) {
             sha256.update(chunk);
             other?.update(chunk);
-            done(null, chunk);
         },
-    });
-    return {
-        stream,
         sums() {
             const hex = sha256.digest('hex');
             return { sha256: hex, declared: other ? other.digest('hex') : hex };
         },
     };
 }
+// Plain loops over the chunks, not stream.pipeline: with a Transform and a write stream per
+// package, pipeline's bookkeeping (an AbortController, listeners, a DOMException on every finish)
+// cost more CPU than the hashing and writing it organised.
 async function digests(file, type) {
     const hash = hashing(type);
-    await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(file), hash.stream, new external_node_stream_namespaceObject.Writable({ write: (_chunk, _encoding, done) => done() }));
+    for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: READ_CHUNK }))
+        hash.update(chunk);
     return hash.sums();
+}
+const READ_CHUNK = 1 << 20;
+/** A body up to this size is kept in memory and written with one call; a larger one is streamed. */
+const BUFFER_LIMIT = 256 << 10;
+/** Writes the body to `file`, hashing as it arrives; whoever reads the chunk next waits for the write. */
+async function save(body, file, hash) {
+    const chunks = [];
+    let buffered = 0;
+    let handle;
+    try {
+        for await (const chunk of body) {
+            hash.update(chunk);
+            if (handle) {
+                await handle.write(chunk);
+                continue;
+            }
+            chunks.push(chunk);
+            buffered += chunk.length;
+            if (buffered > BUFFER_LIMIT) {
+                handle = await (0,promises_namespaceObject.open)(file, 'w');
+                await handle.writev(chunks.splice(0));
+            }
+        }
+        if (!handle)
+            await (0,promises_namespaceObject.writeFile)(file, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    }
+    finally {
+        await handle?.close();
+    }
+}
+/**
+ * A cached copy's sums, checked again: the cache may have been damaged, and output files are hard
+ * links to it. Undefined when there is no good copy; a download then replaces a damaged one.
+ */
+async function fetch_cached(file, checksum) {
+    if (inFlight.has(file) || !(await exists(file)))
+        return undefined;
+    const sums = await digests(file, checksum.type).catch(() => undefined);
+    return sums?.declared === checksum.value ? sums : undefined;
 }
 async function exists(file) {
     return (0,promises_namespaceObject.stat)(file).then(() => true, () => false);
@@ -22050,7 +22087,7 @@ async function fetch_download(url, dest, checksum) {
     try {
         const sums = await download(url, async (body) => {
             const hash = hashing(checksum.type);
-            await (0,external_node_stream_promises_namespaceObject.pipeline)(body, hash.stream, (0,external_node_fs_namespaceObject.createWriteStream)(partial));
+            await save(body, partial, hash);
             return hash.sums();
         });
         if (sums.declared !== checksum.value)
@@ -22095,18 +22132,18 @@ async function fetchPackages(packages, repos, options) {
                 throw new Error(`unsupported checksum ${type}:${value}`);
             const file = pkg.path ?? (0,external_node_path_namespaceObject.join)(cache, `${type}-${value}.rpm`);
             let sums;
-            if (!pkg.path && (inFlight.has(file) || !(await exists(file)))) {
-                if (!pkg.url)
-                    throw new Error('the repo gives no location for it');
-                sums = await downloadShared(pkg.url, file, pkg.checksum);
+            if (pkg.path) {
+                // A repo file read in place: checked, never changed.
+                sums = await digests(file, type);
+                if (sums.declared !== value)
+                    throw new ChecksumMismatch(pkg.checksum, sums.declared);
             }
             else {
-                // A repo file read in place, or a cached one: checked again, the cache may have been damaged.
-                sums = await digests(file, type);
-                if (sums.declared !== value) {
-                    if (!pkg.path)
-                        await (0,promises_namespaceObject.rm)(file, { force: true });
-                    throw new ChecksumMismatch(pkg.checksum, sums.declared);
+                sums = await fetch_cached(file, pkg.checksum);
+                if (!sums) {
+                    if (!pkg.url)
+                        throw new Error('the repo gives no location for it');
+                    sums = await downloadShared(pkg.url, file, pkg.checksum);
                 }
             }
             bytes += pkg.size;
@@ -22203,6 +22240,25 @@ function inside(dir, name) {
         throw new errors_ComposeError([{ message: `path ${name} escapes ${dir}` }]);
     return path;
 }
+/**
+ * A package from the download cache is hard-linked: no second file to create and fill. The cache
+ * never writes into a file it has named (downloads land under a temporary name) and checks every
+ * cached file's checksum before using it again, so a later change to the output cannot pass on.
+ * A package read in place from a file:// repo is the user's: reflinked where the filesystem can, or
+ * copied. So is a cache file on another filesystem.
+ */
+async function place(pkg, dest) {
+    if (!pkg.path) {
+        try {
+            await (0,promises_namespaceObject.link)(pkg.file, dest);
+            return;
+        }
+        catch {
+            // EXDEV (another filesystem), EPERM (no hard links there), EMLINK: a copy does
+        }
+    }
+    await (0,promises_namespaceObject.copyFile)(pkg.file, dest, external_node_fs_namespaceObject.constants.COPYFILE_FICLONE);
+}
 /** A staging directory beside the final one, so the final rename stays on one filesystem. */
 async function stageArch(output, arch, packages) {
     await (0,promises_namespaceObject.mkdir)(output, { recursive: true });
@@ -22215,8 +22271,7 @@ async function stageArch(output, arch, packages) {
             if (taken.has(name))
                 throw new errors_ComposeError([{ arch, message: `two packages would be written as ${name}` }]);
             taken.add(name);
-            // A reflink where the filesystem can, a copy otherwise: never a hard link into a cache or repo.
-            await (0,promises_namespaceObject.copyFile)(pkg.file, inside(dir, name), external_node_fs_namespaceObject.constants.COPYFILE_FICLONE);
+            await place(pkg, inside(dir, name));
             filenames.set(pkg.nevra, name);
         }
         await exec_run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]);

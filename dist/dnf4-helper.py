@@ -6,6 +6,7 @@ fetches what it needs.
 Loading the repos once and running one goal per extension is what keeps per-extension closures
 cheap: starting dnf per extension would load the metadata again each time.
 """
+import copy
 import hashlib
 import os
 import re
@@ -14,25 +15,10 @@ import dnf
 import dnf.exceptions
 import dnf.rpm
 import dnf.subject
-import dnf.transaction
+import dnf.util
 import hawkey
 
 from helper_serve import serve  # beside this file, in src/solve/ and in dist/
-
-BASE_CHANGING = {
-    dnf.transaction.PKG_UPGRADE: 'upgrade',
-    dnf.transaction.PKG_DOWNGRADE: 'downgrade',
-    dnf.transaction.PKG_REINSTALL: 'reinstall',
-    dnf.transaction.PKG_OBSOLETE: 'obsolete',
-}
-BASE_LOSING = {
-    dnf.transaction.PKG_UPGRADED: 'upgrade',
-    dnf.transaction.PKG_DOWNGRADED: 'downgrade',
-    dnf.transaction.PKG_REINSTALLED: 'reinstall',
-    dnf.transaction.PKG_OBSOLETED: 'obsolete',
-    dnf.transaction.PKG_REMOVE: 'remove',
-}
-
 
 def nevra(pkg):
     epoch = '%d:' % pkg.epoch if pkg.epoch else ''
@@ -128,6 +114,24 @@ class Resolver:
         # upgrade, downgrade, reinstall or parallel installonly version can enter a solution.
         self.lock = available.filter(name=list(self.installed_by_name))
         self.by_repo = {r: available.filter(reponame=r) for r in req['repos']}
+        self.template = self._template_goal()
+
+    def _template_goal(self):
+        """What dnf's Base.resolve() adds to every goal, computed once per architecture.
+
+        Unmet weak dependencies of the base are detected against the configured excludes only: the
+        per-goal excludes can only remove candidates, which the solver then cannot pick anyway.
+        """
+        base = self.base
+        goal = hawkey.Goal(base.sack)
+        goal.protect_running_kernel = base.conf.protect_running_kernel
+        goal.add_protected(base.sack.query().filterm(name=base.conf.protected_packages))
+        if base.conf.exclude_from_weak_autodetect:
+            goal.exclude_from_weak_autodetect()
+        for spec in base.conf.exclude_from_weak:
+            query = dnf.subject.Subject(spec).get_best_query(base.sack, with_nevra=True, with_provides=False, with_filenames=False)
+            goal.add_exclude_from_weak(query.available())
+        return goal
 
     def _exclude(self, repos, locked):
         excluded = self.base.sack.query().filterm(empty=True)
@@ -141,16 +145,22 @@ class Resolver:
         self.base.sack.add_excludes(excluded)
 
     def _goal(self, specs, repos, locked):
-        """Resolves specs on top of the base; returns the transaction or raises DepsolveError/MarkingError."""
-        self.base.reset(goal=True)
+        """Resolves specs on top of the base as dnf's resolve() would, without its history bookkeeping.
+
+        Returns the solved goal; raises NoMatch, or DepsolveError with dnf's own problem text.
+        """
         self._exclude(repos, locked)
+        goal = copy.deepcopy(self.template)
+        self.base._goal = goal  # Base.install() turns each spec into selectors on the base's goal
         for spec in specs:
             try:
                 self.base.install(spec, strict=True)
             except dnf.exceptions.MarkingError:
                 raise NoMatch(spec)
-        self.base.resolve(allow_erasing=False)
-        return self.base.transaction
+        conf = self.base.conf
+        if not goal.run(allow_uninstall=False, force_best=conf.best, ignore_weak_deps=not conf.install_weak_deps):
+            raise dnf.exceptions.DepsolveError(dnf.util._format_resolve_problems(goal.problem_rules()))
+        return goal
 
     def check_not_in_base(self, ext):
         for spec in ext['specs']:
@@ -158,22 +168,38 @@ class Resolver:
             if matches:
                 raise Problem('package %s already present in base (%s)' % (spec, nevra(matches[0])), ext['name'])
 
-    def base_changes(self, transaction):
-        """What a transaction would do to base packages, in words; empty when it only adds packages."""
+    def base_changes(self, goal):
+        """What a solved goal would do to base packages, in words; empty when it only adds packages.
+
+        Obsoleted packages are counted as dnf's transaction counts them: those an install obsoletes,
+        and those an update takes away beyond the one it replaces.
+        """
+        have = lambda pkg: ', '.join(nevra(p) for p in self.installed_by_name.get(pkg.name, []))
         changes = []
-        installs = [tsi.pkg for tsi in transaction if tsi.action not in BASE_LOSING]
-        for tsi in transaction:
-            pkg = tsi.pkg
-            have = ', '.join(nevra(p) for p in self.installed_by_name.get(pkg.name, []))
-            if tsi.action in (dnf.transaction.PKG_UPGRADE, dnf.transaction.PKG_DOWNGRADE, dnf.transaction.PKG_REINSTALL):
-                changes.append('%s base package %s to %s' % (BASE_CHANGING[tsi.action], have, nevra(pkg)))
-            elif tsi.action in BASE_LOSING and tsi.action not in (dnf.transaction.PKG_UPGRADED, dnf.transaction.PKG_DOWNGRADED, dnf.transaction.PKG_REINSTALLED):
-                by = [nevra(p) for p in installs if self._obsoletes(p, tsi.pkg)]
-                reason = ' (obsoleted by %s)' % ', '.join(by) if by else ''
-                changes.append('%s base package %s%s' % (BASE_LOSING[tsi.action], nevra(pkg), reason))
-            elif tsi.action not in BASE_CHANGING and tsi.action not in BASE_LOSING and have:
-                changes.append("install %s beside the base's %s (a parallel version)" % (nevra(pkg), have))
+        taken = {}
+        all_obsoleted = set(goal.list_obsoleted())
+        for verb, updates in (('upgrade', goal.list_upgrades()), ('downgrade', goal.list_downgrades()),
+                              ('reinstall', goal.list_reinstalls())):
+            for pkg in updates:
+                changes.append('%s base package %s to %s' % (verb, have(pkg), nevra(pkg)))
+                obs = goal.obsoleted_by_package(pkg)
+                replaced = next((p for p in obs if p.name == pkg.name), obs[0] if obs else None)
+                taken.update((nevra(p), p) for p in obs if p != replaced)
+        for pkg in goal.list_installs():
+            parallel = pkg.name in self.installed_by_name
+            if parallel:
+                changes.append("install %s beside the base's %s (a parallel version)" % (nevra(pkg), have(pkg)))
+            if parallel or all_obsoleted:
+                taken.update((nevra(p), p) for p in goal.obsoleted_by_package(pkg) if p in all_obsoleted or p.name == pkg.name)
+        new = self.install_set(goal)
+        for key in sorted(taken):
+            by = [nevra(p) for p in new if self._obsoletes(p, taken[key])]
+            changes.append('obsolete base package %s%s' % (key, ' (obsoleted by %s)' % ', '.join(by) if by else ''))
+        changes += ['remove base package %s' % nevra(pkg) for pkg in goal.list_erasures()]
         return changes
+
+    def install_set(self, goal):
+        return goal.list_installs() + goal.list_upgrades() + goal.list_downgrades() + goal.list_reinstalls()
 
     def _obsoletes(self, new, old):
         query = self.base.sack.query(flags=hawkey.IGNORE_EXCLUDES).filterm(pkg=[new])
@@ -182,23 +208,23 @@ class Resolver:
     def solve(self, name, specs, repos):
         """The extension's closure outside the base, as packages; raises Problem with dnf's words."""
         try:
-            transaction = self._goal(specs, repos, locked=True)
+            goal = self._goal(specs, repos, locked=True)
         except NoMatch as e:
             raise Problem('no package matches %s in repos %s' % (e.spec, ', '.join(repos)), name)
         except dnf.exceptions.DepsolveError as locked_error:
             raise Problem(self.explain(specs, repos, str(locked_error)), name)
-        changes = self.base_changes(transaction)
+        changes = self.base_changes(goal)
         if changes:
             raise Problem('cannot be installed without changing the base: it would ' + '; '.join(changes), name)
-        return sorted(transaction.install_set, key=nevra)
+        return sorted(self.install_set(goal), key=nevra)
 
     def explain(self, specs, repos, locked_error):
         """A locked solve failed: an unlocked one tells whether a base package was in the way."""
         try:
-            transaction = self._goal(specs, repos, locked=False)
+            goal = self._goal(specs, repos, locked=False)
         except (dnf.exceptions.DepsolveError, NoMatch):
             return 'cannot be resolved: ' + self.lock_words(locked_error)
-        changes = self.base_changes(transaction)
+        changes = self.base_changes(goal)
         if changes:
             return 'cannot be installed without changing the base: it would ' + '; '.join(changes)
         return 'cannot be resolved: ' + self.lock_words(locked_error)
