@@ -63,7 +63,7 @@ const READ_CHUNK = 1 << 20;
 /** A body up to this size is kept in memory and written with one call; a larger one is streamed. */
 const BUFFER_LIMIT = 256 << 10;
 
-/** Writes the body to `file`, hashing as it arrives; whoever reads the chunk next waits for the write. */
+/** Writes the body to `file`, hashing as it arrives; a large body is read only as fast as it is written. */
 async function save(body: Readable, file: string, hash: { update(chunk: Buffer): void }): Promise<void> {
   const chunks: Buffer[] = [];
   let buffered = 0;
