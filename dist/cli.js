@@ -22024,7 +22024,7 @@ async function digests(file, type) {
 const READ_CHUNK = 1 << 20;
 /** A body up to this size is kept in memory and written with one call; a larger one is streamed. */
 const BUFFER_LIMIT = 256 << 10;
-/** Writes the body to `file`, hashing as it arrives; whoever reads the chunk next waits for the write. */
+/** Writes the body to `file`, hashing as it arrives; a large body is read only as fast as it is written. */
 async function save(body, file, hash) {
     const chunks = [];
     let buffered = 0;
