@@ -166,11 +166,11 @@ test('--no-weak-deps leaves Recommends out', async () => {
 
 test("a weak dependency the base lacks, though one of its packages recommends it, is not added", async () => {
   // dnf's weak-dependency autodetection: the base's owner left it out, so no extension brings it back.
-  const opts = await options('repos: [fedora]\nextensions:\n  theme:\n    packages: [shell-theme]\n  color:\n    packages: [bash-color]\n', { arches: ['x86_64'] });
+  const opts = await options('repos: [fedora]\nextensions:\n  theme:\n    packages: [shell-theme]\n  color:\n    packages: [prompt-color]\n', { arches: ['x86_64'] });
   await compose(opts);
   const m = await metadataOf(opts.output, 'x86_64');
   expect(m.extensions['theme']!.packages).toEqual(['shell-theme-1.0-1.noarch']);
-  expect(m.extensions['color']!.packages).toEqual(['bash-color-1.0-1.noarch']);
+  expect(m.extensions['color']!.packages).toEqual(['prompt-color-1.0-1.noarch']);
 });
 
 test('match-base-evr pins an os-extension too, even where a newer installonly version exists', async () => {
