@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -94,6 +96,29 @@ describe('fetchPackages', () => {
     const again = server.requests.length;
     expect(await fetchPackages(pkgs, [repoState('web')], options(cacheDir))).toEqual(fetched);
     expect(server.requests.slice(again)).toEqual([]);
+  });
+
+  test('a package another architecture cached after this one listed the cache is not fetched again', async () => {
+    const cacheDir = fresh('cache');
+    const [alpha, beta] = [await resolved('alpha-1.0-1'), await resolved('beta-2.0-3')];
+    // beta is held back until x86_64 has cached alpha, so aarch64's listing of the cache is older than alpha.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const betaBytes = await readFile(join(rpmDir, 'beta-2.0-3.noarch.rpm'));
+    const slow = createServer((_req, res) => void held.then(() => res.end(betaBytes)));
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    try {
+      const before = server.requests.length;
+      const slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/beta`;
+      const aarch64 = fetchPackages([{ ...beta, url: slowUrl }, alpha], [repoState('web')], options(cacheDir, { arch: 'aarch64', concurrency: 1 }));
+      await fetchPackages([alpha], [repoState('web')], options(cacheDir));
+      release();
+      expect((await aarch64).map((p) => p.nevra)).toEqual([beta.nevra, alpha.nevra]);
+      expect(requestsOf(before)).toEqual(['/x86_64/alpha-1.0-1.noarch.rpm']);
+    } finally {
+      release();
+      await new Promise((resolve) => slow.close(resolve));
+    }
   });
 
   test('a package larger than what is kept in memory is streamed to the cache, hashed on the way', async () => {

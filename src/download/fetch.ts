@@ -2,7 +2,7 @@
 // then verify every file against the repo's checksum and, where the repo asks, its signature.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ComposeError, type ComposeProblem } from '../errors.js';
@@ -90,16 +90,24 @@ async function save(body: Readable, file: string, hash: { update(chunk: Buffer):
 
 /**
  * A cached copy's sums, checked again: the cache may have been damaged, and output files are hard
- * links to it. Undefined when there is no good copy; a download then replaces a damaged one.
+ * links to it. Undefined when there is no good copy (or none at all); a download then replaces it.
  */
 async function cached(file: string, checksum: { type: string; value: string }): Promise<Sums | undefined> {
-  if (inFlight.has(file) || !(await exists(file))) return undefined;
+  if (inFlight.has(file)) return undefined;
   const sums = await digests(file, checksum.type).catch(() => undefined);
   return sums?.declared === checksum.value ? sums : undefined;
 }
 
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false);
+/** Cache files this process has written: a listing taken before they arrived would miss them. */
+const written = new Set<string>();
+
+/**
+ * The names in the package cache: one directory listing instead of a failing stat per package on
+ * a cold run. Files added since (by another architecture of this run) are in `written`.
+ */
+async function cacheNames(cache: string): Promise<{ has(name: string): boolean }> {
+  const listed = new Set(await readdir(cache));
+  return { has: (name) => listed.has(name) || written.has(join(cache, name)) };
 }
 
 /** Numbers this process's partial files: architectures may fetch the same package at the same time. */
@@ -134,6 +142,7 @@ async function download(url: string, dest: string, checksum: { type: string; val
     });
     if (sums.declared !== checksum.value) throw new ChecksumMismatch(checksum, sums.declared);
     await rename(partial, dest);
+    written.add(dest);
     return sums;
   } catch (err) {
     await rm(partial, { force: true });
@@ -164,6 +173,7 @@ export async function mapLimit<T, R>(items: T[], limit: number, work: (item: T) 
 export async function fetchPackages(packages: ResolvedPackage[], repos: RepoState[], options: FetchOptions): Promise<FetchedPackage[]> {
   const cache = join(options.cacheDir, 'packages');
   await mkdir(cache, { recursive: true });
+  const inCache = await cacheNames(cache);
   const problems: ComposeProblem[] = [];
   let done = 0;
   let bytes = 0;
@@ -172,14 +182,15 @@ export async function fetchPackages(packages: ResolvedPackage[], repos: RepoStat
     try {
       // Both go into a cache file name: only a known digest and hex, never a path.
       if (!CHECKSUM_TYPES.has(type) || !/^[0-9a-f]+$/.test(value)) throw new Error(`unsupported checksum ${type}:${value}`);
-      const file = pkg.path ?? join(cache, `${type}-${value}.rpm`);
+      const name = `${type}-${value}.rpm`;
+      const file = pkg.path ?? join(cache, name);
       let sums: Sums | undefined;
       if (pkg.path) {
         // A repo file read in place: checked, never changed.
         sums = await digests(file, type);
         if (sums.declared !== value) throw new ChecksumMismatch(pkg.checksum, sums.declared);
       } else {
-        sums = await cached(file, pkg.checksum);
+        sums = inCache.has(name) ? await cached(file, pkg.checksum) : undefined;
         if (!sums) {
           if (!pkg.url) throw new Error('the repo gives no location for it');
           sums = await downloadShared(pkg.url, file, pkg.checksum);
