@@ -8,6 +8,7 @@ import { commitToOstree, makeRootfs } from '../../test/fixtures/base.js';
 import { run } from '../tools/exec.js';
 import { revParse } from '../tools/ostree.js';
 import { BaseError, parseOsRelease, readBase, resolveInTree, substituteBasearch, type BaseInfo } from './base.js';
+import { prepareBase } from './remote.js';
 
 let distro: FixtureDistro;
 let tmp: string;
@@ -204,6 +205,27 @@ describe('ostree processes per base', () => {
     const { result, runs } = await ostreeRuns(() => readBase({ kind: 'ostree', repo, ref: 'old' }, 'x86_64', work()));
     expect(nevras(result)).toEqual(['bash-5.2-1.x86_64']);
     expect(subcommands(runs)).toEqual(['cat', 'checkout', 'ls', 'ls', 'rev-parse', 'show']);
+  });
+});
+
+describe('a base pinned by prepareBase', () => {
+  test('reads the commit its ref named then, with no rev-parse, even after the ref moved', async () => {
+    const repo = join(tmp, 'moving-ref');
+    const root = await makeRootfs(join(tmp, 'moving-ref-v1'), { rpms: await rpmsFor('x86_64', ['bash']) });
+    const first = await commitToOstree(repo, 'stream/x86_64', root, '1');
+    const pinned = await prepareBase({ kind: 'ostree', repo, ref: 'stream/${basearch}' }, ['x86_64', 'aarch64'], { cacheDir: join(tmp, 'pin-cache') });
+    // aarch64 has no such ref: left unpinned, so reading it reports the ref as missing.
+    expect(pinned).toMatchObject({ kind: 'ostree', repo, commits: { x86_64: first } });
+    expect(Object.keys((pinned as { commits: object }).commits)).toEqual(['x86_64']);
+
+    const moved = await makeRootfs(join(tmp, 'moving-ref-v2'), { rpms: await rpmsFor('x86_64', ['bash', 'glibc']) });
+    const second = await commitToOstree(repo, 'stream/x86_64', moved, '2');
+    expect(second).not.toBe(first);
+    const { result, runs } = await ostreeRuns(() => readBase(pinned, 'x86_64', work()));
+    expect(result).toMatchObject({ ref: 'stream/x86_64', commit: first, version: '1' });
+    expect(nevras(result)).toEqual(['bash-5.2-1.x86_64']);
+    expect(subcommands(runs)).toEqual(['cat', 'checkout', 'ls', 'show']);
+    await expect(readBase(pinned, 'aarch64', work())).rejects.toMatchObject({ reason: 'ref-not-found' });
   });
 });
 

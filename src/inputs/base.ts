@@ -13,7 +13,16 @@ import { isRemote, prepareBase } from './remote.js';
  * an image `ref` may be http(s) URLs: prepareBase fetches or pins them once per run.
  */
 export type BaseSpec =
-  | { kind: 'ostree'; repo: string; ref: string }
+  | {
+      kind: 'ostree';
+      repo: string;
+      ref: string;
+      /**
+       * The commit each architecture's ref named when prepareBase pinned it: every stage of a run
+       * reads the same commit even if the ref moves meanwhile.
+       */
+      commits?: Record<string, string>;
+    }
   | { kind: 'rootfs'; path: string; sha256?: string; /** The URL `path` was downloaded from. */ url?: string }
   | ImageBaseSpec;
 
@@ -287,7 +296,7 @@ export async function readBase(spec: BaseSpec, arch: string, workDir: string): P
   if (!(await ostree.isOstreeRepo(spec.repo))) {
     throw new BaseError('not-ostree-repo', `${spec.repo} is not an OSTree repo (no config file and objects/ directory)`);
   }
-  const commit = await ostree.revParse(spec.repo, ref);
+  const commit = spec.commits?.[arch] ?? (await ostree.revParse(spec.repo, ref));
   if (!commit) throw new BaseError('ref-not-found', `ref ${ref} not found in OSTree repo ${spec.repo}`);
   const where = ref === commit ? `commit ${commit}` : `${ref} (commit ${commit})`;
   const tree = ostreeTree(spec.repo, commit, [...OS_RELEASE_CANDIDATES, ...RPMDB_CANDIDATES]);

@@ -31,15 +31,17 @@ export interface PrepareOptions {
 
 /**
  * Makes a base local and exact, once per run: pulls the commits of a remote OSTree repo (for every
- * architecture's ref), downloads an archive at a URL, resolves an image reference to its digest.
- * Anything already local is returned as it is.
+ * architecture's ref) and pins each architecture's ref to its commit, downloads an archive at a
+ * URL, resolves an image reference to its digest. A local root filesystem is returned as it is.
  */
 export async function prepareBase(spec: BaseSpec, arches: string[], options: PrepareOptions): Promise<BaseSpec> {
-  if (!isRemote(spec)) return spec;
   if (spec.kind === 'ostree') {
-    const refs = [...new Set(arches.map((arch) => substituteBasearch(spec.ref, arch)))];
-    return { ...spec, repo: await pullRemoteOstree(spec.repo, refs, options.cacheDir, options.log) };
+    const repo = isUrl(spec.repo)
+      ? await pullRemoteOstree(spec.repo, [...new Set(arches.map((arch) => substituteBasearch(spec.ref, arch)))], options.cacheDir, options.log)
+      : spec.repo;
+    return { ...spec, repo, commits: await pinCommits(repo, spec.ref, arches) };
   }
+  if (!isRemote(spec)) return spec;
   if (spec.kind === 'rootfs') {
     const path = await fetchArchive(spec.path, { cacheDir: options.cacheDir, sha256: spec.sha256, log: options.log });
     return { kind: 'rootfs', path, url: spec.path };
@@ -50,6 +52,17 @@ export async function prepareBase(spec: BaseSpec, arches: string[], options: Pre
   }
   if (spec.sha256) throw new UsageError('a base sha256 applies to a downloaded archive only; pin an image with @sha256:<digest> instead');
   return { ...spec, resolved: await resolveImage(spec.ref, spec.registry) };
+}
+
+/**
+ * Each architecture's commit, resolved once. A ref that does not resolve is left out: reading that
+ * architecture's base reports it, with the reason.
+ */
+async function pinCommits(repo: string, ref: string, arches: string[]): Promise<Record<string, string>> {
+  const pinned = await Promise.all(
+    arches.map(async (arch) => [arch, await ostree.revParse(repo, substituteBasearch(ref, arch)).catch(() => undefined)] as const),
+  );
+  return Object.fromEntries(pinned.filter((p): p is readonly [string, string] => p[1] !== undefined));
 }
 
 // ---- Archives at a URL ----

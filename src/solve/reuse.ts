@@ -38,7 +38,7 @@ export interface InputsKeyParts {
  */
 export async function baseIdentity(spec: BaseSpec, arch: string): Promise<string | undefined> {
   if (spec.kind === 'ostree') {
-    const commit = await ostree.revParse(spec.repo, substituteBasearch(spec.ref, arch)).catch(() => undefined);
+    const commit = spec.commits?.[arch] ?? (await ostree.revParse(spec.repo, substituteBasearch(spec.ref, arch)).catch(() => undefined));
     return commit && `ostree:${commit}`;
   }
   if (spec.kind === 'image') return spec.resolved && `image:${spec.resolved.digest}:${arch}`;
