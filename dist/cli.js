@@ -11201,16 +11201,18 @@ function isRemote(spec) {
 }
 /**
  * Makes a base local and exact, once per run: pulls the commits of a remote OSTree repo (for every
- * architecture's ref), downloads an archive at a URL, resolves an image reference to its digest.
- * Anything already local is returned as it is.
+ * architecture's ref) and pins each architecture's ref to its commit, downloads an archive at a
+ * URL, resolves an image reference to its digest. A local root filesystem is returned as it is.
  */
 async function prepareBase(spec, arches, options) {
+    if (spec.kind === 'ostree') {
+        const repo = remote_isUrl(spec.repo)
+            ? await pullRemoteOstree(spec.repo, [...new Set(arches.map((arch) => substituteBasearch(spec.ref, arch)))], options.cacheDir, options.log)
+            : spec.repo;
+        return { ...spec, repo, commits: await pinCommits(repo, spec.ref, arches) };
+    }
     if (!isRemote(spec))
         return spec;
-    if (spec.kind === 'ostree') {
-        const refs = [...new Set(arches.map((arch) => substituteBasearch(spec.ref, arch)))];
-        return { ...spec, repo: await pullRemoteOstree(spec.repo, refs, options.cacheDir, options.log) };
-    }
     if (spec.kind === 'rootfs') {
         const path = await fetchArchive(spec.path, { cacheDir: options.cacheDir, sha256: spec.sha256, log: options.log });
         return { kind: 'rootfs', path, url: spec.path };
@@ -11222,6 +11224,14 @@ async function prepareBase(spec, arches, options) {
     if (spec.sha256)
         throw new errors_UsageError('a base sha256 applies to a downloaded archive only; pin an image with @sha256:<digest> instead');
     return { ...spec, resolved: await resolveImage(spec.ref, spec.registry) };
+}
+/**
+ * Each architecture's commit, resolved once. A ref that does not resolve is left out: reading that
+ * architecture's base reports it, with the reason.
+ */
+async function pinCommits(repo, ref, arches) {
+    const pinned = await Promise.all(arches.map(async (arch) => [arch, await revParse(repo, substituteBasearch(ref, arch)).catch(() => undefined)]));
+    return Object.fromEntries(pinned.filter((p) => p[1] !== undefined));
 }
 async function remote_sha256File(file) {
     const hash = (0,external_node_crypto_namespaceObject.createHash)('sha256');
@@ -11573,7 +11583,7 @@ async function readBase(spec, arch, workDir) {
     if (!(await isOstreeRepo(spec.repo))) {
         throw new BaseError('not-ostree-repo', `${spec.repo} is not an OSTree repo (no config file and objects/ directory)`);
     }
-    const commit = await revParse(spec.repo, ref);
+    const commit = spec.commits?.[arch] ?? (await revParse(spec.repo, ref));
     if (!commit)
         throw new BaseError('ref-not-found', `ref ${ref} not found in OSTree repo ${spec.repo}`);
     const where = ref === commit ? `commit ${commit}` : `${ref} (commit ${commit})`;
@@ -21881,7 +21891,7 @@ const KEEP = 64;
  */
 async function reuse_baseIdentity(spec, arch) {
     if (spec.kind === 'ostree') {
-        const commit = await revParse(spec.repo, substituteBasearch(spec.ref, arch)).catch(() => undefined);
+        const commit = spec.commits?.[arch] ?? (await revParse(spec.repo, substituteBasearch(spec.ref, arch)).catch(() => undefined));
         return commit && `ostree:${commit}`;
     }
     if (spec.kind === 'image')
@@ -22052,16 +22062,23 @@ async function save(body, file, hash) {
 }
 /**
  * A cached copy's sums, checked again: the cache may have been damaged, and output files are hard
- * links to it. Undefined when there is no good copy; a download then replaces a damaged one.
+ * links to it. Undefined when there is no good copy (or none at all); a download then replaces it.
  */
 async function fetch_cached(file, checksum) {
-    if (inFlight.has(file) || !(await exists(file)))
+    if (inFlight.has(file))
         return undefined;
     const sums = await digests(file, checksum.type).catch(() => undefined);
     return sums?.declared === checksum.value ? sums : undefined;
 }
-async function exists(file) {
-    return (0,promises_namespaceObject.stat)(file).then(() => true, () => false);
+/** Cache files this process has written: a listing taken before they arrived would miss them. */
+const written = new Set();
+/**
+ * The names in the package cache: one directory listing instead of a failing stat per package on
+ * a cold run. Files added since (by another architecture of this run) are in `written`.
+ */
+async function cacheNames(cache) {
+    const listed = new Set(await (0,promises_namespaceObject.readdir)(cache));
+    return { has: (name) => listed.has(name) || written.has((0,external_node_path_namespaceObject.join)(cache, name)) };
 }
 /** Numbers this process's partial files: architectures may fetch the same package at the same time. */
 let partials = 0;
@@ -22093,6 +22110,7 @@ async function fetch_download(url, dest, checksum) {
         if (sums.declared !== checksum.value)
             throw new ChecksumMismatch(checksum, sums.declared);
         await (0,promises_namespaceObject.rename)(partial, dest);
+        written.add(dest);
         return sums;
     }
     catch (err) {
@@ -22121,6 +22139,7 @@ async function mapLimit(items, limit, work) {
 async function fetchPackages(packages, repos, options) {
     const cache = (0,external_node_path_namespaceObject.join)(options.cacheDir, 'packages');
     await (0,promises_namespaceObject.mkdir)(cache, { recursive: true });
+    const inCache = await cacheNames(cache);
     const problems = [];
     let done = 0;
     let bytes = 0;
@@ -22130,7 +22149,8 @@ async function fetchPackages(packages, repos, options) {
             // Both go into a cache file name: only a known digest and hex, never a path.
             if (!CHECKSUM_TYPES.has(type) || !/^[0-9a-f]+$/.test(value))
                 throw new Error(`unsupported checksum ${type}:${value}`);
-            const file = pkg.path ?? (0,external_node_path_namespaceObject.join)(cache, `${type}-${value}.rpm`);
+            const name = `${type}-${value}.rpm`;
+            const file = pkg.path ?? (0,external_node_path_namespaceObject.join)(cache, name);
             let sums;
             if (pkg.path) {
                 // A repo file read in place: checked, never changed.
@@ -22139,7 +22159,7 @@ async function fetchPackages(packages, repos, options) {
                     throw new ChecksumMismatch(pkg.checksum, sums.declared);
             }
             else {
-                sums = await fetch_cached(file, pkg.checksum);
+                sums = inCache.has(name) ? await fetch_cached(file, pkg.checksum) : undefined;
                 if (!sums) {
                     if (!pkg.url)
                         throw new Error('the repo gives no location for it');
