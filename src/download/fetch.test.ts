@@ -133,6 +133,22 @@ describe('fetchPackages', () => {
     expect(await readdir(dirname(fetched!.file))).toEqual([basename(fetched!.file)]);
   });
 
+  test("the repo's size only sizes the read buffer: a cached or local package is hashed whole whatever size it claims", async () => {
+    const data = randomBytes(3 << 20);
+    await writeFile(join(rpmDir, 'sized-1.0-1.noarch.rpm'), data);
+    const pkg = await resolved('sized-1.0-1');
+    const cacheDir = fresh('cache');
+    const [fetched] = await fetchPackages([pkg], [repoState('web')], options(cacheDir));
+    const before = server.requests.length;
+    // A partial read would not match the checksum: the cached copy would be fetched again, the local one fail.
+    for (const size of [0, 100, 2 ** 40, Number.NaN]) {
+      expect(await fetchPackages([{ ...pkg, size }], [repoState('web')], options(cacheDir))).toEqual([{ ...fetched, size }]);
+      const local = { ...pkg, size, path: join(rpmDir, 'sized-1.0-1.noarch.rpm'), url: undefined };
+      expect((await fetchPackages([local], [repoState('web')], options(fresh('cache'))))[0]!.sha256).toBe(sha256(data));
+    }
+    expect(requestsOf(before)).toEqual([]);
+  });
+
   test('a damaged cached copy is downloaded again, and replaced', async () => {
     const cacheDir = fresh('cache');
     const pkg = await resolved('alpha-1.0-1');

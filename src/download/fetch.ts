@@ -53,13 +53,20 @@ function hashing(type: string): { update(chunk: Buffer): void; sums(): Sums } {
 // package, pipeline's bookkeeping (an AbortController, listeners, a DOMException on every finish)
 // cost more CPU than the hashing and writing it organised.
 
-async function digests(file: string, type: string): Promise<Sums> {
+/**
+ * `sizeHint` (the repo's size for the package) only sizes the read buffer: a stream allocates its
+ * whole highWaterMark for every read, and a 1 MiB buffer per small package was most of what a run
+ * allocated. A wrong hint costs a few more reads or a larger buffer, never a wrong digest.
+ */
+async function digests(file: string, type: string, sizeHint: number): Promise<Sums> {
   const hash = hashing(type);
-  for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
+  const highWaterMark = Number.isFinite(sizeHint) ? Math.min(READ_CHUNK, Math.max(MIN_READ_CHUNK, sizeHint + 1)) : READ_CHUNK;
+  for await (const chunk of createReadStream(file, { highWaterMark })) hash.update(chunk as Buffer);
   return hash.sums();
 }
 
 const READ_CHUNK = 1 << 20;
+const MIN_READ_CHUNK = 16 << 10;
 /** A body up to this size is kept in memory and written with one call; a larger one is streamed. */
 const BUFFER_LIMIT = 256 << 10;
 
@@ -92,9 +99,9 @@ async function save(body: Readable, file: string, hash: { update(chunk: Buffer):
  * A cached copy's sums, checked again: the cache may have been damaged, and output files are hard
  * links to it. Undefined when there is no good copy (or none at all); a download then replaces it.
  */
-async function cached(file: string, checksum: { type: string; value: string }): Promise<Sums | undefined> {
+async function cached(file: string, checksum: { type: string; value: string }, sizeHint: number): Promise<Sums | undefined> {
   if (inFlight.has(file)) return undefined;
-  const sums = await digests(file, checksum.type).catch(() => undefined);
+  const sums = await digests(file, checksum.type, sizeHint).catch(() => undefined);
   return sums?.declared === checksum.value ? sums : undefined;
 }
 
@@ -187,10 +194,10 @@ export async function fetchPackages(packages: ResolvedPackage[], repos: RepoStat
       let sums: Sums | undefined;
       if (pkg.path) {
         // A repo file read in place: checked, never changed.
-        sums = await digests(file, type);
+        sums = await digests(file, type, pkg.size);
         if (sums.declared !== value) throw new ChecksumMismatch(pkg.checksum, sums.declared);
       } else {
-        sums = inCache.has(name) ? await cached(file, pkg.checksum) : undefined;
+        sums = inCache.has(name) ? await cached(file, pkg.checksum, pkg.size) : undefined;
         if (!sums) {
           if (!pkg.url) throw new Error('the repo gives no location for it');
           sums = await downloadShared(pkg.url, file, pkg.checksum);
