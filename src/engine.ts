@@ -18,6 +18,7 @@ import { commitArches, discardStaged, stageArch, writeJson, type StagedArch } fr
 import { buildMetadata, serializeMetadata } from './metadata/metadata.js';
 import { buildExtensionsJson, serializeExtensionsJson } from './metadata/extensions-json.js';
 import { combinedState, sha256Of, sorted, stateChecksum, type PackageFile } from './metadata/state.js';
+import { limiter, type Limiter } from './tools/limit.js';
 import { GENERATOR } from './version.js';
 import { checkProblems, type ArchExtensions } from './report/checks.js';
 
@@ -144,26 +145,9 @@ interface RunContext {
   solver: DnfSolver;
   /** Base reads at once: no more than the helpers can take, so their ostree and rpm processes do not pile up. */
   baseReads: Limiter;
+  /** createrepo_c runs at once: each uses two cores, and four at the end of a run held 70 MiB together. */
+  repoBuilds: Limiter;
   workDir: string;
-}
-
-export type Limiter = <T>(work: () => Promise<T>) => Promise<T>;
-
-/** Runs at most `count` of the works given to it at once, in the order given. */
-export function limiter(count: number): Limiter {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return async (work) => {
-    if (running < count) running++;
-    else await new Promise<void>((resume) => waiting.push(resume)); // the slot is handed over
-    try {
-      return await work();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else running--;
-    }
-  };
 }
 
 async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Promise<Resolved> {
@@ -223,14 +207,10 @@ function withState(r: Omit<Resolved, 'declaredState'>): Resolved {
   return { ...r, ...(declared && { declaredState: archState(r.plan, r.base, r.solved, (p) => p.checksum.value) }) };
 }
 
-async function writeArch(
-  r: Resolved,
-  config: ExtensionsConfig,
-  options: ComposeOptions,
-  workDir: string,
-  unchanged: (state: string) => boolean,
-): Promise<Composed> {
+async function writeArch(run: RunContext, r: Resolved, unchanged: (state: string) => boolean): Promise<Composed> {
+  const { config, options } = run;
   const { arch, plan, base, solved, log, timings } = r;
+  const workDir = join(run.workDir, arch);
   if (r.declaredState && unchanged(r.declaredState)) {
     log.info(`state ${r.declaredState} equals the previous state: nothing to download or write`);
     return { result: summarize(r, r.declaredState, false, options.output, 0) };
@@ -253,7 +233,7 @@ async function writeArch(
   const downloadBytes = fetched.filter((p) => !p.path).reduce((n, p) => n + p.size, 0);
   started = Date.now();
   log.stage('repo');
-  const staged = await stageArch(options.output, arch, fetched);
+  const staged = await stageArch(options.output, arch, fetched, run.repoBuilds);
   try {
     const files = filesOf(fetched, staged);
     const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
@@ -338,7 +318,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   const workDir = await mkdtemp(join(tmpdir(), 'compose-extensions-'));
   const solvers = defaultSolvers(options.arches.length);
   const solver = new DnfSolver(dnf.backend, workDir, solvers);
-  const run: RunContext = { config, repos, options, dnf, solver, baseReads: limiter(solvers), workDir };
+  const run: RunContext = { config, repos, options, dnf, solver, baseReads: limiter(solvers), repoBuilds: limiter(solvers), workDir };
   const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
   let staged: StagedArch[] = [];
   // Staging happens inside the output directory (for atomic renames): a failed first run removes it again.
@@ -357,7 +337,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
         const r = await resolveArch(run, arch, scopes.get(arch)!).finally(() => {
           if (--unresolved === 0) void solver.close(); // the helpers' memory goes back before the last downloads
         });
-        return { r, c: pipelined ? await writeArch(r, config, options, join(workDir, arch), () => false) : undefined };
+        return { r, c: pipelined ? await writeArch(run, r, () => false) : undefined };
       },
       (partial) => (staged = stagedOf(partial.map((p) => p.c))),
     );
@@ -376,7 +356,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
       const declared = resolved.map((r) => ({ arch: r.arch, stateChecksum: r.declaredState ?? '' }));
       const allUnchanged = declared.every((d) => d.stateChecksum) && options.previousState.includes(combinedState(declared));
       const unchanged = (state: string) => allUnchanged || options.previousState.includes(state);
-      composed = await settleAll(resolved, (r) => writeArch(r, config, options, join(workDir, r.arch), unchanged), (s) => {
+      composed = await settleAll(resolved, (r) => writeArch(run, r, unchanged), (s) => {
         staged = stagedOf(s);
       });
       staged = stagedOf(composed);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ComposeError } from '../errors.js';
+import { limiter, type Limiter } from '../tools/limit.js';
 import type { FetchedPackage } from '../download/fetch.js';
 import { buildRpms } from '../../test/fixtures/rpms.js';
 import { commitArches, discardStaged, inside, packageFilename, stageArch, writeJson } from './output.js';
@@ -96,6 +97,27 @@ describe('staging and committing', () => {
     // Nothing was written where the hostile location_href points.
     expect(await readdir(dir)).not.toContain('evil');
     await discardStaged([staged]);
+  });
+
+  test('createrepo_c runs through the limiter it is given: architectures staged together take turns', async () => {
+    const one = limiter(1);
+    let running = 0;
+    let most = 0;
+    let calls = 0;
+    const counting: Limiter = (work) => one(async () => {
+      calls++;
+      most = Math.max(most, ++running);
+      try {
+        return await work();
+      } finally {
+        running--;
+      }
+    });
+    const output = fresh();
+    const staged = await Promise.all(['x86_64', 'aarch64', 's390x'].map(async (arch) => stageArch(output, arch, [await fetched('alpha')], counting)));
+    expect([calls, most]).toEqual([3, 1]);
+    for (const s of staged) expect(await primaryNames(s.dir)).toEqual(['alpha']);
+    await discardStaged(staged);
   });
 
   test('commitArches replaces a previous output completely and leaves no staging directory', async () => {

@@ -6,6 +6,7 @@ import { join, resolve, sep } from 'node:path';
 import { ComposeError } from '../errors.js';
 import type { FetchedPackage } from '../download/fetch.js';
 import { run } from '../tools/exec.js';
+import { unlimited, type Limiter } from '../tools/limit.js';
 
 const SAFE_COMPONENT = /^[A-Za-z0-9._+~^-]+$/;
 
@@ -55,8 +56,11 @@ async function place(pkg: FetchedPackage, dest: string): Promise<void> {
   await copyFile(pkg.file, dest, constants.COPYFILE_FICLONE);
 }
 
-/** A staging directory beside the final one, so the final rename stays on one filesystem. */
-export async function stageArch(output: string, arch: string, packages: FetchedPackage[]): Promise<StagedArch> {
+/**
+ * A staging directory beside the final one, so the final rename stays on one filesystem.
+ * `indexing` paces the createrepo_c runs of a compose's architectures.
+ */
+export async function stageArch(output: string, arch: string, packages: FetchedPackage[], indexing: Limiter = unlimited): Promise<StagedArch> {
   await mkdir(output, { recursive: true });
   const dir = await mkdtemp(join(output, `.staging-${arch}-`));
   const filenames = new Map<string, string>();
@@ -69,7 +73,7 @@ export async function stageArch(output: string, arch: string, packages: FetchedP
       await place(pkg, inside(dir, name));
       filenames.set(pkg.nevra, name);
     }
-    await run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]);
+    await indexing(() => run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]));
   } catch (err) {
     // The caller gets no StagedArch to discard: do not leave a half-staged directory in the output.
     await rm(dir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { limiter } from './engine.js';
+import { limiter } from './limit.js';
 
 test('limiter: never more than its count at once, every work done, in the order given', async () => {
   const limit = limiter(2);
