@@ -233,7 +233,7 @@ async function writeArch(run: RunContext, r: Resolved, unchanged: (state: string
   const downloadBytes = fetched.filter((p) => !p.path).reduce((n, p) => n + p.size, 0);
   started = Date.now();
   log.stage('repo');
-  const staged = await stageArch(options.output, arch, fetched, run.repoBuilds);
+  const staged = await stageArch(options.output, arch, fetched, { indexing: run.repoBuilds, checksumCache: join(options.cacheDir, 'createrepo') });
   try {
     const files = filesOf(fetched, staged);
     const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });

@@ -49,7 +49,8 @@ Options:
   --repo ID=URL          an extra repo, repeatable; replaces a .repo file's repo of the same id
   --releasever N         default: VERSION_ID from the base's os-release
   --no-weak-deps         leave weak dependencies (Recommends, Supplements) out
-  --cache-dir DIR        dnf metadata, packages and recorded solves, reused between runs
+  --cache-dir DIR        dnf metadata, packages, recorded solves and createrepo_c's checksums,
+                         reused between runs
                          (default: \$XDG_CACHE_HOME/compose-extensions or ~/.cache/compose-extensions)
   --previous-state SUM   state checksum of an earlier run, repeatable: an architecture whose state
                          equals it is neither downloaded nor written (changed: false)

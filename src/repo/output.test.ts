@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -75,6 +75,16 @@ describe('staging and committing', () => {
     return [...xml.matchAll(/<name>([^<]+)<\/name>/g)].map((m) => m[1]!).sort();
   }
 
+  /** name → pkgid, from the staged repo's primary.xml. */
+  async function primaryChecksums(repoDir: string): Promise<Record<string, string>> {
+    const repomd = await readFile(join(repoDir, 'repodata/repomd.xml'), 'utf8');
+    const href = /<data type="primary">[\s\S]*?<location href="([^"]+)"/.exec(repomd)![1]!;
+    const xml = gunzipSync(await readFile(join(repoDir, href))).toString();
+    return Object.fromEntries(
+      [...xml.matchAll(/<name>([^<]+)<\/name>[\s\S]*?<checksum type="sha256" pkgid="YES">([0-9a-f]+)<\/checksum>/g)].map((m) => [m[1]!, m[2]!]),
+    );
+  }
+
   const fresh = () => join(dir, `out-${n++}`);
 
   test("stages packages under their NEVRA names with repodata: cached files linked, a repo's files copied", async () => {
@@ -114,10 +124,39 @@ describe('staging and committing', () => {
       }
     });
     const output = fresh();
-    const staged = await Promise.all(['x86_64', 'aarch64', 's390x'].map(async (arch) => stageArch(output, arch, [await fetched('alpha')], counting)));
+    const staged = await Promise.all(['x86_64', 'aarch64', 's390x'].map(async (arch) => stageArch(output, arch, [await fetched('alpha')], { indexing: counting })));
     expect([calls, most]).toEqual([3, 1]);
     for (const s of staged) expect(await primaryNames(s.dir)).toEqual(['alpha']);
     await discardStaged(staged);
+  });
+
+  test("a package staged again takes its checksum from createrepo_c's cache instead of reading the file", async () => {
+    const checksumCache = join(dir, `checksums-${n++}`);
+    const alpha = await fetched('alpha');
+    const first = await stageArch(fresh(), 'x86_64', [alpha], { checksumCache });
+    expect(await primaryChecksums(first.dir)).toEqual({ alpha: alpha.sha256 });
+    const entries = await readdir(checksumCache);
+    expect(entries).toEqual([expect.stringMatching(/^alpha-1\.0-1\.noarch\.rpm-/)]);
+    expect(await readFile(join(checksumCache, entries[0]!), 'utf8')).toBe(alpha.sha256);
+    // An entry edited in the cache shows in the next repo: createrepo_c took it and did not read the package.
+    await writeFile(join(checksumCache, entries[0]!), 'f'.repeat(64));
+    const second = await stageArch(fresh(), 'x86_64', [alpha], { checksumCache });
+    expect(await primaryChecksums(second.dir)).toEqual({ alpha: 'f'.repeat(64) });
+    await discardStaged([first, second]);
+  });
+
+  test("a package copied from a file:// repo keeps the source's mtime, so its checksum cache entry is found again", async () => {
+    const checksumCache = join(dir, `checksums-${n++}`);
+    const beta = await fetched('beta', { path: rpms['beta'] });
+    const old = new Date('2020-02-02T02:02:02Z');
+    await utimes(rpms['beta']!, old, old);
+    const first = await stageArch(fresh(), 'x86_64', [beta], { checksumCache });
+    const second = await stageArch(fresh(), 'x86_64', [beta], { checksumCache });
+    const [copy, source] = await Promise.all([stat(join(second.dir, 'beta-1.0-1.noarch.rpm')), stat(rpms['beta']!)]);
+    expect(copy.ino).not.toBe(source.ino);
+    expect(copy.mtime).toEqual(old);
+    expect(await readdir(checksumCache)).toHaveLength(1);
+    await discardStaged([first, second]);
   });
 
   test('commitArches replaces a previous output completely and leaves no staging directory', async () => {

@@ -1,7 +1,7 @@
 // The repo stage: lay out `<output>/<arch>/` in a staging directory, run createrepo_c, and swap
 // every architecture into place only once all of them succeeded.
 import { constants } from 'node:fs';
-import { copyFile, link, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { ComposeError } from '../errors.js';
 import type { FetchedPackage } from '../download/fetch.js';
@@ -54,13 +54,25 @@ async function place(pkg: FetchedPackage, dest: string): Promise<void> {
     }
   }
   await copyFile(pkg.file, dest, constants.COPYFILE_FICLONE);
+  // The source's mtime, as a link would have: createrepo_c's checksum cache is keyed by it.
+  const { atime, mtime } = await stat(pkg.file);
+  await utimes(dest, atime, mtime);
 }
 
-/**
- * A staging directory beside the final one, so the final rename stays on one filesystem.
- * `indexing` paces the createrepo_c runs of a compose's architectures.
- */
-export async function stageArch(output: string, arch: string, packages: FetchedPackage[], indexing: Limiter = unlimited): Promise<StagedArch> {
+export interface StageOptions {
+  /** Paces the createrepo_c runs of a compose's architectures. */
+  indexing?: Limiter;
+  /**
+   * createrepo_c's checksum cache (`--cachedir`): keyed by file name, header digest, size and
+   * mtime, so a package staged again from the same cache file (a hard link, same mtime) is not
+   * read again. Trusted like the rest of the cache directory.
+   */
+  checksumCache?: string;
+}
+
+/** A staging directory beside the final one, so the final rename stays on one filesystem. */
+export async function stageArch(output: string, arch: string, packages: FetchedPackage[], options: StageOptions = {}): Promise<StagedArch> {
+  const { indexing = unlimited, checksumCache } = options;
   await mkdir(output, { recursive: true });
   const dir = await mkdtemp(join(output, `.staging-${arch}-`));
   const filenames = new Map<string, string>();
@@ -73,7 +85,8 @@ export async function stageArch(output: string, arch: string, packages: FetchedP
       await place(pkg, inside(dir, name));
       filenames.set(pkg.nevra, name);
     }
-    await indexing(() => run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]));
+    const cache = checksumCache ? ['--cachedir', checksumCache] : [];
+    await indexing(() => run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', ...cache, dir]));
   } catch (err) {
     // The caller gets no StagedArch to discard: do not leave a half-staged directory in the output.
     await rm(dir, { recursive: true, force: true });
