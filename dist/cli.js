@@ -710,7 +710,7 @@ which.sync = whichSync
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8180);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(683);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
@@ -719,7 +719,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8180:
+/***/ 683:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -22025,13 +22025,20 @@ function hashing(type) {
 // Plain loops over the chunks, not stream.pipeline: with a Transform and a write stream per
 // package, pipeline's bookkeeping (an AbortController, listeners, a DOMException on every finish)
 // cost more CPU than the hashing and writing it organised.
-async function digests(file, type) {
+/**
+ * `sizeHint` (the repo's size for the package) only sizes the read buffer: a stream allocates its
+ * whole highWaterMark for every read, and a 1 MiB buffer per small package was most of what a run
+ * allocated. A wrong hint costs a few more reads or a larger buffer, never a wrong digest.
+ */
+async function digests(file, type, sizeHint) {
     const hash = hashing(type);
-    for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: READ_CHUNK }))
+    const highWaterMark = Number.isFinite(sizeHint) ? Math.min(READ_CHUNK, Math.max(MIN_READ_CHUNK, sizeHint + 1)) : READ_CHUNK;
+    for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark }))
         hash.update(chunk);
     return hash.sums();
 }
 const READ_CHUNK = 1 << 20;
+const MIN_READ_CHUNK = 16 << 10;
 /** A body up to this size is kept in memory and written with one call; a larger one is streamed. */
 const BUFFER_LIMIT = 256 << 10;
 /** Writes the body to `file`, hashing as it arrives; a large body is read only as fast as it is written. */
@@ -22064,10 +22071,10 @@ async function save(body, file, hash) {
  * A cached copy's sums, checked again: the cache may have been damaged, and output files are hard
  * links to it. Undefined when there is no good copy (or none at all); a download then replaces it.
  */
-async function fetch_cached(file, checksum) {
+async function fetch_cached(file, checksum, sizeHint) {
     if (inFlight.has(file))
         return undefined;
-    const sums = await digests(file, checksum.type).catch(() => undefined);
+    const sums = await digests(file, checksum.type, sizeHint).catch(() => undefined);
     return sums?.declared === checksum.value ? sums : undefined;
 }
 /** Cache files this process has written: a listing taken before they arrived would miss them. */
@@ -22154,12 +22161,12 @@ async function fetchPackages(packages, repos, options) {
             let sums;
             if (pkg.path) {
                 // A repo file read in place: checked, never changed.
-                sums = await digests(file, type);
+                sums = await digests(file, type, pkg.size);
                 if (sums.declared !== value)
                     throw new ChecksumMismatch(pkg.checksum, sums.declared);
             }
             else {
-                sums = inCache.has(name) ? await fetch_cached(file, pkg.checksum) : undefined;
+                sums = inCache.has(name) ? await fetch_cached(file, pkg.checksum, pkg.size) : undefined;
                 if (!sums) {
                     if (!pkg.url)
                         throw new Error('the repo gives no location for it');
@@ -22232,9 +22239,36 @@ async function checkSignatures(packages, repos, options) {
     return problems;
 }
 
+;// CONCATENATED MODULE: ./src/tools/limit.ts
+// Concurrency limits for the stages that share a machine: base reads, createrepo_c runs.
+/** Runs at most `count` of the works given to it at once, in the order given. */
+function limiter(count) {
+    let running = 0;
+    const waiting = [];
+    return async (work) => {
+        if (running < count)
+            running++;
+        else
+            await new Promise((resume) => waiting.push(resume)); // the slot is handed over
+        try {
+            return await work();
+        }
+        finally {
+            const next = waiting.shift();
+            if (next)
+                next();
+            else
+                running--;
+        }
+    };
+}
+/** No limit: the work starts at once. */
+const unlimited = (work) => work();
+
 ;// CONCATENATED MODULE: ./src/repo/output.ts
 // The repo stage: lay out `<output>/<arch>/` in a staging directory, run createrepo_c, and swap
 // every architecture into place only once all of them succeeded.
+
 
 
 
@@ -22278,9 +22312,13 @@ async function place(pkg, dest) {
         }
     }
     await (0,promises_namespaceObject.copyFile)(pkg.file, dest, external_node_fs_namespaceObject.constants.COPYFILE_FICLONE);
+    // The source's mtime, as a link would have: createrepo_c's checksum cache is keyed by it.
+    const { atime, mtime } = await (0,promises_namespaceObject.stat)(pkg.file);
+    await (0,promises_namespaceObject.utimes)(dest, atime, mtime);
 }
 /** A staging directory beside the final one, so the final rename stays on one filesystem. */
-async function stageArch(output, arch, packages) {
+async function stageArch(output, arch, packages, options = {}) {
+    const { indexing = unlimited, checksumCache } = options;
     await (0,promises_namespaceObject.mkdir)(output, { recursive: true });
     const dir = await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)(output, `.staging-${arch}-`));
     const filenames = new Map();
@@ -22294,7 +22332,8 @@ async function stageArch(output, arch, packages) {
             await place(pkg, inside(dir, name));
             filenames.set(pkg.nevra, name);
         }
-        await exec_run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', dir]);
+        const cache = checksumCache ? ['--cachedir', checksumCache] : [];
+        await indexing(() => exec_run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', ...cache, dir]));
     }
     catch (err) {
         // The caller gets no StagedArch to discard: do not leave a half-staged directory in the output.
@@ -22637,6 +22676,7 @@ function checkProblems(arches, strictCrossArch) {
 
 
 
+
 const silentLogger = { info() { }, warn() { }, scope: () => ({ stage() { }, info() { }, warn() { }, end() { } }) };
 function defaultCacheDir() {
     return (0,external_node_path_namespaceObject.join)(process.env['XDG_CACHE_HOME'] || (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), '.cache'), 'compose-extensions');
@@ -22660,27 +22700,6 @@ function unknownRepoProblems(config, repos) {
 }
 async function validateConfig(path) {
     return readExtensionsYaml(path);
-}
-/** Runs at most `count` of the works given to it at once, in the order given. */
-function limiter(count) {
-    let running = 0;
-    const waiting = [];
-    return async (work) => {
-        if (running < count)
-            running++;
-        else
-            await new Promise((resume) => waiting.push(resume)); // the slot is handed over
-        try {
-            return await work();
-        }
-        finally {
-            const next = waiting.shift();
-            if (next)
-                next();
-            else
-                running--;
-        }
-    };
 }
 async function resolveArch(run, arch, log) {
     const { config, repos, options, solver } = run;
@@ -22738,8 +22757,10 @@ function withState(r) {
     const declared = r.solved.packages.every((p) => p.checksum.type === 'sha256');
     return { ...r, ...(declared && { declaredState: archState(r.plan, r.base, r.solved, (p) => p.checksum.value) }) };
 }
-async function writeArch(r, config, options, workDir, unchanged) {
+async function writeArch(run, r, unchanged) {
+    const { config, options } = run;
     const { arch, plan, base, solved, log, timings } = r;
+    const workDir = (0,external_node_path_namespaceObject.join)(run.workDir, arch);
     if (r.declaredState && unchanged(r.declaredState)) {
         log.info(`state ${r.declaredState} equals the previous state: nothing to download or write`);
         return { result: summarize(r, r.declaredState, false, options.output, 0) };
@@ -22762,7 +22783,7 @@ async function writeArch(r, config, options, workDir, unchanged) {
     const downloadBytes = fetched.filter((p) => !p.path).reduce((n, p) => n + p.size, 0);
     started = Date.now();
     log.stage('repo');
-    const staged = await stageArch(options.output, arch, fetched);
+    const staged = await stageArch(options.output, arch, fetched, { indexing: run.repoBuilds, checksumCache: (0,external_node_path_namespaceObject.join)(options.cacheDir, 'createrepo') });
     try {
         const files = filesOf(fetched, staged);
         const metadata = buildMetadata({ plan, base, solve: solved, files, generator: version_GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
@@ -22843,7 +22864,7 @@ async function compose(options) {
     const workDir = await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'compose-extensions-'));
     const solvers = defaultSolvers(options.arches.length);
     const solver = new DnfSolver(dnf.backend, workDir, solvers);
-    const run = { config, repos, options, dnf, solver, baseReads: limiter(solvers), workDir };
+    const run = { config, repos, options, dnf, solver, baseReads: limiter(solvers), repoBuilds: limiter(solvers), workDir };
     const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
     let staged = [];
     // Staging happens inside the output directory (for atomic renames): a failed first run removes it again.
@@ -22861,7 +22882,7 @@ async function compose(options) {
                 if (--unresolved === 0)
                     void solver.close(); // the helpers' memory goes back before the last downloads
             });
-            return { r, c: pipelined ? await writeArch(r, config, options, (0,external_node_path_namespaceObject.join)(workDir, arch), () => false) : undefined };
+            return { r, c: pipelined ? await writeArch(run, r, () => false) : undefined };
         }, (partial) => (staged = stagedOf(partial.map((p) => p.c))));
         staged = stagedOf(done.map((d) => d.c));
         const resolved = done.map((d) => d.r);
@@ -22879,7 +22900,7 @@ async function compose(options) {
             const declared = resolved.map((r) => ({ arch: r.arch, stateChecksum: r.declaredState ?? '' }));
             const allUnchanged = declared.every((d) => d.stateChecksum) && options.previousState.includes(combinedState(declared));
             const unchanged = (state) => allUnchanged || options.previousState.includes(state);
-            composed = await settleAll(resolved, (r) => writeArch(r, config, options, (0,external_node_path_namespaceObject.join)(workDir, r.arch), unchanged), (s) => {
+            composed = await settleAll(resolved, (r) => writeArch(run, r, unchanged), (s) => {
                 staged = stagedOf(s);
             });
             staged = stagedOf(composed);
@@ -23638,7 +23659,8 @@ Options:
   --repo ID=URL          an extra repo, repeatable; replaces a .repo file's repo of the same id
   --releasever N         default: VERSION_ID from the base's os-release
   --no-weak-deps         leave weak dependencies (Recommends, Supplements) out
-  --cache-dir DIR        dnf metadata, packages and recorded solves, reused between runs
+  --cache-dir DIR        dnf metadata, packages, recorded solves and createrepo_c's checksums,
+                         reused between runs
                          (default: \$XDG_CACHE_HOME/compose-extensions or ~/.cache/compose-extensions)
   --previous-state SUM   state checksum of an earlier run, repeatable: an architecture whose state
                          equals it is neither downloaded nor written (changed: false)
