@@ -36,10 +36,12 @@ export interface PrepareOptions {
  */
 export async function prepareBase(spec: BaseSpec, arches: string[], options: PrepareOptions): Promise<BaseSpec> {
   if (spec.kind === 'ostree') {
-    const repo = isUrl(spec.repo)
-      ? await pullRemoteOstree(spec.repo, [...new Set(arches.map((arch) => substituteBasearch(spec.ref, arch)))], options.cacheDir, options.log)
-      : spec.repo;
-    return { ...spec, repo, commits: await pinCommits(repo, spec.ref, arches) };
+    if (!isUrl(spec.repo)) return { ...spec, commits: await pinCommits(spec.repo, spec.ref, arches) };
+    const refs = [...new Set(arches.map((arch) => substituteBasearch(spec.ref, arch)))];
+    const pulled = await pullRemoteOstree(spec.repo, refs, options.cacheDir, options.log);
+    // The pull resolved every ref already: no second rev-parse.
+    const commits = Object.fromEntries(arches.map((arch) => [arch, pulled.commits[substituteBasearch(spec.ref, arch)]!]));
+    return { ...spec, repo: pulled.repo, commits };
   }
   if (!isRemote(spec)) return spec;
   if (spec.kind === 'rootfs') {
@@ -145,8 +147,14 @@ const isChecksum = (ref: string) => /^[0-9a-f]{64}$/.test(ref);
  * Pulls the commits `refs` name from an archive-mode OSTree repo at `url` into a cached local repo,
  * with only the paths a base is read from (rpmdb, os-release and the symlinks that lead to them),
  * never the whole tree. Each ref is then a local ref of that repo, so it reads as any local base.
+ * Returns that repo and the commit each ref named.
  */
-export async function pullRemoteOstree(url: string, refs: string[], cacheDir: string, log?: (m: string) => void): Promise<string> {
+export async function pullRemoteOstree(
+  url: string,
+  refs: string[],
+  cacheDir: string,
+  log?: (m: string) => void,
+): Promise<{ repo: string; commits: Record<string, string> }> {
   const repo = join(cacheDir, 'ostree', createHash('sha256').update(url).digest('hex').slice(0, 16));
   const ost = (args: string[]) => run('ostree', [`--repo=${repo}`, ...args]);
   if (!(await ostree.isOstreeRepo(repo))) {
@@ -158,6 +166,7 @@ export async function pullRemoteOstree(url: string, refs: string[], cacheDir: st
 
   const local = (ref: string) => (isChecksum(ref) ? ref : `${REMOTE}:${ref}`);
   const subpaths = new Set([...RPMDB_CANDIDATES, ...OS_RELEASE_CANDIDATES].map(ostree.treePath));
+  const commits: Record<string, string> = {};
   // A symlink may lead out of what was pulled: pull where it leads too, until nothing new turns up.
   for (let round = 0; ; round++) {
     log?.(`pulling ${refs.join(', ')} from ${url} (${[...subpaths].join(' ')})`);
@@ -171,6 +180,7 @@ export async function pullRemoteOstree(url: string, refs: string[], cacheDir: st
     for (const ref of refs) {
       const commit = await ostree.revParse(repo, local(ref));
       if (!commit) throw new BaseError('ref-not-found', `ref ${ref} not found in OSTree repo ${url}`);
+      commits[ref] = commit;
       for (const candidate of [...RPMDB_CANDIDATES, ...OS_RELEASE_CANDIDATES]) {
         const found = await resolveInTree(candidate, async (rel) => {
           const entry = await ostree.lstat(repo, commit, rel);
@@ -185,5 +195,5 @@ export async function pullRemoteOstree(url: string, refs: string[], cacheDir: st
     for (const p of fresh) subpaths.add(p);
   }
   for (const ref of refs.filter((r) => !isChecksum(r))) await ost(['refs', '--force', `--create=${ref}`, local(ref)]);
-  return repo;
+  return { repo, commits };
 }
