@@ -1,7 +1,7 @@
 // The repo stage: lay out `<output>/<arch>/` in a staging directory, run createrepo_c, and swap
 // every architecture into place only once all of them succeeded.
-import { constants } from 'node:fs';
-import { copyFile, link, mkdir, mkdtemp, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { constants, linkSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { ComposeError } from '../errors.js';
 import type { FetchedPackage } from '../download/fetch.js';
@@ -42,12 +42,13 @@ export interface StagedArch {
  * never writes into a file it has named (downloads land under a temporary name) and checks every
  * cached file's checksum before using it again, so a later change to the output cannot pass on.
  * A package read in place from a file:// repo is the user's: reflinked where the filesystem can, or
- * copied. So is a cache file on another filesystem.
+ * copied. So is a cache file on another filesystem. The link is synchronous: packages are placed one
+ * after another, and a threadpool round trip per link costs more than the link.
  */
 async function place(pkg: FetchedPackage, dest: string): Promise<void> {
   if (!pkg.path) {
     try {
-      await link(pkg.file, dest);
+      linkSync(pkg.file, dest);
       return;
     } catch {
       // EXDEV (another filesystem), EPERM (no hard links there), EMLINK: a copy does
