@@ -71,14 +71,8 @@ describe('one cache, several runs', () => {
     firstOptions = await options();
     first = await compose(firstOptions);
     expect(first.arches.map((a) => a.reused)).toEqual([false, false]);
-    const checksums = async () => (await readdir(join(firstOptions.cacheDir, 'createrepo'))).sort();
-    const recorded = await checksums();
-    // createrepo_c recorded a checksum for every package it indexed, downloaded or copied from file://.
-    for (const arch of FIXTURE_ARCHES) {
-      for (const rpm of (await readdir(join(firstOptions.output, arch))).filter((f) => f.endsWith('.rpm'))) {
-        expect(recorded.some((entry) => entry.startsWith(`${rpm}-`))).toBe(true);
-      }
-    }
+    // The fixture's packages are a few KiB: createrepo_c reads them again rather than cache their checksums.
+    expect(await readdir(firstOptions.cacheDir)).not.toContain('createrepo');
 
     const before = server.requests.length;
     const again = await compose({ ...firstOptions, output: join(dir, 'again') });
@@ -86,8 +80,6 @@ describe('one cache, several runs', () => {
     // dnf (metadata_expire=0) would have asked for repomd.xml too: one request per arch is ours alone.
     expect(requestsSince(before)).toEqual(['/aarch64/repodata/repomd.xml', '/x86_64/repodata/repomd.xml']);
     expect(again.stateChecksum).toBe(first.stateChecksum);
-    // The same files staged again: createrepo_c found every checksum in its cache and recorded none.
-    expect(await checksums()).toEqual(recorded);
     for (const arch of FIXTURE_ARCHES) {
       const [a, b] = [await metadataOf(firstOptions.output, arch), await metadataOf(join(dir, 'again'), arch)];
       expect(b.inputFingerprint).toBe(a.inputFingerprint);

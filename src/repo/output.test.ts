@@ -7,7 +7,7 @@ import { ComposeError } from '../errors.js';
 import { limiter, type Limiter } from '../tools/limit.js';
 import type { FetchedPackage } from '../download/fetch.js';
 import { buildRpms } from '../../test/fixtures/rpms.js';
-import { commitArches, discardStaged, inside, packageFilename, stageArch, writeJson } from './output.js';
+import { CHECKSUM_CACHE_MIN_MEAN, commitArches, discardStaged, inside, packageFilename, stageArch, writeJson } from './output.js';
 
 describe('packageFilename', () => {
   const good = { name: 'kernel-devel', version: '5.0', release: '1.fc40', arch: 'x86_64' };
@@ -130,9 +130,12 @@ describe('staging and committing', () => {
     await discardStaged(staged);
   });
 
+  // The repo's sizes decide whether the cache is used: these fixture packages are a few KiB, and claim more.
+  const large = { size: CHECKSUM_CACHE_MIN_MEAN };
+
   test("a package staged again takes its checksum from createrepo_c's cache instead of reading the file", async () => {
     const checksumCache = join(dir, `checksums-${n++}`);
-    const alpha = await fetched('alpha');
+    const alpha = await fetched('alpha', large);
     const first = await stageArch(fresh(), 'x86_64', [alpha], { checksumCache });
     expect(await primaryChecksums(first.dir)).toEqual({ alpha: alpha.sha256 });
     const entries = await readdir(checksumCache);
@@ -147,7 +150,7 @@ describe('staging and committing', () => {
 
   test("a package copied from a file:// repo keeps the source's mtime, so its checksum cache entry is found again", async () => {
     const checksumCache = join(dir, `checksums-${n++}`);
-    const beta = await fetched('beta', { path: rpms['beta'] });
+    const beta = await fetched('beta', { ...large, path: rpms['beta'] });
     const old = new Date('2020-02-02T02:02:02Z');
     await utimes(rpms['beta']!, old, old);
     const first = await stageArch(fresh(), 'x86_64', [beta], { checksumCache });
@@ -157,6 +160,17 @@ describe('staging and committing', () => {
     expect(copy.mtime).toEqual(old);
     expect(await readdir(checksumCache)).toHaveLength(1);
     await discardStaged([first, second]);
+  });
+
+  test('small packages on average are read again rather than cached: recording a checksum would cost more', async () => {
+    const checksumCache = join(dir, `checksums-${n++}`);
+    const mixed = [await fetched('alpha', { size: 2 * CHECKSUM_CACHE_MIN_MEAN - 2048 }), await fetched('beta', { size: 1024 })];
+    const below = await stageArch(fresh(), 'x86_64', mixed, { checksumCache });
+    await expect(readdir(checksumCache)).rejects.toThrow('ENOENT');
+    mixed[1]!.size = 2048; // now exactly the mean that pays
+    const at = await stageArch(fresh(), 'x86_64', mixed, { checksumCache });
+    expect(await readdir(checksumCache)).toHaveLength(2);
+    await discardStaged([below, at]);
   });
 
   test('commitArches replaces a previous output completely and leaves no staging directory', async () => {
