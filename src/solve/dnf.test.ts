@@ -1,6 +1,7 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ComposeError } from '../errors.js';
 import { run } from '../tools/exec.js';
 import { parseRepoPair, type RepoDefinition } from '../inputs/repos.js';
@@ -10,6 +11,7 @@ import { serveDirectory, type StaticServer } from '../../test/fixtures/http.js';
 import { buildRpms, createRepo } from '../../test/fixtures/rpms.js';
 import { chooseBackend, defaultSolvers, detectDnf, DnfSolver, helperRequest, type SolveRequest } from './dnf.js';
 
+const HELPER_DIR = dirname(fileURLToPath(import.meta.url));
 let dir: string;
 let n = 0;
 const fresh = (name: string) => join(dir, `${name}-${n++}`);
@@ -209,6 +211,32 @@ describe('one helper process serving several architectures', () => {
     } finally {
       await solver.close();
     }
+  });
+
+  test("frees each architecture's dnf Base (and its sack) once answered", async () => {
+    // The helper's own resolve_arch in the real dnf, with every Base it makes watched by a weak reference.
+    const home = fresh('helper-home');
+    await mkdir(home, { recursive: true });
+    await writeFile(join(home, '.rpmmacros'), '%_dbpath /usr/lib/sysimage/rpm\n');
+    const requests = await Promise.all([request('x86_64', ['tiny']), request('aarch64', ['other'])].map(helperRequest));
+    const script = [
+      'import gc, importlib.util, json, sys, weakref',
+      `sys.path.insert(0, ${JSON.stringify(HELPER_DIR)})`,
+      `spec = importlib.util.spec_from_file_location('helper', ${JSON.stringify(join(HELPER_DIR, 'dnf4-helper.py'))})`,
+      'helper = importlib.util.module_from_spec(spec); spec.loader.exec_module(helper)',
+      'made = []',
+      'make_base = helper.make_base',
+      'def watched(req):',
+      '    base = make_base(req)',
+      '    made.append(weakref.ref(base))',
+      '    return base',
+      'helper.make_base = watched',
+      'answers = [helper.resolve_arch(req) for req in json.loads(sys.stdin.read())]',
+      'gc.collect()',
+      'print(json.dumps({"closures": [a.get("closures") for a in answers], "made": len(made), "alive": sum(1 for w in made if w())}))',
+    ].join('\n');
+    const out = await run('/usr/bin/python3', ['-c', script], { input: JSON.stringify(requests), env: { HOME: home } });
+    expect(JSON.parse(out.stdout)).toEqual({ closures: [{ e: ['tiny-1.0-1.x86_64'] }, { e: ['other-2.0-3.aarch64'] }], made: 2, alive: 0 });
   });
 
   test('a helper that dies fails every waiting architecture with its last words', async () => {
