@@ -1,6 +1,6 @@
 // Builds dist/: one ESM bundle per entry point with ncc, plus the dnf helpers they run.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,9 +12,21 @@ for (const [name, entry] of Object.entries(entries)) {
   const tmp = mkdtempSync(join(tmpdir(), 'ncc-'));
   execFileSync('npx', ['ncc', 'build', entry, '-o', tmp, '--quiet', '--target', 'es2022'], { stdio: 'inherit' });
   for (const file of readdirSync(tmp)) {
+    // ncc turns an import it cannot resolve into a require() that fails when the bundle runs.
+    if (file.endsWith('.js') && readFileSync(join(tmp, file), 'utf8').includes('eval("require")(')) {
+      throw new Error(`${entry}: ncc could not resolve an import (see eval("require") in its ${file})`);
+    }
     if (file === 'index.js') renameSync(join(tmp, file), join(out, `${name}.js`));
     else if (file === 'package.json') continue;
-    else renameSync(join(tmp, file), join(out, file));
+    else {
+      // Chunks of lazily imported modules (<id>.index.js) are loaded from beside the bundle, so
+      // two entries' chunks share dist/: one of the same name must be the same file.
+      const target = join(out, file);
+      if (existsSync(target) && !readFileSync(target).equals(readFileSync(join(tmp, file)))) {
+        throw new Error(`${name} and an earlier entry both emit a different ${file}`);
+      }
+      renameSync(join(tmp, file), target);
+    }
   }
   rmSync(tmp, { recursive: true, force: true });
 }
