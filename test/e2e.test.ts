@@ -192,6 +192,28 @@ describe('the bundled CLI', () => {
   });
 });
 
+describe.each(nodes)('the bundled CLI under %s', (_label, node) => {
+  (existsSync(node) ? test : test.skip)('is started again with a capped young generation where Node has process.execve', async () => {
+    const config = join(dir, 'cli.yaml');
+    await writeFile(config, CONFIG);
+    const compose = execa(node, [
+      CLI, 'compose', '--config', config, '--rootfs', distro.rootfs['x86_64']!, '--arch', 'x86_64', '--repos-dir', distro.reposDir,
+      '--cache-dir', join(dir, `relaunch-cache-${Math.random().toString(36).slice(2)}`), '--output', join(dir, 'relaunch-out'),
+    ], { reject: false, env: { HOME: dir } });
+    // process.execve keeps the pid: its command line changes while it runs.
+    const seen = new Set<string>();
+    while (compose.exitCode === null) {
+      const args = (await readFile(`/proc/${compose.pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+      if (args.includes(CLI)) seen.add(args.slice(1, args.indexOf(CLI) + 1).join(' ')); // node's options and the script
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect((await compose).exitCode).toBe(0);
+    const hasExecve = (await execa(node, ['-p', 'typeof process.execve'])).stdout === 'function';
+    if (hasExecve) expect(seen).toContain(`--max-semi-space-size=2 ${CLI}`);
+    else expect([...seen]).toEqual([CLI]);
+  });
+});
+
 test('dist/ is built from the current sources', async () => {
   const fresh = join(dir, 'dist');
   await execa(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), fresh], { cwd: ROOT });
