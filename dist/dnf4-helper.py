@@ -277,6 +277,15 @@ class EvrKey:
 def resolve_arch(req):
     """One architecture's answer: packages, closures and repos, or the problems found."""
     base = make_base(req)
+    try:
+        return resolve_with(base, req)
+    finally:
+        # An unclosed Base outlives the call (gc.collect() does not free it: something outside Python
+        # still holds it), and the helper would keep every architecture's sack until the run ends.
+        base.close()
+
+
+def resolve_with(base, req):
     problems = []
     try:
         base.fill_sack(load_system_repo=True, load_available_repos=True)
