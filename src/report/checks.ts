@@ -1,6 +1,7 @@
 // Checks across a whole compose that dnf cannot make: one architecture never sees the others.
 import type { ComposeProblem } from '../errors.js';
 import { formatEvr, parseNevra } from '../metadata/evr.js';
+import { byString } from '../metadata/state.js';
 
 /** What the checks and reports read of one architecture's result. */
 export interface ArchExtensions {
@@ -42,7 +43,7 @@ export function crossArchMismatches(arches: ArchExtensions[]): CrossArchMismatch
         byPackage.set(p.name, versions);
       }
     }
-    for (const [name, versions] of [...byPackage].sort(([x], [y]) => x.localeCompare(y))) {
+    for (const [name, versions] of [...byPackage].sort(([x], [y]) => byString(x, y))) {
       const distinct = new Set(Object.values(versions).map((v) => v.join(',')));
       if (Object.keys(versions).length > 1 && distinct.size > 1) found.push({ extension: ext, package: name, versions });
     }

@@ -32,3 +32,9 @@ test('per extension, with extensions added and removed; unchanged ones left out'
   expect(d.extensions['up']!.upgraded).toEqual([{ name: 'u', arch: 'aarch64', from: '1-1', to: '2-1' }]);
   expect(archDiffIsEmpty(diffArch('x', { extensions: { a: { packages: ['a-1-1.x'] } } }, { extensions: { a: { packages: ['a-1-1.x'] } } }))).toBe(true);
 });
+
+test('in code-unit order, as metadata.json sorts, whatever the locale', () => {
+  // A locale's collation (localeCompare) would put alpha before Zlib.
+  const d = diffPackages([], ['alpha-1-1.x86_64', 'Zlib-1-1.x86_64']);
+  expect(d.added.map((p) => p.name)).toEqual(['Zlib', 'alpha']);
+});

@@ -1,5 +1,6 @@
 // Package differences between two composes of the same architecture, per extension.
 import { compareEvr, formatEvr, parseNevra, type Nevra } from '../metadata/evr.js';
+import { byString } from '../metadata/state.js';
 
 /** What a diff reads of a compose: each extension's closure as NEVRA strings (metadata.json has it). */
 export interface Closures {
@@ -30,7 +31,7 @@ export interface ArchDiff {
   extensions: Record<string, ExtensionDiff>;
 }
 
-const byName = (a: PackageChange, b: PackageChange) => a.name.localeCompare(b.name) || a.arch.localeCompare(b.arch);
+const byName = (a: PackageChange, b: PackageChange) => byString(a.name, b.name) || byString(a.arch, b.arch);
 
 /** Pairs packages by name and arch; an installonly name at several versions pairs newest with newest. */
 export function diffPackages(before: string[], after: string[]): ExtensionDiff {

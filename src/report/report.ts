@@ -3,6 +3,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatComposeProblem, type ComposeProblem } from '../errors.js';
+import { byString } from '../metadata/state.js';
 import { crossArchMismatches, versionsText, type ArchExtensions, type CrossArchMismatch } from './checks.js';
 import { archDiffIsEmpty, diffArch, type ArchDiff, type Closures, type ExtensionDiff, type PackageChange } from './diff.js';
 
@@ -85,7 +86,7 @@ export function renderMarkdown(report: Report, limit = SUMMARY_LIMIT): string {
     head.push(`### ${a.arch}${a.changed ? '' : ' (unchanged)'}`, '', `${a.packageCount} packages${state}`, '');
     head.push(`| Extension | Kind | Packages | Download size |${diff ? ' Changes |' : ''}`);
     head.push(`| --- | --- | ---: | ---: |${diff ? ' --- |' : ''}`);
-    for (const [name, e] of Object.entries(a.extensions).sort(([x], [y]) => x.localeCompare(y))) {
+    for (const [name, e] of Object.entries(a.extensions).sort(([x], [y]) => byString(x, y))) {
       const changes = diff ? ` ${changeCounts(diff.extensions[name]) || '—'} |` : '';
       head.push(`| ${escape(name)} | ${e.kind} | ${e.packages.length} | ${mib(e.size)} |${changes}`);
     }
@@ -137,7 +138,7 @@ export function renderText(report: Report): string {
   for (const a of report.arches) {
     out.push(`${a.arch}: ${a.packageCount} packages${a.changed ? '' : ' (unchanged)'}${a.stateChecksum ? `, state ${a.stateChecksum}` : ''}`);
     const diff = report.diffs.find((d) => d.arch === a.arch);
-    for (const [name, e] of Object.entries(a.extensions).sort(([x], [y]) => x.localeCompare(y))) {
+    for (const [name, e] of Object.entries(a.extensions).sort(([x], [y]) => byString(x, y))) {
       const changes = diff ? changeCounts(diff.extensions[name]) : '';
       out.push(`  ${name.padEnd(24)} ${e.kind.padEnd(12)} ${String(e.packages.length).padStart(5)} packages ${mib(e.size).padStart(10)}${changes ? `  ${changes}` : ''}`);
     }
