@@ -21798,8 +21798,8 @@ class DnfSolver {
 ;// CONCATENATED MODULE: ./src/metadata/state.ts
 
 /** Code-unit order: locale-independent, so sums and files are the same on every machine. */
-const byString = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
-const sorted = (xs) => [...xs].sort(byString);
+const state_byString = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+const sorted = (xs) => [...xs].sort(state_byString);
 /**
  * JSON with object keys sorted by UTF-16 code unit and no whitespace (the RFC 8785 ordering), so
  * equal values give equal text whatever the insertion order. Undefined properties are dropped.
@@ -21809,7 +21809,7 @@ function canonicalJson(value) {
         return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
     if (value !== null && typeof value === 'object') {
         const obj = value;
-        const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort(byString);
+        const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort(state_byString);
         return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
     }
     if (typeof value === 'number' && !Number.isFinite(value))
@@ -21828,7 +21828,7 @@ function normalisePlan(plan) {
         releasever: plan.releasever,
         weakDeps: plan.weakDeps,
         extensions: [...plan.extensions]
-            .sort((a, b) => byString(a.name, b.name))
+            .sort((a, b) => state_byString(a.name, b.name))
             .map((e) => ({
             name: e.name,
             kind: e.kind,
@@ -21860,7 +21860,7 @@ function stateChecksum({ plan, base, solve, files }) {
             throw new Error(`stateChecksum: no file recorded for ${p.nevra}`);
         return { nevra: p.nevra, sha256: file.sha256 };
     })
-        .sort((a, b) => byString(a.nevra, b.nevra));
+        .sort((a, b) => state_byString(a.nevra, b.nevra));
     const closures = Object.fromEntries(Object.entries(solve.closures).map(([name, c]) => [name, sorted(c)]));
     return sha256Of({
         kind: 'compose-extensions/state/v1',
@@ -21924,7 +21924,7 @@ function inputsKey(parts) {
         config: {
             repos: sorted(parts.config.repos),
             extensions: [...parts.config.extensions]
-                .sort((a, b) => byString(a.name, b.name))
+                .sort((a, b) => state_byString(a.name, b.name))
                 .map(({ name, kind, packages, architectures, matchBaseEvr, repos }) => ({ name, kind, packages, architectures, matchBaseEvr, repos })),
         },
         base: parts.base,
@@ -21933,7 +21933,7 @@ function inputsKey(parts) {
         repos: parts.repos
             .filter((r) => named.has(r.id))
             .map((r) => ({ id: r.id, options: r.options }))
-            .sort((a, b) => byString(a.id, b.id)),
+            .sort((a, b) => state_byString(a.id, b.id)),
     });
 }
 /**
@@ -21944,7 +21944,7 @@ function inputFingerprint(key, repos) {
     return sha256Of({
         kind: 'compose-extensions/input/v2',
         key,
-        repos: repos.map((r) => ({ id: r.id, repomdSha256: r.repomdSha256 })).sort((a, b) => byString(a.id, b.id)),
+        repos: repos.map((r) => ({ id: r.id, repomdSha256: r.repomdSha256 })).sort((a, b) => state_byString(a.id, b.id)),
     });
 }
 const recordPath = (cacheDir, key) => (0,external_node_path_namespaceObject.join)(cacheDir, 'resolved', `${key.replace(/^sha256:/, '')}.json`);
@@ -22481,10 +22481,10 @@ function normaliseMetadata(m) {
         releasever: m.releasever,
         weakDeps: m.weakDeps,
         repos: [...m.repos]
-            .sort((x, y) => byString(x.id, y.id))
+            .sort((x, y) => state_byString(x.id, y.id))
             .map((r) => ({ id: r.id, url: r.url, revision: r.revision, repomdSha256: r.repomdSha256 })),
         extensions: Object.fromEntries(Object.keys(m.extensions)
-            .sort(byString)
+            .sort(state_byString)
             .map((name) => {
             const e = m.extensions[name];
             return [
@@ -22500,7 +22500,7 @@ function normaliseMetadata(m) {
             ];
         })),
         packages: [...m.packages]
-            .sort((x, y) => byString(x.nevra, y.nevra))
+            .sort((x, y) => state_byString(x.nevra, y.nevra))
             .map((p) => ({
             name: p.name,
             epoch: p.epoch,
@@ -22529,8 +22529,8 @@ function serializeMetadata(m) {
  */
 function buildExtensionsJson(plan, architectures = {}) {
     // rpm-ostree iterates a HashMap (random order, repos repeated); we sort and dedupe instead.
-    const extensions = [...plan.extensions].sort((a, b) => byString(a.name, b.name));
-    const repos = [...new Set(extensions.flatMap((e) => e.repos))].sort(byString);
+    const extensions = [...plan.extensions].sort((a, b) => state_byString(a.name, b.name));
+    const repos = [...new Set(extensions.flatMap((e) => e.repos))].sort(state_byString);
     return {
         extensions: Object.fromEntries(extensions.map((e) => {
             const arches = architectures[e.name];
@@ -22630,6 +22630,7 @@ function parseNevra(nevra) {
 
 ;// CONCATENATED MODULE: ./src/report/checks.ts
 
+
 /**
  * The same extension resolving to different versions of one package on different architectures
  * (a mirror lagging on one arch, an arch-specific rebuild). Packages on one arch only are normal.
@@ -22647,7 +22648,7 @@ function crossArchMismatches(arches) {
                 byPackage.set(p.name, versions);
             }
         }
-        for (const [name, versions] of [...byPackage].sort(([x], [y]) => x.localeCompare(y))) {
+        for (const [name, versions] of [...byPackage].sort(([x], [y]) => state_byString(x, y))) {
             const distinct = new Set(Object.values(versions).map((v) => v.join(',')));
             if (Object.keys(versions).length > 1 && distinct.size > 1)
                 found.push({ extension: ext, package: name, versions });
@@ -23415,7 +23416,8 @@ async function withBaseRegistry(spec, access, fn) {
 ;// CONCATENATED MODULE: ./src/report/diff.ts
 // Package differences between two composes of the same architecture, per extension.
 
-const byName = (a, b) => a.name.localeCompare(b.name) || a.arch.localeCompare(b.arch);
+
+const byName = (a, b) => state_byString(a.name, b.name) || state_byString(a.arch, b.arch);
 /** Pairs packages by name and arch; an installonly name at several versions pairs newest with newest. */
 function diffPackages(before, after) {
     const group = (list) => {
@@ -23485,6 +23487,7 @@ function diff_archDiffIsEmpty(d) {
 
 
 
+
 function buildReport(title, arches, options = {}) {
     const diffs = options.previous
         ? arches.flatMap((a) => {
@@ -23536,7 +23539,7 @@ function renderMarkdown(report, limit = SUMMARY_LIMIT) {
         head.push(`### ${a.arch}${a.changed ? '' : ' (unchanged)'}`, '', `${a.packageCount} packages${state}`, '');
         head.push(`| Extension | Kind | Packages | Download size |${diff ? ' Changes |' : ''}`);
         head.push(`| --- | --- | ---: | ---: |${diff ? ' --- |' : ''}`);
-        for (const [name, e] of Object.entries(a.extensions).sort(([x], [y]) => x.localeCompare(y))) {
+        for (const [name, e] of Object.entries(a.extensions).sort(([x], [y]) => byString(x, y))) {
             const changes = diff ? ` ${changeCounts(diff.extensions[name]) || '—'} |` : '';
             head.push(`| ${report_escape(name)} | ${e.kind} | ${e.packages.length} | ${mib(e.size)} |${changes}`);
         }
@@ -23591,7 +23594,7 @@ function renderText(report) {
     for (const a of report.arches) {
         out.push(`${a.arch}: ${a.packageCount} packages${a.changed ? '' : ' (unchanged)'}${a.stateChecksum ? `, state ${a.stateChecksum}` : ''}`);
         const diff = report.diffs.find((d) => d.arch === a.arch);
-        for (const [name, e] of Object.entries(a.extensions).sort(([x], [y]) => x.localeCompare(y))) {
+        for (const [name, e] of Object.entries(a.extensions).sort(([x], [y]) => state_byString(x, y))) {
             const changes = diff ? changeCounts(diff.extensions[name]) : '';
             out.push(`  ${name.padEnd(24)} ${e.kind.padEnd(12)} ${String(e.packages.length).padStart(5)} packages ${mib(e.size).padStart(10)}${changes ? `  ${changes}` : ''}`);
         }
