@@ -1,32 +1,50 @@
 // Runs one command and measures it: wall time, CPU time (GNU time: user+sys of it and its waited-for
 // descendants), the peak of the summed RSS and PSS of its whole process tree (sampled from /proc
-// every 20 ms; RSS counts shared pages once per process, PSS splits them) and the largest single
-// process (GNU time's %M: getrusage's ru_maxrss, the maximum over the tree, not a sum).
+// every 20 ms; RSS counts shared pages once per process, PSS splits them and is read where the RSS
+// peaks) and the largest single process (GNU time's %M: getrusage's ru_maxrss, the maximum over the
+// tree, not a sum). On 2 cores the sampler must not slow what it measures: a sample costs a few
+// reads per process.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const PAGE = 4096;
 const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
-/** pid → {ppid, rss bytes} for every process we can read. */
-function processTable() {
-  const table = new Map();
-  for (const name of readdirSync('/proc')) {
-    if (name.charCodeAt(0) > 57) continue; // not a pid
-    let text;
+/**
+ * The pids of `root` and all its descendants, from each process's `children` list (no scan of
+ * /proc). Only the main thread's list is read: node, bash, GNU time and dnf start their children
+ * from their main thread.
+ */
+function treePids(root) {
+  const pids = [];
+  const todo = [root];
+  while (todo.length) {
+    const pid = todo.pop();
+    let children;
     try {
-      text = readFileSync(`/proc/${name}/stat`, 'latin1');
+      children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1');
     } catch {
       continue; // exited meanwhile
     }
-    // Fields after "(comm) ": state ppid … ; rss is field 24 (index 21 here). comm may hold spaces.
-    const close = text.lastIndexOf(')');
-    const fields = text.slice(close + 2).split(' ');
-    table.set(Number(name), { ppid: Number(fields[1]), rss: Number(fields[21]) * PAGE, comm: text.slice(text.indexOf('(') + 1, close) });
+    pids.push(pid);
+    for (const child of children.split(' ')) if (child) todo.push(Number(child));
   }
-  return table;
+  return pids;
+}
+
+/** {rss bytes, comm} of one process, or undefined once it has exited. */
+function stat(pid) {
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // Fields after "(comm) ": state ppid … ; rss is field 24 (index 21 here). comm may hold spaces.
+  const close = text.lastIndexOf(')');
+  return { rss: Number(text.slice(close + 2).split(' ')[21]) * PAGE, comm: text.slice(text.indexOf('(') + 1, close) };
 }
 
 /** Proportional set size: shared pages divided among the processes sharing them. */
@@ -40,32 +58,17 @@ function pss(pid) {
 }
 
 /**
- * Summed RSS and PSS of `root` and all its descendants, how many processes that is, and the RSS
- * summed per command name (e.g. all python3 processes together).
+ * Summed RSS of `root` and all its descendants, how many processes that is, and the RSS summed per
+ * command name (e.g. all python3 processes together); their summed PSS too when `withPss` says so
+ * for that RSS (reading PSS walks every page table, the most costly part of a sample).
  */
-export function treeRss(root) {
-  const table = processTable();
-  const children = new Map();
-  for (const [pid, { ppid }] of table) {
-    if (!children.has(ppid)) children.set(ppid, []);
-    children.get(ppid).push(pid);
-  }
-  let rss = 0;
-  let pssSum = 0;
-  let count = 0;
+export function treeRss(root, withPss = () => true) {
+  const procs = treePids(root).map((pid) => ({ pid, ...stat(pid) })).filter((p) => p.rss !== undefined);
+  const rss = procs.reduce((sum, p) => sum + p.rss, 0);
   const byCommand = {};
-  const todo = [root];
-  while (todo.length) {
-    const pid = todo.pop();
-    const entry = table.get(pid);
-    if (!entry) continue;
-    rss += entry.rss;
-    pssSum += pss(pid);
-    count++;
-    byCommand[entry.comm] = (byCommand[entry.comm] ?? 0) + entry.rss;
-    todo.push(...(children.get(pid) ?? []));
-  }
-  return { rss, pss: pssSum, count, byCommand };
+  for (const p of procs) byCommand[p.comm] = (byCommand[p.comm] ?? 0) + p.rss;
+  const pssSum = withPss(rss) ? procs.reduce((sum, p) => sum + pss(p.pid), 0) : 0;
+  return { rss, pss: pssSum, count: procs.length, byCommand };
 }
 
 function loadavg() {
@@ -87,9 +90,14 @@ export function measure(file, args, { env = process.env, cwd, intervalMs = 20 } 
   let peak = 0;
   let peakPss = 0;
   let peakProcesses = 0;
+  let pssTakenAt = 0;
   const peakByCommand = {};
   const sample = () => {
-    const { rss, pss: p, count, byCommand } = treeRss(child.pid);
+    // PSS where the RSS reaches a new peak (by 1 MiB or more): the PSS peak is there too, give or
+    // take shared pages, and reading PSS (5 ms for node and the dnf helper) at every sample took a
+    // quarter of a core.
+    const { rss, pss: p, count, byCommand } = treeRss(child.pid, (r) => r > pssTakenAt + 1048576);
+    if (p > 0) pssTakenAt = rss;
     if (rss > peak) peak = rss;
     if (p > peakPss) peakPss = p;
     if (count > peakProcesses) peakProcesses = count;

