@@ -195,9 +195,9 @@ class Helper {
 }
 
 /**
- * How many helpers solve at once: each holds one architecture's sack (60–70 MiB), and an
- * architecture's solve is one core's work, so half the cores leaves the other half to Node's
- * base reads and downloads, which overlap with the next solve.
+ * How many helpers solve at once: each holds Python, dnf and one architecture's sack (about 60 MiB
+ * at 10,000 packages), and an architecture's solve is one core's work, so half the cores leaves
+ * the other half to Node's base reads and downloads, which overlap with the next solve.
  */
 export function defaultSolvers(arches: number, cores = availableParallelism()): number {
   return Math.max(1, Math.min(arches, Math.floor(cores / 2)));
