@@ -1,7 +1,7 @@
 // Orchestration: inputs → plan → solve → download → repo → metadata, every architecture concurrently.
 // The CLI and the action only translate their inputs into ComposeOptions and the result back out.
 import { mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { availableParallelism, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ComposeError, ConfigError, type ComposeProblem, type ConfigProblem } from './errors.js';
 import { readBase, type BaseInfo, type BaseSpec } from './inputs/base.js';
@@ -10,7 +10,7 @@ import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-y
 import { loadRepos, type RepoDefinition } from './inputs/repos.js';
 import { evrOf, planArch } from './plan/plan.js';
 import type { ArchPlan } from './plan/types.js';
-import { defaultSolvers, detectDnf, DnfSolver, type DnfPreference } from './solve/dnf.js';
+import { detectDnf, DnfSolver, solverLayout, solvesAtOnce, type DnfPreference } from './solve/dnf.js';
 import { baseIdentity, findResolved, inputFingerprint, inputsKey, reusableRepos, saveResolved } from './solve/reuse.js';
 import type { SolveResult } from './solve/types.js';
 import { fetchPackages, type FetchedPackage } from './download/fetch.js';
@@ -316,9 +316,11 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   options = { ...options, base };
 
   const workDir = await mkdtemp(join(tmpdir(), 'compose-extensions-'));
-  const solvers = defaultSolvers(options.arches.length);
-  const solver = new DnfSolver(dnf.backend, workDir, solvers);
-  const run: RunContext = { config, repos, options, dnf, solver, baseReads: limiter(solvers), repoBuilds: limiter(solvers), workDir };
+  const layout = solverLayout(dnf.backend, options.arches.length);
+  const solver = new DnfSolver(dnf.backend, workDir, layout);
+  // createrepo_c runs with two workers: one run per two cores.
+  const repoBuilds = limiter(Math.max(1, Math.floor(availableParallelism() / 2)));
+  const run: RunContext = { config, repos, options, dnf, solver, baseReads: limiter(solvesAtOnce(layout)), repoBuilds, workDir };
   const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
   let staged: StagedArch[] = [];
   // Staging happens inside the output directory (for atomic renames): a failed first run removes it again.

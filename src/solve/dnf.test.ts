@@ -9,7 +9,7 @@ import type { ArchPlan } from '../plan/types.js';
 import { makeRootfs } from '../../test/fixtures/base.js';
 import { serveDirectory, type StaticServer } from '../../test/fixtures/http.js';
 import { buildRpms, createRepo } from '../../test/fixtures/rpms.js';
-import { chooseBackend, defaultSolvers, detectDnf, DnfSolver, helperRequest, type SolveRequest } from './dnf.js';
+import { chooseBackend, detectDnf, DnfSolver, helperRequest, solverLayout, type SolveRequest } from './dnf.js';
 
 const HELPER_DIR = dirname(fileURLToPath(import.meta.url));
 let dir: string;
@@ -82,11 +82,13 @@ describe('detectDnf', () => {
     await expect(detectDnf('dnf5')).rejects.toThrow('the dnf5 Python API was not found for /usr/bin/python3: install `python3-libdnf5` (Fedora)');
   });
 
-  test('one helper for every architecture on two cores; never more helpers than architectures', () => {
-    expect(defaultSolvers(4, 2)).toBe(1);
-    expect(defaultSolvers(4, 1)).toBe(1);
-    expect(defaultSolvers(4, 8)).toBe(4);
-    expect(defaultSolvers(2, 16)).toBe(2);
+  test('dnf4: one helper, an architecture per core at once; dnf5: a helper per two cores; never more than the architectures', () => {
+    expect(solverLayout('dnf4', 4, 2)).toEqual({ helpers: 1, threads: 2 });
+    expect(solverLayout('dnf4', 4, 1)).toEqual({ helpers: 1, threads: 1 });
+    expect(solverLayout('dnf4', 2, 16)).toEqual({ helpers: 1, threads: 2 });
+    expect(solverLayout('dnf5', 4, 2)).toEqual({ helpers: 1, threads: 1 });
+    expect(solverLayout('dnf5', 4, 8)).toEqual({ helpers: 4, threads: 1 });
+    expect(solverLayout('dnf5', 2, 16)).toEqual({ helpers: 2, threads: 1 });
   });
 
   test('chooses dnf5 where present, else dnf4, unless told', () => {
@@ -95,6 +97,43 @@ describe('detectDnf', () => {
     expect(chooseBackend('dnf4', { dnf5: '5.2.18', dnf4: '4.21.0' })).toEqual({ backend: 'dnf4', version: '4.21.0' });
     expect(() => chooseBackend('auto', {})).toThrow("dnf's Python API was not found");
     expect(() => chooseBackend('auto', {})).toThrow('install `python3-libdnf5` or `python3-dnf` (Fedora) or `apt-get install -y python3-dnf` (Debian/Ubuntu)');
+  });
+});
+
+describe('the helpers\' request loop', () => {
+  // Each request waits for the other at a barrier: only a loop that serves both at once answers both.
+  const SCRIPT = [
+    'import sys, threading',
+    `sys.path.insert(0, ${JSON.stringify(new URL('.', import.meta.url).pathname)})`,
+    'from helper_serve import serve, threads_from_argv',
+    'barrier = threading.Barrier(2, timeout=2)',
+    'def resolve(req):',
+    '    barrier.wait()',
+    "    return {'arch': req['arch']}",
+    'serve(resolve, threads_from_argv(sys.argv[1:]))',
+  ].join('\n');
+  const requests = '{"id": 7, "arch": "x86_64"}\n{"id": 8, "arch": "aarch64"}\n';
+  const answers = async (threads: string) => {
+    const out = await run('/usr/bin/python3', ['-c', SCRIPT, '--threads', threads], { input: requests });
+    return out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; arch?: string; error?: string });
+  };
+
+  test('with --threads 2, two requests are resolved at once, each answer carrying its id', async () => {
+    expect((await answers('2')).sort((a, b) => a.id - b.id)).toEqual([{ id: 7, arch: 'x86_64' }, { id: 8, arch: 'aarch64' }]);
+  });
+
+  test('with --threads 1, one after another (here: the barrier breaks, and each answer says so)', async () => {
+    const serial = await answers('1');
+    expect(serial.map((a) => a.id)).toEqual([7, 8]);
+    expect(serial.every((a) => /BrokenBarrierError/.test(a.error ?? ''))).toBe(true);
+  }, 20_000);
+
+  test('an answer that cannot be written as JSON is still answered, with the error', async () => {
+    const script = SCRIPT.replace("barrier.wait()", "return {'arch': {req['arch']}}  # a set");
+    const out = await run('/usr/bin/python3', ['-c', script, '--threads', '2'], { input: requests });
+    const got = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; error?: string });
+    expect(got.map((a) => a.id).sort()).toEqual([7, 8]);
+    expect(got.every((a) => /not JSON serializable/.test(a.error ?? ''))).toBe(true);
   });
 });
 
@@ -194,7 +233,7 @@ describe('one helper process serving several architectures', () => {
   });
 
   test('answers each request with its own architecture, and one failure leaves the others answered', async () => {
-    const solver = new DnfSolver('dnf4', fresh('helper-home'), 1);
+    const solver = new DnfSolver('dnf4', fresh('helper-home'), { helpers: 1, threads: 1 });
     try {
       const [x86, broken, arm] = await Promise.allSettled([
         solver.solve(request('x86_64', ['tiny'])),
@@ -239,8 +278,20 @@ describe('one helper process serving several architectures', () => {
     expect(JSON.parse(out.stdout)).toEqual({ closures: [{ e: ['tiny-1.0-1.x86_64'] }, { e: ['other-2.0-3.aarch64'] }], made: 2, alive: 0 });
   });
 
+  test('one helper resolves two architectures at once in threads, each answer matched to its request', async () => {
+    const solver = new DnfSolver('dnf4', fresh('helper-home'), { helpers: 1, threads: 2 });
+    try {
+      const [x86, arm] = await Promise.all([solver.solve(request('x86_64', ['tiny'])), solver.solve(request('aarch64', ['other']))]);
+      expect(x86).toMatchObject({ arch: 'x86_64', closures: { e: ['tiny-1.0-1.x86_64'] } });
+      expect(arm).toMatchObject({ arch: 'aarch64', closures: { e: ['other-2.0-3.aarch64'] } });
+      expect(solver.processes).toBe(1);
+    } finally {
+      await solver.close();
+    }
+  });
+
   test('a helper that dies fails every waiting architecture with its last words', async () => {
-    const solver = new DnfSolver('dnf4', fresh('helper-home'), 1);
+    const solver = new DnfSolver('dnf4', fresh('helper-home'), { helpers: 1, threads: 1 });
     // A request the helper cannot even read as an architecture: Python raises, the answer says so.
     const bad = { ...request('x86_64', ['tiny']), root: 42 as unknown as string };
     const err = await solver.solve(bad).catch((e: unknown) => e as Error);
