@@ -10,6 +10,7 @@ import copy
 import hashlib
 import os
 import re
+import sys
 
 import dnf
 import dnf.exceptions
@@ -18,7 +19,7 @@ import dnf.subject
 import dnf.util
 import hawkey
 
-from helper_serve import serve  # beside this file, in src/solve/ and in dist/
+from helper_serve import serve, threads_from_argv  # beside this file, in src/solve/ and in dist/
 
 def nevra(pkg):
     epoch = '%d:' % pkg.epoch if pkg.epoch else ''
@@ -361,4 +362,4 @@ def find_conflicts(resolver, os_exts, joint_error):
 
 
 if __name__ == '__main__':
-    serve(resolve_arch)
+    serve(resolve_arch, threads_from_argv(sys.argv[1:]))

@@ -476,4 +476,6 @@ def find_conflicts(resolver, os_exts, joint_error):
 
 
 if __name__ == '__main__':
+    # One architecture at a time: these bindings have not run against a real libdnf5 here, so
+    # whether they load repos without the GIL, and safely from several threads, is not known.
     serve(resolve_arch)
