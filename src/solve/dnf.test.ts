@@ -104,7 +104,7 @@ describe('the helpers\' request loop', () => {
   // Each request waits for the other at a barrier: only a loop that serves both at once answers both.
   const SCRIPT = [
     'import sys, threading',
-    `sys.path.insert(0, ${JSON.stringify(new URL('.', import.meta.url).pathname)})`,
+    `sys.path.insert(0, ${JSON.stringify(HELPER_DIR)})`,
     'from helper_serve import serve, threads_from_argv',
     'barrier = threading.Barrier(2, timeout=2)',
     'def resolve(req):',
