@@ -23931,8 +23931,8 @@ async function main(argv, io = stdio) {
 // 128 MiB (Node 24); with 2 MiB semispaces the benchmark's cold run took as long and Node's peak RSS
 // was 10–20 MiB lower (bench/README.md). The size is a startup flag only, so each entry point starts
 // again with it: process.execve (Node 22.15+, 23.11+ and 24, which GitHub runs actions on) replaces
-// the process, same pid and stdio, before the rest of the bundle has loaded. Where Node lacks it, the
-// run goes on as started.
+// the process, same pid and stdio, before any other module of the bundle has run. Where Node lacks
+// it, the run goes on as started.
 const YOUNG_GENERATION_FLAG = '--max-semi-space-size=2';
 /** The command line to start again with, or undefined: no process.execve, or the size is set already. */
 function relaunchArgv(node) {
@@ -23958,7 +23958,7 @@ function relaunchWithSmallYoungGeneration(node = process) {
 
 ;// CONCATENATED MODULE: ./src/tools/relaunch.ts
 // Imported first by the entry points (src/cli/index.ts, src/action/index.ts), so that the process is
-// started again with a capped young generation before the rest of the bundle loads.
+// started again with a capped young generation before any other module of the bundle runs.
 
 relaunchWithSmallYoungGeneration();
 
