@@ -254,8 +254,8 @@ async function benchSize(packages) {
 
       if (existsSync(action)) {
         r.action = await timed(server, `${packages} #${rep} the action, cold`, cliNode, [action], { env: actionEnv(config, fresh('action-cache'), fresh('action-output')) });
-        r.actionSameState = readFileSync(join(runDir, 'action-files', 'output'), 'utf8').includes(`state-checksum<<`) &&
-          readFileSync(join(runDir, 'action-files', 'output'), 'utf8').includes(coldJson.stateChecksum);
+        const outputs = readFileSync(join(runDir, 'action-files', 'output'), 'utf8');
+        r.actionSameState = outputs.includes('state-checksum<<') && outputs.includes(coldJson.stateChecksum);
       }
 
       const lists = fresh('floor-lists');
