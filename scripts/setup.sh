@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-# skopeo, zstd and docker-registry: image bases and the test registry on 127.0.0.1.
-for tool in rpm rpmbuild rpmsign createrepo_c ostree gpg dnf skopeo zstd; do
+# skopeo, zstd and docker-registry: image bases and the test registry on 127.0.0.1; curl and openssl:
+# the network fixtures (test/fixtures/network.ts) make TLS material and probe the servers with them.
+for tool in rpm rpmbuild rpmsign createrepo_c ostree gpg dnf skopeo zstd curl openssl; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 command -v docker-registry >/dev/null 2>&1 || command -v registry >/dev/null 2>&1 || missing+=(docker-registry)
@@ -20,9 +21,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo_if_needed apt-get update -qq
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      rpm dnf dnf-plugins-core python3-dnf createrepo-c ostree gnupg skopeo zstd docker-registry >/dev/null
+      rpm dnf dnf-plugins-core python3-dnf createrepo-c ostree gnupg skopeo zstd docker-registry curl openssl >/dev/null
   elif command -v dnf >/dev/null 2>&1; then
-    sudo_if_needed dnf install -y -q rpm-build rpm-sign createrepo_c ostree gnupg2 python3-dnf skopeo zstd
+    sudo_if_needed dnf install -y -q rpm-build rpm-sign createrepo_c ostree gnupg2 python3-dnf skopeo zstd curl openssl
     # The registry the tests start: Fedora packages it as docker-distribution (/usr/bin/registry).
     command -v docker-registry >/dev/null 2>&1 || sudo_if_needed dnf install -y -q docker-distribution
   else
