@@ -7,11 +7,13 @@ import { ComposeError, ConfigError, type ComposeProblem, type ConfigProblem } fr
 import { readBase, type BaseInfo, type BaseSpec } from './inputs/base.js';
 import { prepareBase } from './inputs/remote.js';
 import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-yaml.js';
-import { loadRepos, type RepoDefinition } from './inputs/repos.js';
+import { DEFAULT_VARS_DIRS, loadRepos, readRepoVars, repoSecrets, type RepoDefinition } from './inputs/repos.js';
 import { evrOf, planArch } from './plan/plan.js';
 import type { ArchPlan } from './plan/types.js';
-import { detectDnf, DnfSolver, solverLayout, solvesAtOnce, type DnfPreference } from './solve/dnf.js';
-import { baseIdentity, findResolved, inputFingerprint, inputsKey, reusableRepos, saveResolved } from './solve/reuse.js';
+import { detectDnf, DnfSolver, solverLayout, solvesAtOnce, type DnfPreference, type RepoContext } from './solve/dnf.js';
+import { baseIdentity, currentRepomd, findResolved, inputFingerprint, inputsKey, saveResolved, type ResolvedRecord } from './solve/reuse.js';
+import { DnfFetcher } from './download/dnf-fetch.js';
+import { fetchRoute, type FetchRoute } from './download/route.js';
 import type { SolveResult } from './solve/types.js';
 import { fetchPackages, type FetchedPackage } from './download/fetch.js';
 import { commitArches, discardStaged, stageArch, writeJson, type StagedArch } from './repo/output.js';
@@ -25,6 +27,8 @@ import { checkProblems, type ArchExtensions } from './report/checks.js';
 export interface Logger {
   info(message: string): void;
   warn(message: string): void;
+  /** A value that must never be shown (a repo password): the action masks it in the log. */
+  secret?(value: string): void;
   /**
    * Lines about one architecture. Architectures run concurrently, so the CLI prefixes each line
    * and the action shows them as one collapsible group once the architecture is done.
@@ -48,6 +52,8 @@ export interface ComposeOptions {
   arches: string[];
   /** Directory of .repo files; undefined to use only `repoPairs`. */
   reposDir?: string;
+  /** Directories of repo variable files (dnf's varsdir); default /etc/dnf/vars and /etc/yum/vars. */
+  varsDirs?: string[];
   repoPairs: string[];
   /** Default: the base's os-release VERSION_ID. */
   releasever?: string;
@@ -140,6 +146,12 @@ interface Resolved {
 interface RunContext {
   config: ExtensionsConfig;
   repos: RepoDefinition[];
+  /** Repo variables, the same for every architecture and both dnf backends. */
+  vars: Record<string, string>;
+  /** Which client fetches each repo's files (see download/route.ts). */
+  routes: Record<string, FetchRoute>;
+  /** dnf's own downloader, started only when a repo needs it. */
+  fetcher: DnfFetcher;
   options: ComposeOptions;
   dnf: { backend: string; version: string };
   solver: DnfSolver;
@@ -161,11 +173,10 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
   const keyOf = (baseName: string) => inputsKey({
     generator: GENERATOR, dnf: run.dnf, arch, config, base: baseName,
     ...(options.releasever !== undefined && { releasever: options.releasever }),
-    weakDeps: options.weakDeps, repos,
+    weakDeps: options.weakDeps, repos, vars: run.vars,
   });
   const key = identity && keyOf(identity);
-  const reusable = key !== undefined && reusableRepos(config, repos);
-  const recorded = reusable ? await findResolved(options.cacheDir, key) : undefined;
+  const recorded = key !== undefined ? await findResolved(options.cacheDir, key, (record) => repomdNow(run, record)) : undefined;
   if (recorded) {
     timings['base'] = Date.now() - started;
     log.info(`inputs unchanged since an earlier run (${recorded.fingerprint}): base read and solve skipped`);
@@ -187,7 +198,7 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
 
   // Solve even when planning found problems, so that one run reports all of them.
   started = Date.now();
-  const solving = solver.solve({ plan, repos, root: base.root, workDir: join(workDir, 'solve'), cacheDir: join(options.cacheDir, run.dnf.backend, arch) });
+  const solving = solver.solve({ plan, repos, vars: run.vars, root: base.root, workDir: join(workDir, 'solve'), cacheDir: dnfCache(run, arch) });
   const solved = await solving.catch((err: unknown) => {
     if (err instanceof ComposeError) throw new ComposeError([...problems, ...err.problems]);
     throw err;
@@ -197,8 +208,27 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
   log.info(`resolved ${solved.packages.length} packages`);
   // A base without a name (a rootfs directory) is named by its packages, which is all the solve read of it.
   const fingerprint = inputFingerprint(key ?? keyOf(`packages:${sha256Of(sorted(base.packages.map((p) => p.nevra)))}`), solved.repos);
-  if (reusable) await saveResolved(options.cacheDir, key, fingerprint, { base, plan, solved });
+  if (key !== undefined) await saveResolved(options.cacheDir, key, fingerprint, { base, plan, solved });
   return withState({ arch, base, plan, solved, fingerprint, reused: false, log, timings });
+}
+
+/** dnf's metadata cache of an architecture, shared by the solve and dnf's downloader. */
+const dnfCache = (run: RunContext, arch: string) => join(run.options.cacheDir, run.dnf.backend, arch);
+
+/** What dnf's downloader needs to know of an architecture's repos. */
+function repoContext(run: RunContext, plan: ArchPlan, workDir: string): RepoContext {
+  return { arch: plan.arch, releasever: plan.releasever, ids: plan.repos, repos: run.repos, vars: run.vars, cacheDir: dnfCache(run, plan.arch), workDir };
+}
+
+/** Each recorded repo's repomd.xml now: our client for plain baseurls, dnf for the rest (metalinks too). */
+async function repomdNow(run: RunContext, record: ResolvedRecord): Promise<(string | undefined)[]> {
+  const repos = record.solved.repos;
+  const viaDnf = repos.some((r) => run.routes[r.id] === 'dnf')
+    ? await run.fetcher.repomd(repoContext(run, record.plan, join(run.workDir, record.plan.arch, 'repomd'))).catch(() => [])
+    : [];
+  return Promise.all(repos.map((r) => (run.routes[r.id] === 'dnf'
+    ? Promise.resolve(viaDnf.find((d) => d.id === r.id)?.repomdSha256)
+    : currentRepomd(r.urls ?? [r.url]))));
 }
 
 /** The state is known before downloading when every repo declares sha256, which is the file's sha256. */
@@ -222,6 +252,8 @@ async function writeArch(run: RunContext, r: Resolved, unchanged: (state: string
     cacheDir: options.cacheDir,
     workDir: join(workDir, 'download'),
     onProgress: progressLogger(log, solved.packages.length),
+    routes: run.routes,
+    dnf: { fetcher: run.fetcher, repos: repoContext(run, plan, join(workDir, 'download', 'dnf')) },
   });
   timings['download'] = Date.now() - started;
   const sha256 = new Map(fetched.map((p) => [p.nevra, p.sha256]));
@@ -256,7 +288,7 @@ function archState(plan: ArchPlan, base: BaseInfo, solved: SolveResult, sha256Of
 }
 
 function filesOf(fetched: FetchedPackage[], staged: StagedArch): Record<string, PackageFile> {
-  return Object.fromEntries(fetched.map((p) => [p.nevra, { filename: staged.filenames.get(p.nevra)!, sha256: p.sha256 }]));
+  return Object.fromEntries(fetched.map((p) => [p.nevra, { filename: staged.filenames.get(p.nevra)!, sha256: p.sha256, ...(p.url && { url: p.url }) }]));
 }
 
 function summarize(r: Resolved, state: string, changed: boolean, output: string, downloadBytes: number): ArchResult {
@@ -304,8 +336,11 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   const log = options.log ?? silentLogger;
   const config = await readExtensionsYaml(options.config);
   const repos = await loadRepos(options.reposDir, options.repoPairs);
+  for (const secret of repoSecrets(repos)) log.secret?.(secret);
   const unknown = unknownRepoProblems(config, repos);
   if (unknown.length > 0) throw new ConfigError(unknown);
+  const vars = await readRepoVars(options.varsDirs ?? DEFAULT_VARS_DIRS);
+  const routes = Object.fromEntries(repos.map((r) => [r.id, fetchRoute(r)]));
   // Once per run: a tag resolved to one digest, a remote repo pulled, an archive fetched, so that
   // every architecture and every state checksum refer to the same base.
   const [dnf, base] = await Promise.all([
@@ -320,7 +355,8 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   const solver = new DnfSolver(dnf.backend, workDir, layout);
   // createrepo_c runs with two workers: one run per two cores.
   const repoBuilds = limiter(Math.max(1, Math.floor(availableParallelism() / 2)));
-  const run: RunContext = { config, repos, options, dnf, solver, baseReads: limiter(solvesAtOnce(layout)), repoBuilds, workDir };
+  const fetcher = new DnfFetcher(dnf.backend, workDir);
+  const run: RunContext = { config, repos, vars, routes, fetcher, options, dnf, solver, baseReads: limiter(solvesAtOnce(layout)), repoBuilds, workDir };
   const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
   let staged: StagedArch[] = [];
   // Staging happens inside the output directory (for atomic renames): a failed first run removes it again.
@@ -373,6 +409,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
     await discardStaged(staged);
     if (!outputExisted && !committed) await rmdir(options.output).catch(() => {}); // only if empty
     await solver.close();
+    await fetcher.close();
     for (const scope of scopes.values()) scope.end();
     await rm(workDir, { recursive: true, force: true });
   }

@@ -4,16 +4,29 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Readable } from 'node:stream';
 import { ComposeError, type ComposeProblem } from '../errors.js';
+import type { RepoContext } from '../solve/dnf.js';
 import type { RepoState, ResolvedPackage } from '../solve/types.js';
 import { run } from '../tools/exec.js';
-import { download as downloadUrl, fetchBuffer, HttpError, reasonOf } from '../tools/http.js';
+import { download as downloadUrl, fetchBuffer, HttpError, isRetryable, NetworkError, reasonOf } from '../tools/http.js';
+import type { DnfFetcher } from './dnf-fetch.js';
+import { librepoReason, mirrorOf, summarizeFailures, type MirrorAttempt, type PackageFailure } from './failures.js';
+import { recordOrigins, originOf } from './origins.js';
+import { redactUrl, redactUrls } from '../tools/redact.js';
+import type { FetchRoute } from './route.js';
 
 export interface FetchedPackage extends ResolvedPackage {
   /** The verified local file. */
   file: string;
   sha256: string;
+  /**
+   * Where the file came from (user-info removed): the URL our client fetched it from, now or when
+   * it was cached; a local repo's file URL. Absent when dnf's downloader fetched it (librepo does
+   * not say which mirror served a file).
+   */
+  url?: string;
 }
 
 export interface FetchOptions {
@@ -23,6 +36,10 @@ export interface FetchOptions {
   workDir: string;
   concurrency?: number;
   onProgress?: (done: number, total: number, bytes: number) => void;
+  /** Which client fetches each repo's files; `direct` where absent. */
+  routes?: Record<string, FetchRoute>;
+  /** dnf's downloader, for the repos routed to it, with what it needs to know of them. */
+  dnf?: { fetcher: DnfFetcher; repos: RepoContext };
 }
 
 const CHECKSUM_TYPES = new Set(['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512']);
@@ -193,46 +210,166 @@ export async function mapLimit<T, R>(items: T[], limit: number, work: (item: T) 
   return results;
 }
 
+/** Mirrors that failed to connect this run go last for later packages, as librepo demotes them. */
+const unreachable = new Map<string, number>();
+const NETWORK_ROUNDS = 3;
+
+/**
+ * Our own client's failover over every baseurl dnf knows: each mirror in turn on refused
+ * connections, timeouts, HTTP errors and checksum mismatches, then further rounds while some
+ * failure was a passing one (network, 5xx). Throws a PackageFailure naming every mirror tried.
+ */
+async function fetchDirect(pkg: ResolvedPackage, mirrors: string[], dest: string): Promise<{ sums: Sums; url: string }> {
+  const ordered = [...mirrors].sort((a, b) => (unreachable.get(a) ?? 0) - (unreachable.get(b) ?? 0));
+  const last = new Map<string, string>();
+  for (let round = 1; round <= NETWORK_ROUNDS; round++) {
+    let passing = false;
+    for (const mirror of ordered) {
+      const url = new URL(pkg.location, mirror.endsWith('/') ? mirror : `${mirror}/`).href;
+      try {
+        return { sums: await downloadShared(url, dest, pkg.checksum), url };
+      } catch (err) {
+        last.set(mirror, reasonInWords(err));
+        if (err instanceof NetworkError) unreachable.set(mirror, (unreachable.get(mirror) ?? 0) + 1);
+        passing ||= isRetryable(err);
+      }
+    }
+    if (!passing) break;
+    await new Promise((resolve) => setTimeout(resolve, 250 * round));
+  }
+  const failure: PackageFailure = {
+    nevra: pkg.nevra, repo: pkg.repo,
+    attempts: ordered.map((mirror): MirrorAttempt => ({ mirror, reason: last.get(mirror)! })),
+    ...(mirrors.length === 0 && { reason: 'the repo has no baseurl to fetch it from' }),
+  };
+  throw Object.assign(new Error('not fetched'), { failure });
+}
+
+/** Our client's errors in the words librepo's are translated into (see failures.ts). */
+function reasonInWords(err: unknown): string {
+  if (err instanceof HttpError) return `HTTP ${err.status}`;
+  if (err instanceof ChecksumMismatch) return 'checksum mismatch';
+  if (err instanceof NetworkError) {
+    if (err.code === 'ECONNREFUSED') return 'could not connect';
+    if (err.code === 'ETIMEDOUT') return 'timed out';
+    if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return 'could not resolve the host';
+  }
+  return reasonOf(err);
+}
+
+const failureOf = (err: unknown): PackageFailure | undefined => (err as { failure?: PackageFailure }).failure;
+
+/** Numbers this process's dnf download directories. */
+let dnfBatches = 0;
+
 export async function fetchPackages(packages: ResolvedPackage[], repos: RepoState[], options: FetchOptions): Promise<FetchedPackage[]> {
   const cache = join(options.cacheDir, 'packages');
   await mkdir(cache, { recursive: true });
   const inCache = await cacheNames(cache);
+  const mirrors = new Map(repos.map((r) => [r.id, r.urls ?? []]));
   const problems: ComposeProblem[] = [];
+  const failures: PackageFailure[] = [];
+  const origins: [string, string][] = [];
   let done = 0;
   let bytes = 0;
-  const fetched = await mapLimit(packages, options.concurrency ?? 8, async (pkg) => {
+  const progress = (pkg: ResolvedPackage) => {
+    bytes += pkg.size;
+    options.onProgress?.(++done, packages.length, bytes);
+  };
+  /** Packages for dnf's downloader, fetched together once the cache has been consulted. */
+  const forDnf: { pkg: ResolvedPackage; name: string; index: number }[] = [];
+  const fetched: (FetchedPackage | undefined)[] = await mapLimit(packages, options.concurrency ?? 8, async (pkg) => {
     const { type, value } = pkg.checksum;
     try {
       // Both go into a cache file name: only a known digest and hex, never a path.
       if (!CHECKSUM_TYPES.has(type) || !/^[0-9a-f]+$/.test(value)) throw new Error(`unsupported checksum ${type}:${value}`);
       const name = `${type}-${value}.rpm`;
-      const file = pkg.path ?? join(cache, name);
-      let sums: Sums | undefined;
       if (pkg.path) {
         // A repo file read in place: checked, never changed.
-        sums = await digests(file, type, pkg.size);
+        const sums = await digests(pkg.path, type, pkg.size);
         if (sums.declared !== value) throw new ChecksumMismatch(pkg.checksum, sums.declared);
-      } else {
-        sums = inCache.has(name) ? await cached(file, pkg.checksum, pkg.size) : undefined;
-        if (!sums) {
-          if (!pkg.url) throw new Error('the repo gives no location for it');
-          sums = await downloadShared(pkg.url, file, pkg.checksum);
-        }
+        progress(pkg);
+        return { ...pkg, file: pkg.path, sha256: sums.sha256, url: pathToFileURL(pkg.path).href };
       }
-      bytes += pkg.size;
-      options.onProgress?.(++done, packages.length, bytes);
-      return { ...pkg, file, sha256: sums.sha256 };
+      const file = join(cache, name);
+      let sums = inCache.has(name) ? await cached(file, pkg.checksum, pkg.size) : undefined;
+      let url = sums && (await originOf(options.cacheDir, name));
+      if (!sums) {
+        if ((options.routes?.[pkg.repo] ?? 'direct') === 'dnf') {
+          forDnf.push({ pkg, name, index: packages.indexOf(pkg) });
+          return undefined;
+        }
+        ({ sums, url } = await fetchDirect(pkg, mirrors.get(pkg.repo) ?? [], file));
+        url = redactUrl(url);
+        origins.push([name, url]);
+      }
+      progress(pkg);
+      return { ...pkg, file, sha256: sums.sha256, ...(url && { url }) };
     } catch (err) {
+      const failure = failureOf(err);
+      if (failure) failures.push(failure);
       // The package names what failed; the URL would only repeat its repo and location.
-      problems.push({ arch: options.arch, message: `${pkg.nevra} from ${pkg.repo}: ${reasonOf(err)}` });
+      else problems.push({ arch: options.arch, message: `${pkg.nevra} from ${pkg.repo}: ${reasonOf(err)}` });
       return undefined;
     }
   });
+  if (forDnf.length > 0) {
+    if (!options.dnf) throw new Error('packages routed to dnf without a dnf downloader');
+    for (const result of await fetchWithDnf(forDnf, cache, options.dnf)) {
+      if ('failure' in result) failures.push(result.failure);
+      else if ('problem' in result) problems.push({ arch: options.arch, message: result.problem });
+      else {
+        fetched[result.index] = result.fetched;
+        progress(result.fetched);
+      }
+    }
+  }
+  await recordOrigins(options.cacheDir, origins).catch(() => {});
+  problems.push(...summarizeFailures(failures, options.arch));
   if (problems.length > 0) throw new ComposeError(problems);
   const result = fetched as FetchedPackage[];
   problems.push(...(await checkSignatures(result, repos, options)));
   if (problems.length > 0) throw new ComposeError(problems);
   return result;
+}
+
+type DnfResult = { index: number; fetched: FetchedPackage } | { failure: PackageFailure } | { problem: string };
+
+/**
+ * dnf's downloader fetches into a directory inside the package cache (so that a verified file is
+ * renamed into place, never copied), then each file is checked as any other and gets its cache name.
+ */
+async function fetchWithDnf(items: { pkg: ResolvedPackage; name: string; index: number }[], cache: string, dnf: NonNullable<FetchOptions['dnf']>): Promise<DnfResult[]> {
+  const dir = join(cache, `.dnf-${process.pid}-${++dnfBatches}`);
+  await mkdir(dir, { recursive: true });
+  try {
+    const answers = await dnf.fetcher.packages(dnf.repos, items.map(({ pkg }, i) => ({
+      repo: pkg.repo, location: pkg.location, checksum: pkg.checksum, size: pkg.size, dest: join(dir, `${i}.rpm`),
+    })));
+    return await Promise.all(items.map(async ({ pkg, name, index }, i): Promise<DnfResult> => {
+      const answer = answers[i]!;
+      if (!answer.ok) {
+        const attempts = answer.failures.map((f) => ({ mirror: mirrorOf(f.url, pkg.location), reason: librepoReason(f.message) }));
+        const last = new Map(attempts.map((a) => [a.mirror, a.reason])); // the last error of each mirror
+        return {
+          failure: {
+            nevra: pkg.nevra, repo: pkg.repo,
+            attempts: [...last].map(([mirror, reason]) => ({ mirror, reason })),
+            ...(attempts.length === 0 && { reason: librepoReason(answer.error ?? 'failed') }),
+          },
+        };
+      }
+      const dest = join(dir, `${i}.rpm`);
+      const sums = await digests(dest, pkg.checksum.type, pkg.size);
+      if (sums.declared !== pkg.checksum.value) return { problem: `${pkg.nevra} from ${pkg.repo}: ${new ChecksumMismatch(pkg.checksum, sums.declared).message}` };
+      const file = join(cache, name);
+      renameSync(dest, file);
+      written.add(file);
+      return { index, fetched: { ...pkg, file, sha256: sums.sha256 } };
+    }));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** gpgcheck as the repo configuration says: every package of such a repo must carry a good signature. */
@@ -244,41 +381,88 @@ async function checkSignatures(packages: FetchedPackage[], repos: RepoState[], o
   const keyring = join(options.workDir, 'keyring');
   await rm(keyring, { recursive: true, force: true });
   await mkdir(keyring, { recursive: true });
+  const keys: { repo: RepoState; url: string; file: string }[] = [];
   for (const repo of checked.values()) {
     if (repo.gpgkeys.length === 0 && toCheck.some((p) => p.repo === repo.id)) {
       problems.push({ arch: options.arch, message: `repo ${repo.id} has gpgcheck on but no gpgkey to check with` });
     }
-    for (const [i, url] of repo.gpgkeys.entries()) {
-      const keyFile = join(keyring, `${repo.id}-${i}.asc`);
-      try {
-        await writeFile(keyFile, await fetchBuffer(url, { maxBytes: 1 << 20 }));
-        await run('rpmkeys', ['--dbpath', keyring, '--import', keyFile]);
-      } catch (err) {
-        const reason = err instanceof HttpError ? `HTTP ${err.status}` : reasonOf(err);
-        problems.push({ arch: options.arch, message: `repo ${repo.id}: cannot import gpgkey ${url}: ${reason}` });
+    repo.gpgkeys.forEach((url, i) => keys.push({ repo, url, file: join(keyring, `${repo.id}-${i}.asc`) }));
+  }
+  // Keys of repos that dnf's downloader serves come through it too (proxy, private CA, client certificate).
+  const viaDnf = keys.filter((k) => options.routes?.[k.repo.id] === 'dnf' && !k.url.startsWith('file:'));
+  const dnfAnswers = options.dnf && viaDnf.length > 0
+    ? await options.dnf.fetcher.keys(options.dnf.repos, viaDnf.map((k) => ({ repo: k.repo.id, url: k.url, dest: k.file })))
+    : [];
+  for (const key of keys) {
+    try {
+      const at = viaDnf.indexOf(key);
+      if (at >= 0) {
+        const answer = dnfAnswers[at];
+        if (!answer?.ok) throw new Error(librepoReason(answer?.error ?? 'no answer'));
+      } else {
+        const bytes = key.url.startsWith('file:') ? readFileSync(fileURLToPath(key.url)) : await fetchBuffer(key.url, { maxBytes: 1 << 20 });
+        await writeFile(key.file, bytes);
       }
+      await run('rpmkeys', ['--dbpath', keyring, '--import', key.file]);
+    } catch (err) {
+      const reason = err instanceof HttpError ? `HTTP ${err.status}` : reasonOf(err);
+      problems.push({ arch: options.arch, message: `repo ${key.repo.id}: cannot import gpgkey ${redactUrl(key.url)}: ${redactUrls(reason)}` });
     }
   }
   if (problems.length > 0) return problems;
   // `signature` level: an unsigned package fails too, not only a badly signed one.
   const result = await run(
     'rpmkeys',
-    ['--dbpath', keyring, '--define', '_pkgverify_level signature', '--checksig', '--', ...toCheck.map((p) => p.file)],
+    ['--dbpath', keyring, '--define', '_pkgverify_level signature', '--checksig', '-v', '--', ...toCheck.map((p) => p.file)],
     { allowFailure: true, env: { HOME: options.workDir } },
   );
-  const verdicts = new Map<string, string>();
-  for (const line of result.stdout.split('\n')) {
-    const at = line.lastIndexOf(': ');
-    if (at > 0) verdicts.set(line.slice(0, at), line.slice(at + 2));
-  }
+  const verdicts = signatureVerdicts(result.stdout);
   for (const pkg of toCheck) {
     const verdict = verdicts.get(pkg.file);
-    if (verdict !== 'digests signatures OK') {
-      problems.push({
-        arch: options.arch,
-        message: `${pkg.nevra} from ${pkg.repo} fails its signature check (gpgcheck is on): ${verdict ?? result.stderr.trim()}`,
-      });
-    }
+    if (verdict?.kind === 'ok') continue;
+    const repo = checked.get(pkg.repo)!;
+    const keysNamed = repo.gpgkeys.map(redactUrl).join(', ');
+    const why = !verdict
+      ? `cannot be checked: ${result.stderr.trim() || 'rpmkeys said nothing of it'}`
+      : verdict.kind === 'unsigned'
+        ? 'is not signed'
+        : verdict.kind === 'unknown-key'
+          ? `is signed with key ${verdict.key}, which is not among the repo's gpgkeys (${keysNamed})`
+          : `has a bad signature${verdict.key ? ` (key ${verdict.key})` : ''}: the file was changed after it was signed`;
+    problems.push({ arch: options.arch, message: `${pkg.nevra} from ${pkg.repo} ${why} (gpgcheck is on)` });
   }
   return problems;
+}
+
+export type SignatureVerdict = { kind: 'ok' } | { kind: 'unsigned' } | { kind: 'unknown-key'; key: string } | { kind: 'bad'; key?: string };
+
+/**
+ * `rpmkeys --checksig -v` per file: a section headed `FILE:` with a line per signature and digest.
+ * A signature line ends in OK, NOKEY (a key we were not given) or BAD; NOTFOUND means none of
+ * that kind. Digests BAD with no signature found is a damaged file, reported as a bad signature.
+ */
+export function signatureVerdicts(output: string): Map<string, SignatureVerdict> {
+  const verdicts = new Map<string, SignatureVerdict>();
+  let file: string | undefined;
+  let lines: string[] = [];
+  const settle = () => {
+    if (file === undefined) return;
+    const signatures = lines.filter((l) => /signature/i.test(l) && !/: NOTFOUND$/.test(l));
+    const keyOf = (l: string) => /key ID ([0-9a-f]+)/i.exec(l)?.[1];
+    const bad = signatures.find((l) => /: BAD\b/.test(l)) ?? lines.find((l) => /digest: BAD\b/.test(l));
+    const nokey = signatures.find((l) => /: NOKEY$/.test(l));
+    if (bad) verdicts.set(file, { kind: 'bad', ...(keyOf(bad) && { key: keyOf(bad) }) });
+    else if (nokey) verdicts.set(file, { kind: 'unknown-key', key: keyOf(nokey) ?? 'unknown' });
+    else if (signatures.some((l) => /: OK$/.test(l))) verdicts.set(file, { kind: 'ok' });
+    else verdicts.set(file, { kind: 'unsigned' });
+  };
+  for (const line of output.split('\n')) {
+    if (/^\S.*:$/.test(line)) {
+      settle();
+      file = line.slice(0, -1);
+      lines = [];
+    } else if (line.trim()) lines.push(line.trim());
+  }
+  settle();
+  return verdicts;
 }

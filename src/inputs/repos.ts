@@ -128,3 +128,70 @@ export function renderRepoFile(repos: RepoDefinition[]): string {
     .join('\n');
 }
 
+
+/** Where dnf reads repo variables by default; later directories win, as in dnf. */
+export const DEFAULT_VARS_DIRS = ['/etc/dnf/vars', '/etc/yum/vars'];
+const VAR_NAME = /^[A-Za-z0-9_]+$/;
+
+/**
+ * Repo variables as dnf reads them: one file per variable in each vars directory (its first line,
+ * without the newline), then `DNF_VAR_<name>` and `DNF0`…`DNF9` from the environment, which win.
+ * Read here, not by each backend, so that both backends get the same values and a change of any of
+ * them changes the inputs key.
+ */
+export async function readRepoVars(dirs: string[], env: Record<string, string | undefined> = process.env): Promise<Record<string, string>> {
+  const vars: Record<string, string> = Object.create(null);
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = (await readdir(dir)).sort();
+    } catch {
+      continue; // as dnf: a missing directory is no error
+    }
+    for (const name of names) {
+      if (!VAR_NAME.test(name)) continue;
+      const text = await readFile(join(dir, name), 'utf8').catch(() => undefined); // a directory, unreadable: skipped, as dnf does
+      if (text === undefined) continue;
+      const value = text.split('\n', 1)[0]!;
+      checkVarValue(value, `${join(dir, name)}`);
+      vars[name] = value;
+    }
+  }
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    const name = /^DNF_VAR_([A-Za-z0-9_]+)$/.exec(key)?.[1] ?? (/^DNF[0-9]$/.test(key) ? key : undefined);
+    if (!name) continue;
+    checkVarValue(value, `the environment variable ${key}`);
+    vars[name] = value;
+  }
+  return vars;
+}
+
+/** A value is substituted into .repo lines: a line break in it would add lines of its own. */
+function checkVarValue(value: string, where: string): void {
+  if (/[\r\n\0]/.test(value)) throw new UsageError(`repo variable from ${where} contains a line break`);
+}
+
+/** `$releasever_major` and `$releasever_minor`, which dnf before 4.18 does not set, unless given. */
+export function releaseverVars(releasever: string, vars: Record<string, string>): Record<string, string> {
+  const [major, ...rest] = releasever.split('.');
+  return { releasever_major: major!, releasever_minor: rest.join('.'), ...vars };
+}
+
+/** Values a repo definition holds that must never be printed or written: passwords and URL user-info. */
+export function repoSecrets(repos: RepoDefinition[]): string[] {
+  const secrets = new Set<string>();
+  for (const repo of repos) {
+    for (const [key, value] of Object.entries(repo.options)) {
+      if ((key === 'password' || key === 'proxy_password') && value) secrets.add(value);
+      for (const match of value.matchAll(/[a-z][a-z0-9+.-]*:\/\/([^/?#@\s]*)@/gi)) {
+        const info = match[1]!;
+        const colon = info.indexOf(':');
+        secrets.add(colon >= 0 ? info.slice(colon + 1) : info);
+        if (colon >= 0) secrets.add(info);
+      }
+    }
+  }
+  secrets.delete('');
+  return [...secrets];
+}

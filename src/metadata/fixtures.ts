@@ -73,9 +73,9 @@ export function fixture(): Fixture {
       'kernel-devel': ['kernel-devel-6.14.0-63.fc42.x86_64', 'kernel-headers-6.14.0-63.fc42.x86_64'],
     },
     repos: [
-      { id: 'updates', url: 'https://example.org/updates/42/x86_64/', revision: '1743000000', repomdSha256: hex('updates'), gpgcheck: true, gpgkeys: [] },
-      { id: 'fedora', url: 'https://example.org/fedora/42/x86_64/', revision: '1742000000', repomdSha256: hex('fedora'), gpgcheck: true, gpgkeys: [] },
-      { id: 'usbguard-copr', url: 'https://example.org/copr/usbguard/', repomdSha256: hex('copr'), gpgcheck: false, gpgkeys: [] },
+      { id: 'updates', url: 'https://example.org/updates/42/x86_64/', urls: ['https://example.org/updates/42/x86_64/'], revision: '1743000000', repomdSha256: hex('updates'), gpgcheck: true, gpgkeys: [] },
+      { id: 'fedora', url: 'https://example.org/fedora/42/x86_64/', urls: ['https://example.org/fedora/42/x86_64/'], revision: '1742000000', repomdSha256: hex('fedora'), gpgcheck: true, gpgkeys: [] },
+      { id: 'usbguard-copr', url: 'https://example.org/copr/usbguard/', urls: ['https://example.org/copr/usbguard/'], repomdSha256: hex('copr'), gpgcheck: false, gpgkeys: [] },
     ],
   };
   const base: BaseInfo = {

@@ -28,6 +28,8 @@ export interface MetadataPackage {
   sha256: string;
   size: number;
   repo: string;
+  /** Where the file was fetched from, user-info removed; absent when dnf's downloader fetched it. */
+  url?: string;
   extensions: string[];
 }
 
@@ -105,7 +107,7 @@ export function buildMetadata(input: MetadataInput): Metadata {
     packages: solve.packages.map((p) => {
       const file = files[p.nevra];
       if (!file) throw new Error(`metadata: no file recorded for ${p.nevra}`);
-      return { ...p, filename: checkFilename(p.nevra, file.filename), sha256: file.sha256 };
+      return { ...p, filename: checkFilename(p.nevra, file.filename), sha256: file.sha256, ...(file.url && { url: file.url }) };
     }),
   });
 }
@@ -170,6 +172,7 @@ function normaliseMetadata(m: Metadata): Metadata {
         sha256: p.sha256,
         size: p.size,
         repo: p.repo,
+        ...(p.url !== undefined && { url: p.url }),
         extensions: sorted(p.extensions),
       })),
   };

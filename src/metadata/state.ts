@@ -9,6 +9,8 @@ export interface PackageFile {
   filename: string;
   /** sha256 (hex) of the file as written. */
   sha256: string;
+  /** Where it was fetched from (user-info removed), when known; not part of the state. */
+  url?: string;
 }
 
 /** One composed architecture: what the state checksum and metadata.json are computed from. */

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,7 @@ describe('helperRequest', () => {
       parseRepoPair('extras=http://127.0.0.1:9/extras'),
     ];
     const req: SolveRequest = {
+      vars: { contentdir: 'pub/fedora', releasever_minor: '' },
       plan: {
         arch: 'aarch64', releasever: '41', weakDeps: true, repos: ['extras', 'fedora'],
         extensions: [
@@ -53,6 +54,8 @@ describe('helperRequest', () => {
     expect(await helperRequest(req)).toEqual({
       arch: 'aarch64',
       releasever: '41',
+      // $releasever_major/_minor for dnf before 4.18; a variable of the vars dirs wins over them.
+      vars: { releasever_major: '41', releasever_minor: '', contentdir: 'pub/fedora' },
       weakDeps: true,
       installroot: '/base/root',
       cachedir: cacheDir,
@@ -69,6 +72,8 @@ describe('helperRequest', () => {
         '\n' +
         '[extras]\nname=extras\nbaseurl=http://127.0.0.1:9/extras\ngpgcheck=0\nenabled=1\nskip_if_unavailable=0\n',
     );
+    // It may hold credentials: only we can read it.
+    expect((await stat(join(workDir, 'yum.repos.d/compose.repo'))).mode & 0o777).toBe(0o600);
   });
 });
 
@@ -174,6 +179,7 @@ describe('solve with the real dnf', () => {
   const request = (repos: RepoDefinition[], extRepos: string[], arch = 'x86_64'): SolveRequest => ({
     plan: { ...plan([...extRepos].sort(), [{ ...TINY, repos: extRepos }]), arch },
     repos,
+    vars: {},
     root,
     workDir: fresh('work'),
     cacheDir: fresh('cache'),
@@ -186,7 +192,8 @@ describe('solve with the real dnf', () => {
     expect(local.repos).toMatchObject([{ id: 'good', url: `file://${repoDir}`, gpgcheck: false }]);
 
     const web = await solve(request([parseRepoPair(`web=${server.url}/x86_64`)], ['web']));
-    expect(web.packages.map((p) => [p.nevra, p.url])).toEqual([['tiny-1.0-1.x86_64', `${server.url}/x86_64/tiny-1.0-1.x86_64.rpm`]]);
+    expect(web.packages.map((p) => [p.nevra, p.location, p.path])).toEqual([['tiny-1.0-1.x86_64', 'tiny-1.0-1.x86_64.rpm', null]]);
+    expect(web.repos).toMatchObject([{ id: 'web', url: `${server.url}/x86_64`, urls: [`${server.url}/x86_64`] }]);
   });
 
   test.each([
@@ -227,6 +234,7 @@ describe('one helper process serving several architectures', () => {
   const request = (arch: string, specs: string[]): SolveRequest => ({
     plan: { ...plan(['r']), arch, extensions: [{ name: 'e', kind: 'os-extension', requested: specs, specs, repos: ['r'] }] },
     repos: [parseRepoPair(`r=${join(built, arch)}`)],
+    vars: {},
     root,
     workDir: fresh(`work-${arch}`),
     cacheDir: fresh(`cache-${arch}`),
@@ -296,7 +304,8 @@ describe('one helper process serving several architectures', () => {
     const bad = { ...request('x86_64', ['tiny']), root: 42 as unknown as string };
     const err = await solver.solve(bad).catch((e: unknown) => e as Error);
     expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(/^dnf failed on x86_64: Traceback/);
+    // The traceback's last lines: the Python error itself.
+    expect((err as Error).message).toMatch(/^dnf failed on x86_64: [\s\S]*TypeError: /);
     // The helper is still there for the next architecture.
     await expect(solver.solve(request('aarch64', ['other']))).resolves.toMatchObject({ arch: 'aarch64' });
     await solver.close();

@@ -8,11 +8,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { ComposeError, ToolError, UsageError, type ComposeProblem } from '../errors.js';
-import { renderRepoFile, type RepoDefinition } from '../inputs/repos.js';
+import { releaseverVars, renderRepoFile, type RepoDefinition } from '../inputs/repos.js';
+import { redactUrl, redactUrls } from '../tools/redact.js';
 import type { ArchPlan } from '../plan/types.js';
 import { lastLines, run } from '../tools/exec.js';
 import { plainWords } from './problems.js';
-import type { SolveResult } from './types.js';
+import type { RepoState, SolveResult } from './types.js';
 
 /** dnf's Python needs the system interpreter: a python3 earlier on PATH may lack the dnf module. */
 export function systemPython(): string {
@@ -91,6 +92,8 @@ export function backendPackage(backend: DnfBackend): string {
 export interface SolveRequest {
   plan: ArchPlan;
   repos: RepoDefinition[];
+  /** Repo variables (vars directories, DNF_VAR_*), see readRepoVars. */
+  vars: Record<string, string>;
   /** A root whose rpmdb (a private copy of the base's) is at usr/lib/sysimage/rpm. */
   root: string;
   /** Per-run scratch directory for this architecture. */
@@ -99,24 +102,55 @@ export interface SolveRequest {
   cacheDir: string;
 }
 
-/** The JSON line the helper reads for one architecture; exported so its shape is unit-tested. */
-export async function helperRequest(req: SolveRequest) {
-  const reposDir = join(req.workDir, 'yum.repos.d');
-  const logDir = join(req.workDir, 'log');
-  await Promise.all([reposDir, logDir, req.cacheDir].map((d) => mkdir(d, { recursive: true })));
-  const used = req.repos.filter((r) => req.plan.repos.includes(r.id));
-  await writeFile(join(reposDir, 'compose.repo'), renderRepoFile(used));
+/** What every helper request names: the repos (a .repo file it reads), the cache, the variables. */
+export interface RepoContext {
+  arch: string;
+  releasever: string;
+  /** Repo ids to enable. */
+  ids: string[];
+  repos: RepoDefinition[];
+  vars: Record<string, string>;
+  /** dnf's metadata cache for this architecture; kept between runs. */
+  cacheDir: string;
+  /** Per-run scratch directory. */
+  workDir: string;
+}
+
+/** Writes the .repo file (mode 0600: it may hold credentials) and returns the request's common part. */
+export async function repoRequest(ctx: RepoContext) {
+  const reposDir = join(ctx.workDir, 'yum.repos.d');
+  const logDir = join(ctx.workDir, 'log');
+  await Promise.all([reposDir, logDir, ctx.cacheDir].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
+  const used = ctx.repos.filter((r) => ctx.ids.includes(r.id));
+  await writeFile(join(reposDir, 'compose.repo'), renderRepoFile(used), { mode: 0o600 });
   return {
-    arch: req.plan.arch,
-    releasever: req.plan.releasever,
-    weakDeps: req.plan.weakDeps,
-    installroot: req.root,
-    cachedir: req.cacheDir,
+    arch: ctx.arch,
+    releasever: ctx.releasever,
+    vars: releaseverVars(ctx.releasever, ctx.vars),
+    cachedir: ctx.cacheDir,
     logdir: logDir,
     reposdir: reposDir,
-    repos: req.plan.repos,
+    repos: ctx.ids,
+  };
+}
+
+/** The JSON line the helper reads for one architecture; exported so its shape is unit-tested. */
+export async function helperRequest(req: SolveRequest) {
+  const common = await repoRequest({
+    arch: req.plan.arch, releasever: req.plan.releasever, ids: req.plan.repos, repos: req.repos, vars: req.vars,
+    cacheDir: req.cacheDir, workDir: req.workDir,
+  });
+  return {
+    ...common,
+    weakDeps: req.plan.weakDeps,
+    installroot: req.root,
     extensions: req.plan.extensions.map(({ name, kind, specs, repos }) => ({ name, kind, specs, repos })),
   };
+}
+
+/** A repo as the helper describes it, with every URL's user-info removed before anything keeps it. */
+export function redactRepoState(repo: RepoState): RepoState {
+  return { ...repo, url: redactUrl(repo.url), urls: (repo.urls ?? []).map(redactUrl), gpgkeys: repo.gpgkeys.map(redactUrl) };
 }
 
 // Beside this module in src/, and beside the bundle in dist/ (scripts/bundle.mjs copies them there).
@@ -131,7 +165,7 @@ interface Pending {
 }
 
 /** One helper process: answers each request (matched by its id) as soon as it is resolved. */
-class Helper {
+export class Helper {
   readonly pending = new Map<number, Pending>();
   private readonly child: ResultPromise;
   private stderr = '';
@@ -154,7 +188,7 @@ class Helper {
     this.child.stdin!.on('error', () => {}); // a helper that died is reported by its exit, below
     void this.child.then((result) => {
       const cause = result.exitCode === undefined ? `could not be run: ${result.shortMessage}` : `exited with ${result.exitCode}`;
-      this.fail(new ToolError(`dnf's helper (${systemPython()}) ${cause}: ${lastLines(this.stderr) || 'no output'}`));
+      this.fail(new ToolError(`dnf's helper (${systemPython()}) ${cause}: ${redactUrls(lastLines(this.stderr)) || 'no output'}`));
     });
   }
 
@@ -192,6 +226,13 @@ class Helper {
     this.child.stdin!.end();
     await this.child;
   }
+}
+
+/** A helper process with a HOME of its own, whose rpm macros point at the root's rpmdb. */
+export function startHelper(backend: DnfBackend, home: string, threads = 1): Helper {
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  writeFileSync(join(home, '.rpmmacros'), '%_dbpath /usr/lib/sysimage/rpm\n');
+  return new Helper(backend, home, threads);
 }
 
 /** How a run's solves are spread: helper processes, and architectures each resolves at once. */
@@ -235,10 +276,7 @@ export class DnfSolver {
     if (idle) return idle;
     if (this.helpers.length < this.layout.helpers) {
       // Synchronously, so that requests arriving together cannot start more helpers than allowed.
-      const home = join(this.workDir, `dnf-home-${this.helpers.length}`);
-      mkdirSync(home, { recursive: true });
-      writeFileSync(join(home, '.rpmmacros'), '%_dbpath /usr/lib/sysimage/rpm\n');
-      const helper = new Helper(this.backend, home, this.layout.threads);
+      const helper = startHelper(this.backend, join(this.workDir, `dnf-home-${this.helpers.length}`), this.layout.threads);
       this.helpers.push(helper);
       return helper;
     }
@@ -260,11 +298,11 @@ export class DnfSolver {
     const input = await helperRequest(req);
     const arch = req.plan.arch;
     const output = await this.helper().ask(this.nextId++, arch, input);
-    if (output.error) throw new ToolError(`dnf failed on ${arch}: ${lastLines(output.error)}`);
+    if (output.error) throw new ToolError(`dnf failed on ${arch}: ${redactUrls(lastLines(output.error))}`);
     if (output.problems?.length) {
-      throw new ComposeError(output.problems.map((p) => ({ message: plainWords(p.message), extension: p.extension ?? undefined, arch })));
+      throw new ComposeError(output.problems.map((p) => ({ message: redactUrls(plainWords(p.message)), extension: p.extension ?? undefined, arch })));
     }
-    return { arch, packages: output.packages ?? [], closures: output.closures ?? {}, repos: output.repos ?? [] };
+    return { arch, packages: output.packages ?? [], closures: output.closures ?? {}, repos: (output.repos ?? []).map(redactRepoState) };
   }
 
   private closing?: Promise<void>;

@@ -13,6 +13,7 @@ import { byString, sha256Hex, sha256Of, sorted } from '../metadata/state.js';
 import type { ArchPlan } from '../plan/types.js';
 import * as ostree from '../tools/ostree.js';
 import { fetchBuffer } from '../tools/http.js';
+import { redactUrls } from '../tools/redact.js';
 import type { RepoState, SolveResult } from './types.js';
 
 const RECORD_KIND = 'compose-extensions/resolved/v1';
@@ -30,6 +31,8 @@ export interface InputsKeyParts {
   releasever?: string;
   weakDeps: boolean;
   repos: RepoDefinition[];
+  /** Repo variables: they change the URLs dnf reads. */
+  vars: Record<string, string>;
 }
 
 /**
@@ -47,10 +50,12 @@ export async function baseIdentity(spec: BaseSpec, arch: string): Promise<string
 
 const namedRepos = (config: ExtensionsConfig) => new Set([...config.repos, ...config.extensions.flatMap((e) => e.repos)]);
 
-/** Only repos at fixed URLs can be checked by their repomd.xml: a mirror list may move. */
-export function reusableRepos(config: ExtensionsConfig, repos: RepoDefinition[]): boolean {
-  const named = namedRepos(config);
-  return repos.filter((r) => named.has(r.id)).every((r) => r.options['baseurl'] && !r.options['mirrorlist'] && !r.options['metalink']);
+/** Options whose values must never reach a file, not even hashed: a password is no input of the solve. */
+const SECRET_OPTIONS = new Set(['password', 'proxy_password']);
+
+/** A repo definition as the key sees it: credentials out, URLs without user-info. */
+function keyedOptions(options: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(options).filter(([k]) => !SECRET_OPTIONS.has(k)).map(([k, v]) => [k, redactUrls(v)]));
 }
 
 /** `sha256:<hex>` naming everything but the repo metadata; a record is stored under it. */
@@ -71,9 +76,10 @@ export function inputsKey(parts: InputsKeyParts): string {
     base: parts.base,
     releasever: parts.releasever ?? null,
     weakDeps: parts.weakDeps,
+    vars: Object.fromEntries(Object.entries(parts.vars).sort(([a], [b]) => byString(a, b))),
     repos: parts.repos
       .filter((r) => named.has(r.id))
-      .map((r) => ({ id: r.id, options: r.options }))
+      .map((r) => ({ id: r.id, options: keyedOptions(r.options) }))
       .sort((a, b) => byString(a.id, b.id)),
   });
 }
@@ -105,22 +111,34 @@ interface StoredRecord extends ResolvedRecord {
 
 const recordPath = (cacheDir: string, key: string) => join(cacheDir, 'resolved', `${key.replace(/^sha256:/, '')}.json`);
 
-/** The repo's repomd.xml as it is now, by sha256 (hex); undefined when it cannot be read. */
-async function currentRepomd(url: string): Promise<string | undefined> {
-  const at = `${url.replace(/\/+$/, '')}/repodata/repomd.xml`;
-  try {
-    const bytes = at.startsWith('file://') ? await readFile(fileURLToPath(at)) : await fetchBuffer(at, { maxBytes: 16 << 20 });
-    return sha256Hex(bytes);
-  } catch {
-    return undefined; // the solve will say what is wrong with the repo
+/**
+ * A repo's repomd.xml as it is now, by sha256 (hex), from the first of its baseurls that answers;
+ * undefined when none does (the solve will then say what is wrong with the repo).
+ */
+export async function currentRepomd(urls: string[]): Promise<string | undefined> {
+  for (const url of urls) {
+    const at = `${url.replace(/\/+$/, '')}/repodata/repomd.xml`;
+    try {
+      const bytes = at.startsWith('file://') ? await readFile(fileURLToPath(at)) : await fetchBuffer(at, { maxBytes: 16 << 20, attempts: 1 });
+      return sha256Hex(bytes);
+    } catch {
+      // the next mirror
+    }
   }
+  return undefined;
 }
+
+/** Each recorded repo's repomd.xml sha256 as it is now, in order; undefined where it cannot be had. */
+export type RepomdCheck = (record: ResolvedRecord) => Promise<(string | undefined)[]>;
+
+/** Our own client's check, for repos given by plain baseurls. */
+export const directRepomd: RepomdCheck = (record) => Promise.all(record.solved.repos.map((r) => currentRepomd(r.urls ?? [r.url])));
 
 /**
  * The recorded answer for these inputs when every repo's repomd.xml is still the one it was
  * resolved from; undefined otherwise (no record, a changed or unreachable repo, a damaged file).
  */
-export async function findResolved(cacheDir: string, key: string): Promise<(ResolvedRecord & { fingerprint: string }) | undefined> {
+export async function findResolved(cacheDir: string, key: string, check: RepomdCheck = directRepomd): Promise<(ResolvedRecord & { fingerprint: string }) | undefined> {
   const path = recordPath(cacheDir, key);
   let record: StoredRecord;
   try {
@@ -129,7 +147,7 @@ export async function findResolved(cacheDir: string, key: string): Promise<(Reso
     return undefined;
   }
   if (record.kind !== RECORD_KIND || record.key !== key || !Array.isArray(record.solved?.repos) || !Array.isArray(record.solved.packages)) return undefined;
-  const now = await Promise.all(record.solved.repos.map((r) => currentRepomd(r.url)));
+  const now = await check(record).catch(() => []);
   if (record.solved.repos.some((r, i) => r.repomdSha256 !== now[i])) return undefined;
   if (record.fingerprint !== inputFingerprint(key, record.solved.repos)) return undefined;
   const touched = new Date();

@@ -15,10 +15,8 @@ export interface ResolvedPackage {
   checksum: { type: string; value: string };
   /** Download size in bytes, from the repo metadata. */
   size: number;
-  /** The file in a local (file://) repo, read in place. */
+  /** The file in a local (file://) repo, read in place; others are fetched (see download/). */
   path?: string;
-  /** Where to fetch it from otherwise (a mirror dnf chose). */
-  url?: string;
   /** Extensions whose closure includes it, sorted. */
   extensions: string[];
 }
@@ -26,8 +24,13 @@ export interface ResolvedPackage {
 /** A repo as dnf loaded it for this run. */
 export interface RepoState {
   id: string;
-  /** The base URL packages were fetched from (after $basearch/$releasever substitution). */
+  /**
+   * Where the repo is (after variable substitution, user-info removed): its first baseurl, else its
+   * metalink or mirrorlist.
+   */
   url: string;
+  /** Every baseurl, in order (user-info removed); empty for a repo given by metalink or mirrorlist. */
+  urls: string[];
   /** repomd.xml `<revision>`, when present. */
   revision?: string;
   /** sha256 of the repomd.xml that was loaded: identifies the repo metadata exactly. */
