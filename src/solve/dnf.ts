@@ -130,6 +130,11 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** The most a file dnf writes may be (filelists solv caches of big repos stay far below). */
+export const HELPER_MAX_FILE_BYTES = 4 * 2 ** 30;
+/** util-linux's prlimit, to start the helper under RLIMIT_FSIZE; without it (rare), no limit. */
+const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p));
+
 /** One helper process: answers each request (matched by its id) as soon as it is resolved. */
 class Helper {
   readonly pending = new Map<number, Pending>();
@@ -137,10 +142,15 @@ class Helper {
   private stderr = '';
   private exited?: Error;
 
-  constructor(backend: DnfBackend, home: string, threads: number) {
-    this.child = execa(systemPython(), [join(HERE, BACKENDS[backend].helper), '--threads', String(threads)], {
-      // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an empty base.
-      env: { HOME: home, LC_ALL: 'C.UTF-8' },
+  constructor(backend: DnfBackend, home: string, threads: number, maxFileBytes = HELPER_MAX_FILE_BYTES) {
+    const helper = [systemPython(), join(HERE, BACKENDS[backend].helper), '--threads', String(threads)];
+    // No file dnf writes (repo metadata, solv caches) may pass maxFileBytes: an endless repomd.xml
+    // fails with EFBIG (Python ignores SIGXFSZ) instead of filling the disk.
+    const [file, ...args] = PRLIMIT ? [PRLIMIT, `--fsize=${maxFileBytes}`, '--', ...helper] : helper;
+    this.child = execa(file!, args, {
+      // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an
+      // empty base. dnf's temporary files (librepo's downloads) go to the run's work dir.
+      env: { HOME: home, LC_ALL: 'C.UTF-8', TMPDIR: join(home, 'tmp') },
       extendEnv: true,
       cwd: home,
       buffer: false,
@@ -228,6 +238,8 @@ export class DnfSolver {
     /** Scratch directory of the run: the helpers' HOME with their rpm macros. */
     private readonly workDir: string,
     private readonly layout: SolverLayout = { helpers: 1, threads: 1 },
+    /** The most a file dnf writes may be (tests lower it). */
+    private readonly maxFileBytes = HELPER_MAX_FILE_BYTES,
   ) {}
 
   private helper(): Helper {
@@ -236,9 +248,9 @@ export class DnfSolver {
     if (this.helpers.length < this.layout.helpers) {
       // Synchronously, so that requests arriving together cannot start more helpers than allowed.
       const home = join(this.workDir, `dnf-home-${this.helpers.length}`);
-      mkdirSync(home, { recursive: true });
+      mkdirSync(join(home, 'tmp'), { recursive: true });
       writeFileSync(join(home, '.rpmmacros'), '%_dbpath /usr/lib/sysimage/rpm\n');
-      const helper = new Helper(this.backend, home, this.layout.threads);
+      const helper = new Helper(this.backend, home, this.layout.threads, this.maxFileBytes);
       this.helpers.push(helper);
       return helper;
     }
@@ -255,6 +267,12 @@ export class DnfSolver {
     return this.helpers.length;
   }
 
+  /** curl's "failed writing" is what the file size limit looks like to dnf: say so. */
+  private explained(message: string): string {
+    if (!/Curl error \(23\)/.test(message)) return message;
+    return `${message} (a file dnf writes is limited to ${this.maxFileBytes} bytes: a repo file that large, or a full disk)`;
+  }
+
   /** Resolves every extension of the plan; throws ComposeError listing every problem dnf found. */
   async solve(req: SolveRequest): Promise<SolveResult> {
     const input = await helperRequest(req);
@@ -262,7 +280,7 @@ export class DnfSolver {
     const output = await this.helper().ask(this.nextId++, arch, input);
     if (output.error) throw new ToolError(`dnf failed on ${arch}: ${lastLines(output.error)}`);
     if (output.problems?.length) {
-      throw new ComposeError(output.problems.map((p) => ({ message: plainWords(p.message), extension: p.extension ?? undefined, arch })));
+      throw new ComposeError(output.problems.map((p) => ({ message: this.explained(plainWords(p.message)), extension: p.extension ?? undefined, arch })));
     }
     return { arch, packages: output.packages ?? [], closures: output.closures ?? {}, repos: output.repos ?? [] };
   }
