@@ -92,3 +92,12 @@ test("a killed run's partial download is removed by the next run; a live run's i
   await failing(fetchArchive(`${base}/silent.tar`, { cacheDir, limits }));
   expect((await readdir(archives)).sort()).toEqual([foreign, live].sort());
 });
+
+test('an OSTree repo URL whose server never answers: the pull stops at its deadline', async () => {
+  const started = Date.now();
+  const r = await failing(prepareBase({ kind: 'ostree', repo: `${base}/ostree-repo`, ref: 'fixture/${basearch}/base' }, ['x86_64'], {
+    cacheDir: join(dir, 'ostree'), limits: { deadlineMs: 1500 },
+  }));
+  expect(r.message).toBe(`pulling fixture/x86_64/base from OSTree repo ${base}/ostree-repo failed: not complete within 1.5 s (the time limit)`);
+  expect(Date.now() - started).toBeLessThan(5000);
+});

@@ -11,6 +11,7 @@ import { UsageError } from '../errors.js';
 import { run } from '../tools/exec.js';
 import { download as downloadUrl, LIMIT_CODES, LIMITS, reasonOf, type DownloadOptions } from '../tools/http.js';
 import { ownedStem, removeDeadLeftovers } from '../tools/leftovers.js';
+import { underFileSizeLimit } from '../tools/prlimit.js';
 import * as ostree from '../tools/ostree.js';
 import { BaseError, OS_RELEASE_CANDIDATES, resolveInTree, RPMDB_CANDIDATES, substituteBasearch, type BaseSpec } from './base.js';
 import { resolveImage } from './image.js';
@@ -41,7 +42,7 @@ export async function prepareBase(spec: BaseSpec, arches: string[], options: Pre
   if (spec.kind === 'ostree') {
     if (!isUrl(spec.repo)) return { ...spec, commits: await pinCommits(spec.repo, spec.ref, arches) };
     const refs = [...new Set(arches.map((arch) => substituteBasearch(spec.ref, arch)))];
-    const pulled = await pullRemoteOstree(spec.repo, refs, options.cacheDir, options.log);
+    const pulled = await pullRemoteOstree(spec.repo, refs, options.cacheDir, options.log, { ...(options.limits?.deadlineMs && { deadlineMs: options.limits.deadlineMs }) });
     // The pull resolved every ref already: no second rev-parse.
     const commits = Object.fromEntries(arches.map((arch) => [arch, pulled.commits[substituteBasearch(spec.ref, arch)]!]));
     return { ...spec, repo: pulled.repo, commits };
@@ -176,12 +177,41 @@ const isChecksum = (ref: string) => /^[0-9a-f]{64}$/.test(ref);
  * never the whole tree. Each ref is then a local ref of that repo, so it reads as any local base.
  * Returns that repo and the commit each ref named.
  */
+/**
+ * Bounds of one `ostree pull`, which has none of its own for a server that stops answering: a
+ * deadline (only the commit, rpmdb and os-release are pulled: tens of MB), and no file larger
+ * than 4 GiB (ostree caps metadata objects at 10 MiB itself, not content).
+ */
+export const OSTREE_PULL_LIMITS = { deadlineMs: 30 * 60_000, maxFileBytes: 4 * 2 ** 30 };
+
+/** Runs one `ostree pull`; passing a limit reads as a failed pull with the limit as its message. */
+async function boundedPull(
+  repo: string,
+  args: string[],
+  limits: typeof OSTREE_PULL_LIMITS & { deadlineAt: number },
+): Promise<{ exitCode: number; stderr: string }> {
+  const [file, fileArgs] = underFileSizeLimit('ostree', [`--repo=${repo}`, 'pull', ...args], limits.maxFileBytes);
+  try {
+    return await run(file, fileArgs, { allowFailure: true, timeout: Math.max(1, limits.deadlineAt - Date.now()) });
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/timed out/i.test(message) && Date.now() >= limits.deadlineAt) {
+      return { exitCode: 1, stderr: `not complete within ${limits.deadlineMs / 1000} s (the time limit)` };
+    }
+    if (/SIGXFSZ/.test(message)) return { exitCode: 1, stderr: `a file larger than the limit of ${limits.maxFileBytes} bytes` };
+    throw err;
+  }
+}
+
 export async function pullRemoteOstree(
   url: string,
   refs: string[],
   cacheDir: string,
   log?: (m: string) => void,
+  limits: Partial<typeof OSTREE_PULL_LIMITS> = {},
 ): Promise<{ repo: string; commits: Record<string, string> }> {
+  const bounds = { ...OSTREE_PULL_LIMITS, ...limits, deadlineAt: 0 };
+  bounds.deadlineAt = Date.now() + bounds.deadlineMs; // all the rounds below together
   const repo = join(cacheDir, 'ostree', createHash('sha256').update(url).digest('hex').slice(0, 16));
   const ost = (args: string[]) => run('ostree', [`--repo=${repo}`, ...args]);
   if (!(await ostree.isOstreeRepo(repo))) {
@@ -197,7 +227,7 @@ export async function pullRemoteOstree(
   // A symlink may lead out of what was pulled: pull where it leads too, until nothing new turns up.
   for (let round = 0; ; round++) {
     log?.(`pulling ${refs.join(', ')} from ${url} (${[...subpaths].join(' ')})`);
-    const pulled = await run('ostree', [`--repo=${repo}`, 'pull', ...[...subpaths].map((p) => `--subpath=${p}`), REMOTE, ...refs], { allowFailure: true });
+    const pulled = await boundedPull(repo, [...[...subpaths].map((p) => `--subpath=${p}`), REMOTE, ...refs], bounds);
     if (pulled.exitCode !== 0) {
       const message = pulled.stderr.trim().split('\n').pop() ?? '';
       const reason = /not found|404|No such/i.test(message) ? 'ref-not-found' : 'download-failed';

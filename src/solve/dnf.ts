@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { ComposeError, ToolError, UsageError, type ComposeProblem } from '../errors.js';
 import { renderRepoFile, type RepoDefinition } from '../inputs/repos.js';
+import { underFileSizeLimit } from '../tools/prlimit.js';
 import type { ArchPlan } from '../plan/types.js';
 import { lastLines, run } from '../tools/exec.js';
 import { plainWords } from './problems.js';
@@ -132,8 +133,6 @@ interface Pending {
 
 /** The most a file dnf writes may be (filelists solv caches of big repos stay far below). */
 export const HELPER_MAX_FILE_BYTES = 4 * 2 ** 30;
-/** util-linux's prlimit, to start the helper under RLIMIT_FSIZE; without it (rare), no limit. */
-const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p));
 
 /** One helper process: answers each request (matched by its id) as soon as it is resolved. */
 class Helper {
@@ -143,13 +142,12 @@ class Helper {
   private exited?: Error;
 
   constructor(backend: DnfBackend, home: string, threads: number, maxFileBytes = HELPER_MAX_FILE_BYTES) {
-    const helper = [systemPython(), join(HERE, BACKENDS[backend].helper), '--threads', String(threads)];
     // No file dnf writes (repo metadata, solv caches) may pass maxFileBytes: an endless repomd.xml
     // fails with EFBIG (Python ignores SIGXFSZ) instead of filling the disk.
-    const [file, ...args] = PRLIMIT ? [PRLIMIT, `--fsize=${maxFileBytes}`, '--', ...helper] : helper;
-    this.child = execa(file!, args, {
+    const [file, args] = underFileSizeLimit(systemPython(), [join(HERE, BACKENDS[backend].helper), '--threads', String(threads)], maxFileBytes);
+    this.child = execa(file, args, {
       // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an
-      // empty base. dnf's temporary files (librepo's downloads) go to the run's work dir.
+      // empty base. Temporary files (Python's tempfile, gpg homes) go to the run's work dir.
       env: { HOME: home, LC_ALL: 'C.UTF-8', TMPDIR: join(home, 'tmp') },
       extendEnv: true,
       cwd: home,
