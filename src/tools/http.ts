@@ -194,10 +194,12 @@ class Watch {
     const { maxBytes, minRate, idleMs } = this.limits;
     let size = 0;
     let windowStart = 0;
+    let lastAt = Date.now();
     const push = stream.push;
     stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
       if (chunk != null && !this.done) {
         size += (chunk as Buffer).length;
+        lastAt = Date.now();
         if (size > maxBytes) {
           this.fail(tooLarge(this.url, maxBytes));
           return false;
@@ -210,8 +212,9 @@ class Watch {
       const rate = setInterval(() => {
         const got = size - windowStart;
         windowStart = size;
-        // Data waiting unread: the consumer is behind, not the server.
-        if (stream.readableLength > 0) return;
+        // Data waiting unread: the consumer is behind, not the server. Silent for half the window:
+        // the socket's idle timeout, due first, says "no data".
+        if (stream.readableLength > 0 || Date.now() - lastAt > idleMs / 2) return;
         if (got < needed) {
           this.fail(limitError(this.url, LIMIT_CODES.tooSlow, `fewer than ${minRate} bytes/s over ${seconds(idleMs)} (${got} bytes; the minimum rate)`));
         }
