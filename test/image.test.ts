@@ -519,7 +519,7 @@ describe('the bundled entry points with a private base image', () => {
     expect(run.masked).toContain(PASSWORD);
     expect(run.log).not.toContain(PASSWORD);
     expect(run.exitCode).toBe(0);
-    expect(run.state['base-registry-auth-dir']).toMatch(/ce-auth-/);
+    expect(run.state['base-registry-auth-dir']).toMatch(/compose-extensions-secrets-/);
     await expect(stat(run.state['base-registry-auth-dir']!)).rejects.toThrow('ENOENT');
     expect(JSON.parse(await readFile(join(output, 'aarch64/metadata.json'), 'utf8')).base.digest).toBe(images['aarch64']!.digest);
   });

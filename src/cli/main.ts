@@ -67,7 +67,8 @@ Options:
   -h, --help             show this help
   -V, --version          show the version
 
-Exit status: 0 success, 1 composing failed, 2 bad usage or an invalid config.`;
+Exit status: 0 success, 1 composing failed, 2 bad usage or an invalid config; 130, 143, 129
+when stopped by SIGINT, SIGTERM, SIGHUP (secrets removed first).`;
 
 export interface Io {
   out(text: string): void;

@@ -1,5 +1,7 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serveDirectory, type StaticServer } from '../../test/fixtures/http.js';
 import { loadPrevious } from './previous.js';
@@ -44,4 +46,63 @@ test('unreadable, missing or foreign documents are usage errors', async () => {
   await expect(loadPrevious(join(dir, 'other.json'), ['x86_64'])).rejects.toThrow('is not a compose-extensions metadata.json');
   await expect(loadPrevious(join(dir, 'nothing.json'), ['x86_64'])).rejects.toThrow('not found');
   await expect(loadPrevious(`${server.url}/nothing.json`, ['x86_64'])).rejects.toThrow('not found');
+});
+
+describe('a hostile previous-metadata server', () => {
+  let hostile: Server;
+  let base: string;
+  const timers = new Set<NodeJS.Timeout>();
+  beforeAll(async () => {
+    hostile = createServer((req, res) => {
+      if (req.url === '/endless.json') {
+        res.writeHead(200);
+        const chunk = Buffer.alloc(64 << 10, ' ');
+        const more = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', more);
+        };
+        more();
+      } else if (req.url === '/trickle.json') {
+        res.writeHead(200);
+        const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write(' ')), 50);
+        timers.add(t);
+      } // else: never answers
+    });
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const t of timers) clearInterval(t);
+    hostile.closeAllConnections();
+    await new Promise((resolve) => hostile.close(resolve));
+  });
+  const limits = { idleTimeoutMs: 300, maxBytes: 4 << 20 };
+  const timed = async (source: string) => {
+    const started = Date.now();
+    const err = await loadPrevious(source, ['x86_64'], {}, limits).then(() => undefined, (e: Error) => e);
+    return { message: err?.message, ms: Date.now() - started };
+  };
+
+  test('an endless body stops at the size limit, memory bounded', async () => {
+    const r = await timed(`${base}/endless.json`);
+    expect(r.message).toBe(`previous metadata ${base}/endless.json: larger than the limit of ${4 << 20} bytes`);
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  test('a byte every 50 ms fails the minimum rate', async () => {
+    const r = await timed(`${base}/trickle.json`);
+    expect(r.message).toMatch(new RegExp(`^previous metadata ${base}/trickle.json: fewer than 1000 bytes/s over 0.3 s \\(\\d bytes; the minimum rate\\)$`));
+    expect(r.ms).toBeLessThan(1500);
+  });
+
+  test('a server that never answers: no data', async () => {
+    const r = await timed(`${base}/stall.json`);
+    expect(r.message).toBe(`previous metadata ${base}/stall.json: no data for 0.3 s`);
+    expect(r.ms).toBeLessThan(1500);
+  });
+
+  test('a local file is bounded too (/dev/zero)', async () => {
+    const r = await timed('/dev/zero');
+    expect(r.message).toBe(`previous metadata /dev/zero: larger than the limit of ${4 << 20} bytes`);
+  });
 });

@@ -1,11 +1,13 @@
 // The previous result a run is compared with: metadata.json files, from disk, over http(s), or
 // from an image this action published.
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { UsageError } from '../errors.js';
 import type { Closures } from '../report/diff.js';
 import type { RegistryOptions } from '../tools/skopeo.js';
+import { fetchBuffer, HttpError, reasonOf, type DownloadOptions } from '../tools/http.js';
 import { METADATA_FILE } from '../publish/oci-image.js';
 import { readImageFile, resolveImage } from './image.js';
 
@@ -13,19 +15,18 @@ import { readImageFile, resolveImage } from './image.js';
 const PLACEHOLDER = /\$\{(base)?arch\}/;
 const PLACEHOLDERS = new RegExp(PLACEHOLDER.source, 'g');
 
-async function readLocation(location: string): Promise<string | undefined> {
-  if (/^https?:\/\//.test(location)) {
-    const response = await fetch(location).catch((err: Error) => {
-      throw new UsageError(`previous metadata ${location}: ${err.message}`);
-    });
-    if (response.status === 404) return undefined;
-    if (!response.ok) throw new UsageError(`previous metadata ${location}: HTTP ${response.status}`);
-    return response.text();
+/**
+ * A metadata.json file or URL; undefined when absent. Bounded as every small read (64 MiB, 5 min,
+ * the minimum rate; see tools/http.ts LIMITS): an endless or trickling answer fails.
+ */
+async function readLocation(location: string, limits: DownloadOptions): Promise<string | undefined> {
+  const url = /^https?:\/\//.test(location) ? location : pathToFileURL(location).href;
+  try {
+    return (await fetchBuffer(url, limits)).toString('utf8');
+  } catch (err) {
+    if ((err instanceof HttpError && err.status === 404) || (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UsageError(`previous metadata ${location}: ${reasonOf(err)}`);
   }
-  return readFile(location, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw new UsageError(`previous metadata ${location}: ${err.message}`);
-  });
 }
 
 function parse(text: string, location: string): Closures & { arch?: string } {
@@ -72,21 +73,21 @@ async function loadFromImage(source: string, arches: string[], options: Registry
  * (with `${arch}` for one per architecture), an earlier output directory holding
  * `<arch>/metadata.json`, or an image this action published (`docker://…`, `oci:…`,
  * `oci-archive:…`; an index gives one per architecture). An architecture with no previous result
- * is simply not compared (it is new).
+ * is simply not compared (it is new). `limits` overrides the bounds of a file or URL read (tests).
  */
-export async function loadPrevious(source: string, arches: string[], registry: RegistryOptions = {}): Promise<Map<string, Closures>> {
+export async function loadPrevious(source: string, arches: string[], registry: RegistryOptions = {}, limits: DownloadOptions = {}): Promise<Map<string, Closures>> {
   if (IMAGE_SOURCE.test(source)) return loadFromImage(source, arches, registry);
   const result = new Map<string, Closures>();
   const isDir = !/^https?:\/\//.test(source) && !PLACEHOLDER.test(source) && (await stat(source).then((s) => s.isDirectory(), () => false));
   if (isDir || PLACEHOLDER.test(source)) {
     for (const arch of arches) {
       const location = isDir ? join(source, arch, 'metadata.json') : source.replace(PLACEHOLDERS, arch);
-      const text = await readLocation(location);
+      const text = await readLocation(location, limits);
       if (text !== undefined) result.set(arch, parse(text, location));
     }
     return result;
   }
-  const text = await readLocation(source);
+  const text = await readLocation(source, limits);
   if (text === undefined) throw new UsageError(`previous metadata ${source} not found`);
   const doc = parse(text, source);
   const arch = doc.arch ?? (arches.length === 1 ? arches[0] : undefined);

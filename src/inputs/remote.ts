@@ -3,13 +3,15 @@
 // container image reference.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../errors.js';
 import { run } from '../tools/exec.js';
-import { download as downloadUrl, reasonOf } from '../tools/http.js';
+import { download as downloadUrl, LIMIT_CODES, LIMITS, reasonOf, type DownloadOptions } from '../tools/http.js';
+import { ownedStem, removeDeadLeftovers } from '../tools/leftovers.js';
+import { underFileSizeLimit } from '../tools/prlimit.js';
 import * as ostree from '../tools/ostree.js';
 import { BaseError, OS_RELEASE_CANDIDATES, resolveInTree, RPMDB_CANDIDATES, substituteBasearch, type BaseSpec } from './base.js';
 import { resolveImage } from './image.js';
@@ -27,6 +29,8 @@ export interface PrepareOptions {
   /** Downloads and pulled OSTree objects are kept here, under `archives/` and `ostree/`. */
   cacheDir: string;
   log?: (message: string) => void;
+  /** Overrides of the bounds of archive downloads (tests). */
+  limits?: DownloadOptions;
 }
 
 /**
@@ -38,18 +42,18 @@ export async function prepareBase(spec: BaseSpec, arches: string[], options: Pre
   if (spec.kind === 'ostree') {
     if (!isUrl(spec.repo)) return { ...spec, commits: await pinCommits(spec.repo, spec.ref, arches) };
     const refs = [...new Set(arches.map((arch) => substituteBasearch(spec.ref, arch)))];
-    const pulled = await pullRemoteOstree(spec.repo, refs, options.cacheDir, options.log);
+    const pulled = await pullRemoteOstree(spec.repo, refs, options.cacheDir, options.log, { ...(options.limits?.deadlineMs && { deadlineMs: options.limits.deadlineMs }) });
     // The pull resolved every ref already: no second rev-parse.
     const commits = Object.fromEntries(arches.map((arch) => [arch, pulled.commits[substituteBasearch(spec.ref, arch)]!]));
     return { ...spec, repo: pulled.repo, commits };
   }
   if (!isRemote(spec)) return spec;
   if (spec.kind === 'rootfs') {
-    const path = await fetchArchive(spec.path, { cacheDir: options.cacheDir, sha256: spec.sha256, log: options.log });
+    const path = await fetchArchive(spec.path, { cacheDir: options.cacheDir, sha256: spec.sha256, log: options.log, limits: options.limits });
     return { kind: 'rootfs', path, url: spec.path };
   }
   if (isUrl(spec.ref)) {
-    const path = await fetchArchive(spec.ref, { cacheDir: options.cacheDir, sha256: spec.sha256, log: options.log });
+    const path = await fetchArchive(spec.ref, { cacheDir: options.cacheDir, sha256: spec.sha256, log: options.log, limits: options.limits });
     return { ...spec, resolved: await resolveImage(`oci-archive:${path}`, spec.registry, spec.ref) };
   }
   if (spec.sha256) throw new UsageError('a base sha256 applies to a downloaded archive only; pin an image with @sha256:<digest> instead');
@@ -69,11 +73,29 @@ async function pinCommits(repo: string, ref: string, arches: string[]): Promise<
 
 // ---- Archives at a URL ----
 
+const PARTIAL = '.partial-';
+
 export interface FetchOptions {
   cacheDir: string;
   /** Expected sha256 (hex). With it, a cached copy is reused and no download happens. */
   sha256?: string;
   log?: (message: string) => void;
+  /** Overrides of the download's bounds (tests); see {@link archiveLimit}. */
+  limits?: DownloadOptions;
+}
+
+/** Free space an archive download leaves on its disk, for everything else the run writes. */
+export const DISK_RESERVE = 1 << 30;
+
+/**
+ * The most an archive may be: its Content-Length when declared (node reads no further), else 16
+ * GiB (LIMITS.file), and never more than the free space of `dir` less 1 GiB, so that an endless
+ * body fails before the disk is full.
+ */
+export async function archiveLimit(dir: string, maxBytes: number = LIMITS.file.maxBytes): Promise<{ maxBytes: number; byDisk: boolean }> {
+  const fs = await statfs(dir).catch(() => undefined);
+  const free = fs ? fs.bavail * fs.bsize - DISK_RESERVE : Infinity;
+  return free < maxBytes ? { maxBytes: Math.max(0, free), byDisk: true } : { maxBytes, byDisk: false };
 }
 
 async function sha256File(file: string): Promise<string> {
@@ -86,7 +108,8 @@ async function sha256File(file: string): Promise<string> {
  * Downloads into `dest` and returns its sha256, hashed on the way (an archive may be gigabytes);
  * retried on network failures, 5xx, 408 and 429, each attempt rewriting `dest`.
  */
-async function download(url: string, dest: string, log?: (message: string) => void): Promise<string> {
+async function download(url: string, dest: string, options: FetchOptions): Promise<string> {
+  const { maxBytes, byDisk } = await archiveLimit(dirname(dest), options.limits?.maxBytes);
   const consume = async (body: NodeJS.ReadableStream) => {
     const hash = createHash('sha256');
     const hashing = new Transform({
@@ -98,8 +121,11 @@ async function download(url: string, dest: string, log?: (message: string) => vo
     await pipeline(body, hashing, createWriteStream(dest));
     return hash.digest('hex');
   };
-  return downloadUrl(url, consume, { onRetry: (err) => log?.(`downloading ${url} again: ${reasonOf(err)}`) }).catch((err: unknown) => {
-    throw new BaseError('download-failed', `downloading ${url} failed: ${reasonOf(err)}`);
+  const onRetry = (err: Error) => options.log?.(`downloading ${url} again: ${reasonOf(err)}`);
+  return downloadUrl(url, consume, { ...options.limits, maxBytes, onRetry }).catch((err: unknown) => {
+    const full = byDisk && (err as { code?: string }).code === LIMIT_CODES.tooLarge;
+    const reason = full ? `larger than the ${maxBytes} bytes that fit in ${dirname(dest)} (its free space less ${DISK_RESERVE} bytes)` : reasonOf(err);
+    throw new BaseError('download-failed', `downloading ${url} failed: ${reason}`);
   });
 }
 
@@ -123,10 +149,12 @@ export async function fetchArchive(url: string, options: FetchOptions): Promise<
       await rm(cached, { force: true }); // damaged: download again
     }
   }
-  const partial = join(dir, `.partial-${randomUUID()}`);
+  // A killed run's partial download is removed by the next; a live run's is left alone.
+  await removeDeadLeftovers(dir, PARTIAL);
+  const partial = join(dir, `${ownedStem(PARTIAL)}${randomUUID()}`);
   try {
     options.log?.(`downloading ${url}`);
-    const actual = await download(url, partial, options.log);
+    const actual = await download(url, partial, options);
     if (expected && actual !== expected) {
       throw new BaseError('checksum-mismatch', `${url} has sha256 ${actual}, not the expected ${expected}`);
     }
@@ -149,12 +177,41 @@ const isChecksum = (ref: string) => /^[0-9a-f]{64}$/.test(ref);
  * never the whole tree. Each ref is then a local ref of that repo, so it reads as any local base.
  * Returns that repo and the commit each ref named.
  */
+/**
+ * Bounds of one `ostree pull`, which has none of its own for a server that stops answering: a
+ * deadline (only the commit, rpmdb and os-release are pulled: tens of MB), and no file larger
+ * than 4 GiB (ostree caps metadata objects at 10 MiB itself, not content).
+ */
+export const OSTREE_PULL_LIMITS = { deadlineMs: 30 * 60_000, maxFileBytes: 4 * 2 ** 30 };
+
+/** Runs one `ostree pull`; passing a limit reads as a failed pull with the limit as its message. */
+async function boundedPull(
+  repo: string,
+  args: string[],
+  limits: typeof OSTREE_PULL_LIMITS & { deadlineAt: number },
+): Promise<{ exitCode: number; stderr: string }> {
+  const [file, fileArgs] = underFileSizeLimit('ostree', [`--repo=${repo}`, 'pull', ...args], limits.maxFileBytes);
+  try {
+    return await run(file, fileArgs, { allowFailure: true, timeout: Math.max(1, limits.deadlineAt - Date.now()) });
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/timed out/i.test(message) && Date.now() >= limits.deadlineAt) {
+      return { exitCode: 1, stderr: `not complete within ${limits.deadlineMs / 1000} s (the time limit)` };
+    }
+    if (/SIGXFSZ/.test(message)) return { exitCode: 1, stderr: `a file larger than the limit of ${limits.maxFileBytes} bytes` };
+    throw err;
+  }
+}
+
 export async function pullRemoteOstree(
   url: string,
   refs: string[],
   cacheDir: string,
   log?: (m: string) => void,
+  limits: Partial<typeof OSTREE_PULL_LIMITS> = {},
 ): Promise<{ repo: string; commits: Record<string, string> }> {
+  const bounds = { ...OSTREE_PULL_LIMITS, ...limits, deadlineAt: 0 };
+  bounds.deadlineAt = Date.now() + bounds.deadlineMs; // all the rounds below together
   const repo = join(cacheDir, 'ostree', createHash('sha256').update(url).digest('hex').slice(0, 16));
   const ost = (args: string[]) => run('ostree', [`--repo=${repo}`, ...args]);
   if (!(await ostree.isOstreeRepo(repo))) {
@@ -170,7 +227,7 @@ export async function pullRemoteOstree(
   // A symlink may lead out of what was pulled: pull where it leads too, until nothing new turns up.
   for (let round = 0; ; round++) {
     log?.(`pulling ${refs.join(', ')} from ${url} (${[...subpaths].join(' ')})`);
-    const pulled = await run('ostree', [`--repo=${repo}`, 'pull', ...[...subpaths].map((p) => `--subpath=${p}`), REMOTE, ...refs], { allowFailure: true });
+    const pulled = await boundedPull(repo, [...[...subpaths].map((p) => `--subpath=${p}`), REMOTE, ...refs], bounds);
     if (pulled.exitCode !== 0) {
       const message = pulled.stderr.trim().split('\n').pop() ?? '';
       const reason = /not found|404|No such/i.test(message) ? 'ref-not-found' : 'download-failed';

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { ComposeError, ToolError, UsageError, type ComposeProblem } from '../errors.js';
 import { releaseverVars, renderRepoFile, type RepoDefinition } from '../inputs/repos.js';
+import { underFileSizeLimit } from '../tools/prlimit.js';
 import { redactUrl, redactUrls } from '../tools/redact.js';
 import type { ArchPlan } from '../plan/types.js';
 import { lastLines, run } from '../tools/exec.js';
@@ -164,6 +165,9 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** The most a file dnf writes may be (filelists solv caches of big repos stay far below). */
+export const HELPER_MAX_FILE_BYTES = 4 * 2 ** 30;
+
 /** One helper process: answers each request (matched by its id) as soon as it is resolved. */
 export class Helper {
   readonly pending = new Map<number, Pending>();
@@ -171,10 +175,14 @@ export class Helper {
   private stderr = '';
   private exited?: Error;
 
-  constructor(backend: DnfBackend, home: string, threads: number) {
-    this.child = execa(systemPython(), [join(HERE, BACKENDS[backend].helper), '--threads', String(threads)], {
-      // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an empty base.
-      env: { HOME: home, LC_ALL: 'C.UTF-8' },
+  constructor(backend: DnfBackend, home: string, threads: number, maxFileBytes = HELPER_MAX_FILE_BYTES) {
+    // No file dnf writes (repo metadata, solv caches) may pass maxFileBytes: an endless repomd.xml
+    // fails with EFBIG (Python ignores SIGXFSZ) instead of filling the disk.
+    const [file, args] = underFileSizeLimit(systemPython(), [join(HERE, BACKENDS[backend].helper), '--threads', String(threads)], maxFileBytes);
+    this.child = execa(file, args, {
+      // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an
+      // empty base. Temporary files (Python's tempfile, gpg homes) go to the run's work dir.
+      env: { HOME: home, LC_ALL: 'C.UTF-8', TMPDIR: join(home, 'tmp') },
       extendEnv: true,
       cwd: home,
       buffer: false,
@@ -229,10 +237,10 @@ export class Helper {
 }
 
 /** A helper process with a HOME of its own, whose rpm macros point at the root's rpmdb. */
-export function startHelper(backend: DnfBackend, home: string, threads = 1): Helper {
-  mkdirSync(home, { recursive: true, mode: 0o700 });
+export function startHelper(backend: DnfBackend, home: string, threads = 1, maxFileBytes = HELPER_MAX_FILE_BYTES): Helper {
+  mkdirSync(join(home, 'tmp'), { recursive: true, mode: 0o700 }); // the helper's TMPDIR
   writeFileSync(join(home, '.rpmmacros'), '%_dbpath /usr/lib/sysimage/rpm\n');
-  return new Helper(backend, home, threads);
+  return new Helper(backend, home, threads, maxFileBytes);
 }
 
 /** How a run's solves are spread: helper processes, and architectures each resolves at once. */
@@ -269,6 +277,8 @@ export class DnfSolver {
     /** Scratch directory of the run: the helpers' HOME with their rpm macros. */
     private readonly workDir: string,
     private readonly layout: SolverLayout = { helpers: 1, threads: 1 },
+    /** The most a file dnf writes may be (tests lower it). */
+    private readonly maxFileBytes = HELPER_MAX_FILE_BYTES,
   ) {}
 
   private helper(): Helper {
@@ -276,7 +286,7 @@ export class DnfSolver {
     if (idle) return idle;
     if (this.helpers.length < this.layout.helpers) {
       // Synchronously, so that requests arriving together cannot start more helpers than allowed.
-      const helper = startHelper(this.backend, join(this.workDir, `dnf-home-${this.helpers.length}`), this.layout.threads);
+      const helper = startHelper(this.backend, join(this.workDir, `dnf-home-${this.helpers.length}`), this.layout.threads, this.maxFileBytes);
       this.helpers.push(helper);
       return helper;
     }
@@ -293,6 +303,12 @@ export class DnfSolver {
     return this.helpers.length;
   }
 
+  /** curl's "failed writing" is what the file size limit looks like to dnf: say so. */
+  private explained(message: string): string {
+    if (!/Curl error \(23\)/.test(message)) return message;
+    return `${message} (a file dnf writes is limited to ${this.maxFileBytes} bytes: a repo file that large, or a full disk)`;
+  }
+
   /** Resolves every extension of the plan; throws ComposeError listing every problem dnf found. */
   async solve(req: SolveRequest): Promise<SolveResult> {
     const input = await helperRequest(req);
@@ -300,7 +316,7 @@ export class DnfSolver {
     const output = await this.helper().ask(this.nextId++, arch, input);
     if (output.error) throw new ToolError(`dnf failed on ${arch}: ${redactUrls(lastLines(output.error))}`);
     if (output.problems?.length) {
-      throw new ComposeError(output.problems.map((p) => ({ message: redactUrls(plainWords(p.message)), extension: p.extension ?? undefined, arch })));
+      throw new ComposeError(output.problems.map((p) => ({ message: redactUrls(this.explained(plainWords(p.message))), extension: p.extension ?? undefined, arch })));
     }
     return { arch, packages: output.packages ?? [], closures: output.closures ?? {}, repos: (output.repos ?? []).map(redactRepoState) };
   }

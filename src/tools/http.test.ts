@@ -1,10 +1,11 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { download, downloadFile, fetchBuffer, HttpError, isRetryable, MAX_SOCKETS_PER_HOST, NetworkError, openUrl, retrying } from './http.js';
+import { createServer as createTcpServer, type Socket } from 'node:net';
+import { download, downloadFile, fetchBuffer, HttpError, isRetryable, LIMIT_CODES, MAX_SOCKETS_PER_HOST, NetworkError, openUrl, retrying } from './http.js';
 
 interface TestServer {
   url: string;
@@ -169,7 +170,8 @@ describe('openUrl and fetchBuffer over http', () => {
       const err = await failure(fetchBuffer(at(path), { idleTimeoutMs: 200, attempts: 1 }));
       expect(err).toBeInstanceOf(NetworkError);
       expect(err.message).toBe(`${at(path)}: no data for 0.2 s`);
-      expect(isRetryable(err)).toBe(true);
+      expect(err).toMatchObject({ code: LIMIT_CODES.stalled });
+      expect(isRetryable(err)).toBe(false); // reported after one idle timeout, not after three
       expect(Date.now() - started).toBeLessThan(5000);
     }
   });
@@ -234,5 +236,129 @@ describe('file:// URLs', () => {
     const err = await failure(retrying(() => (attempts++, openUrl(pathToFileURL(join(dir, 'absent')))), fast));
     expect(err.message).toMatch(/ENOENT/);
     expect(attempts).toBe(1);
+  });
+});
+
+describe('hostile servers: every read is bounded', () => {
+  let hostile: TestServer;
+  const timers = new Set<NodeJS.Timeout>();
+  const every = (ms: number, fn: () => void) => {
+    const t = setInterval(fn, ms);
+    timers.add(t);
+    return t;
+  };
+  beforeAll(async () => {
+    hostile = await serve({
+      // An endless body, as fast as the socket takes it.
+      '/endless': (_req, res) => {
+        res.writeHead(200);
+        const chunk = Buffer.alloc(64 << 10, 'x');
+        const more = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', more);
+        };
+        more();
+      },
+      // One byte every 50 ms: never silent, far below the minimum rate.
+      '/trickle': (_req, res) => {
+        res.writeHead(200);
+        const t = every(50, () => (res.destroyed ? clearInterval(t) : res.write('x')));
+      },
+      '/stall-headers': () => undefined,
+      '/declared-large': (_req, res) => {
+        res.writeHead(200, { 'content-length': 10_000_000 });
+        res.write('a');
+      },
+    });
+  });
+  afterAll(async () => {
+    for (const t of timers) clearInterval(t);
+    await hostile?.close();
+  });
+  const url = (path: string) => `${hostile.url}${path}`;
+  const limits = { idleTimeoutMs: 300, minBytesPerSecond: 1000, attempts: 3, delaysMs: [5] };
+
+  async function timed(promise: Promise<unknown>): Promise<{ err: Error; ms: number }> {
+    const started = Date.now();
+    const err = await failure(promise);
+    return { err, ms: Date.now() - started };
+  }
+
+  test('an endless body stops at the size cap: in memory, as a file (removed), as a stream', async () => {
+    const before = hostile.hits.get('/endless') ?? 0;
+    let r = await timed(fetchBuffer(url('/endless'), { ...limits, maxBytes: 5 << 20 }));
+    expect(r.err.message).toBe(`${url('/endless')}: larger than the limit of ${5 << 20} bytes`);
+    expect(r.err).toMatchObject({ code: LIMIT_CODES.tooLarge, reason: `larger than the limit of ${5 << 20} bytes` });
+    expect(r.ms).toBeLessThan(5000);
+    const file = join(dir, 'endless');
+    r = await timed(downloadFile(url('/endless'), file, { ...limits, maxBytes: 5 << 20 }));
+    expect(r.err.message).toBe(`${url('/endless')}: larger than the limit of ${5 << 20} bytes`);
+    await expect(access(file)).rejects.toThrow(/ENOENT/); // the partial file is gone
+    expect(hostile.hits.get('/endless')).toBe(before + 2); // not retried
+    const body = await openUrl(url('/endless'), { maxBytes: 1 << 20 });
+    r = await timed((async () => { for await (const _ of body) { /* read */ } })());
+    expect(r.err.message).toBe(`${url('/endless')}: larger than the limit of ${1 << 20} bytes`);
+  });
+
+  test('an endless body within the size cap meets the deadline', async () => {
+    const r = await timed(download(url('/endless'), async (body) => { for await (const _ of body) { /* read */ } }, { ...limits, deadlineMs: 400 }));
+    expect(r.err.message).toBe(`${url('/endless')}: not complete within 0.4 s (the time limit)`);
+    expect(r.err).toMatchObject({ code: LIMIT_CODES.deadline });
+    expect(r.ms).toBeLessThan(2000);
+  });
+
+  test('a byte every 50 ms fails the minimum rate after one window, without retries', async () => {
+    const before = hostile.hits.get('/trickle') ?? 0;
+    const r = await timed(fetchBuffer(url('/trickle'), limits));
+    expect(r.err.message).toMatch(new RegExp(`^${url('/trickle')}: fewer than 1000 bytes/s over 0.3 s \\(\\d bytes; the minimum rate\\)$`));
+    expect(r.err).toMatchObject({ code: LIMIT_CODES.tooSlow });
+    expect(r.ms).toBeGreaterThanOrEqual(290);
+    expect(r.ms).toBeLessThan(1500);
+    expect(hostile.hits.get('/trickle')).toBe(before + 1);
+  });
+
+  test('a server that never answers: "no data", after one idle timeout', async () => {
+    const r = await timed(fetchBuffer(url('/stall-headers'), limits));
+    expect(r.err.message).toBe(`${url('/stall-headers')}: no data for 0.3 s`);
+    expect(r.ms).toBeLessThan(1500);
+  });
+
+  test('headers sent a byte at a time get one idle timeout in all', async () => {
+    const sockets = new Set<Socket>();
+    const raw = createTcpServer((socket) => {
+      sockets.add(socket);
+      const head = 'HTTP/1.1 200 OK\r\nX-Padding: ' + 'y'.repeat(1000);
+      let i = 0;
+      const t = every(20, () => (socket.destroyed ? clearInterval(t) : socket.write(head[i++ % head.length]!)));
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const rawUrl = `http://127.0.0.1:${(raw.address() as AddressInfo).port}/slow-headers`;
+    try {
+      const r = await timed(fetchBuffer(rawUrl, limits));
+      expect(r.err.message).toBe(`${rawUrl}: no complete response headers within 0.3 s`);
+      expect(r.ms).toBeLessThan(1500);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => raw.close(resolve));
+    }
+  });
+
+  test('a declared size over the cap fails at the headers', async () => {
+    const r = await timed(fetchBuffer(url('/declared-large'), { ...limits, maxBytes: 1000 }));
+    expect(r.err.message).toBe(`${url('/declared-large')}: larger than the limit of 1000 bytes`);
+    expect(r.ms).toBeLessThan(250); // not after the idle timeout
+  });
+
+  test('a slow consumer is not blamed for the rate', async () => {
+    // 1 MiB read with a pause longer than the window: the data waits unread, the server is not slow.
+    const got = await download(at('/big-chunked'), async (body) => {
+      let size = 0;
+      for await (const chunk of body) {
+        if (size === 0) await new Promise((resolve) => setTimeout(resolve, 700));
+        size += (chunk as Buffer).length;
+      }
+      return size;
+    }, limits);
+    expect(got).toBe(big.length);
   });
 });

@@ -2,7 +2,8 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { removeAuthDir, resolveAuth, secretsToMask, writeAuthFile } from './registry-auth.js';
+import { spawn } from 'node:child_process';
+import { removeAuthDir, removeSecretsNow, removeStaleSecrets, resolveAuth, secretsToMask, writeAuthFile } from './registry-auth.js';
 import { AUTH_DIR_STATE, runPost } from '../action/cleanup.js';
 
 let parent: string;
@@ -63,4 +64,25 @@ test('the post step removes the auth directory saved in the action state', async
     delete process.env[`STATE_${AUTH_DIR_STATE.push}`];
   }
   await runPost(); // nothing saved: nothing to do
+});
+
+test("auth directories are named by process and host; a dead process's are removed, a live one's kept", async () => {
+  const own = await writeAuthFile('ghcr.io', 'ci', 'pw', parent);
+  expect(own.dir).toMatch(new RegExp(`/compose-extensions-secrets-${process.pid}-[0-9a-f]{8}-`));
+  const gone = spawn('true');
+  await new Promise((resolve) => gone.on('exit', resolve));
+  const stem = own.dir.split('/').pop()!.replace(`-${process.pid}-`, `-${gone.pid}-`);
+  const dead = join(parent, stem);
+  await mkdir(dead);
+  await writeFile(join(dead, 'auth.json'), '{}', { mode: 0o600 });
+  const notOurs = join(parent, stem.replace(/-[0-9a-f]{8}-/, '-00000000-')); // another host's
+  await mkdir(notOurs);
+  expect(await removeStaleSecrets(parent)).toEqual([dead]);
+  await expect(stat(dead)).rejects.toThrow(/ENOENT/);
+  expect((await stat(own.dir)).isDirectory()).toBe(true);
+  expect((await stat(notOurs)).isDirectory()).toBe(true);
+  // What an exit (a signal included) runs: every auth directory of this process goes, synchronously.
+  removeSecretsNow();
+  await expect(stat(own.dir)).rejects.toThrow(/ENOENT/);
+  await own.cleanup(); // afterwards, nothing left to do
 });
