@@ -319,16 +319,17 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   }
   // The lock lives in the output directory: a failed first run removes the directory again.
   const outputExisted = !writing || (await stat(options.output).then(() => true, () => false));
-  const locks = await lockDirs(
-    [...(writing ? [{ dir: options.output, what: `the output directory ${options.output}` }] : []), { dir: options.cacheDir, what: `the cache directory ${options.cacheDir}` }],
-    options.waitLock ?? false,
-    (what, holder) => log.info(`waiting for ${what}, locked by ${describeHolder(holder)}`),
-  );
+  let locks: RunLocks | undefined;
   try {
+    locks = await lockDirs(
+      [...(writing ? [{ dir: options.output, what: `the output directory ${options.output}` }] : []), { dir: options.cacheDir, what: `the cache directory ${options.cacheDir}` }],
+      options.waitLock ?? false,
+      (what, holder) => log.info(`waiting for ${what}, locked by ${describeHolder(holder)}`),
+    );
     await removeLeftovers(options, locks, log);
     return await composeLocked(options, log, config, repos);
   } finally {
-    await locks.release();
+    await locks?.release();
     if (!outputExisted) await rmdir(options.output).catch(() => {}); // only if nothing was written
   }
 }
