@@ -1,6 +1,6 @@
 // Orchestration: inputs → plan → solve → download → repo → metadata, every architecture concurrently.
 // The CLI and the action only translate their inputs into ComposeOptions and the result back out.
-import { mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
 import { availableParallelism, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ComposeError, ConfigError, type ComposeProblem, type ConfigProblem } from './errors.js';
@@ -326,6 +326,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
       options.waitLock ?? false,
       (what, holder) => log.info(`waiting for ${what}, locked by ${describeHolder(holder)}`),
     );
+    if (!outputExisted) await chmod(options.output, 0o755); // created for the lock, whatever the umask
     await removeLeftovers(options, locks, log);
     return await composeLocked(options, log, config, repos);
   } finally {
