@@ -253,7 +253,8 @@ export async function recoverOutput(output: string): Promise<Recovery> {
       journal = JSON.parse(text) as Journal;
       if (journal.version !== 1 || !Array.isArray(journal.moves)) throw new Error('unknown format');
     } catch (err) {
-      throw new ComposeError([{ message: `cannot read the commit journal ${journalPath} (${(err as Error).message}); restore or remove the directories it names, then remove it` }]);
+      const why = err instanceof SyntaxError ? 'not valid JSON' : (err as Error).message;
+      throw new ComposeError([{ message: `cannot read the commit journal ${journalPath} (${why}); restore or remove the directories it names, then remove it` }]);
     }
     try {
       await rollForward(output, journal.moves);
