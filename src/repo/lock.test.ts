@@ -41,8 +41,10 @@ describe('holderIsDead', () => {
     expect(holderIsDead({ ...currentHolder(), bootId: 'another-boot' })).toBe(true);
   });
 
-  test('a holder on another host is never presumed dead', async () => {
+  test('a holder on another host, or in another pid namespace (a container), is never presumed dead', async () => {
     expect(holderIsDead({ ...currentHolder(), pid: await deadPid(), host: 'elsewhere' })).toBe(false);
+    expect(currentHolder().pidNs).toMatch(/^pid:\[\d+\]$/);
+    expect(holderIsDead({ ...currentHolder(), pid: await deadPid(), pidNs: 'pid:[1]' })).toBe(false);
   });
 });
 

@@ -1,7 +1,7 @@
 // Exclusive run locks (the output directory, the cache directory) and the owner records of a run's
 // temporary directories: who holds them, and whether that process is still alive.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,6 +18,8 @@ export interface Holder {
   /** Linux: the boot and the process's start time in clock ticks, so that a reused pid is not taken for the holder. */
   bootId?: string;
   procStart?: string;
+  /** Linux: the pid namespace, so that a holder in another container (same host name) is not judged by our pids. */
+  pidNs?: string;
 }
 
 function readProc(path: string): string | undefined {
@@ -34,6 +36,14 @@ function procStart(pid: number | 'self'): string | undefined {
   return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }
 
+function pidNamespace(): string | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined;
+  }
+}
+
 let self: Holder | undefined;
 
 /** This process, as a lock holder: one record per process. */
@@ -45,6 +55,7 @@ export function currentHolder(): Holder {
     token: randomBytes(8).toString('hex'),
     ...optional('bootId', readProc('/proc/sys/kernel/random/boot_id')?.trim()),
     ...optional('procStart', procStart('self')),
+    ...optional('pidNs', pidNamespace()),
   };
   return self;
 }
@@ -55,13 +66,15 @@ function optional<K extends string>(key: K, value: string | undefined): Partial<
 
 /**
  * True when the holder is certainly gone: on this host, and its process has exited, or the machine
- * rebooted, or its pid now belongs to a younger process. A holder on another host is never
- * presumed dead (the lock file names it, for a person to judge).
+ * rebooted, or its pid now belongs to a younger process. A holder on another host, or in another
+ * pid namespace (a container sharing the host name), is never presumed dead: the lock file names
+ * it, for a person to judge.
  */
 export function holderIsDead(holder: Holder): boolean {
   if (holder.host !== hostname()) return false;
-  const boot = currentHolder().bootId;
+  const { bootId: boot, pidNs } = currentHolder();
   if (holder.bootId && boot && holder.bootId !== boot) return true;
+  if (holder.pidNs && pidNs && holder.pidNs !== pidNs) return false;
   try {
     process.kill(holder.pid, 0);
   } catch (err) {
