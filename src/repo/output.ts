@@ -56,7 +56,8 @@ async function place(pkg: FetchedPackage, dest: string): Promise<void> {
       linkSync(pkg.file, dest);
       return;
     } catch {
-      // EXDEV (another filesystem), EPERM (no hard links there), EMLINK: a copy does
+      // EXDEV (another filesystem), EPERM (no hard links there, or another user's cache file that
+      // cannot be made read-only), EMLINK: a copy does
     }
   }
   await copyFile(pkg.file, dest, constants.COPYFILE_FICLONE);
