@@ -3,7 +3,7 @@
 import { chmod, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
 import { availableParallelism, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ComposeError, ConfigError, type ComposeProblem, type ConfigProblem } from './errors.js';
+import { ComposeError, ConfigError, UsageError, type ComposeProblem, type ConfigProblem } from './errors.js';
 import { readBase, type BaseInfo, type BaseSpec } from './inputs/base.js';
 import { prepareBase } from './inputs/remote.js';
 import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-yaml.js';
@@ -318,7 +318,9 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
     await checkOutputOverlap({ ...options, repos, usedRepos });
   }
   // The lock lives in the output directory: a failed first run removes the directory again.
-  const outputExisted = !writing || (await stat(options.output).then(() => true, () => false));
+  const outputStat = writing ? await stat(options.output).catch(() => undefined) : undefined;
+  if (outputStat && !outputStat.isDirectory()) throw new UsageError(`the output ${options.output} exists and is not a directory`);
+  const outputExisted = !writing || outputStat !== undefined;
   let locks: RunLocks | undefined;
   try {
     locks = await lockDirs(

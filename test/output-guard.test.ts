@@ -82,6 +82,14 @@ describe('an output directory that overlaps an input or the cache is refused (ex
     expect([viaLink.code, viaLink.err.split('\n')[0]]).toEqual([2, `error: the output directory ${dir} contains the cache directory ${join(dir, 'cache')}: choose an output directory outside every input and the cache`]);
   });
 
+  test('a file', async () => {
+    const file = join(dir, 'a-file');
+    await writeFile(file, 'keep');
+    const { code, err } = await cli(['--output', file]);
+    expect([code, err.split('\n')[0]]).toEqual([2, `error: the output ${file} exists and is not a directory`]);
+    expect(await readFile(file, 'utf8')).toBe('keep');
+  });
+
   test('a rootfs base', async () => {
     const file = join(dir, `extensions-${n++}.yaml`);
     await writeFile(file, CONFIG);
