@@ -202,7 +202,21 @@ describe('staging and committing', () => {
     await expect(commitArches(output, [x86, unmovable])).rejects.toThrow('ENOENT');
     expect(await primaryNames(join(output, 'x86_64'))).toEqual(['alpha']);
     expect(await primaryNames(join(output, 'aarch64'))).toEqual(['alpha']);
+    // The staged directories are back in place for the caller to discard (the engine does).
+    expect((await readdir(output)).sort()).toEqual([basename(unmovable.dir), basename(x86.dir), 'aarch64', 'x86_64'].sort());
+    await discardStaged([x86, unmovable]);
     expect((await readdir(output)).sort()).toEqual(['aarch64', 'x86_64']);
+  });
+
+  test('discardStaged keeps staged directories while a commit journal exists: the next run needs them', async () => {
+    const output = fresh();
+    const staged = await stageArch(output, 'x86_64', [await fetched('alpha')]);
+    await writeFile(join(output, JOURNAL), '{}');
+    await discardStaged([staged]);
+    expect((await readdir(output)).sort()).toEqual([JOURNAL, basename(staged.dir)].sort());
+    await rm(join(output, JOURNAL));
+    await discardStaged([staged]);
+    expect(await readdir(output)).toEqual([]);
   });
 
   test("a source file's mode does not reach the output: a file:// package readable only by its owner is copied 0644", async () => {
@@ -297,6 +311,38 @@ describe('recoverOutput', () => {
     });
     expect([await read(output, 'x86_64/metadata.json'), await read(output, 'aarch64/metadata.json')]).toEqual(['old x86', 'current arm']);
     expect((await readdir(output)).sort()).toEqual(['aarch64', 'diff.json', 'x86_64']);
+  });
+
+  test('after a kill while undoing (one architecture moved back, its staged directory kept), the commit is completed', async () => {
+    const output = await tree({
+      'x86_64/metadata.json': 'old x86',
+      '.staging-x86_64-aaaaaa/metadata.json': 'new x86',
+      'aarch64/metadata.json': 'new arm',
+      '.previous-aarch64-bbbbbb/metadata.json': 'old arm',
+    });
+    await writeFile(join(output, JOURNAL), JSON.stringify({
+      version: 1, holder: { pid: 1, started: '' },
+      moves: [{ arch: 'x86_64', staged: '.staging-x86_64-aaaaaa', previous: '.previous-x86_64-aaaaaa' }, { arch: 'aarch64', staged: '.staging-aarch64-bbbbbb', previous: '.previous-aarch64-bbbbbb' }],
+    }));
+    expect((await recoverOutput(output)).completed).toEqual(['x86_64', 'aarch64']);
+    expect([await read(output, 'x86_64/metadata.json'), await read(output, 'aarch64/metadata.json')]).toEqual(['new x86', 'new arm']);
+    expect((await readdir(output)).sort()).toEqual(['aarch64', 'x86_64']);
+  });
+
+  test('a journal whose moves cannot be completed is undone', async () => {
+    const output = await tree({
+      '.previous-x86_64-aaaaaa/metadata.json': 'old x86',
+      'aarch64/metadata.json': 'new arm',
+      '.previous-aarch64-bbbbbb/metadata.json': 'old arm',
+    });
+    // x86_64's staged directory and x86_64 itself are both gone: it cannot be completed.
+    await writeFile(join(output, JOURNAL), JSON.stringify({
+      version: 1, holder: { pid: 1, started: '' },
+      moves: [{ arch: 'aarch64', staged: '.staging-aarch64-bbbbbb', previous: '.previous-aarch64-bbbbbb' }, { arch: 'x86_64', staged: '.staging-x86_64-aaaaaa', previous: '.previous-x86_64-aaaaaa' }],
+    }));
+    expect(await recoverOutput(output)).toEqual({ completed: [], restored: [], removed: ['.staging-aarch64-bbbbbb'] });
+    expect([await read(output, 'x86_64/metadata.json'), await read(output, 'aarch64/metadata.json')]).toEqual(['old x86', 'old arm']);
+    expect((await readdir(output)).sort()).toEqual(['aarch64', 'x86_64']);
   });
 
   test('an unreadable journal stops the run, naming it', async () => {

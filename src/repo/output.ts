@@ -2,7 +2,7 @@
 // every architecture into place only once all of them succeeded.
 import { chmodSync, constants, linkSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { basename, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { ComposeError } from '../errors.js';
 import type { FetchedPackage } from '../download/fetch.js';
 import { run } from '../tools/exec.js';
@@ -169,10 +169,11 @@ const exists = (path: string) => stat(path).then(() => true, () => false);
  * 2. per architecture, `<arch>` is renamed to `.previous-<arch>-…`, then the staged directory to `<arch>`;
  * 3. the journal is removed (the run is committed), then the previous directories.
  *
- * A failure in step 2 undoes the moves made (in reverse) and removes the journal. A process that
- * dies after step 1 leaves the journal: the next run into this output completes the moves first
- * (recoverOutput). Renames within one directory are atomic; each move is recognisable afterwards
- * from which of the staged and previous directories still exist.
+ * A failure in step 2 undoes the moves made (in reverse) and removes the journal; the caller then
+ * discards the staged directories. A process that dies after step 1 leaves the journal: the next
+ * run into this output completes the moves first (recoverOutput). Renames within one directory are
+ * atomic, and no staged or previous directory is removed while the journal exists, so each move is
+ * recognisable afterwards from which of them still exist.
  */
 export async function commitArches(output: string, staged: StagedArch[]): Promise<string[]> {
   faultPoint('commit');
@@ -192,7 +193,14 @@ export async function commitArches(output: string, staged: StagedArch[]): Promis
     await rollForward(output, moves, faultPoint);
   } catch (err) {
     // Undone, the journal goes too; if undoing fails as well, the journal stays for the next run.
-    await rollBack(output, moves).then(() => rm(journal, { force: true }), () => {});
+    try {
+      await rollBack(output, moves);
+    } catch (back) {
+      throw new ComposeError([{
+        message: `${(err as Error).message}; undoing the moves failed too (${(back as Error).message}): the next run into ${output} completes the commit its journal lists`,
+      }]);
+    }
+    await rm(journal, { force: true });
     throw err;
   }
   faultPoint('moved');
@@ -220,13 +228,17 @@ async function rollForward(output: string, moves: Move[], fault: (step: string) 
   }
 }
 
+/**
+ * Moves every architecture back. Staged directories are kept until the journal is gone: a process
+ * killed while undoing leaves a journal the next run completes, and a staged directory missing
+ * then must mean that architecture was moved.
+ */
 async function rollBack(output: string, moves: Move[]): Promise<void> {
   for (const m of [...moves].reverse()) {
     const final = inside(output, m.arch);
     const staged = inside(output, m.staged);
     if (!(await exists(staged)) && (await exists(final))) await rename(final, staged);
     if (m.previous && (await exists(inside(output, m.previous))) && !(await exists(final))) await rename(inside(output, m.previous), final);
-    await rm(staged, { recursive: true, force: true });
   }
 }
 
@@ -287,6 +299,12 @@ export async function recoverOutput(output: string): Promise<Recovery> {
   return recovery;
 }
 
+/**
+ * Removes staged directories, except while a commit journal exists beside them: then a commit
+ * could be neither completed nor undone, and the next run needs them to complete it.
+ */
 export async function discardStaged(staged: StagedArch[]): Promise<void> {
-  await Promise.all(staged.map((s) => rm(s.dir, { recursive: true, force: true })));
+  await Promise.all(staged.map(async (s) => {
+    if (!(await exists(join(dirname(s.dir), JOURNAL)))) await rm(s.dir, { recursive: true, force: true });
+  }));
 }
