@@ -1,9 +1,9 @@
 // Orchestration: inputs → plan → solve → download → repo → metadata, every architecture concurrently.
 // The CLI and the action only translate their inputs into ComposeOptions and the result back out.
-import { mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
 import { availableParallelism, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ComposeError, ConfigError, type ComposeProblem, type ConfigProblem } from './errors.js';
+import { ComposeError, ConfigError, UsageError, type ComposeProblem, type ConfigProblem } from './errors.js';
 import { readBase, type BaseInfo, type BaseSpec } from './inputs/base.js';
 import { prepareBase } from './inputs/remote.js';
 import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-yaml.js';
@@ -16,7 +16,9 @@ import { DnfFetcher } from './download/dnf-fetch.js';
 import { fetchRoute, type FetchRoute } from './download/route.js';
 import type { SolveResult } from './solve/types.js';
 import { fetchPackages, type FetchedPackage } from './download/fetch.js';
-import { commitArches, discardStaged, stageArch, writeJson, type StagedArch } from './repo/output.js';
+import { commitArches, discardStaged, recoverOutput, stageArch, writeJson, type StagedArch } from './repo/output.js';
+import { describeHolder, lockDirs, markOwner, removeCachePartials, removeDeadWorkDirs, WORK_DIR_PREFIX, type RunLocks } from './repo/lock.js';
+import { checkOutputOverlap } from './repo/guard.js';
 import { buildMetadata, serializeMetadata } from './metadata/metadata.js';
 import { buildExtensionsJson, serializeExtensionsJson } from './metadata/extensions-json.js';
 import { combinedState, sha256Of, sorted, stateChecksum, type PackageFile } from './metadata/state.js';
@@ -68,6 +70,10 @@ export interface ComposeOptions {
   mode?: 'compose' | 'depsolve';
   /** Make the same extension resolving to different versions on different architectures an error. */
   strictCrossArch?: boolean;
+  /** Wait for another run's lock on the output or cache directory instead of failing at once. */
+  waitLock?: boolean;
+  /** Write an architecture that has no package (an empty repo) instead of refusing. */
+  allowEmpty?: boolean;
   log?: Logger;
 }
 
@@ -339,6 +345,47 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   for (const secret of repoSecrets(repos)) log.secret?.(secret);
   const unknown = unknownRepoProblems(config, repos);
   if (unknown.length > 0) throw new ConfigError(unknown);
+  const writing = options.mode !== 'depsolve';
+  if (writing) {
+    const usedRepos = [...config.repos, ...config.extensions.flatMap((e) => e.repos)];
+    await checkOutputOverlap({ ...options, repos, usedRepos });
+  }
+  // The lock lives in the output directory: a failed first run removes the directory again.
+  const outputStat = writing ? await stat(options.output).catch(() => undefined) : undefined;
+  if (outputStat && !outputStat.isDirectory()) throw new UsageError(`the output ${options.output} exists and is not a directory`);
+  const outputExisted = !writing || outputStat !== undefined;
+  let locks: RunLocks | undefined;
+  try {
+    locks = await lockDirs(
+      [...(writing ? [{ dir: options.output, what: `the output directory ${options.output}` }] : []), { dir: options.cacheDir, what: `the cache directory ${options.cacheDir}` }],
+      options.waitLock ?? false,
+      (what, holder) => log.info(`waiting for ${what}, locked by ${describeHolder(holder)}`),
+    );
+    if (!outputExisted) await chmod(options.output, 0o755); // created for the lock, whatever the umask
+    await removeLeftovers(options, locks, log);
+    return await composeLocked(options, log, config, repos);
+  } finally {
+    await locks?.release();
+    if (!outputExisted) await rmdir(options.output).catch(() => {}); // only if nothing was written
+  }
+}
+
+/** What runs that died left: their temp dirs, an interrupted commit, staging dirs, partial cache files. */
+async function removeLeftovers(options: ComposeOptions, locks: RunLocks, log: Logger): Promise<void> {
+  for (const dir of await removeDeadWorkDirs(tmpdir())) log.info(`removed ${dir}, left by a run that died`);
+  if (options.mode !== 'depsolve') {
+    const { completed, restored, removed } = await recoverOutput(options.output);
+    if (completed.length > 0) log.info(`completed the commit of ${completed.join(', ')} that a run which died had begun`);
+    if (restored.length > 0) log.info(`restored ${restored.join(', ')}, which an interrupted run had set aside`);
+    if (removed.length > 0) log.info(`removed leftovers of an earlier run in ${options.output}: ${removed.join(', ')}`);
+  }
+  if (locks.tookOver.get(options.cacheDir)) {
+    const partial = await removeCachePartials(options.cacheDir);
+    if (partial.length > 0) log.info(`removed ${partial.length} partial files a run that died left in ${options.cacheDir}`);
+  }
+}
+
+async function composeLocked(options: ComposeOptions, log: Logger, config: ExtensionsConfig, repos: RepoDefinition[]): Promise<ComposeResult> {
   const vars = await readRepoVars(options.varsDirs ?? DEFAULT_VARS_DIRS);
   const routes = Object.fromEntries(repos.map((r) => [r.id, fetchRoute(r)]));
   // Once per run: a tag resolved to one digest, a remote repo pulled, an archive fetched, so that
@@ -350,7 +397,8 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   log.info(`resolving with ${dnf.backend} ${dnf.version}`);
   options = { ...options, base };
 
-  const workDir = await mkdtemp(join(tmpdir(), 'compose-extensions-'));
+  const workDir = await mkdtemp(join(tmpdir(), WORK_DIR_PREFIX));
+  await markOwner(workDir); // a later run removes it if this process dies before its cleanup
   const layout = solverLayout(dnf.backend, options.arches.length);
   const solver = new DnfSolver(dnf.backend, workDir, layout);
   // createrepo_c runs with two workers: one run per two cores.
@@ -359,9 +407,6 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   const run: RunContext = { config, repos, vars, routes, fetcher, options, dnf, solver, baseReads: limiter(solvesAtOnce(layout)), repoBuilds, workDir };
   const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
   let staged: StagedArch[] = [];
-  // Staging happens inside the output directory (for atomic renames): a failed first run removes it again.
-  const outputExisted = options.mode === 'depsolve' || (await stat(options.output).then(() => true, () => false));
-  let committed = false;
   const stagedOf = (cs: (Composed | undefined)[]) => cs.flatMap((c) => (c?.staged ? [c.staged] : []));
   try {
     // Without a previous state to compare with, an architecture downloads and stages as soon as its
@@ -388,6 +433,14 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
       const arches = summaries;
       return { config, stateChecksum: arches.every((a) => a.stateChecksum) ? combinedState(arches) : '', changed: false, arches };
     }
+    // An `architectures:` typo leaves nothing to compose: an empty repo over the output only when asked.
+    const empty = options.allowEmpty ? [] : resolved.filter((r) => r.solved.packages.length === 0);
+    if (empty.length > 0) {
+      throw new ComposeError(empty.map((r) => ({
+        arch: r.arch,
+        message: `nothing to compose: ${r.plan.extensions.length === 0 ? 'no extension applies to this architecture' : 'no package resolved'}; pass --allow-empty to write an empty repository`,
+      })));
+    }
     let composed = done.map((d) => d.c!);
     if (!pipelined) {
       // `previous-state` may be one architecture's state or the combined state of all of them.
@@ -401,13 +454,11 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
     }
     await commitArches(options.output, staged);
     staged = [];
-    committed = true;
     const arches = composed.map((c) => c.result);
     return { config, stateChecksum: combinedState(arches), changed: arches.some((a) => a.changed), arches };
   } finally {
     // All or nothing: on any failure the previous output of every architecture stays as it was.
     await discardStaged(staged);
-    if (!outputExisted && !committed) await rmdir(options.output).catch(() => {}); // only if empty
     await solver.close();
     await fetcher.close();
     for (const scope of scopes.values()) scope.end();

@@ -177,6 +177,8 @@ export async function run(): Promise<void> {
       dnf: dnfPreference(core.getInput('dnf'), 'dnf'),
       mode: mode === 'compose' ? 'compose' : 'depsolve',
       strictCrossArch: booleanInput('strict-cross-arch', false),
+      waitLock: booleanInput('wait-lock', false),
+      allowEmpty: booleanInput('allow-empty', false),
       log: actionLogger,
     };
     const previousSource = core.getInput('previous-metadata');

@@ -18,10 +18,10 @@ export const USAGE = `Usage:
       [--base-sha256 HEX] [--base-authfile FILE | --base-registry-username USER --base-registry-password-stdin]
       [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
-      [--previous-metadata SRC] [--strict-cross-arch] --output DIR [--json]
+      [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
   compose-extensions validate --depsolve --config FILE (BASE as for compose)
-      [the compose options but --output and --previous-state] [--json]
+      [the compose options but --output, --previous-state and --allow-empty] [--json]
 
 Commands:
   compose    Resolve and download the extensions of FILE for each architecture on top of the base,
@@ -62,7 +62,13 @@ Options:
                          the diff is printed, included in --json, and written to <output>/diff.json
   --strict-cross-arch    fail when an extension resolves to different versions of a package on
                          different architectures (a warning otherwise)
-  --output DIR           where <arch>/ directories are written; replaced atomically
+  --output DIR           where <arch>/ directories are written: all of them replaced at once, or
+                         none (see README, Reliability); it must neither contain nor be inside
+                         the cache directory, the base or a file:// repo
+  --wait-lock            wait while another run holds the output or cache directory, instead of
+                         failing at once with the holder's pid, host and start time
+  --allow-empty          write an architecture to which no extension applies (an empty repo)
+                         instead of failing
   --json                 print the result as JSON on stdout
   -h, --help             show this help
   -V, --version          show the version
@@ -107,6 +113,8 @@ function parse(argv: string[]) {
         depsolve: { type: 'boolean' },
         'previous-metadata': { type: 'string' },
         'strict-cross-arch': { type: 'boolean' },
+        'wait-lock': { type: 'boolean' },
+        'allow-empty': { type: 'boolean' },
         'base-image': { type: 'string' },
         'base-sha256': { type: 'string' },
         'base-authfile': { type: 'string' },
@@ -197,6 +205,8 @@ function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): C
     dnf: dnfPreference(values.dnf, '--dnf'),
     mode,
     strictCrossArch: Boolean(values['strict-cross-arch']),
+    waitLock: Boolean(values['wait-lock']),
+    allowEmpty: Boolean(values['allow-empty']),
     log: cliLogger(io),
   };
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -7,7 +7,7 @@ import { ComposeError } from '../errors.js';
 import { limiter, type Limiter } from '../tools/limit.js';
 import type { FetchedPackage } from '../download/fetch.js';
 import { buildRpms } from '../../test/fixtures/rpms.js';
-import { CHECKSUM_CACHE_MIN_MEAN, commitArches, discardStaged, inside, packageFilename, stageArch, writeJson } from './output.js';
+import { CHECKSUM_CACHE_MIN_MEAN, commitArches, discardStaged, inside, JOURNAL, packageFilename, recoverOutput, stageArch, writeJson } from './output.js';
 
 describe('packageFilename', () => {
   const good = { name: 'kernel-devel', version: '5.0', release: '1.fc40', arch: 'x86_64' };
@@ -104,6 +104,9 @@ describe('staging and committing', () => {
     const [copy, source] = await Promise.all([stat(join(staged.dir, 'beta-1.0-1.noarch.rpm')), stat(rpms['beta']!)]);
     expect(copy.ino).not.toBe(source.ino);
     expect(source.nlink).toBe(1);
+    // The linked cache file is read-only from now on; the copy is the output's own, readable by all.
+    expect([linked.mode & 0o777, cached.mode & 0o777, copy.mode & 0o777]).toEqual([0o444, 0o444, 0o644]);
+    expect((await stat(staged.dir)).mode & 0o777).toBe(0o755);
     // Nothing was written where the hostile location_href points.
     expect(await readdir(dir)).not.toContain('evil');
     await discardStaged([staged]);
@@ -189,6 +192,42 @@ describe('staging and committing', () => {
     expect((await readdir(output)).sort()).toEqual(['aarch64', 'x86_64']);
   });
 
+  test('a failure moving the second architecture undoes the first: the previous output of both stays, no leftover', async () => {
+    const output = fresh();
+    const first = [await stageArch(output, 'x86_64', [await fetched('alpha')]), await stageArch(output, 'aarch64', [await fetched('alpha')])];
+    await commitArches(output, first);
+    const x86 = await stageArch(output, 'x86_64', [await fetched('gamma')]);
+    // A directory that cannot be renamed into place (its parent is missing).
+    const unmovable = { ...(await stageArch(output, 'aarch64', [await fetched('beta')])), arch: 'gone/aarch64' };
+    await expect(commitArches(output, [x86, unmovable])).rejects.toThrow('ENOENT');
+    expect(await primaryNames(join(output, 'x86_64'))).toEqual(['alpha']);
+    expect(await primaryNames(join(output, 'aarch64'))).toEqual(['alpha']);
+    // The staged directories are back in place for the caller to discard (the engine does).
+    expect((await readdir(output)).sort()).toEqual([basename(unmovable.dir), basename(x86.dir), 'aarch64', 'x86_64'].sort());
+    await discardStaged([x86, unmovable]);
+    expect((await readdir(output)).sort()).toEqual(['aarch64', 'x86_64']);
+  });
+
+  test('discardStaged keeps staged directories while a commit journal exists: the next run needs them', async () => {
+    const output = fresh();
+    const staged = await stageArch(output, 'x86_64', [await fetched('alpha')]);
+    await writeFile(join(output, JOURNAL), '{}');
+    await discardStaged([staged]);
+    expect((await readdir(output)).sort()).toEqual([JOURNAL, basename(staged.dir)].sort());
+    await rm(join(output, JOURNAL));
+    await discardStaged([staged]);
+    expect(await readdir(output)).toEqual([]);
+  });
+
+  test("a source file's mode does not reach the output: a file:// package readable only by its owner is copied 0644", async () => {
+    const private_ = join(dir, 'private-beta.rpm');
+    await writeFile(private_, await readFile(rpms['beta']!));
+    await chmod(private_, 0o600);
+    const staged = await stageArch(fresh(), 'x86_64', [await fetched('beta', { file: private_, path: private_ })]);
+    expect((await stat(join(staged.dir, 'beta-1.0-1.noarch.rpm'))).mode & 0o777).toBe(0o644);
+    await discardStaged([staged]);
+  });
+
   test('discardStaged removes the staging directory and leaves the previous output untouched', async () => {
     const output = fresh();
     const first = await stageArch(output, 'x86_64', [await fetched('alpha')]);
@@ -222,5 +261,104 @@ describe('staging and committing', () => {
     await expect(writeJson(staged.dir, '../metadata.json', '{}')).rejects.toThrow(ComposeError);
     expect((await readdir(output)).length).toBe(1);
     await discardStaged([staged]);
+  });
+});
+
+describe('recoverOutput', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ce-recover-test-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  async function tree(spec: Record<string, string>): Promise<string> {
+    const output = await mkdtemp(join(dir, 'out-'));
+    for (const [path, text] of Object.entries(spec)) {
+      await mkdir(join(output, path, '..'), { recursive: true });
+      await writeFile(join(output, path), text);
+    }
+    return output;
+  }
+  const read = (output: string, path: string) => readFile(join(output, path), 'utf8');
+
+  test('completes an interrupted commit from its journal: one architecture set aside, one not yet', async () => {
+    const output = await tree({
+      '.previous-x86_64-aaaaaa/metadata.json': 'old x86',
+      '.staging-x86_64-aaaaaa/metadata.json': 'new x86',
+      'aarch64/metadata.json': 'old arm',
+      '.staging-aarch64-bbbbbb/metadata.json': 'new arm',
+    });
+    await writeFile(join(output, JOURNAL), JSON.stringify({
+      version: 1, holder: { pid: 1, started: '' },
+      moves: [{ arch: 'x86_64', staged: '.staging-x86_64-aaaaaa', previous: '.previous-x86_64-aaaaaa' }, { arch: 'aarch64', staged: '.staging-aarch64-bbbbbb', previous: '.previous-aarch64-bbbbbb' }],
+    }));
+    expect(await recoverOutput(output)).toEqual({ completed: ['x86_64', 'aarch64'], restored: [], removed: ['.previous-aarch64-bbbbbb', '.previous-x86_64-aaaaaa'] });
+    expect([await read(output, 'x86_64/metadata.json'), await read(output, 'aarch64/metadata.json')]).toEqual(['new x86', 'new arm']);
+    expect((await readdir(output)).sort()).toEqual(['aarch64', 'x86_64']);
+  });
+
+  test("restores what an earlier version's interrupted swap set aside, and removes other leftovers", async () => {
+    const output = await tree({
+      '.staging-x86_64-Ab12Cd.previous/metadata.json': 'old x86',
+      '.staging-x86_64-Ef34Gh/metadata.json': 'half-staged',
+      '.staging-aarch64-Ij56Kl.previous/metadata.json': 'older arm',
+      'aarch64/metadata.json': 'current arm',
+      '.commit-journal.json.4242.tmp': '{"ver',
+      'diff.json': '{}',
+    });
+    expect(await recoverOutput(output)).toEqual({
+      completed: [], restored: ['x86_64'], removed: ['.commit-journal.json.4242.tmp', '.staging-aarch64-Ij56Kl.previous', '.staging-x86_64-Ef34Gh'],
+    });
+    expect([await read(output, 'x86_64/metadata.json'), await read(output, 'aarch64/metadata.json')]).toEqual(['old x86', 'current arm']);
+    expect((await readdir(output)).sort()).toEqual(['aarch64', 'diff.json', 'x86_64']);
+  });
+
+  test('after a kill while undoing (one architecture moved back, its staged directory kept), the commit is completed', async () => {
+    const output = await tree({
+      'x86_64/metadata.json': 'old x86',
+      '.staging-x86_64-aaaaaa/metadata.json': 'new x86',
+      'aarch64/metadata.json': 'new arm',
+      '.previous-aarch64-bbbbbb/metadata.json': 'old arm',
+    });
+    await writeFile(join(output, JOURNAL), JSON.stringify({
+      version: 1, holder: { pid: 1, started: '' },
+      moves: [{ arch: 'x86_64', staged: '.staging-x86_64-aaaaaa', previous: '.previous-x86_64-aaaaaa' }, { arch: 'aarch64', staged: '.staging-aarch64-bbbbbb', previous: '.previous-aarch64-bbbbbb' }],
+    }));
+    expect((await recoverOutput(output)).completed).toEqual(['x86_64', 'aarch64']);
+    expect([await read(output, 'x86_64/metadata.json'), await read(output, 'aarch64/metadata.json')]).toEqual(['new x86', 'new arm']);
+    expect((await readdir(output)).sort()).toEqual(['aarch64', 'x86_64']);
+  });
+
+  test('a journal whose moves cannot be completed is undone', async () => {
+    const output = await tree({
+      '.previous-x86_64-aaaaaa/metadata.json': 'old x86',
+      'aarch64/metadata.json': 'new arm',
+      '.previous-aarch64-bbbbbb/metadata.json': 'old arm',
+    });
+    // x86_64's staged directory and x86_64 itself are both gone: it cannot be completed.
+    await writeFile(join(output, JOURNAL), JSON.stringify({
+      version: 1, holder: { pid: 1, started: '' },
+      moves: [{ arch: 'aarch64', staged: '.staging-aarch64-bbbbbb', previous: '.previous-aarch64-bbbbbb' }, { arch: 'x86_64', staged: '.staging-x86_64-aaaaaa', previous: '.previous-x86_64-aaaaaa' }],
+    }));
+    expect(await recoverOutput(output)).toEqual({ completed: [], restored: [], removed: ['.staging-aarch64-bbbbbb'] });
+    expect([await read(output, 'x86_64/metadata.json'), await read(output, 'aarch64/metadata.json')]).toEqual(['old x86', 'old arm']);
+    expect((await readdir(output)).sort()).toEqual(['aarch64', 'x86_64']);
+  });
+
+  test('an unreadable journal stops the run, naming it', async () => {
+    const output = await tree({ [JOURNAL]: '{"moves": [' });
+    await expect(recoverOutput(output)).rejects.toThrow(
+      `cannot read the commit journal ${join(output, JOURNAL)} (not valid JSON); restore or remove the directories it names, then remove it`,
+    );
+  });
+
+  test('a journal of another format too', async () => {
+    const output = await tree({ [JOURNAL]: '{"version": 2}' });
+    await expect(recoverOutput(output)).rejects.toThrow(`cannot read the commit journal ${join(output, JOURNAL)} (unknown format)`);
+  });
+
+  test('nothing to do in a clean or missing output', async () => {
+    expect(await recoverOutput(await tree({ 'x86_64/metadata.json': 'x' }))).toEqual({ completed: [], restored: [], removed: [] });
+    expect(await recoverOutput(join(dir, 'absent'))).toEqual({ completed: [], restored: [], removed: [] });
   });
 });
