@@ -422,7 +422,7 @@ def repomd_now(repo):
 
 def fetch_key(repo, url, dest):
     try:
-        with open(dest, 'wb') as f:
+        with open(dest, 'w+b') as f:  # libdnf reopens the descriptor read-write
             repo._repo.downloadUrl(url, f.fileno())
         return {'ok': True}
     except (RuntimeError, OSError) as e:
