@@ -365,6 +365,24 @@ describe('problems', () => {
   });
 });
 
+describe('globs', () => {
+  test('a glob in a development extension is a problem at its position', () => {
+    expect(problemsOf('extensions:\n  dev:\n    kind: development\n    packages: [kernel-devel, "kernel-*", foo?, "bar[12]"]\n').map(formatProblem)).toEqual([
+      'f.yaml:4:30: extensions.dev.packages[1]: package "kernel-*" is a glob; development extensions take exact package names or NEVRAs: list the packages',
+      'f.yaml:4:42: extensions.dev.packages[2]: package "foo?" is a glob; development extensions take exact package names or NEVRAs: list the packages',
+      'f.yaml:4:48: extensions.dev.packages[3]: package "bar[12]" is a glob; development extensions take exact package names or NEVRAs: list the packages',
+    ]);
+  });
+
+  test('names and NEVRAs in a development extension, globs in an os-extension, are accepted', () => {
+    const cfg = parseExtensionsYaml(
+      'extensions:\n  dev:\n    kind: development\n    packages: [kernel-devel, kernel-headers-0:6.1.0-1.fc40.x86_64]\n  os:\n    packages: ["python3-*"]\n',
+      'f.yaml',
+    );
+    expect(cfg.extensions.map((e) => e.packages)).toEqual([['kernel-devel', 'kernel-headers-0:6.1.0-1.fc40.x86_64'], ['python3-*']]);
+  });
+});
+
 describe('hostile or huge input stays bounded and is a config problem', () => {
   /** `n` extensions of two packages and one repo each, like a real file repeated. */
   const generated = (n: number, extra = '') =>

@@ -53,6 +53,8 @@ const MODULES_REMOVED =
   'list the packages in `packages` and enable non-modular repos that provide them instead';
 // Characters of an RPM name; anything else (spaces, `>=`, `:`) means a version spec slipped in.
 const PACKAGE_NAME = /^[A-Za-z0-9._+-]+$/;
+/** The characters dnf treats as a glob in a package spec. */
+const GLOB = /[*?[]/;
 
 type Path = (string | number)[];
 type Report = (offset: number, path: Path, message: string) => void;
@@ -124,7 +126,15 @@ const extensionSchema = z.strictObject(
     repos: list(text('repo id'), 'repos', 'repo id').nullish(),
   },
   { error: (iss) => `an extension must be a map with at least \`packages\`, not ${describeValue(iss.input)}` },
-);
+).superRefine((e, ctx) => {
+  // A development extension is downloaded, not depsolved: a glob would pick one arbitrary match.
+  // os-extension specs go to dnf like rpm-ostree's, where a glob is dnf's to expand.
+  if (e.kind !== 'development') return;
+  e.packages.forEach((p, i) => {
+    if (GLOB.test(p))
+      ctx.addIssue({ code: 'custom', path: ['packages', i], message: `package ${JSON.stringify(p)} is a glob; development extensions take exact package names or NEVRAs: list the packages` });
+  });
+});
 
 const configSchema = z.strictObject(
   {
