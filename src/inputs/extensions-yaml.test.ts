@@ -434,8 +434,15 @@ describe('hostile or huge input stays bounded and is a config problem', () => {
     expect(MAX_DEPTH).toBe(32);
     const deep = `nested more than ${MAX_DEPTH} levels deep; extensions.yaml needs 5`;
     // Flow collections: 100,000 levels, where composing used to overflow the stack.
-    expect(problemOf('extensions: ' + '['.repeat(100_000) + ']'.repeat(100_000) + '\n')).toBe(`f.yaml:1:44: ${deep}`);
-    expect(problemOf('extensions: ' + '{a: '.repeat(50_000) + '1' + '}'.repeat(50_000) + '\n')).toBe(`f.yaml:1:137: ${deep}`);
+    // The 33rd flow collection, found by the lexer before parsing.
+    expect(problemOf('extensions: ' + '['.repeat(100_000) + ']'.repeat(100_000) + '\n')).toBe(`f.yaml:1:45: ${deep}`);
+    expect(problemOf('extensions:\n  ' + '{a: '.repeat(50_000) + '1' + '}'.repeat(50_000) + '\n')).toBe(`f.yaml:2:131: ${deep}`);
+    // 2 MB of flow nesting: refused quickly.
+    const start = Date.now();
+    expect(problemOf('extensions: ' + '['.repeat(1_000_000) + ']'.repeat(1_000_000) + '\n')).toBe(`f.yaml:1:45: ${deep}`);
+    expect(Date.now() - start).toBeLessThan(5_000);
+    // Flow inside block nesting counts both (the parser's tree): the 33rd level is the 30th `[`.
+    expect(problemOf('extensions:\n  a:\n    packages: ' + '['.repeat(30) + ']'.repeat(30) + '\n')).toBe(`f.yaml:3:44: ${deep}`);
     // Block maps, 2,000 levels (2 MB of indentation).
     const block = 'extensions:\n' + Array.from({ length: 2000 }, (_, i) => ' '.repeat(i + 2) + 'a:\n').join('');
     expect(block.length).toBeGreaterThan(2_000_000);

@@ -4,7 +4,7 @@
 // duplicated extension silently replaces the first. We are stricter so that a typo is caught
 // here rather than turning into a missing package on one architecture.
 import { open } from 'node:fs/promises';
-import { Composer, isAlias, isMap, isScalar, isSeq, LineCounter, Parser, type CST, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import { Composer, isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, Parser, type CST, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import * as z from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 
@@ -276,6 +276,23 @@ function offsetOf(doc: Document, path: PropertyKey[]): number {
   return (found && !empty ? node?.range?.[0] : (key ?? node)?.range?.[0]) ?? 0;
 }
 
+/**
+ * The offset of the first flow collection (`[`, `{`) nested deeper than MAX_DEPTH, from the lexer's
+ * tokens: the parser is slow on deep flow nesting (seconds per MB), the lexer is not.
+ */
+function deepFlowOffset(text: string): number | undefined {
+  let offset = 0;
+  let depth = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (token === '[' || token === '{') {
+      if (++depth > MAX_DEPTH) return offset;
+    } else if ((token === ']' || token === '}') && depth > 0) depth--;
+    // Control tokens (document and scalar markers) stand for no source text.
+    if (token.length > 1 || token.charCodeAt(0) >= 0x20 || token === '\t' || token === '\n' || token === '\r') offset += token.length;
+  }
+  return undefined;
+}
+
 /** The first alias in the document, where an alias bomb is reported (`yaml` does not say which alias). */
 function firstAlias(node: unknown): Node | undefined {
   const stack = [node];
@@ -299,6 +316,14 @@ export function parseExtensionsYaml(text: string, file: string): ExtensionsConfi
   const size = Buffer.byteLength(text, 'utf8');
   if (size > MAX_CONFIG_BYTES) {
     problems.push({ file, line: 1, col: 1, path: '', message: TOO_LARGE });
+    throw fail();
+  }
+  const deepFlow = deepFlowOffset(text);
+  if (deepFlow !== undefined) {
+    // Before parsing, the line counter knows no lines yet: count them here.
+    const line = text.slice(0, deepFlow).split('\n').length;
+    const col = deepFlow - text.lastIndexOf('\n', deepFlow - 1);
+    problems.push({ file, line, col, path: '', message: `nested more than ${MAX_DEPTH} levels deep; extensions.yaml needs 5` });
     throw fail();
   }
   // parseDocument's steps, so that the token tree is checked before composing recurses into it.
