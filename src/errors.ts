@@ -21,6 +21,11 @@ export function escapeControl(text: string): string {
   return text.replace(CONTROL, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** {@link escapeControl} for text whose own line breaks are its structure (a multi-line message). */
+export function escapeLines(text: string): string {
+  return text.split('\n').map(escapeControl).join('\n');
+}
+
 export function formatProblem(p: ConfigProblem): string {
   const where = p.path ? ` ${p.path}:` : '';
   return escapeControl(`${p.file}:${p.line}:${p.col}:${where} ${p.message}`);
