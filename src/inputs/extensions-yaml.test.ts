@@ -462,6 +462,10 @@ describe('hostile or huge input stays bounded and is a config problem', () => {
     // Each alias is resolved by scanning the anchors before it: their number is bounded.
     const many = 'x: &x a\nextensions:\n  a:\n    packages: [' + Array(MAX_ALIASES + 1).fill('*x').join(', ') + ']\n';
     expect(problemOf(many)).toBe(`f.yaml:4:${16 + 4 * MAX_ALIASES}: more than 1000 YAML aliases; write the values out instead`);
+    // Anchors too: with many of them, every alias would be a long scan.
+    const anchors = 'extensions:\n  a:\n    packages: [' + Array.from({ length: MAX_ALIASES + 1 }, (_, i) => `&a${i} p${i}`).join(', ') + ']\n';
+    const at = anchors.indexOf(`&a${MAX_ALIASES} `) - anchors.indexOf('    packages') + 1;
+    expect(problemOf(anchors)).toBe(`f.yaml:3:${at}: more than 1000 YAML anchors; write the values out instead`);
     // Aliases within the limits still work.
     const cfg = parseExtensionsYaml('extensions:\n  a:\n    packages: &p [a, b]\n  b:\n    packages: *p\n', 'f.yaml');
     expect(cfg.extensions[1]!.packages).toEqual(['a', 'b']);

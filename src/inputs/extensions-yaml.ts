@@ -40,7 +40,7 @@ export interface ExtensionsConfig {
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 /** extensions.yaml needs 5 levels (top map, `extensions`, an extension, `packages`, a name). */
 export const MAX_DEPTH = 32;
-/** `yaml` resolves each alias by scanning every anchor and alias before it: bounded, that stays cheap. */
+/** `yaml` resolves each alias by scanning every anchor and alias before it: bounded (each), that stays cheap. */
 export const MAX_ALIASES = 1000;
 
 export const KNOWN_ARCHITECTURES = ['x86_64', 'aarch64', 'ppc64le', 's390x', 'riscv64'] as const;
@@ -251,15 +251,31 @@ const aliasContext = (doc: Document) => aliasContexts.get(doc) ?? aliasContexts.
 function checkTokens(tokens: CST.Token[]): { offset: number; message: string } | undefined {
   const stack: [CST.Token, number][] = tokens.map((t) => [t, 0] as [CST.Token, number]).reverse();
   let aliases = 0;
+  let anchors = 0;
+  // Anchors are scanned for every alias too: bounded like aliases.
+  const anchor = (props: CST.SourceToken[] | undefined) => {
+    for (const t of props ?? [])
+      if (t.type === 'anchor' && ++anchors > MAX_ALIASES)
+        return { offset: t.offset, message: `more than ${MAX_ALIASES} YAML anchors; write the values out instead` };
+    return undefined;
+  };
   while (stack.length > 0) {
     const [token, depth] = stack.pop()!;
     if (token.type === 'alias' && ++aliases > MAX_ALIASES)
       return { offset: token.offset, message: `more than ${MAX_ALIASES} YAML aliases; write the values out instead` };
-    if (token.type === 'document' && token.value) stack.push([token.value, depth]);
+    if (token.type === 'document') {
+      const tooMany = anchor(token.start);
+      if (tooMany) return tooMany;
+      if (token.value) stack.push([token.value, depth]);
+    }
     if (token.type !== 'block-map' && token.type !== 'block-seq' && token.type !== 'flow-collection') continue;
     if (depth + 1 > MAX_DEPTH)
       return { offset: token.offset, message: `nested more than ${MAX_DEPTH} levels deep; extensions.yaml needs 5` };
     // Reversed, so that the first problem in file order is the one found.
+    for (const item of token.items as CST.CollectionItem[]) {
+      const tooMany = anchor(item.start) ?? anchor(item.sep);
+      if (tooMany) return tooMany;
+    }
     for (let i = token.items.length - 1; i >= 0; i--) {
       const item = token.items[i] as CST.CollectionItem;
       if (item.value) stack.push([item.value, depth + 1]);
