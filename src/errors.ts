@@ -8,9 +8,27 @@ export interface ConfigProblem {
   message: string;
 }
 
+// C0 controls, DEL, C1 controls and the Unicode line/paragraph separators.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Text from a config, the command line or a server, made safe to print: control characters are
+ * escaped JSON-style (`\u001b`, `\n`), so that a name can neither forge a line of output nor send
+ * escape sequences to a terminal or a CI log. Used wherever such text leaves the program.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** {@link escapeControl} for text whose own line breaks are its structure (a multi-line message). */
+export function escapeLines(text: string): string {
+  return text.split('\n').map(escapeControl).join('\n');
+}
+
 export function formatProblem(p: ConfigProblem): string {
   const where = p.path ? ` ${p.path}:` : '';
-  return `${p.file}:${p.line}:${p.col}:${where} ${p.message}`;
+  return escapeControl(`${p.file}:${p.line}:${p.col}:${where} ${p.message}`);
 }
 
 /** Bad command-line usage or inputs; exit code 2. */
@@ -47,7 +65,7 @@ export class ComposeError extends Error {
 /** `usbguard on aarch64: nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64` */
 export function formatComposeProblem(p: ComposeProblem): string {
   const scope = p.extension ? `${p.extension}${p.arch ? ` on ${p.arch}` : ''}` : p.arch;
-  return scope ? `${scope}: ${p.message}` : p.message;
+  return escapeControl(scope ? `${scope}: ${p.message}` : p.message);
 }
 
 /** An external tool failed or is missing; the message names the command that fixes it. */

@@ -3,7 +3,7 @@
 import * as core from '@actions/core';
 import { resolve } from 'node:path';
 import { compose, defaultCacheDir, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
-import { ComposeError, ConfigError, formatComposeProblem, UsageError, type ComposeProblem } from '../errors.js';
+import { ComposeError, ConfigError, escapeControl, escapeLines, formatComposeProblem, UsageError, type ComposeProblem } from '../errors.js';
 import { loadPrevious } from '../inputs/previous.js';
 import { buildReport, diffJson, renderMarkdown, writeDiff } from '../report/report.js';
 import type { BaseSpec } from '../inputs/base.js';
@@ -34,9 +34,10 @@ function baseInput(): BaseSpec {
   );
 }
 
+// A config value with a newline must not start a log line of its own (a `::` workflow command).
 const actionLogger: Logger = {
-  info: (m) => core.info(m),
-  warn: (m) => core.warning(m),
+  info: (m) => core.info(escapeLines(m)),
+  warn: (m) => core.warning(escapeLines(m)),
   // Architectures run concurrently and groups cannot interleave: lines are kept per stage and shown
   // as one group per architecture and stage when the architecture is done.
   scope(name) {
@@ -49,7 +50,7 @@ const actionLogger: Logger = {
       end() {
         for (const { stage, lines } of stages.filter((s) => s.lines.length > 0)) {
           core.startGroup(`${name}: ${stage}`);
-          for (const line of lines) core.info(line);
+          for (const line of lines) core.info(escapeLines(line));
           core.endGroup();
         }
       },
@@ -60,7 +61,7 @@ const actionLogger: Logger = {
 /** Config problems as annotations on the file and line. */
 function annotateConfig(err: ConfigError): void {
   for (const p of err.problems.slice(0, MAX_ANNOTATIONS)) {
-    core.error(`${p.path ? `${p.path}: ` : ''}${p.message}`, { title: 'extensions.yaml', file: p.file, startLine: p.line, startColumn: p.col });
+    core.error(escapeControl(`${p.path ? `${p.path}: ` : ''}${p.message}`), { title: 'extensions.yaml', file: escapeControl(p.file), startLine: p.line, startColumn: p.col });
   }
   moreInSummary(err.problems.length);
 }
@@ -217,7 +218,7 @@ export async function run(): Promise<void> {
       published: published ? publishedLines(published.artifacts, published.images) : [],
     });
     for (const m of report.crossArch.slice(0, MAX_ANNOTATIONS)) {
-      if (!options.strictCrossArch) core.warning(`${m.extension}: ${m.package} differs across architectures`, { title: 'cross-architecture' });
+      if (!options.strictCrossArch) core.warning(escapeControl(`${m.extension}: ${m.package} differs across architectures`), { title: 'cross-architecture' });
     }
     if (previous) {
       const diff = JSON.stringify(diffJson(report));
@@ -240,6 +241,6 @@ export async function run(): Promise<void> {
     }
   } catch (err) {
     if (err instanceof ConfigError) annotateConfig(err);
-    core.setFailed(err instanceof Error ? err.message : String(err));
+    core.setFailed(escapeLines(err instanceof Error ? err.message : String(err)));
   }
 }

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compose, defaultCacheDir, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
-import { ComposeError, ConfigError, exitCodeFor, formatComposeProblem, formatProblem, UsageError, type ComposeProblem } from '../errors.js';
+import { ComposeError, ConfigError, escapeControl, escapeLines, exitCodeFor, formatComposeProblem, formatProblem, UsageError, type ComposeProblem } from '../errors.js';
 import { loadPrevious } from '../inputs/previous.js';
 import { selectBase, withBaseRegistry } from '../inputs/base-spec.js';
 import { buildReport, diffJson, renderText, writeDiff } from '../report/report.js';
@@ -84,11 +84,13 @@ export interface Io {
 
 const stdio: Io = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') };
 
+// Log lines carry names from the config and messages from tools: never raw control characters.
 function cliLogger(io: Io): Logger {
+  const err = (m: string) => io.err(escapeLines(m));
   return {
-    info: (m) => io.err(m),
-    warn: (m) => io.err(`warning: ${m}`),
-    scope: (name) => ({ stage() {}, info: (m) => io.err(`[${name}] ${m}`), warn: (m) => io.err(`[${name}] warning: ${m}`), end() {} }),
+    info: (m) => err(m),
+    warn: (m) => err(`warning: ${m}`),
+    scope: (name) => ({ stage() {}, info: (m) => err(`[${name}] ${m}`), warn: (m) => err(`[${name}] warning: ${m}`), end() {} }),
   };
 }
 
@@ -185,7 +187,7 @@ export function resultJson(result: ComposeResult, written = true) {
 
 function resultText(result: ComposeResult): string {
   return result.arches
-    .map((a) => (a.changed ? `${a.arch}: written to ${a.outputDir} (metadata: ${a.metadataPath})` : `${a.arch}: unchanged; nothing written`))
+    .map((a) => (a.changed ? `${a.arch}: written to ${escapeControl(a.outputDir)} (metadata: ${escapeControl(a.metadataPath)})` : `${a.arch}: unchanged; nothing written`))
     .join('\n');
 }
 
@@ -267,7 +269,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     if (command === 'validate' && !values.depsolve) {
       const config = await validateConfig(resolve(required(values, 'config')));
       if (json) io.out(JSON.stringify({ valid: true, file: config.file, extensions: config.extensions.map((e) => e.name) }));
-      else io.out(`${config.file}: valid, ${config.extensions.length} extensions (${config.extensions.map((e) => e.name).join(', ')})`);
+      else io.out(escapeControl(`${config.file}: valid, ${config.extensions.length} extensions (${config.extensions.map((e) => e.name).join(', ')})`));
       return 0;
     }
     if (command !== 'compose' && command !== 'validate') {
@@ -279,7 +281,9 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     if (json && err instanceof ConfigError) {
       io.out(JSON.stringify({ valid: false, problems: err.problems.map((p) => ({ ...p, text: formatProblem(p) })) }));
     }
-    io.err(`error: ${err instanceof Error ? err.message : String(err)}`);
+    // A usage error is one line, whatever its argument held; others may span lines (a tool's output).
+    const message = err instanceof Error ? err.message : String(err);
+    io.err(`error: ${err instanceof UsageError ? escapeControl(message) : escapeLines(message)}`);
     if (err instanceof UsageError) io.err(`Run 'compose-extensions --help' for usage.`);
     return code;
   }

@@ -7,7 +7,7 @@ import { buildFixtureDistro, BASE_REF, FIXTURE_ARCHES, type FixtureDistro } from
 import { commitToOstree, makeRootfs } from '../../test/fixtures/base.js';
 import { run } from '../tools/exec.js';
 import { revParse } from '../tools/ostree.js';
-import { BaseError, parseOsRelease, readBase, resolveInTree, substituteBasearch, type BaseInfo } from './base.js';
+import { BaseError, baseArchError, baseArchMismatch, parseOsRelease, readBase, resolveInTree, substituteBasearch, type BaseInfo } from './base.js';
 import { prepareBase } from './remote.js';
 
 let distro: FixtureDistro;
@@ -67,10 +67,47 @@ describe.each(FIXTURE_ARCHES)('ostree base %s', (arch) => {
 });
 
 test('a ref given as a commit checksum', async () => {
-  const info = await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: distro.commits.aarch64! }, 'x86_64', work());
+  const info = await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: distro.commits.aarch64! }, 'aarch64', work());
   expect(info.commit).toBe(distro.commits.aarch64);
   expect(info.ref).toBe(distro.commits.aarch64);
   expect(nevras(info)).toContain('kernel-5.0-1.fc40.aarch64');
+});
+
+describe('a base of another architecture', () => {
+  test('an x86_64 commit composed for aarch64 (a forgotten ${basearch}) is refused, naming both', async () => {
+    const err = await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: 'fixture/x86_64/base' }, 'aarch64', work()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BaseError);
+    expect(err).toMatchObject({
+      reason: 'wrong-arch',
+      message: 'the base fixture/x86_64/base is for x86_64, not aarch64 (its rpmdb has 9 x86_64 packages and none for aarch64): check ${basearch} in --base-rev',
+    });
+    const rootfs = await readBase({ kind: 'rootfs', path: distro.rootfs['aarch64']! }, 'x86_64', work()).catch((e: unknown) => e);
+    expect((rootfs as Error).message).toBe(
+      `the base ${distro.rootfs['aarch64']} is for aarch64, not x86_64 (its rpmdb has 9 aarch64 packages and none for x86_64): pass a root filesystem for x86_64`,
+    );
+  });
+
+  test('baseArchMismatch: the family counts, noarch does not', () => {
+    const pkgs = (...arches: string[]) => arches.map((arch) => ({ arch }));
+    expect(baseArchMismatch(pkgs('x86_64', 'noarch'), 'x86_64')).toBeUndefined();
+    expect(baseArchMismatch(pkgs('i686', 'noarch'), 'x86_64')).toBeUndefined(); // multilib family
+    expect(baseArchMismatch(pkgs('x86_64', 'x86_64', 'i686', 'noarch'), 'aarch64')).toEqual({ basearch: 'x86_64', count: 3 });
+    expect(baseArchMismatch(pkgs('aarch64', 'x86_64', 'x86_64'), 'aarch64')).toBeUndefined(); // some of its own: not ours to judge
+    expect(baseArchMismatch(pkgs('s390x', 'ppc64le', 'ppc64le'), 'riscv64')).toEqual({ basearch: 'ppc64le', count: 2 });
+    expect(baseArchMismatch(pkgs('noarch', 'noarch'), 'aarch64')).toBeUndefined(); // says nothing
+    expect(baseArchMismatch(pkgs('(none)', 'sparc64'), 'aarch64')).toBeUndefined(); // unknown arches say nothing
+    expect(baseArchMismatch([], 's390x')).toBeUndefined();
+  });
+
+  test('baseArchError: the hint fits the kind of base', () => {
+    const found = { basearch: 'x86_64', count: 812 };
+    expect(baseArchError({ source: 'ostree', ref: 'acme/x86_64/base' }, 'aarch64', found).message).toBe(
+      'the base acme/x86_64/base is for x86_64, not aarch64 (its rpmdb has 812 x86_64 packages and none for aarch64): check ${basearch} in --base-rev',
+    );
+    expect(baseArchError({ source: 'image', ref: 'quay.io/acme/os:x86' }, 'aarch64', found).message).toBe(
+      'the base quay.io/acme/os:x86 is for x86_64, not aarch64 (its rpmdb has 812 x86_64 packages and none for aarch64): use the aarch64 image, or an index that has one',
+    );
+  });
 });
 
 test('the OSTree repo is never written, even a bare-user one that checkout could hardlink from', async () => {

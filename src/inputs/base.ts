@@ -73,7 +73,8 @@ export type BaseErrorReason =
   | 'no-image-for-arch'
   | 'auth-refused'
   | 'download-failed'
-  | 'checksum-mismatch';
+  | 'checksum-mismatch'
+  | 'wrong-arch';
 
 /** The base cannot be read: a wrong ref, repo or path, or a base without a usable rpmdb. */
 export class BaseError extends Error {
@@ -269,12 +270,58 @@ export async function readTree(tree: Tree, where: string, workDir: string) {
   return { osRelease, packages, root };
 }
 
+/** The package arches of each basearch (as in dnf's arch map); noarch belongs to none. */
+const BASEARCH_OF: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    x86_64: ['x86_64', 'x86_64_v2', 'x86_64_v3', 'x86_64_v4', 'amd64', 'ia32e', 'i386', 'i486', 'i586', 'i686', 'athlon', 'geode'],
+    aarch64: ['aarch64'],
+    ppc64le: ['ppc64le'],
+    s390x: ['s390x', 's390'],
+    riscv64: ['riscv64'],
+  }).flatMap(([basearch, arches]) => arches.map((a) => [a, basearch] as [string, string])),
+);
+
+/**
+ * Why a base cannot be composed for `arch`, or undefined: its rpmdb has no package of `arch`'s
+ * family but has packages of another basearch (a forgotten `${basearch}`, the wrong image).
+ * A base with only noarch (or unknown) packages says nothing either way.
+ */
+export function baseArchMismatch(packages: readonly Pick<InstalledPackage, 'arch'>[], arch: string): { basearch: string; count: number } | undefined {
+  const counts = new Map<string, number>();
+  for (const p of packages) {
+    const basearch = BASEARCH_OF.get(p.arch);
+    if (basearch) counts.set(basearch, (counts.get(basearch) ?? 0) + 1);
+  }
+  if (counts.size === 0 || counts.has(arch)) return undefined;
+  const [basearch, count] = [...counts].sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1))[0]!;
+  return { basearch, count };
+}
+
+/** The error for a base of another architecture, with what to check for each kind of base. */
+export function baseArchError(base: Pick<BaseInfo, 'source' | 'ref'>, arch: string, found: { basearch: string; count: number }): BaseError {
+  const hint =
+    base.source === 'ostree' ? 'check ${basearch} in --base-rev'
+    : base.source === 'image' ? `use the ${arch} image, or an index that has one`
+    : `pass a root filesystem for ${arch}`;
+  return new BaseError(
+    'wrong-arch',
+    `the base ${base.ref} is for ${found.basearch}, not ${arch} (its rpmdb has ${found.count} ${found.basearch} packages and none for ${arch}): ${hint}`,
+  );
+}
+
 /**
  * Reads a base: its commit, version, os-release and installed packages, with a private rpmdb copy.
  * A base that prepareBase has not seen (a URL, an unpinned image) is prepared here for this
  * architecture alone, without a cache: the engine prepares once per run instead.
  */
 export async function readBase(spec: BaseSpec, arch: string, workDir: string): Promise<BaseInfo> {
+  const base = await readAnyBase(spec, arch, workDir);
+  const mismatch = baseArchMismatch(base.packages, arch);
+  if (mismatch) throw baseArchError(base, arch, mismatch);
+  return base;
+}
+
+async function readAnyBase(spec: BaseSpec, arch: string, workDir: string): Promise<BaseInfo> {
   if (isRemote(spec)) spec = await prepareBase(spec, [arch], { cacheDir: join(workDir, 'cache') });
   if (spec.kind === 'image') return readImageBase(spec.resolved!, arch, workDir, spec.registry ?? {});
   if (spec.kind === 'rootfs') {

@@ -1,7 +1,9 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, formatProblem, type ConfigProblem } from '../errors.js';
-import { KNOWN_ARCHITECTURES, parseExtensionsYaml, readExtensionsYaml, type ExtensionsConfig } from './extensions-yaml.js';
+import { KNOWN_ARCHITECTURES, MAX_ALIASES, MAX_CONFIG_BYTES, MAX_DEPTH, parseExtensionsYaml, readExtensionsYaml, type ExtensionsConfig } from './extensions-yaml.js';
 
 // Real files from fedora-coreos-config and openshift/os, kept beside the repo (not copied into it).
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -360,5 +362,154 @@ describe('problems', () => {
     expect((err as ConfigError).problems).toEqual([
       { file: '/nonexistent/extensions.yaml', line: 1, col: 1, path: '', message: 'cannot read extensions file: file not found' },
     ]);
+  });
+});
+
+describe('globs', () => {
+  test('a glob in a development extension is a problem at its position', () => {
+    expect(problemsOf('extensions:\n  dev:\n    kind: development\n    packages: [kernel-devel, "kernel-*", foo?, "bar[12]"]\n').map(formatProblem)).toEqual([
+      'f.yaml:4:30: extensions.dev.packages[1]: package "kernel-*" is a glob; development extensions take exact package names or NEVRAs: list the packages',
+      'f.yaml:4:42: extensions.dev.packages[2]: package "foo?" is a glob; development extensions take exact package names or NEVRAs: list the packages',
+      'f.yaml:4:48: extensions.dev.packages[3]: package "bar[12]" is a glob; development extensions take exact package names or NEVRAs: list the packages',
+    ]);
+  });
+
+  test('names and NEVRAs in a development extension, globs in an os-extension, are accepted', () => {
+    const cfg = parseExtensionsYaml(
+      'extensions:\n  dev:\n    kind: development\n    packages: [kernel-devel, kernel-headers-0:6.1.0-1.fc40.x86_64]\n  os:\n    packages: ["python3-*"]\n',
+      'f.yaml',
+    );
+    expect(cfg.extensions.map((e) => e.packages)).toEqual([['kernel-devel', 'kernel-headers-0:6.1.0-1.fc40.x86_64'], ['python3-*']]);
+  });
+});
+
+describe('hostile or huge input stays bounded and is a config problem', () => {
+  /** `n` extensions of two packages and one repo each, like a real file repeated. */
+  const generated = (n: number, extra = '') =>
+    'extensions:\n' +
+    Array.from({ length: n }, (_, i) => `  ext-${i}:\n    packages:\n      - pkg-${i}\n      - pkg-${i}-extra\n    repos: [r${i}]\n${extra}`).join('');
+
+  // The key lookups scanned the extensions map for every extension: 20,000 took 43 s. Now linear.
+  test('20,000 extensions validate in linear time', () => {
+    const start = Date.now();
+    const cfg = parseExtensionsYaml(generated(20_000), 'big.yaml');
+    expect(Date.now() - start).toBeLessThan(15_000);
+    expect(cfg.extensions).toHaveLength(20_000);
+    expect(cfg.extensions[19_999]).toMatchObject({ name: 'ext-19999', packages: ['pkg-19999', 'pkg-19999-extra'], line: 99_997 });
+    expect(cfg.locations['extensions.ext-19999.repos[0]']).toEqual({ line: 100_001, col: 13 });
+  }, 60_000);
+
+  test('20,000 invalid extensions: every problem, in linear time', () => {
+    const start = Date.now();
+    const problems = problemsOf(generated(20_000, '    kind: bogus\n'));
+    expect(Date.now() - start).toBeLessThan(15_000);
+    expect(problems).toHaveLength(20_000);
+    expect(formatProblem(problems[19_999])).toBe(
+      'f.yaml:120001:11: extensions.ext-19999.kind: unknown kind "bogus"; valid kinds: os-extension, development',
+    );
+  }, 60_000);
+
+  test('a file over the size limit is refused before parsing', async () => {
+    expect(MAX_CONFIG_BYTES).toBe(4 * 1024 * 1024);
+    const limit = 'f.yaml:1:1: the file is larger than 4 MiB (4194304 bytes), the limit for extensions.yaml';
+    expect(problemOf('#'.repeat(MAX_CONFIG_BYTES) + '\n')).toBe(limit);
+    // Counted in bytes: 2-byte characters.
+    expect(problemOf('#' + 'é'.repeat(MAX_CONFIG_BYTES / 2))).toBe(limit);
+    // A device that never ends is read only up to the limit.
+    const err = (await readExtensionsYaml('/dev/zero').catch((e: unknown) => e)) as ConfigError;
+    expect(err.problems.map(formatProblem)).toEqual([limit.replace('f.yaml', '/dev/zero')]);
+    // Just under the limit is read and parsed.
+    const dir = await mkdtemp(join(tmpdir(), 'ce-yaml-'));
+    try {
+      const file = join(dir, 'extensions.yaml');
+      const body = 'extensions:\n  a:\n    packages: [a]\n';
+      await writeFile(file, body + '#'.repeat(MAX_CONFIG_BYTES - body.length - 1) + '\n');
+      expect((await readExtensionsYaml(file)).extensions.map((e) => e.name)).toEqual(['a']);
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  }, 30_000);
+
+  test('deep nesting is refused at its position, never a stack overflow', () => {
+    expect(MAX_DEPTH).toBe(32);
+    const deep = `nested more than ${MAX_DEPTH} levels deep; extensions.yaml needs 5`;
+    // Flow collections: 100,000 levels, where composing used to overflow the stack.
+    // The 33rd flow collection, found by the lexer before parsing.
+    expect(problemOf('extensions: ' + '['.repeat(100_000) + ']'.repeat(100_000) + '\n')).toBe(`f.yaml:1:45: ${deep}`);
+    expect(problemOf('extensions:\n  ' + '{a: '.repeat(50_000) + '1' + '}'.repeat(50_000) + '\n')).toBe(`f.yaml:2:131: ${deep}`);
+    // 2 MB of flow nesting: refused quickly.
+    const start = Date.now();
+    expect(problemOf('extensions: ' + '['.repeat(1_000_000) + ']'.repeat(1_000_000) + '\n')).toBe(`f.yaml:1:45: ${deep}`);
+    expect(Date.now() - start).toBeLessThan(5_000);
+    // Flow inside block nesting counts both (the parser's tree): the 33rd level is the 30th `[`.
+    expect(problemOf('extensions:\n  a:\n    packages: ' + '['.repeat(30) + ']'.repeat(30) + '\n')).toBe(`f.yaml:3:44: ${deep}`);
+    // Block maps, 2,000 levels (2 MB of indentation).
+    const block = 'extensions:\n' + Array.from({ length: 2000 }, (_, i) => ' '.repeat(i + 2) + 'a:\n').join('');
+    expect(block.length).toBeGreaterThan(2_000_000);
+    expect(problemOf(block)).toBe(`f.yaml:33:34: ${deep}`);
+    // 32 levels are fine for the parser; the schema then says what is wrong.
+    const ok = 'extensions: ' + '['.repeat(31) + ']'.repeat(31) + '\n';
+    expect(problemOf(ok)).toBe('f.yaml:1:13: extensions: `extensions` must be a map of extension names to extensions, not a list');
+  }, 60_000);
+
+  test('an alias bomb is located, not an internal error', () => {
+    const lol = ['a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+    for (let i = 1; i < 9; i++) lol.push(`a${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(', ')}]`);
+    lol.push('extensions:', '  x:', '    packages: *a8', '');
+    expect(problemOf(lol.join('\n'))).toBe(
+      'f.yaml:2:10: YAML aliases expand too much (a "billion laughs" alias bomb?); write the values out instead',
+    );
+    // Each alias is resolved by scanning the anchors before it: their number is bounded.
+    const many = 'x: &x a\nextensions:\n  a:\n    packages: [' + Array(MAX_ALIASES + 1).fill('*x').join(', ') + ']\n';
+    expect(problemOf(many)).toBe(`f.yaml:4:${16 + 4 * MAX_ALIASES}: more than 1000 YAML aliases; write the values out instead`);
+    // Anchors too: with many of them, every alias would be a long scan.
+    const anchors = 'extensions:\n  a:\n    packages: [' + Array.from({ length: MAX_ALIASES + 1 }, (_, i) => `&a${i} p${i}`).join(', ') + ']\n';
+    const at = anchors.indexOf(`&a${MAX_ALIASES} `) - anchors.indexOf('    packages') + 1;
+    expect(problemOf(anchors)).toBe(`f.yaml:3:${at}: more than 1000 YAML anchors; write the values out instead`);
+    // Aliases within the limits still work.
+    const cfg = parseExtensionsYaml('extensions:\n  a:\n    packages: &p [a, b]\n  b:\n    packages: *p\n', 'f.yaml');
+    expect(cfg.extensions[1]!.packages).toEqual(['a', 'b']);
+  });
+
+  test('multi-document YAML gets one message at the second document', () => {
+    expect(problemOf('extensions:\n  a:\n    packages: [a]\n---\nextensions:\n  b:\n    packages: [b]\n')).toBe(
+      'f.yaml:4:1: a second YAML document: extensions.yaml holds one document; remove this `---` and what follows, or merge it into the first',
+    );
+    // A leading `---` and a closing `...` are one document.
+    expect(parseExtensionsYaml('---\nextensions:\n  a:\n    packages: [a]\n...\n', 'f.yaml').extensions).toHaveLength(1);
+  });
+
+  test('__proto__, constructor and hasOwnProperty are ordinary names', () => {
+    const cfg = parseExtensionsYaml(
+      yaml(`
+        repos: [__proto__, constructor]
+        extensions:
+          __proto__:
+            packages: [__proto__]
+            repos: [hasOwnProperty]
+          constructor:
+            packages: [constructor]
+          hasOwnProperty:
+            packages: [toString]
+            kind: development
+      `),
+      'f.yaml',
+    );
+    expect(cfg.repos).toEqual(['__proto__', 'constructor']);
+    expect(cfg.extensions.map(({ name, kind, packages, repos }) => ({ name, kind, packages, repos }))).toEqual([
+      { name: '__proto__', kind: 'os-extension', packages: ['__proto__'], repos: ['hasOwnProperty'] },
+      { name: 'constructor', kind: 'os-extension', packages: ['constructor'], repos: [] },
+      { name: 'hasOwnProperty', kind: 'development', packages: ['toString'], repos: [] },
+    ]);
+    expect(({} as Record<string, unknown>)['packages']).toBeUndefined();
+    // Alone, and with its own problems, located like any other.
+    expect(parseExtensionsYaml('extensions:\n  __proto__:\n    packages: [a]\n', 'f.yaml').extensions.map((e) => e.name)).toEqual(['__proto__']);
+    expect(problemsOf('extensions:\n  __proto__:\n    packages: [a]\n    bogus: 1\n  __proto__:\n    packages: [b]\n').map(formatProblem)).toEqual([
+      'f.yaml:4:5: extensions.__proto__.bogus: unknown key `bogus`; valid keys: packages, kind, architectures, match-base-evr, repos',
+      'f.yaml:5:3: extensions.__proto__: duplicate extension `__proto__`; first defined at line 2',
+    ]);
+    expect(problemOf('extensions:\n  a:\n    packages: [a]\n    __proto__: [x]\n')).toBe(
+      'f.yaml:4:5: extensions.a.__proto__: unknown key `__proto__`; valid keys: packages, kind, architectures, match-base-evr, repos',
+    );
   });
 });

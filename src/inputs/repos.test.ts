@@ -181,3 +181,52 @@ describe('renderRepoFile', () => {
     expect(renderRepoFile([])).toBe('');
   });
 });
+
+describe('values that would change the generated .repo file are refused', () => {
+  test('--repo: a newline in the URL cannot inject an option or a section (issue 15)', () => {
+    const message = (pair: string) => {
+      try {
+        parseRepoPair(pair);
+      } catch (e) {
+        expect(e).toBeInstanceOf(UsageError);
+        return (e as Error).message;
+      }
+      throw new Error('expected a UsageError');
+    };
+    expect(message('x=http://a/\ngpgcheck=0')).toBe(
+      '--repo x=http://a/\\ngpgcheck=0: the URL must not contain white space or control characters',
+    );
+    expect(message('x=http://a/\n[evil]\nbaseurl=http://evil/')).toBe(
+      '--repo x=http://a/\\n[evil]\\nbaseurl=http://evil/: the URL must not contain white space or control characters',
+    );
+    expect(message('x=http://a/\rsslverify=0')).toBe('--repo x=http://a/\\rsslverify=0: the URL must not contain white space or control characters');
+    expect(message('x=http://a/ b')).toBe('--repo x=http://a/ b: the URL must not contain white space or control characters');
+    expect(message('x]\n[evil=http://a/')).toBe('--repo x]\\n[evil=http://a/: invalid repo id "x]\\n[evil"');
+    expect(message('[x]=http://a/')).toBe('--repo [x]=http://a/: invalid repo id "[x]"');
+  });
+
+  test('.repo files: a control character or an invalid option name is a located problem', () => {
+    const { repos, problems } = parseRepoFile(
+      '[ok]\nbaseurl=http://a/\rgpgcheck=0\nname=x\u001b[31m\ngpg check=0\nbase-url=http://b/\n[bad\tid]\n',
+      'f.repo',
+    );
+    expect(problems).toEqual([
+      { file: 'f.repo', line: 2, col: 18, path: 'ok', message: 'control character U+000D in the line; a .repo line holds one key=value' },
+      { file: 'f.repo', line: 3, col: 7, path: 'ok', message: 'control character U+001B in the line; a .repo line holds one key=value' },
+      { file: 'f.repo', line: 4, col: 1, path: 'ok', message: 'invalid option name "gpg check": dnf options are made of a-z, 0-9 and _' },
+      { file: 'f.repo', line: 5, col: 1, path: 'ok', message: 'invalid option name "base-url": dnf options are made of a-z, 0-9 and _' },
+      { file: 'f.repo', line: 6, col: 2, path: 'bad\tid', message: 'invalid repo id "bad\tid"' },
+    ]);
+    expect(repos.map((r) => [r.id, { ...r.options }])).toEqual([['ok', {}]]);
+  });
+
+  test('renderRepoFile refuses what parsing would have refused', () => {
+    const render = (id: string, options: Record<string, string>) => () => renderRepoFile([{ id, origin: 'x', options }]);
+    expect(render('a', { baseurl: 'http://a/\ngpgcheck=0' })).toThrow(
+      'refusing to write option "baseurl"="http://a/\\ngpgcheck=0" of repo a into a .repo file',
+    );
+    expect(render('a', { 'gpgcheck=0\nx': '1' })).toThrow('refusing to write option "gpgcheck=0\\nx"="1" of repo a into a .repo file');
+    expect(render('a]\n[evil', { baseurl: 'http://a/' })).toThrow('refusing to write repo id "a]\\n[evil" into a .repo file');
+    expect(render('main', { baseurl: 'http://a/' })).toThrow('refusing to write repo id "main" into a .repo file');
+  });
+});

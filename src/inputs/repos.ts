@@ -1,7 +1,7 @@
 // Repo definitions: .repo files from a directory and ID=URL pairs from the command line.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, UsageError, type ConfigProblem } from '../errors.js';
+import { ConfigError, escapeControl, UsageError, type ConfigProblem } from '../errors.js';
 
 export interface RepoDefinition {
   id: string;
@@ -14,6 +14,11 @@ export interface RepoDefinition {
 /** dnf reads `[main]` in any config file as its global section, never as a repo. */
 const RESERVED_IDS = new Set(['main']);
 const ID_PATTERN = /^[A-Za-z0-9_.:-]+$/;
+/** dnf's option names; anything else in a key could only be a mistake or an injection. */
+const KEY_PATTERN = /^[a-z0-9_]+$/;
+/** A control character (tab aside) would end the line or confuse dnf's INI reader. */
+const VALUE_CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+const codePoint = (c: string) => `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
 
 /** Parses one .repo (INI) file; continuation lines (leading white space) extend the last value. */
 export function parseRepoFile(text: string, file: string): { repos: RepoDefinition[]; problems: ConfigProblem[] } {
@@ -23,10 +28,19 @@ export function parseRepoFile(text: string, file: string): { repos: RepoDefiniti
   /** A section was seen (a rejected one too: its options are not reported again). */
   let inSection = false;
   let lastKey: string | undefined;
-  text.split('\n').forEach((raw, index) => {
+  text.split('\n').forEach((rawLine, index) => {
     const line = index + 1;
+    const raw = rawLine.replace(/\r$/, ''); // CRLF files
     const trimmed = raw.trim();
     if (trimmed === '' || trimmed.startsWith('#') || trimmed.startsWith(';')) return;
+    const control = VALUE_CONTROL.exec(raw);
+    if (control) {
+      problems.push({
+        file, line, col: control.index + 1, path: current?.id ?? '',
+        message: `control character ${codePoint(control[0])} in the line; a .repo line holds one key=value`,
+      });
+      return;
+    }
     const section = /^\[(.*)\]$/.exec(trimmed);
     if (section) {
       const id = section[1]!.trim();
@@ -38,7 +52,7 @@ export function parseRepoFile(text: string, file: string): { repos: RepoDefiniti
       } else if (!ID_PATTERN.test(id)) {
         problems.push({ file, line, col: 2, path: id, message: `invalid repo id "${id}"` });
       } else {
-        current = { id, origin: `${file}:${line}`, options: {} };
+        current = { id, origin: `${file}:${line}`, options: Object.create(null) };
         repos.push(current);
       }
       return;
@@ -53,6 +67,11 @@ export function parseRepoFile(text: string, file: string): { repos: RepoDefiniti
       return;
     }
     lastKey = trimmed.slice(0, eq).trim().toLowerCase();
+    if (!KEY_PATTERN.test(lastKey)) {
+      problems.push({ file, line, col: 1, path: current?.id ?? '', message: `invalid option name "${lastKey}": dnf options are made of a-z, 0-9 and _` });
+      lastKey = undefined;
+      return;
+    }
     if (!inSection) {
       problems.push({ file, line, col: 1, path: '', message: `option "${lastKey}" outside a section: put it under a [repo-id] header` });
     }
@@ -66,10 +85,15 @@ export function parseRepoPair(pair: string): RepoDefinition {
   const eq = pair.indexOf('=');
   const id = pair.slice(0, eq);
   const url = pair.slice(eq + 1);
-  if (eq <= 0 || !url) throw new UsageError(`--repo expects ID=URL, got "${pair}"`);
-  if (RESERVED_IDS.has(id) || !ID_PATTERN.test(id)) throw new UsageError(`--repo ${pair}: invalid repo id "${id}"`);
+  const shown = escapeControl(pair);
+  if (eq <= 0 || !url) throw new UsageError(`--repo expects ID=URL, got "${shown}"`);
+  if (RESERVED_IDS.has(id) || !ID_PATTERN.test(id)) throw new UsageError(`--repo ${shown}: invalid repo id "${escapeControl(id)}"`);
+  // The URL becomes a line of the .repo file dnf reads: a newline would inject options or sections.
+  if (/[\s\u0000-\u001f\u007f]/.test(url)) {
+    throw new UsageError(`--repo ${shown}: the URL must not contain white space or control characters`);
+  }
   if (!/^(https?|file):\/\//.test(url) && !url.startsWith('/')) {
-    throw new UsageError(`--repo ${pair}: the URL must be http://, https://, file:// or an absolute path`);
+    throw new UsageError(`--repo ${shown}: the URL must be http://, https://, file:// or an absolute path`);
   }
   return { id, origin: '--repo', options: { name: id, baseurl: url.startsWith('/') ? `file://${url}` : url, gpgcheck: '0' } };
 }
@@ -121,7 +145,13 @@ function splitOrigin(origin: string): [string, number] {
 export function renderRepoFile(repos: RepoDefinition[]): string {
   return repos
     .map((repo) => {
+      // Parsing validated all of this; checked again because one bad value rewrites dnf's config.
+      if (RESERVED_IDS.has(repo.id) || !ID_PATTERN.test(repo.id)) throw new Error(`refusing to write repo id ${JSON.stringify(repo.id)} into a .repo file`);
       const options = { ...repo.options, enabled: '1', skip_if_unavailable: '0' };
+      for (const [k, v] of Object.entries(options)) {
+        if (!KEY_PATTERN.test(k) || VALUE_CONTROL.test(v))
+          throw new Error(`refusing to write option ${JSON.stringify(k)}=${JSON.stringify(v)} of repo ${repo.id} into a .repo file`);
+      }
       const body = Object.entries(options).map(([k, v]) => `${k}=${v}`).join('\n');
       return `[${repo.id}]\n${body}\n`;
     })

@@ -2,7 +2,7 @@
 // inputs in, action outputs out. Everything that talks to a service lives in the modules it calls.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ComposeError, UsageError } from '../errors.js';
+import { ComposeError, escapeControl, UsageError } from '../errors.js';
 import { uploadArtifacts, type ArtifactOptions, type UploadedArtifact } from './artifact.js';
 import { resolveAuth, secretsToMask } from '../tools/registry-auth.js';
 import { defaultCreated } from './oci-image.js';
@@ -21,16 +21,23 @@ export function parseUpload(input: string): UploadMode {
 
 /** `labels` input: `key=value`, one per line; blank lines and lines starting with `#` are skipped. */
 export function parseLabels(input: string): Record<string, string> {
-  const labels: Record<string, string> = {};
+  const labels: Record<string, string> = Object.create(null); // a key such as `__proto__` is a key
   for (const raw of input.split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const eq = line.indexOf('=');
-    if (eq <= 0) throw new UsageError(`labels: "${line}" is not key=value`);
-    labels[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+    if (eq <= 0) throw new UsageError(`labels: "${escapeControl(line)}" is not key=value`);
+    const [key, value] = [line.slice(0, eq).trim(), line.slice(eq + 1).trim()];
+    // Labels end up in the image config and manifest, and in every tool that prints them.
+    if (!LABEL_KEY.test(key)) throw new UsageError(`labels: invalid key "${escapeControl(key)}": use letters, digits and . _ - / (like org.example.team)`);
+    if (LABEL_CONTROL.test(value)) throw new UsageError(`labels: the value of ${key} holds a control character: "${escapeControl(value)}"`);
+    labels[key] = value;
   }
   return labels;
 }
+
+const LABEL_KEY = /^[A-Za-z0-9_][A-Za-z0-9._\/-]*$/;
+const LABEL_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 export interface PublishInputs {
   upload: UploadMode;

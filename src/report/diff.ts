@@ -71,7 +71,7 @@ export function isEmpty(d: ExtensionDiff): boolean {
 
 export function diffArch(arch: string, previous: Closures, current: Closures): ArchDiff {
   const names = new Set([...Object.keys(previous.extensions), ...Object.keys(current.extensions)]);
-  const result: ArchDiff = { arch, addedExtensions: [], removedExtensions: [], extensions: {} };
+  const result: ArchDiff = { arch, addedExtensions: [], removedExtensions: [], extensions: Object.create(null) }; // extension names such as `__proto__` are keys
   for (const name of [...names].sort()) {
     const before = previous.extensions[name]?.packages;
     const after = current.extensions[name]?.packages;

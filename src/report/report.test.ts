@@ -64,3 +64,15 @@ test('diff.json is written even where the output directory does not exist yet (e
   await writeDiff(output, '{"arches":[]}');
   expect(await readFile(join(output, 'diff.json'), 'utf8')).toBe('{"arches":[]}\n');
 });
+
+test('control characters in names are escaped in both reports', () => {
+  const name = 'evil\u001b[2J\n::error::forged';
+  const report = buildReport('Extensions composed', [arch('x86_64', ['usbguard-1.1-1.x86_64'], {
+    extensions: { [name]: { kind: 'os-extension', requested: ['x'], packages: ['usbguard-1.1-1.x86_64'], size: 1 } },
+  })], { failures: [{ arch: 'x86_64', extension: name, message: 'no package matches a\u009bb' }] });
+  const text = renderText(report);
+  const md = renderMarkdown(report);
+  for (const out of [text, md]) expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]|\n::/);
+  expect(text).toContain('  evil\\u001b[2J\\n::error::forged os-extension');
+  expect(md).toContain('- evil\\u001b[2J\\n::error::forged on x86_64: no package matches a\\u009bb');
+});

@@ -2,7 +2,7 @@
 // failures, timings. One model, rendered as Markdown (job summary) and as plain text (terminal).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatComposeProblem, type ComposeProblem } from '../errors.js';
+import { escapeControl, formatComposeProblem, type ComposeProblem } from '../errors.js';
 import { byString } from '../metadata/state.js';
 import { crossArchMismatches, versionsText, type ArchExtensions, type CrossArchMismatch } from './checks.js';
 import { archDiffIsEmpty, diffArch, type ArchDiff, type Closures, type ExtensionDiff, type PackageChange } from './diff.js';
@@ -125,10 +125,11 @@ export function renderMarkdown(report: Report, limit = SUMMARY_LIMIT): string {
       details.push(`<details><summary>${escape(name)}: ${changeCounts(e)}</summary>`, '', '```', ...lines, '```', '', '</details>', '');
     }
   }
-  const text = [...head, ...details].join('\n');
+  // Every line escaped on its own: a name holding a newline cannot start a line of its own.
+  const text = [...head, ...details].map(escapeControl).join('\n');
   if (Buffer.byteLength(text) <= limit) return text;
   const note = '\n_Package-level changes left out: the summary would exceed GitHub’s size limit. The full diff is in the `diff` output and diff.json._\n';
-  const cut = [...head].join('\n');
+  const cut = head.map(escapeControl).join('\n');
   return Buffer.byteLength(cut) + note.length <= limit ? cut + note : cut.slice(0, limit - note.length) + note;
 }
 
@@ -155,7 +156,7 @@ export function renderText(report: Report): string {
   for (const m of report.crossArch) {
     out.push(`${report.crossArchStrict ? 'error' : 'warning'}: ${m.extension}: ${m.package} differs across architectures: ${versionsText(m.versions)}`);
   }
-  return out.join('\n');
+  return out.map(escapeControl).join('\n');
 }
 
 /** `<output>/diff.json`; the output directory may not exist yet when every architecture was unchanged. */
