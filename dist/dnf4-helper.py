@@ -18,6 +18,7 @@ import dnf.rpm
 import dnf.subject
 import dnf.util
 import hawkey
+import libdnf.repo
 
 from helper_serve import serve, threads_from_argv  # beside this file, in src/solve/ and in dist/
 
@@ -50,6 +51,8 @@ def make_base(req):
     conf.config_file_path = os.devnull
     conf.substitutions['arch'] = arch
     conf.substitutions['basearch'] = dnf.rpm.basearch(arch)
+    # Repo variables as read by the caller (vars dirs, DNF_VAR_*): the same for both backends.
+    conf.substitutions.update(req.get('vars') or {})
     conf.substitutions['releasever'] = req['releasever']
     conf.arch = arch
     conf.ignorearch = True
@@ -86,10 +89,13 @@ def repo_state(repo):
     if path:
         with open(path, 'rb') as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-    urls = list(repo.baseurl) or [m for m in repo._repo.getMirrors()]
+    baseurls = list(repo.baseurl)
     return {
         'id': repo.id,
-        'url': urls[0] if urls else (repo.metalink or repo.mirrorlist or ''),
+        # Where the repo is defined to be, as the user wrote it: a baseurl, else its metalink or
+        # mirrorlist (never one mirror of those, which may be dead or rsync://).
+        'url': baseurls[0] if baseurls else (repo.metalink or repo.mirrorlist or ''),
+        'urls': baseurls,
         'revision': repo._repo.getRevision() or None,
         'repomdSha256': digest,
         'gpgcheck': bool(repo.gpgcheck),
@@ -336,9 +342,8 @@ def resolve_with(base, req):
             'arch': pkg.arch, 'nevra': key, 'repo': pkg.reponame, 'location': pkg.location,
             'checksum': {'type': hawkey.chksum_name(checksum_type), 'value': checksum.hex()},
             'size': pkg.downloadsize,
-            # file:// repos are read in place; others are fetched by the caller from `url`.
+            # file:// repos are read in place; others are fetched by the caller (see fetch_arch).
             'path': pkg.localPkg() if pkg._is_local_pkg() else None,
-            'url': pkg.remote_location(),
             'extensions': sorted(exts),
         })
     return {
@@ -361,5 +366,91 @@ def find_conflicts(resolver, os_exts, joint_error):
     return found or [{'message': 'the os-extensions cannot be installed together: ' + joint_error}]
 
 
+class FetchCallbacks(libdnf.repo.PackageTargetCB):
+    """librepo's word on one package: every mirror that failed it, and how it ended."""
+
+    def __init__(self):
+        super().__init__()
+        self.failures = []
+        self.error = None
+
+    def mirrorFailure(self, msg, url, metadata=None):
+        self.failures.append({'url': url, 'message': msg})
+        return 0
+
+    def end(self, status, msg):
+        if status == libdnf.repo.PackageTargetCB.TransferStatus_ERROR:
+            self.error = msg or 'failed'
+        return 0
+
+    def progress(self, total, done):
+        return 0
+
+
+def fetch_arch(req):
+    """Downloads with dnf's own downloader (librepo with each repo's options: mirrors, proxy, TLS,
+    credentials, timeouts, throttle), into the files the caller names; or fetches gpg keys; or reloads
+    each repo's repomd.xml. No sack is loaded: nothing is parsed."""
+    base = make_base(req)
+    try:
+        repos = {r.id: r for r in base.repos.iter_enabled()}
+        if req['op'] == 'repomd':
+            return {'repos': [repomd_now(repos[r]) for r in req['repos'] if r in repos]}
+        for repo in repos.values():
+            if repo.metalink or repo.mirrorlist:
+                # The mirrors from the metalink or mirrorlist the solve fetched, not a new one.
+                repo.metadata_expire = -1
+                try:
+                    repo.load()
+                except dnf.exceptions.RepoError as e:
+                    return {'error': 'repo %s: %s' % (repo.id, e)}
+        if req['op'] == 'keys':
+            return {'keys': [fetch_key(repos[k['repo']], k['url'], k['dest']) for k in req['keys']]}
+        return {'packages': fetch_packages(repos, req['packages'])}
+    finally:
+        base.close()
+
+
+def repomd_now(repo):
+    """The repo's repomd.xml as dnf finds it now (metalink and mirrors included), by sha256."""
+    try:
+        repo.load()
+    except dnf.exceptions.RepoError as e:
+        return {'id': repo.id, 'error': str(e)}
+    return repo_state(repo)
+
+
+def fetch_key(repo, url, dest):
+    try:
+        with open(dest, 'w+b') as f:  # libdnf reopens the descriptor read-write
+            repo._repo.downloadUrl(url, f.fileno())
+        return {'ok': True}
+    except (RuntimeError, OSError) as e:
+        return {'ok': False, 'error': str(e)}
+
+
+def fetch_packages(repos, items):
+    targets = []
+    callbacks = []
+    for item in items:
+        cb = FetchCallbacks()
+        ctype = libdnf.repo.PackageTarget.checksumType(item['checksum']['type'])
+        targets.append(libdnf.repo.PackageTarget(
+            repos[item['repo']]._repo, item['location'], item['dest'], ctype, item['checksum']['value'],
+            item['size'], None, False, 0, 0, cb))
+        callbacks.append(cb)
+    # failfast off: every package is tried on every mirror, and every failure is reported.
+    libdnf.repo.PackageTarget.downloadPackages(libdnf.repo.VectorPPackageTarget(targets), False)
+    answers = []
+    for target, cb in zip(targets, callbacks):
+        error = target.getErr() or cb.error
+        answers.append({'ok': not error, 'error': error, 'failures': cb.failures})
+    return answers
+
+
+def handle(req):
+    return fetch_arch(req) if req.get('op') else resolve_arch(req)
+
+
 if __name__ == '__main__':
-    serve(resolve_arch, threads_from_argv(sys.argv[1:]))
+    serve(handle, threads_from_argv(sys.argv[1:]))

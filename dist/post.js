@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1026:
+/***/ 179:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29833,7 +29833,7 @@ var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { chmod, copyFile, lstat: io_util_lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_namespaceObject.promises;
+const { chmod, copyFile, lstat: io_util_lstat, mkdir, open: io_util_open, readdir, rename, rm: io_util_rm, rmdir, stat, symlink, unlink } = external_fs_namespaceObject.promises;
 // export const {open} = 'fs'
 const IS_WINDOWS = process.platform === 'win32';
 /**
@@ -31326,6 +31326,8 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:os"
@@ -31333,9 +31335,24 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/errors.ts
+// C0 controls, DEL, C1 controls and the Unicode line/paragraph separators.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const SHORT = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+/**
+ * Text from a config, the command line or a server, made safe to print: control characters are
+ * escaped JSON-style (`\u001b`, `\n`), so that a name can neither forge a line of output nor send
+ * escape sequences to a terminal or a CI log. Used wherever such text leaves the program.
+ */
+function escapeControl(text) {
+    return text.replace(CONTROL, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+/** {@link escapeControl} for text whose own line breaks are its structure (a multi-line message). */
+function escapeLines(text) {
+    return text.split('\n').map(escapeControl).join('\n');
+}
 function formatProblem(p) {
     const where = p.path ? ` ${p.path}:` : '';
-    return `${p.file}:${p.line}:${p.col}:${where} ${p.message}`;
+    return escapeControl(`${p.file}:${p.line}:${p.col}:${where} ${p.message}`);
 }
 /** Bad command-line usage or inputs; exit code 2. */
 class errors_UsageError extends (/* unused pure expression or super */ null && (Error)) {
@@ -31363,7 +31380,7 @@ class ComposeError extends Error {
 /** `usbguard on aarch64: nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64` */
 function formatComposeProblem(p) {
     const scope = p.extension ? `${p.extension}${p.arch ? ` on ${p.arch}` : ''}` : p.arch;
-    return scope ? `${scope}: ${p.message}` : p.message;
+    return escapeControl(scope ? `${scope}: ${p.message}` : p.message);
 }
 /** An external tool failed or is missing; the message names the command that fixes it. */
 class ToolError extends (/* unused pure expression or super */ null && (Error)) {
@@ -31373,16 +31390,102 @@ function exitCodeFor(err) {
     return err instanceof errors_UsageError || err instanceof ConfigError ? 2 : 1;
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/tools/leftovers.ts
+// Files and directories a run owns by name, `<prefix><pid>-<host>-…`, so that what a killed run
+// (SIGKILL, a power cut) left behind is recognised and removed by the next run, and what a live
+// run on this host, or any run on another host or container sharing the directory, owns is not.
+
+
+
+
+/** This host (container) in a name: pids are only meaningful on the host that made them. */
+const HOST = (0,external_node_crypto_.createHash)('sha256').update((0,external_node_os_namespaceObject.hostname)()).digest('hex').slice(0, 8);
+/** The name stem for something this process owns: `<prefix><pid>-<host>-`. */
+const leftovers_ownedStem = (prefix, pid = process.pid) => `${prefix}${pid}-${HOST}-`;
+function processAlive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (err) {
+        return err.code === 'EPERM'; // alive, another user's
+    }
+}
+/** Paths in `dir` named `<prefix><pid>-<host>-…` for this host whose process is gone. */
+async function deadLeftovers(dir, prefix) {
+    const names = await (0,promises_namespaceObject.readdir)(dir).catch(() => []);
+    const found = [];
+    for (const name of names) {
+        if (!name.startsWith(prefix))
+            continue;
+        const m = /^(\d+)-([0-9a-f]{8})-/.exec(name.slice(prefix.length));
+        if (!m || m[2] !== HOST)
+            continue;
+        const pid = Number(m[1]);
+        if (pid !== process.pid && !processAlive(pid))
+            found.push((0,external_node_path_namespaceObject.join)(dir, name));
+    }
+    return found;
+}
+/** Removes what {@link deadLeftovers} finds; failures are ignored (a later run tries again). */
+async function removeDeadLeftovers(dir, prefix) {
+    const dead = await deadLeftovers(dir, prefix);
+    await Promise.all(dead.map((path) => rm(path, { recursive: true, force: true }).catch(() => undefined)));
+    return dead;
+}
+
 ;// CONCATENATED MODULE: ./src/tools/registry-auth.ts
 // Registry credentials for skopeo, for pulling a base image and pushing ours: a containers
-// auth.json (containers-auth.json(5)) with mode 0600 in a private directory, removed after use and
-// again by the action's post step.
+// auth.json (containers-auth.json(5)) with mode 0600 in a private directory
+// `<tmpdir>/compose-extensions-secrets-<pid>-<host>-…`. Removed after use; on any exit of the
+// process (signals included, see signals.ts) by a synchronous 'exit' listener; after a SIGKILL by
+// the next run, which removes such directories whose process is gone; in the action, also by the
+// post step.
 
 
 
 
-const DIR_PREFIX = 'ce-auth-';
+
+
+const SECRETS_PREFIX = 'compose-extensions-secrets-';
+/** The name of earlier versions, still accepted by removeAuthDir (an action's post step). */
+const LEGACY_PREFIX = 'ce-auth-';
 const FILE = 'auth.json';
+/** Auth directories of this process not removed yet. */
+const live = new Set();
+let exitHook = false;
+/** Removes every auth directory of this process, synchronously (from an 'exit' listener). */
+function removeSecretsNow() {
+    for (const dir of live) {
+        try {
+            if (isAuthDirSync(dir))
+                rmSync(dir, { recursive: true, force: true });
+        }
+        catch {
+            // the exit goes on; the next run removes it
+        }
+        live.delete(dir);
+    }
+}
+function isAuthDirSync(dir) {
+    const info = lstatSync(dir, { throwIfNoEntry: false });
+    return Boolean(info?.isDirectory()) && readdirSync(dir).every((e) => e === FILE);
+}
+/**
+ * Removes the auth directories that runs killed outright (SIGKILL) left in `parent`: those of this
+ * host whose process is gone. Returns them.
+ */
+async function removeStaleSecrets(parent = (0,external_node_os_namespaceObject.tmpdir)()) {
+    const dead = await deadLeftovers(parent, SECRETS_PREFIX);
+    const removed = [];
+    for (const dir of dead) {
+        if (await removeAuthDir(dir).then(() => true, () => false))
+            removed.push(dir);
+    }
+    return removed;
+}
 const basic = (username, password) => Buffer.from(`${username}:${password}`).toString('base64');
 /**
  * Everything that would reveal the password if printed: the caller passes each to
@@ -31397,18 +31500,31 @@ async function writeAuthFile(registry, username, password, parent = tmpdir()) {
         throw new UsageError('registry-username and registry-password go together: set both or neither');
     if (username.includes(':'))
         throw new UsageError('registry-username cannot contain ":"');
-    const dir = await mkdtemp(join(parent, DIR_PREFIX));
+    await removeStaleSecrets(parent);
+    if (!exitHook) {
+        exitHook = true;
+        process.on('exit', removeSecretsNow);
+    }
+    const dir = await mkdtemp(join(parent, ownedStem(SECRETS_PREFIX)));
+    live.add(dir);
     const path = join(dir, FILE);
     const auth = { auths: { [registry]: { auth: basic(username, password) } } };
     await writeFile(path, JSON.stringify(auth), { mode: 0o600, flag: 'wx' });
-    return { path, dir, cleanup: () => removeAuthDir(dir) };
+    return {
+        path,
+        dir,
+        cleanup: async () => {
+            await removeAuthDir(dir);
+            live.delete(dir);
+        },
+    };
 }
 /**
  * Removes a directory made by {@link writeAuthFile}, and only such a directory: the post step
  * gets the path back from saved state, so it checks the name and contents before deleting.
  */
 async function removeAuthDir(dir) {
-    if (!(0,external_node_path_namespaceObject.basename)(dir).startsWith(DIR_PREFIX))
+    if (![SECRETS_PREFIX, LEGACY_PREFIX].some((p) => (0,external_node_path_namespaceObject.basename)(dir).startsWith(p)))
         throw new Error(`refusing to remove ${dir}: not an auth directory of compose-extensions`);
     const info = await (0,promises_namespaceObject.lstat)(dir).catch(() => undefined);
     if (!info)
@@ -31467,6 +31583,8 @@ async function runPost() {
             warning(`could not remove the registry auth file in ${dir}: ${err instanceof Error ? err.message : String(err)}`);
         }
     }
+    // A main step killed outright (SIGKILL) saved its state but never removed the file: its process is gone now.
+    await removeStaleSecrets().catch(() => undefined);
 }
 
 
@@ -31476,7 +31594,7 @@ async function runPost() {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1026);
+/* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(179);
 // The action's post step entry point.
 
 await (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .runPost */ .a)();
