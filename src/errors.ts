@@ -34,6 +34,13 @@ export function formatProblem(p: ConfigProblem): string {
 /** Bad command-line usage or inputs; exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
+  /** One line per problem: each printed on a line of its own, its own text escaped. */
+  readonly lines: string[];
+  constructor(message: string | string[]) {
+    const lines = Array.isArray(message) ? message : [message];
+    super(lines.join('\n'));
+    this.lines = lines;
+  }
 }
 
 /** An invalid extensions.yaml (or repo file); carries every problem found, exit code 2. */

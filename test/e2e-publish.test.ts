@@ -52,7 +52,7 @@ test('matrix compose jobs upload artifacts and push images; the merge job makes 
     pushed[arch] = run.outputs['image-digest']!;
     // The main step removes its auth file itself; the post step is there for a cancelled one.
     const authDir = run.state['registry-auth-dir']!;
-    expect(authDir).toMatch(/ce-auth-/);
+    expect(authDir).toMatch(/compose-extensions-secrets-/);
     expect(existsSync(authDir)).toBe(false);
     const post = await step('post.js', {}, { [`STATE_registry-auth-dir`]: authDir });
     expect(post.exitCode).toBe(0);

@@ -281,9 +281,9 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     if (json && err instanceof ConfigError) {
       io.out(JSON.stringify({ valid: false, problems: err.problems.map((p) => ({ ...p, text: formatProblem(p) })) }));
     }
-    // A usage error is one line, whatever its argument held; others may span lines (a tool's output).
+    // A usage error's lines are ours, each one line whatever its arguments held; others may span lines (a tool's output).
     const message = err instanceof Error ? err.message : String(err);
-    io.err(`error: ${err instanceof UsageError ? escapeControl(message) : escapeLines(message)}`);
+    io.err(`error: ${err instanceof UsageError ? err.lines.map(escapeControl).join('\n') : escapeLines(message)}`);
     if (err instanceof UsageError) io.err(`Run 'compose-extensions --help' for usage.`);
     return code;
   }

@@ -91,5 +91,5 @@ export async function checkOutputOverlap(o: OverlapInputs): Promise<void> {
   const output = await canonical(resolve(o.output));
   const canonicalInputs = await Promise.all(inputs.map(async (i) => ({ ...i, path: await canonical(i.path) })));
   const messages = overlapMessages(output, canonicalInputs);
-  if (messages.length > 0) throw new UsageError(messages.join('\n'));
+  if (messages.length > 0) throw new UsageError(messages);
 }

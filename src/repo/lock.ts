@@ -234,6 +234,7 @@ export async function removeDeadWorkDirs(parent: string): Promise<string[]> {
 /** Where a run writes a cache file under a temporary name before renaming it into place. */
 const CACHE_PARTIALS: [string, RegExp][] = [
   ['packages', /\.part-\d+-\d+$/],
+  ['packages', /^\.dnf-\d+-\d+$/], // dnf's downloader writes there before files are checked and named
   ['resolved', /\.[0-9a-f]+\.part$/],
   [join('bases', 'archives'), /^\.partial-/],
 ];
@@ -248,7 +249,7 @@ export async function removeCachePartials(cacheDir: string): Promise<string[]> {
     const dir = join(cacheDir, sub);
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       if (!pattern.test(name)) continue;
-      await rm(join(dir, name), { force: true });
+      await rm(join(dir, name), { recursive: true, force: true });
       removed.push(join(sub, name));
     }
   }
