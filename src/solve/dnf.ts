@@ -138,7 +138,8 @@ class Helper {
   private exited?: Error;
 
   constructor(backend: DnfBackend, home: string, threads: number) {
-    this.child = execa(systemPython(), [join(HERE, BACKENDS[backend].helper), '--threads', String(threads)], {
+    // -B: no __pycache__ beside the helpers (an untracked directory in the user's checkout of dist/).
+    this.child = execa(systemPython(), ['-B', join(HERE, BACKENDS[backend].helper), '--threads', String(threads)], {
       // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an empty base.
       env: { HOME: home, LC_ALL: 'C.UTF-8' },
       extendEnv: true,
