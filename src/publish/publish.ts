@@ -44,6 +44,12 @@ export interface PublishInputs {
   registryPassword?: string;
   authFile?: string;
   skipUnchanged?: boolean;
+  /**
+   * org.opencontainers.image.source and .revision; default: the GitHub repository and commit
+   * (GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_SHA), when set.
+   */
+  source?: string;
+  revision?: string;
   /** Default: SOURCE_DATE_EPOCH, else the Unix epoch (see oci-image.ts). */
   created?: Date;
   /** false only for a plain-HTTP registry (tests). */
@@ -155,6 +161,7 @@ export async function publishComposed(arches: ComposedArch[], inputs: PublishInp
         }
         const pushed = await pushArchImage(a.outputDir, image, {
           tags: inputs.tags, access, skipUnchanged: inputs.skipUnchanged, labels: inputs.labels, created, ...githubSource(env),
+          ...(inputs.source && { source: inputs.source }), ...(inputs.revision && { revision: inputs.revision }),
         });
         log(pushed.changed ? `${a.arch}: pushed ${pushed.ref} as ${pushed.tags.join(', ')}` : `${a.arch}: unchanged, nothing pushed (${pushed.ref})`);
         result.images.push(pushed);
