@@ -1,10 +1,10 @@
-// `compose-extensions publish` and `merge`: the action's publishing (src/publish/publish.ts) for
-// other CI systems and by hand. Flags in, the same functions the action calls, text or JSON out.
+// `compose-extensions publish` and `merge`: the action's image publishing for other CI systems and
+// by hand. Flags in, the functions the action calls (src/publish/images.ts), text or JSON out.
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { selectArches } from '../inputs/arch.js';
 import { composedArches } from '../publish/output-dir.js';
-import { parseLabels, publishComposed, publishMerge, type PublishInputs } from '../publish/publish.js';
+import { parseLabels, pushImages, pushIndex, type RegistryInputs } from '../publish/images.js';
 import type { Io } from './main.js';
 
 /** The flags these commands read (a subset of the CLI's parsed options). */
@@ -39,13 +39,12 @@ function checkRegistryFlags(args: PublishArgs): void {
   if (username && args.authfile) throw new UsageError('use --authfile or --registry-username with --registry-password-stdin, not both');
 }
 
-async function registryInputs(args: PublishArgs, io: Io, context: PublishContext): Promise<PublishInputs> {
+async function registryInputs(args: PublishArgs, io: Io, context: PublishContext): Promise<RegistryInputs> {
   const username = args['registry-username'];
   const fromStdin = Boolean(args['registry-password-stdin']);
   const password = fromStdin ? await context.readSecret() : undefined;
   if (fromStdin && !password) throw new UsageError('--registry-password-stdin: standard input was empty');
   return {
-    upload: 'oci',
     image: args.image,
     tags: args.tag?.length ? args.tag : ['latest'],
     labels: parseLabels((args.label ?? []).join('\n')),
@@ -67,12 +66,12 @@ export async function publishCommand(args: PublishArgs, io: Io, context: Publish
   const only = args.arch?.length ? selectArches(args.arch, '--arch') : [];
   const arches = await composedArches(resolve(args.output), only);
   const inputs = await registryInputs(args, io, context);
-  const result = await publishComposed(arches, inputs);
-  const changed = result.images.some((i) => i.changed);
+  const images = await pushImages(arches, inputs);
+  const changed = images.some((i) => i.changed);
   if (args.json) {
-    io.out(JSON.stringify({ ok: true, changed, images: result.images }, null, 2));
+    io.out(JSON.stringify({ ok: true, changed, images }, null, 2));
   } else {
-    for (const i of result.images) io.out(`${i.arch}: ${i.ref}${i.changed ? ` (${i.tags.join(', ')})` : ' (unchanged, nothing pushed)'}`);
+    for (const i of images) io.out(`${i.arch}: ${i.ref}${i.changed ? ` (${i.tags.join(', ')})` : ' (unchanged, nothing pushed)'}`);
   }
   return 0;
 }
@@ -83,11 +82,11 @@ export async function mergeCommand(args: PublishArgs, io: Io, context: PublishCo
   const arches = selectArches(args.arch, '--arch');
   checkRegistryFlags(args);
   const inputs = await registryInputs(args, io, context);
-  const { index } = await publishMerge(arches, inputs);
+  const index = await pushIndex(arches, inputs);
   if (args.json) {
-    io.out(JSON.stringify({ ok: true, changed: index!.changed, index }, null, 2));
+    io.out(JSON.stringify({ ok: true, changed: index.changed, index }, null, 2));
   } else {
-    io.out(`${index!.ref}${index!.changed ? ` (${index!.tags.join(', ')})` : ' (unchanged, nothing pushed)'}`);
+    io.out(`${index.ref}${index.changed ? ` (${index.tags.join(', ')})` : ' (unchanged, nothing pushed)'}`);
   }
   return 0;
 }

@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import type { ComposedArch } from './publish.js';
+import type { ComposedArch } from './images.js';
 
 /** Every `<arch>/` with a metadata.json, by name; with `only`, exactly those, each required. */
 export async function composedArches(output: string, only: string[] = []): Promise<ComposedArch[]> {
