@@ -8,9 +8,10 @@ dir=$(realpath "$1")
 arch=$2
 
 expected=$(printf '%s\n' "it-devel.$arch" it-docs.noarch "it-tool-lib.$arch" "it-tool.$arch" | sort)
-# --forcearch: the repo holds another architecture's packages, which dnf would otherwise hide.
+# --forcearch: the repo holds another architecture's packages, which dnf would otherwise hide. A real
+# newline in the format: dnf5 prints it as given, dnf4 adds its own (the blank lines go).
 found=$(dnf repoquery -q --releasever=1 --setopt=reposdir=/nonexistent --repofrompath="it,$dir" --repo=it \
-  --forcearch="$arch" --queryformat '%{name}.%{arch}\n' | grep -v '^$' | sort -u)
+  --forcearch="$arch" --queryformat $'%{name}.%{arch}\n' | grep -v '^$' | sort -u)
 if [ "$found" != "$expected" ]; then
   printf 'dnf repoquery found:\n%s\nexpected:\n%s\n' "$found" "$expected" >&2
   exit 1
