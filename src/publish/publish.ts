@@ -1,15 +1,13 @@
 // What the action does after composing (mode: compose) or instead of it (mode: merge): action
-// inputs in, action outputs out. Everything that talks to a service lives in the modules it calls.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ComposeError, escapeControl, UsageError } from '../errors.js';
+// inputs in, action outputs out. Images and the index are pushed by images.ts, which the CLI's
+// publish and merge call too; workflow artifacts are the action's alone.
+import { UsageError } from '../errors.js';
 import { uploadArtifacts, type ArtifactOptions, type UploadedArtifact } from './artifact.js';
-import { resolveAuth, secretsToMask } from '../tools/registry-auth.js';
-import { defaultCreated } from './oci-image.js';
-import { currentState, pushArchImage, type PushedImage } from './oci-push.js';
-import { mergeImages, type MergedIndex } from './merge.js';
-import { archTag, checkTag, parseImageName, type ImageName } from './reference.js';
-import { inspectManifest, type RegistryAccess } from './skopeo.js';
+import { holdsState, pushImages, pushIndex, type ComposedArch, type RegistryInputs } from './images.js';
+import type { PushedImage } from './oci-push.js';
+import type { MergedIndex } from './merge.js';
+
+export { parseLabels, type ComposedArch } from './images.js';
 
 export type UploadMode = 'artifact' | 'oci' | 'both' | 'none';
 
@@ -19,57 +17,12 @@ export function parseUpload(input: string): UploadMode {
   return value as UploadMode;
 }
 
-/** `labels` input: `key=value`, one per line; blank lines and lines starting with `#` are skipped. */
-export function parseLabels(input: string): Record<string, string> {
-  const labels: Record<string, string> = Object.create(null); // a key such as `__proto__` is a key
-  for (const raw of input.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) throw new UsageError(`labels: "${escapeControl(line)}" is not key=value`);
-    const [key, value] = [line.slice(0, eq).trim(), line.slice(eq + 1).trim()];
-    // Labels end up in the image config and manifest, and in every tool that prints them.
-    if (!LABEL_KEY.test(key)) throw new UsageError(`labels: invalid key "${escapeControl(key)}": use letters, digits and . _ - / (like org.example.team)`);
-    if (LABEL_CONTROL.test(value)) throw new UsageError(`labels: the value of ${key} holds a control character: "${escapeControl(value)}"`);
-    labels[key] = value;
-  }
-  return labels;
-}
-
-const LABEL_KEY = /^[A-Za-z0-9_][A-Za-z0-9._\/-]*$/;
-const LABEL_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-
-export interface PublishInputs {
+export interface PublishInputs extends RegistryInputs {
   upload: UploadMode;
   artifactName?: string;
   retentionDays?: number;
-  /** `image`: repository without tag, e.g. ghcr.io/org/extensions. */
-  image?: string;
-  tags: string[];
-  labels?: Record<string, string>;
-  registryUsername?: string;
-  registryPassword?: string;
-  authFile?: string;
-  skipUnchanged?: boolean;
-  /** Default: SOURCE_DATE_EPOCH, else the Unix epoch (see oci-image.ts). */
-  created?: Date;
-  /** false only for a plain-HTTP registry (tests). */
-  tlsVerify?: boolean;
-  /** Called with every secret before anything runs: the action passes core.setSecret. */
-  mask?: (secret: string) => void;
-  /** Called with the private directory of a written auth file: the action saves it for its post step. */
-  onAuthDir?: (dir: string) => void;
-  log?: (message: string) => void;
-  env?: NodeJS.ProcessEnv;
   /** For tests. */
   artifactClient?: ArtifactOptions['client'];
-}
-
-/** One composed architecture, as the engine reports it. */
-export interface ComposedArch {
-  arch: string;
-  outputDir: string;
-  stateChecksum: string;
 }
 
 export interface PublishResult {
@@ -90,48 +43,19 @@ function perArch(entries: [string, string][]): string {
   return entries.length === 1 ? entries[0]![1] : JSON.stringify(Object.fromEntries(entries));
 }
 
-function githubSource(env: NodeJS.ProcessEnv): { source?: string; revision?: string } {
-  const { GITHUB_SERVER_URL: server = 'https://github.com', GITHUB_REPOSITORY: repo, GITHUB_SHA: sha } = env;
-  return { ...(repo && { source: `${server}/${repo}` }), ...(sha && { revision: sha }) };
-}
-
-/** The registry, its access and a cleanup; secrets are masked before the auth file is written. */
-async function registryAccess(inputs: PublishInputs): Promise<{ image: ImageName; access: RegistryAccess; cleanup(): Promise<void> }> {
-  if (!inputs.image) throw new UsageError('image is required to push (e.g. image: ghcr.io/${{ github.repository_owner }}/extensions)');
-  const image = parseImageName(inputs.image);
-  if (inputs.tags.length === 0) throw new UsageError('tags: at least one tag is needed');
-  inputs.tags.forEach((t) => checkTag(t));
-  if (inputs.registryPassword) for (const s of secretsToMask(inputs.registryUsername ?? '', inputs.registryPassword)) inputs.mask?.(s);
-  const { authFile, owned } = await resolveAuth(image.registry, {
-    username: inputs.registryUsername, password: inputs.registryPassword, authFile: inputs.authFile,
-  }, inputs.env?.['RUNNER_TEMP'] || undefined);
-  if (owned) inputs.onAuthDir?.(owned.dir);
-  return { image, access: { authFile, tlsVerify: inputs.tlsVerify }, cleanup: async () => owned?.cleanup() };
-}
-
-/** Whether the output directory holds this state (an unchanged architecture may not have been written). */
-async function holdsState(arch: ComposedArch): Promise<boolean> {
-  const text = await readFile(join(arch.outputDir, 'metadata.json'), 'utf8').catch(() => undefined);
-  if (text === undefined) return false;
-  try {
-    return (JSON.parse(text) as { stateChecksum?: string }).stateChecksum === arch.stateChecksum;
-  } catch {
-    return false;
-  }
-}
-
 /** mode: compose — upload and/or push what this job composed. */
 export async function publishComposed(arches: ComposedArch[], inputs: PublishInputs): Promise<PublishResult> {
   const log = inputs.log ?? (() => {});
   const env = inputs.env ?? process.env;
   const result: PublishResult = { artifacts: [], images: [], outputs: {} };
   if (inputs.upload === 'none') return result;
-  const present: ComposedArch[] = [];
-  const absent: ComposedArch[] = [];
-  for (const a of arches) ((await holdsState(a)) ? present : absent).push(a);
 
   if (inputs.upload === 'artifact' || inputs.upload === 'both') {
-    for (const a of absent) log(`${a.arch}: unchanged and not written to ${a.outputDir}; no artifact uploaded`);
+    const present: ComposedArch[] = [];
+    for (const a of arches) {
+      if (await holdsState(a)) present.push(a);
+      else log(`${a.arch}: unchanged and not written to ${a.outputDir}; no artifact uploaded`);
+    }
     result.artifacts = await uploadArtifacts(present.map((a) => ({ arch: a.arch, dir: a.outputDir })), {
       name: inputs.artifactName, retentionDays: inputs.retentionDays, client: inputs.artifactClient, env,
     });
@@ -142,33 +66,7 @@ export async function publishComposed(arches: ComposedArch[], inputs: PublishInp
   }
 
   if (inputs.upload === 'oci' || inputs.upload === 'both') {
-    const { image, access, cleanup } = await registryAccess(inputs);
-    try {
-      const created = inputs.created ?? defaultCreated(env);
-      for (const a of arches) {
-        if (absent.includes(a)) {
-          // Not written because unchanged: fine when the registry already has this state.
-          const states = await Promise.all(inputs.tags.map((t) => currentState(image, archTag(t, a.arch), access)));
-          if (states.every((s) => s === a.stateChecksum)) {
-            const digest = (await inspectManifest(image, archTag(inputs.tags[0]!, a.arch), access))?.digest ?? '';
-            result.images.push({ arch: a.arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum: a.stateChecksum });
-            log(`${a.arch}: unchanged, ${image.name}:${archTag(inputs.tags[0]!, a.arch)} already has state ${a.stateChecksum}`);
-            continue;
-          }
-          throw new ComposeError([{
-            arch: a.arch,
-            message: `unchanged since previous-state, so ${a.outputDir} was not written and there is no image to push; restore the output directory (actions/cache) or run without previous-state`,
-          }]);
-        }
-        const pushed = await pushArchImage(a.outputDir, image, {
-          tags: inputs.tags, access, skipUnchanged: inputs.skipUnchanged, labels: inputs.labels, created, ...githubSource(env),
-        });
-        log(pushed.changed ? `${a.arch}: pushed ${pushed.ref} as ${pushed.tags.join(', ')}` : `${a.arch}: unchanged, nothing pushed (${pushed.ref})`);
-        result.images.push(pushed);
-      }
-    } finally {
-      await cleanup();
-    }
+    result.images = await pushImages(arches, inputs);
     result.outputs['image-digest'] = perArch(result.images.map((i) => [i.arch, i.digest]));
     result.outputs['image-ref'] = perArch(result.images.map((i) => [i.arch, i.ref]));
     if (inputs.skipUnchanged) result.changed = result.images.some((i) => i.changed);
@@ -178,21 +76,12 @@ export async function publishComposed(arches: ComposedArch[], inputs: PublishInp
 
 /** mode: merge — one index over the `TAG-ARCH` images the compose jobs pushed. */
 export async function publishMerge(archesToMerge: string[], inputs: PublishInputs): Promise<PublishResult> {
-  const log = inputs.log ?? (() => {});
-  const { image, access, cleanup } = await registryAccess(inputs);
-  try {
-    const index = await mergeImages(image, { tags: inputs.tags, arches: archesToMerge, access, skipUnchanged: inputs.skipUnchanged });
-    log(index.changed
-      ? `pushed ${index.ref} as ${inputs.tags.join(', ')}: ${index.images.map((i) => `${i.arch} ${i.digest}`).join(', ')}`
-      : `unchanged: ${inputs.tags.join(', ')} already ${index.ref}`);
-    return {
-      artifacts: [],
-      images: [],
-      index,
-      changed: index.changed,
-      outputs: { 'image-digest': index.digest, 'image-ref': index.ref, 'state-checksum': index.stateChecksum, changed: String(index.changed) },
-    };
-  } finally {
-    await cleanup();
-  }
+  const index = await pushIndex(archesToMerge, inputs);
+  return {
+    artifacts: [],
+    images: [],
+    index,
+    changed: index.changed,
+    outputs: { 'image-digest': index.digest, 'image-ref': index.ref, 'state-checksum': index.stateChecksum, changed: String(index.changed) },
+  };
 }

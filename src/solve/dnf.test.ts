@@ -119,7 +119,7 @@ describe('the helpers\' request loop', () => {
   ].join('\n');
   const requests = '{"id": 7, "arch": "x86_64"}\n{"id": 8, "arch": "aarch64"}\n';
   const answers = async (threads: string) => {
-    const out = await run('/usr/bin/python3', ['-c', SCRIPT, '--threads', threads], { input: requests });
+    const out = await run('/usr/bin/python3', ['-B', '-c', SCRIPT, '--threads', threads], { input: requests });
     return out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; arch?: string; error?: string });
   };
 
@@ -135,7 +135,7 @@ describe('the helpers\' request loop', () => {
 
   test('an answer that cannot be written as JSON is still answered, with the error', async () => {
     const script = SCRIPT.replace("barrier.wait()", "return {'arch': {req['arch']}}  # a set");
-    const out = await run('/usr/bin/python3', ['-c', script, '--threads', '2'], { input: requests });
+    const out = await run('/usr/bin/python3', ['-B', '-c', script, '--threads', '2'], { input: requests });
     const got = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; error?: string });
     expect(got.map((a) => a.id).sort()).toEqual([7, 8]);
     expect(got.every((a) => /not JSON serializable/.test(a.error ?? ''))).toBe(true);
@@ -282,7 +282,7 @@ describe('one helper process serving several architectures', () => {
       'gc.collect()',
       'print(json.dumps({"closures": [a.get("closures") for a in answers], "made": len(made), "alive": sum(1 for w in made if w())}))',
     ].join('\n');
-    const out = await run('/usr/bin/python3', ['-c', script], { input: JSON.stringify(requests), env: { HOME: home } });
+    const out = await run('/usr/bin/python3', ['-B', '-c', script], { input: JSON.stringify(requests), env: { HOME: home } });
     expect(JSON.parse(out.stdout)).toEqual({ closures: [{ e: ['tiny-1.0-1.x86_64'] }, { e: ['other-2.0-3.aarch64'] }], made: 2, alive: 0 });
   });
 

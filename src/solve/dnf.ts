@@ -176,9 +176,10 @@ export class Helper {
   private exited?: Error;
 
   constructor(backend: DnfBackend, home: string, threads: number, maxFileBytes = HELPER_MAX_FILE_BYTES) {
+    // -B: no __pycache__ beside the helpers (an untracked directory in the user's checkout of dist/).
     // No file dnf writes (repo metadata, solv caches) may pass maxFileBytes: an endless repomd.xml
     // fails with EFBIG (Python ignores SIGXFSZ) instead of filling the disk.
-    const [file, args] = underFileSizeLimit(systemPython(), [join(HERE, BACKENDS[backend].helper), '--threads', String(threads)], maxFileBytes);
+    const [file, args] = underFileSizeLimit(systemPython(), ['-B', join(HERE, BACKENDS[backend].helper), '--threads', String(threads)], maxFileBytes);
     this.child = execa(file, args, {
       // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an
       // empty base. Temporary files (Python's tempfile, gpg homes) go to the run's work dir.
