@@ -711,7 +711,7 @@ which.sync = whichSync
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _tools_relaunch_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9558);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4871);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8027);
 /* harmony import */ var _tools_registry_auth_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3647);
 /* harmony import */ var _tools_signals_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2606);
  // first: see young-generation.ts
@@ -728,7 +728,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4871:
+/***/ 8027:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -9927,7 +9927,7 @@ function installHint(tool) {
  * naming the install command; a non-zero exit becomes a ToolError with the tool's stderr unless
  * `allowFailure` is set.
  */
-async function exec_run(file, args, options = {}) {
+async function run(file, args, options = {}) {
     const { allowFailure, ...execaOptions } = options;
     const result = await execa(file, args, { reject: false, stripFinalNewline: false, ...execaOptions });
     const stdout = String(result.stdout ?? '');
@@ -9958,7 +9958,7 @@ function lastLines(text, count = 20) {
 
 
 
-const ostree = (repo, args, allowFailure = false) => exec_run('ostree', ['--repo=' + repo, ...args], { allowFailure });
+const ostree = (repo, args, allowFailure = false) => run('ostree', ['--repo=' + repo, ...args], { allowFailure });
 const NOT_FOUND = /not found|No such file or directory|No such metadata object/;
 /** Runs a query; undefined when stderr says the thing is absent, ToolError on any other failure. */
 async function query(repo, args, absent = NOT_FOUND) {
@@ -10151,7 +10151,7 @@ function formatNevra(p) {
 async function queryInstalled(root, dbpath, home) {
     const tmpHome = home ? undefined : await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-rpm-home-'));
     try {
-        const { stdout } = await exec_run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', QF], {
+        const { stdout } = await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', QF], {
             env: { HOME: home ?? tmpHome, LC_ALL: 'C' },
         });
         return stdout
@@ -10219,7 +10219,7 @@ async function plainOrGzip(file, scratch) {
     const compression = await detectCompression(file);
     if (compression !== 'zstd')
         return { file, gzip: compression === 'gzip' };
-    await exec_run('zstd', ['-d', '-q', '-f', '-o', scratch, '--', file]);
+    await run('zstd', ['-d', '-q', '-f', '-o', scratch, '--', file]);
     return { file: scratch, gzip: false };
 }
 /**
@@ -10459,7 +10459,7 @@ function isLoopback(registry) {
     const host = (registry ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
     return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
-const skopeo_digestOf = (raw) => `sha256:${(0,external_node_crypto_.createHash)('sha256').update(raw).digest('hex')}`;
+const digestOf = (raw) => `sha256:${(0,external_node_crypto_.createHash)('sha256').update(raw).digest('hex')}`;
 /** skopeo's auth and TLS flags for one registry (`prefix` for copy's source or destination side). */
 function registryFlags(registry, options, prefix = '') {
     const args = [];
@@ -10482,7 +10482,7 @@ async function skopeo(name, display, args) {
         if (!(await (0,promises_.stat)(path).catch(() => undefined)))
             throw new RegistryError('not-found', `image ${display} not found`);
     }
-    const r = await exec_run('skopeo', args, { allowFailure: true, env: { LC_ALL: 'C' } });
+    const r = await run('skopeo', args, { allowFailure: true, env: { LC_ALL: 'C' } });
     if (r.exitCode === 0)
         return r.stdout;
     const message = lastLines(r.stderr || r.stdout, 5);
@@ -10760,7 +10760,7 @@ async function resolveImage(ref, options = {}, display = ref) {
     const raw = await inspectRaw(name, display, options).catch((err) => {
         throw asBaseError(err);
     });
-    const digest = skopeo_digestOf(raw);
+    const digest = digestOf(raw);
     if (name.digest && name.digest !== digest) {
         throw new BaseError('image-not-found', `image ${display}: the registry returned content with digest ${digest}`);
     }
@@ -10801,8 +10801,8 @@ async function withImage(resolved, arch, workDir, options, use) {
         });
         const raw = await (0,promises_.readFile)((0,external_node_path_.join)(dir, 'manifest.json'), 'utf8');
         // oci: and oci-archive: cannot be addressed by digest: check that the copy is the one pinned.
-        if (skopeo_digestOf(raw) !== digest) {
-            throw new BaseError('image-not-found', `image ${resolved.display} changed while it was read: expected ${digest}, got ${skopeo_digestOf(raw)}`);
+        if (digestOf(raw) !== digest) {
+            throw new BaseError('image-not-found', `image ${resolved.display} changed while it was read: expected ${digest}, got ${digestOf(raw)}`);
         }
         const manifest = parseJson(raw, `the manifest of ${resolved.display}`);
         const blob = (d) => (0,external_node_path_.join)(dir, d.digest.replace(/^sha256:/, ''));
@@ -10863,7 +10863,7 @@ const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(imp
 var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_namespaceObject);
 ;// CONCATENATED MODULE: ./src/version.ts
 /** Written into metadata.json; a test keeps it equal to package.json's version. */
-const version_GENERATOR = { name: 'compose-extensions', version: '0.1.0' };
+const GENERATOR = { name: 'compose-extensions', version: '0.1.0' };
 
 ;// CONCATENATED MODULE: ./src/tools/http.ts
 // A small HTTP(S) client on node:http and node:https, for everything a run downloads: keep-alive
@@ -11063,7 +11063,7 @@ function get(url, options, limits, watch) {
         const req = client.get(url, {
             agent: agents[url.protocol],
             // No accept-encoding: checksums are of the bytes as stored.
-            headers: { 'user-agent': `${version_GENERATOR.name}/${version_GENERATOR.version}`, accept: '*/*', ...options.headers },
+            headers: { 'user-agent': `${GENERATOR.name}/${GENERATOR.version}`, accept: '*/*', ...options.headers },
             timeout: idle,
         }, (res) => {
             response = res;
@@ -11324,7 +11324,7 @@ async function archiveLimit(dir, maxBytes = LIMITS.file.maxBytes) {
     const free = fs ? fs.bavail * fs.bsize - DISK_RESERVE : Infinity;
     return free < maxBytes ? { maxBytes: Math.max(0, free), byDisk: true } : { maxBytes, byDisk: false };
 }
-async function remote_sha256File(file) {
+async function sha256File(file) {
     const hash = (0,external_node_crypto_.createHash)('sha256');
     await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file), hash);
     return hash.digest('hex');
@@ -11367,7 +11367,7 @@ async function fetchArchive(url, options) {
     if (expected) {
         const cached = (0,external_node_path_.join)(dir, expected);
         if ((await (0,promises_.stat)(cached).catch(() => undefined))?.isFile()) {
-            if ((await remote_sha256File(cached)) === expected) {
+            if ((await sha256File(cached)) === expected) {
                 options.log?.(`using the cached copy of ${url}`);
                 return cached;
             }
@@ -11410,7 +11410,7 @@ const OSTREE_PULL_LIMITS = { deadlineMs: 30 * 60_000, maxFileBytes: 4 * 2 ** 30 
 async function boundedPull(repo, args, limits) {
     const [file, fileArgs] = underFileSizeLimit('ostree', [`--repo=${repo}`, 'pull', ...args], limits.maxFileBytes);
     try {
-        return await exec_run(file, fileArgs, { allowFailure: true, timeout: Math.max(1, limits.deadlineAt - Date.now()) });
+        return await run(file, fileArgs, { allowFailure: true, timeout: Math.max(1, limits.deadlineAt - Date.now()) });
     }
     catch (err) {
         const message = err.message;
@@ -11426,7 +11426,7 @@ async function pullRemoteOstree(url, refs, cacheDir, log, limits = {}) {
     const bounds = { ...OSTREE_PULL_LIMITS, ...limits, deadlineAt: 0 };
     bounds.deadlineAt = Date.now() + bounds.deadlineMs; // all the rounds below together
     const repo = (0,external_node_path_.join)(cacheDir, 'ostree', (0,external_node_crypto_.createHash)('sha256').update(url).digest('hex').slice(0, 16));
-    const ost = (args) => exec_run('ostree', [`--repo=${repo}`, ...args]);
+    const ost = (args) => run('ostree', [`--repo=${repo}`, ...args]);
     if (!(await isOstreeRepo(repo))) {
         await (0,promises_.mkdir)(repo, { recursive: true });
         await ost(['init', '--mode=archive']);
@@ -22087,7 +22087,7 @@ function chooseBackend(preference, found) {
 async function availableBackends(order = ['dnf5', 'dnf4']) {
     // One line per backend tried: its version, or empty when its module is missing.
     const probes = order.map((b) => ['try:', ...BACKENDS[b].probe, 'raise SystemExit'].join('\n    ') + '\nexcept ImportError:\n    print()');
-    const probe = await exec_run(systemPython(), ['-c', probes.join('\n')], { allowFailure: true }).catch(() => undefined);
+    const probe = await run(systemPython(), ['-c', probes.join('\n')], { allowFailure: true }).catch(() => undefined);
     const lines = probe?.exitCode === 0 ? probe.stdout.split('\n') : [];
     return Object.fromEntries(order.flatMap((b, i) => (lines[i]?.trim() ? [[b, lines[i].trim()]] : [])));
 }
@@ -22143,9 +22143,10 @@ class Helper {
     stderr = '';
     exited;
     constructor(backend, home, threads, maxFileBytes = HELPER_MAX_FILE_BYTES) {
+        // -B: no __pycache__ beside the helpers (an untracked directory in the user's checkout of dist/).
         // No file dnf writes (repo metadata, solv caches) may pass maxFileBytes: an endless repomd.xml
         // fails with EFBIG (Python ignores SIGXFSZ) instead of filling the disk.
-        const [file, args] = underFileSizeLimit(systemPython(), [(0,external_node_path_.join)(HERE, BACKENDS[backend].helper), '--threads', String(threads)], maxFileBytes);
+        const [file, args] = underFileSizeLimit(systemPython(), ['-B', (0,external_node_path_.join)(HERE, BACKENDS[backend].helper), '--threads', String(threads)], maxFileBytes);
         this.child = execa(file, args, {
             // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an
             // empty base. Temporary files (Python's tempfile, gpg homes) go to the run's work dir.
@@ -23106,7 +23107,7 @@ async function checkSignatures(packages, repos, options) {
                 const bytes = key.url.startsWith('file:') ? (0,external_node_fs_.readFileSync)((0,external_node_url_namespaceObject.fileURLToPath)(key.url)) : await fetchBuffer(key.url, { maxBytes: 1 << 20 });
                 await (0,promises_.writeFile)(key.file, bytes);
             }
-            await exec_run('rpmkeys', ['--dbpath', keyring, '--import', key.file]);
+            await run('rpmkeys', ['--dbpath', keyring, '--import', key.file]);
         }
         catch (err) {
             const reason = err instanceof HttpError ? `HTTP ${err.status}` : reasonOf(err);
@@ -23116,7 +23117,7 @@ async function checkSignatures(packages, repos, options) {
     if (problems.length > 0)
         return problems;
     // `signature` level: an unsigned package fails too, not only a badly signed one.
-    const result = await exec_run('rpmkeys', ['--dbpath', keyring, '--define', '_pkgverify_level signature', '--checksig', '-v', '--', ...toCheck.map((p) => p.file)], { allowFailure: true, env: { HOME: options.workDir } });
+    const result = await run('rpmkeys', ['--dbpath', keyring, '--define', '_pkgverify_level signature', '--checksig', '-v', '--', ...toCheck.map((p) => p.file)], { allowFailure: true, env: { HOME: options.workDir } });
     const verdicts = signatureVerdicts(result.stdout);
     for (const pkg of toCheck) {
         const verdict = verdicts.get(pkg.file);
@@ -23381,6 +23382,7 @@ async function removeDeadWorkDirs(parent) {
 /** Where a run writes a cache file under a temporary name before renaming it into place. */
 const CACHE_PARTIALS = [
     ['packages', /\.part-\d+-\d+$/],
+    ['packages', /^\.dnf-\d+-\d+$/], // dnf's downloader writes there before files are checked and named
     ['resolved', /\.[0-9a-f]+\.part$/],
     [(0,external_node_path_.join)('bases', 'archives'), /^\.partial-/],
 ];
@@ -23395,7 +23397,7 @@ async function removeCachePartials(cacheDir) {
         for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
             if (!pattern.test(name))
                 continue;
-            await (0,promises_.rm)((0,external_node_path_.join)(dir, name), { force: true });
+            await (0,promises_.rm)((0,external_node_path_.join)(dir, name), { recursive: true, force: true });
             removed.push((0,external_node_path_.join)(sub, name));
         }
     }
@@ -23550,7 +23552,7 @@ async function stageArch(output, arch, packages, options = {}) {
         const bytes = packages.reduce((sum, p) => sum + (Number.isFinite(p.size) ? p.size : 0), 0);
         const cached = checksumCache !== undefined && packages.length > 0 && bytes / packages.length >= CHECKSUM_CACHE_MIN_MEAN;
         const cache = cached ? ['--cachedir', checksumCache] : [];
-        await indexing(() => exec_run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', ...cache, dir]));
+        await indexing(() => run('createrepo_c', ['--quiet', '--no-database', '--workers', '2', ...cache, dir]));
         await publishModes(dir);
     }
     catch (err) {
@@ -23803,7 +23805,7 @@ async function checkOutputOverlap(o) {
     const canonicalInputs = await Promise.all(inputs.map(async (i) => ({ ...i, path: await canonical(i.path) })));
     const messages = overlapMessages(output, canonicalInputs);
     if (messages.length > 0)
-        throw new errors/* UsageError */.eb(messages.join('\n'));
+        throw new errors/* UsageError */.eb(messages);
 }
 
 ;// CONCATENATED MODULE: ./src/metadata/metadata.ts
@@ -24154,7 +24156,7 @@ async function resolveArch(run, arch, log) {
     // Unchanged inputs (config, base identity, every repo's repomd.xml): the recorded answer stands.
     const identity = await reuse_baseIdentity(options.base, arch);
     const keyOf = (baseName) => inputsKey({
-        generator: version_GENERATOR, dnf: run.dnf, arch, config, base: baseName,
+        generator: GENERATOR, dnf: run.dnf, arch, config, base: baseName,
         ...(options.releasever !== undefined && { releasever: options.releasever }),
         weakDeps: options.weakDeps, repos, vars: run.vars,
     });
@@ -24247,7 +24249,7 @@ async function writeArch(run, r, unchanged) {
     const staged = await stageArch(options.output, arch, fetched, { indexing: run.repoBuilds, checksumCache: (0,external_node_path_.join)(options.cacheDir, 'createrepo') });
     try {
         const files = filesOf(fetched, staged);
-        const metadata = buildMetadata({ plan, base, solve: solved, files, generator: version_GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
+        const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
         await writeJson(staged.dir, 'metadata.json', serializeMetadata(metadata));
         const architectures = Object.fromEntries(config.extensions.map((e) => [e.name, e.architectures]));
         await writeJson(staged.dir, 'extensions.json', serializeExtensionsJson(buildExtensionsJson(plan, architectures)));
@@ -24464,6 +24466,32 @@ async function settleAll(items, work, onPartial = () => { }) {
     return results;
 }
 
+;// CONCATENATED MODULE: ./src/publish/extensions-map.ts
+// The flat `{"name": "evr.arch"}` map at /usr/share/rpm-ostree/extensions.json in RHCOS's extensions
+// image. It is what coreos-assembler's cmd-buildextend-extensions records as the extensions
+// "manifest" (epoch only when non-zero) and what OpenShift's release tooling reads back out of the
+// image's last layer (`oc image extract IMAGE[-1] --path /usr/share/rpm-ostree/extensions.json`).
+
+function evra(p) {
+    return `${p.epoch > 0 ? `${p.epoch}:` : ''}${p.version}-${p.release}.${p.arch}`;
+}
+/**
+ * One entry per package name. A map cannot hold two packages of one name (a development
+ * extension pinned to the base kernel beside another taking the newest kernel-devel): the entry
+ * is the one `dnf install NAME` would pick, the highest EVR, and on equal EVRs the architecture
+ * that sorts last (so the choice never depends on the order of metadata.json). coreos-assembler
+ * keeps whichever comes last in primary.xml.
+ */
+function extensionsMap(metadata) {
+    const chosen = new Map();
+    for (const p of metadata.packages) {
+        const current = chosen.get(p.name);
+        if (!current || compareEvr(p, current) > 0 || (compareEvr(p, current) === 0 && p.arch > current.arch))
+            chosen.set(p.name, p);
+    }
+    return Object.fromEntries([...chosen.keys()].sort().map((name) => [name, evra(chosen.get(name))]));
+}
+
 ;// CONCATENATED MODULE: ./src/publish/oci-layout.ts
 // Writing and reading an OCI image layout (image-spec layout.md): content-addressed blobs under
 // blobs/sha256/ and an index.json naming the images by `org.opencontainers.image.ref.name`.
@@ -24472,7 +24500,7 @@ async function settleAll(items, work, onPartial = () => { }) {
 
 
 
-const oci_layout_MEDIA = {
+const MEDIA = {
     index: 'application/vnd.oci.image.index.v1+json',
     manifest: 'application/vnd.oci.image.manifest.v1+json',
     config: 'application/vnd.oci.image.config.v1+json',
@@ -24480,38 +24508,38 @@ const oci_layout_MEDIA = {
 };
 const REF_NAME = 'org.opencontainers.image.ref.name';
 async function oci_layout_sha256File(path) {
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(path))
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    for await (const chunk of (0,external_node_fs_.createReadStream)(path))
         hash.update(chunk);
     return `sha256:${hash.digest('hex')}`;
 }
-const blobPath = (layout, digest) => join(layout, 'blobs', ...digest.split(':'));
-async function oci_layout_initLayout(layout) {
-    await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
-    await writeFile(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+const blobPath = (layout, digest) => (0,external_node_path_.join)(layout, 'blobs', ...digest.split(':'));
+async function initLayout(layout) {
+    await (0,promises_.mkdir)((0,external_node_path_.join)(layout, 'blobs', 'sha256'), { recursive: true });
+    await (0,promises_.writeFile)((0,external_node_path_.join)(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
 }
 /** Stores bytes as a blob; the JSON documents we write are compact, so their digest is of exactly these bytes. */
-async function oci_layout_putBlob(layout, mediaType, bytes) {
+async function putBlob(layout, mediaType, bytes) {
     const digest = digestOf(bytes);
-    await writeFile(blobPath(layout, digest), bytes);
+    await (0,promises_.writeFile)(blobPath(layout, digest), bytes);
     return { mediaType, digest, size: Buffer.byteLength(bytes) };
 }
 /** Moves a file (on the same filesystem as the layout) into the blob store. */
-async function oci_layout_moveBlob(layout, mediaType, file, size) {
+async function moveBlob(layout, mediaType, file, size) {
     const digest = await oci_layout_sha256File(file);
-    await rename(file, blobPath(layout, digest));
+    await (0,promises_.rename)(file, blobPath(layout, digest));
     return { mediaType, digest, size };
 }
 async function readBlob(layout, digest) {
     return readFile(blobPath(layout, digest));
 }
 /** index.json: each descriptor tagged with its ref name, for `oci:LAYOUT:NAME` references. */
-async function oci_layout_writeIndex(layout, entries) {
+async function writeIndex(layout, entries) {
     const manifests = entries.map(({ ref, descriptor }) => ({
         ...descriptor,
         annotations: { ...descriptor.annotations, [REF_NAME]: ref },
     }));
-    await writeFile(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: oci_layout_MEDIA.index, manifests }));
+    await (0,promises_.writeFile)((0,external_node_path_.join)(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests }));
 }
 
 ;// CONCATENATED MODULE: ./src/publish/reference.ts
@@ -24526,10 +24554,10 @@ const PLATFORMS = {
     s390x: { os: 'linux', architecture: 's390x' },
     riscv64: { os: 'linux', architecture: 'riscv64' },
 };
-function reference_platformFor(arch) {
+function platformFor(arch) {
     const platform = PLATFORMS[arch];
     if (!platform)
-        throw new UsageError(`no container platform is known for architecture "${arch}"; known: ${Object.keys(PLATFORMS).join(', ')}`);
+        throw new errors/* UsageError */.eb(`no container platform is known for architecture "${arch}"; known: ${Object.keys(PLATFORMS).join(', ')}`);
     return { ...platform };
 }
 // The distribution spec's grammar, lower-case path components, optional registry host[:port].
@@ -24540,7 +24568,7 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 function reference_parseImageName(input) {
     const name = input.trim();
     if (/[@]/.test(name))
-        throw new UsageError(`image: "${name}" has a digest; give the repository only (e.g. ghcr.io/org/extensions) and the tags in \`tags\``);
+        throw new errors/* UsageError */.eb(`image: "${name}" has a digest; give the repository only (e.g. ghcr.io/org/extensions) and the tags in \`tags\``);
     const parts = name.split('/');
     const first = parts[0] ?? '';
     // Docker's rule: the first component is a registry when it has a dot or port, or is localhost.
@@ -24548,15 +24576,15 @@ function reference_parseImageName(input) {
     const path = hasRegistry ? parts.slice(1) : parts;
     const last = path[path.length - 1] ?? '';
     if (last.includes(':'))
-        throw new UsageError(`image: "${name}" has a tag; give the repository only (e.g. ghcr.io/org/extensions) and the tags in \`tags\``);
+        throw new errors/* UsageError */.eb(`image: "${name}" has a tag; give the repository only (e.g. ghcr.io/org/extensions) and the tags in \`tags\``);
     if (!name || (hasRegistry && !HOST.test(first)) || path.length === 0 || !path.every((c) => COMPONENT.test(c))) {
-        throw new UsageError(`image: "${name}" is not a repository name like ghcr.io/org/extensions (lower case, no tag)`);
+        throw new errors/* UsageError */.eb(`image: "${name}" is not a repository name like ghcr.io/org/extensions (lower case, no tag)`);
     }
     return { name, registry: hasRegistry ? first : 'docker.io' };
 }
 function checkTag(tag, what = 'tags') {
     if (!TAG.test(tag))
-        throw new UsageError(`${what}: "${tag}" is not a valid tag (letters, digits, _ . -, at most 128, not starting with . or -)`);
+        throw new errors/* UsageError */.eb(`${what}: "${tag}" is not a valid tag (letters, digits, _ . -, at most 128, not starting with . or -)`);
     return tag;
 }
 /** The tag a matrix job pushes its architecture under, for the merge job to find. */
@@ -24608,7 +24636,7 @@ const LABELS = {
  * command, and there is nothing to run in a repository. If someone does run it, it fails with
  * "executable not found" and changes nothing.
  */
-const IMAGE_CMD = (/* unused pure expression or super */ null && (['/usr/bin/true']));
+const IMAGE_CMD = ['/usr/bin/true'];
 /**
  * SOURCE_DATE_EPOCH (reproducible-builds.org) when set, else the Unix epoch: never the clock, so a
  * rebuild of the same input has the same digest. The action may pass the commit time instead.
@@ -24617,26 +24645,26 @@ function defaultCreated(env = process.env) {
     const epoch = env['SOURCE_DATE_EPOCH'];
     if (epoch !== undefined && epoch !== '') {
         if (!/^\d+$/.test(epoch))
-            throw new UsageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got "${epoch}"`);
+            throw new errors/* UsageError */.eb(`SOURCE_DATE_EPOCH must be a whole number of seconds, got "${epoch}"`);
         return new Date(Number(epoch) * 1000);
     }
     return new Date(0);
 }
 const isoSeconds = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 async function readMetadata(archDir) {
-    const file = join(archDir, 'metadata.json');
-    const bytes = await readFile(file).catch((err) => {
-        throw new ComposeError([{ message: `${file}: ${err.code === 'ENOENT' ? 'not found; is this an architecture directory of the output?' : err.message}` }]);
+    const file = (0,external_node_path_.join)(archDir, 'metadata.json');
+    const bytes = await (0,promises_.readFile)(file).catch((err) => {
+        throw new errors/* ComposeError */.hp([{ message: `${file}: ${err.code === 'ENOENT' ? 'not found; is this an architecture directory of the output?' : err.message}` }]);
     });
     let metadata;
     try {
         metadata = JSON.parse(bytes.toString('utf8'));
     }
     catch (err) {
-        throw new ComposeError([{ message: `${file}: not JSON: ${err.message}` }]);
+        throw new errors/* ComposeError */.hp([{ message: `${file}: not JSON: ${err.message}` }]);
     }
     if (metadata?.schemaVersion !== 1 || typeof metadata.arch !== 'string' || typeof metadata.stateChecksum !== 'string' || !Array.isArray(metadata.packages)) {
-        throw new ComposeError([{ message: `${file}: not a compose-extensions metadata.json (schemaVersion 1)` }]);
+        throw new errors/* ComposeError */.hp([{ message: `${file}: not a compose-extensions metadata.json (schemaVersion 1)` }]);
     }
     return { metadata, bytes };
 }
@@ -24644,9 +24672,9 @@ function imageLabels(metadata, options, created) {
     const extra = options.labels ?? {};
     for (const key of Object.keys(extra)) {
         if (key.startsWith(LABEL_PREFIX))
-            throw new UsageError(`labels: ${key} is set by compose-extensions itself`);
+            throw new errors/* UsageError */.eb(`labels: ${key} is set by compose-extensions itself`);
         if (!key)
-            throw new UsageError('labels: a label needs a name');
+            throw new errors/* UsageError */.eb('labels: a label needs a name');
     }
     const { base } = metadata;
     const os = base.osRelease?.ID ?? 'linux';
@@ -24682,33 +24710,33 @@ async function oci_image_layer(root, out) {
         '--dereference', '--hard-dereference',
         '-C', root, 'usr',
     ]);
-    const diffId = await sha256File(tar);
+    const diffId = await oci_layout_sha256File(tar);
     await run('gzip', ['-n', '-6', tar]);
     const file = `${tar}.gz`;
-    return { file, diffId, size: (await lstat(file)).size };
+    return { file, diffId, size: (await (0,promises_.lstat)(file)).size };
 }
 /** Builds the image of one architecture's output directory into a fresh OCI layout. */
 async function buildImage(archDir, options = {}) {
-    const source = await realpath(archDir);
+    const source = await (0,promises_.realpath)(archDir);
     const { metadata, bytes } = await readMetadata(source);
     const platform = platformFor(metadata.arch);
     const created = options.created ?? defaultCreated();
     const labels = imageLabels(metadata, options, created);
-    const layout = await mkdtemp(join(options.workDir ?? tmpdir(), `ce-image-${metadata.arch}-`));
-    const build = join(layout, '.build');
+    const layout = await (0,promises_.mkdtemp)((0,external_node_path_.join)(options.workDir ?? (0,external_node_os_.tmpdir)(), `ce-image-${metadata.arch}-`));
+    const build = (0,external_node_path_.join)(layout, '.build');
     try {
         await initLayout(layout);
-        const repoRoot = join(build, 'repo');
-        await mkdir(join(repoRoot, 'usr/share/rpm-ostree'), { recursive: true });
-        await symlink(source, join(repoRoot, EXTENSIONS_DIR));
-        const metaRoot = join(build, 'meta');
-        await mkdir(join(metaRoot, 'usr/share/rpm-ostree'), { recursive: true });
-        await writeFile(join(metaRoot, EXTENSIONS_MAP), JSON.stringify(extensionsMap(metadata), null, 2) + '\n');
-        await writeFile(join(metaRoot, METADATA_FILE), bytes);
+        const repoRoot = (0,external_node_path_.join)(build, 'repo');
+        await (0,promises_.mkdir)((0,external_node_path_.join)(repoRoot, 'usr/share/rpm-ostree'), { recursive: true });
+        await (0,promises_.symlink)(source, (0,external_node_path_.join)(repoRoot, EXTENSIONS_DIR));
+        const metaRoot = (0,external_node_path_.join)(build, 'meta');
+        await (0,promises_.mkdir)((0,external_node_path_.join)(metaRoot, 'usr/share/rpm-ostree'), { recursive: true });
+        await (0,promises_.writeFile)((0,external_node_path_.join)(metaRoot, EXTENSIONS_MAP), JSON.stringify(extensionsMap(metadata), null, 2) + '\n');
+        await (0,promises_.writeFile)((0,external_node_path_.join)(metaRoot, METADATA_FILE), bytes);
         const layers = [];
         const diffIds = [];
         for (const [root, name] of [[repoRoot, 'repo'], [metaRoot, 'meta']]) {
-            const l = await oci_image_layer(root, join(build, name));
+            const l = await oci_image_layer(root, (0,external_node_path_.join)(build, name));
             layers.push(await moveBlob(layout, MEDIA.layerGzip, l.file, l.size));
             diffIds.push(l.diffId);
         }
@@ -24734,11 +24762,11 @@ async function buildImage(archDir, options = {}) {
         return { arch: metadata.arch, platform, layout, ref, digest: manifestDescriptor.digest, manifest: manifestDescriptor, labels, stateChecksum: metadata.stateChecksum };
     }
     catch (err) {
-        await rm(layout, { recursive: true, force: true });
+        await (0,promises_.rm)(layout, { recursive: true, force: true });
         throw err;
     }
     finally {
-        await rm(build, { recursive: true, force: true });
+        await (0,promises_.rm)(build, { recursive: true, force: true });
     }
 }
 
@@ -25128,8 +25156,463 @@ function selectArches(given, what) {
     return [...new Set(arches)];
 }
 
+;// CONCATENATED MODULE: ./src/publish/output-dir.ts
+// The architectures of a compose output directory (`<output>/<arch>/metadata.json`), for publishing
+// it later or elsewhere than where it was composed (the CLI's `publish`).
+
+
+
+/** Every `<arch>/` with a metadata.json, by name; with `only`, exactly those, each required. */
+async function composedArches(output, only = []) {
+    const entries = await (0,promises_.readdir)(output, { withFileTypes: true }).catch((err) => {
+        throw new errors/* UsageError */.eb(`${output}: ${err.code === 'ENOENT' ? 'no such directory' : err.message}; give the --output directory of compose`);
+    });
+    const found = new Map();
+    for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        const outputDir = (0,external_node_path_.join)(output, entry.name);
+        const text = await (0,promises_.readFile)((0,external_node_path_.join)(outputDir, 'metadata.json'), 'utf8').catch(() => undefined);
+        if (text === undefined)
+            continue;
+        let metadata;
+        try {
+            metadata = JSON.parse(text);
+        }
+        catch {
+            throw new errors/* UsageError */.eb(`${(0,external_node_path_.join)(outputDir, 'metadata.json')} is not JSON`);
+        }
+        if (metadata.arch !== entry.name || typeof metadata.stateChecksum !== 'string') {
+            throw new errors/* UsageError */.eb(`${(0,external_node_path_.join)(outputDir, 'metadata.json')} is not the metadata of a compose for ${entry.name}`);
+        }
+        found.set(entry.name, { arch: entry.name, outputDir, stateChecksum: metadata.stateChecksum });
+    }
+    if (only.length === 0) {
+        if (found.size === 0)
+            throw new errors/* UsageError */.eb(`${output} holds no <arch>/metadata.json: give the --output directory of compose`);
+        return [...found.values()];
+    }
+    const missing = only.filter((a) => !found.has(a));
+    if (missing.length > 0) {
+        throw new errors/* UsageError */.eb(`${output} has no composed ${missing.join(', ')} (it holds ${[...found.keys()].join(', ') || 'none'})`);
+    }
+    return [...new Set(only)].map((a) => found.get(a));
+}
+
+;// CONCATENATED MODULE: ./src/publish/skopeo.ts
+// skopeo, the only thing that talks to registries. Credentials reach it only as an auth file
+// (`--authfile`/`--dest-authfile`), never `--creds` on the command line.
+
+
+
+
+
+
+
+
+const RETRIES = ['--retry-times', '3'];
+const MANIFEST_TYPES = new Set([MEDIA.manifest, 'application/vnd.docker.distribution.manifest.v2+json']);
+// Words, not status numbers, which could match inside a digest.
+const publish_skopeo_NOT_FOUND = /manifest unknown|name unknown|\(Not Found\)/i;
+const DENIED = /unauthori[sz]ed|authentication required|denied|forbidden/i;
+/** What a failed registry operation means, without repeating skopeo's whole command line. */
+function registryError(action, ref, stderr) {
+    const detail = lastLines(stderr, 5);
+    const hint = DENIED.test(stderr)
+        ? ' Check registry-username and registry-password (or auth-file); for ghcr.io the job needs `permissions: packages: write`.'
+        : '';
+    return new errors/* ToolError */.v4(`${action} ${ref} failed: ${detail}${hint}`);
+}
+/** The manifest at a tag or digest, or undefined when there is none. */
+async function inspectManifest(image, tag, access) {
+    const ref = dockerRef(image, tag);
+    const r = await run('skopeo', ['inspect', '--raw', ...RETRIES, ...registryFlags(image.registry, access), ref], { allowFailure: true });
+    if (r.exitCode !== 0) {
+        if (publish_skopeo_NOT_FOUND.test(r.stderr) && !DENIED.test(r.stderr))
+            return undefined;
+        throw registryError('reading', ref, r.stderr);
+    }
+    const json = JSON.parse(r.stdout);
+    return { raw: r.stdout, digest: digestOf(r.stdout), size: Buffer.byteLength(r.stdout), mediaType: json.mediaType ?? '', json };
+}
+const isImageManifest = (m) => MANIFEST_TYPES.has(m.mediaType);
+/** The image configuration at a tag (for an index, this platform's image), or undefined when there is none. */
+async function inspectConfig(image, tag, access) {
+    const ref = dockerRef(image, tag);
+    const r = await run('skopeo', ['inspect', '--config', '--raw', ...RETRIES, ...registryFlags(image.registry, access), ref], { allowFailure: true });
+    if (r.exitCode !== 0) {
+        if (publish_skopeo_NOT_FOUND.test(r.stderr) && !DENIED.test(r.stderr))
+            return undefined;
+        throw registryError('reading', ref, r.stderr);
+    }
+    return JSON.parse(r.stdout);
+}
+/**
+ * Copies `oci:LAYOUT:REF` to each tag and returns the digest the registry stored. Digests are
+ * preserved (skopeo fails rather than convert), so it is the layout's own manifest digest.
+ * `indexOnly` pushes an index without its images, which must already be in the repository.
+ */
+async function copyToTags(layout, ref, image, tags, access, options = {}) {
+    const work = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-push-'));
+    try {
+        // The source is always our own local layout, so no signature policy applies; saying so keeps the
+        // push independent of /etc/containers/policy.json, which minimal containers lack.
+        const policy = (0,external_node_path_.join)(work, 'policy.json');
+        await (0,promises_.writeFile)(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+        let digest = '';
+        for (const tag of tags) {
+            const dest = dockerRef(image, tag);
+            const digestFile = (0,external_node_path_.join)(work, 'digest');
+            const r = await run('skopeo', [
+                '--policy', policy, 'copy', '--quiet', '--preserve-digests', ...RETRIES,
+                ...(options.indexOnly ? ['--multi-arch', 'index-only'] : []),
+                ...registryFlags(image.registry, access, 'dest-'),
+                '--digestfile', digestFile,
+                `oci:${layout}:${ref}`, dest,
+            ], { allowFailure: true });
+            if (r.exitCode !== 0)
+                throw registryError('pushing to', dest, r.stderr);
+            const pushed = (await (0,promises_.readFile)(digestFile, 'utf8')).trim();
+            if (digest && pushed !== digest)
+                throw new errors/* ToolError */.v4(`pushing to ${dest} stored ${pushed}, but the other tags got ${digest}`);
+            digest = pushed;
+        }
+        return digest;
+    }
+    finally {
+        await (0,promises_.rm)(work, { recursive: true, force: true });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/publish/oci-push.ts
+// Per-architecture images of a compose job, pushed as `IMAGE:TAG-ARCH` for every tag. The merge job
+// (merge.ts) later finds them under exactly those tags; matrix jobs cannot hand digests to a later
+// job through outputs, since every leg of a matrix writes the same output names.
+
+
+
+
+
+/** The state checksum label of the image at a tag; undefined when there is no image or label. */
+async function currentState(image, tag, access) {
+    const config = await inspectConfig(image, tag, access);
+    return config?.config?.Labels?.[LABELS.state] ?? undefined;
+}
+async function pushArchImage(archDir, image, options) {
+    if (options.tags.length === 0)
+        throw new errors/* UsageError */.eb('tags: at least one tag is needed to push an image');
+    options.tags.forEach((t) => checkTag(t));
+    // Metadata first: an unchanged architecture is not even packed.
+    const { metadata } = await readMetadata(archDir);
+    const { arch, stateChecksum } = metadata;
+    const tags = options.tags.map((t) => archTag(t, arch));
+    if (options.skipUnchanged) {
+        const states = await Promise.all(tags.map((t) => currentState(image, t, options.access)));
+        if (states.every((s) => s === stateChecksum)) {
+            const remote = await inspectManifest(image, tags[0], options.access);
+            const digest = remote?.digest ?? '';
+            return { arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum };
+        }
+    }
+    const built = await buildImage(archDir, options);
+    try {
+        const digest = await copyToTags(built.layout, built.ref, image, tags, options.access);
+        return { arch, digest, ref: `${image.name}@${digest}`, tags, changed: true, stateChecksum };
+    }
+    finally {
+        await (0,promises_.rm)(built.layout, { recursive: true, force: true });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/publish/merge.ts
+// The merge job: one OCI image index over the per-architecture images that the matrix jobs pushed
+// as `IMAGE:TAG-ARCH`, pushed under the plain tags. The index names its images by digest, and they
+// already live in the repository, so nothing but the index itself is uploaded (skopeo
+// `--multi-arch index-only` from a layout that holds only the index).
+
+
+
+
+
+
+
+
+
+async function archImage(image, tag, arch, access) {
+    const platform = platformFor(arch);
+    const manifest = await inspectManifest(image, tag, access);
+    const where = `${image.name}:${tag}`;
+    if (!manifest) {
+        throw new errors/* ComposeError */.hp([{ arch, message: `no image at ${where}: the compose job for ${arch} pushes it (upload: oci, same image and tags) and must finish before the merge job (needs:)` }]);
+    }
+    if (!isImageManifest(manifest))
+        throw new errors/* ComposeError */.hp([{ arch, message: `${where} is ${manifest.mediaType || 'not an image manifest'}, not a single image` }]);
+    const config = await inspectConfig(image, tag, access);
+    if (config?.architecture !== platform.architecture || (platform.variant && config.variant && config.variant !== platform.variant)) {
+        throw new errors/* ComposeError */.hp([{ arch, message: `${where} is an image for ${config?.architecture ?? 'an unknown architecture'}, not ${platform.architecture}` }]);
+    }
+    const stateChecksum = config.config?.Labels?.[LABELS.state];
+    if (!stateChecksum)
+        throw new errors/* ComposeError */.hp([{ arch, message: `${where} has no ${LABELS.state} label: not an image pushed by compose-extensions` }]);
+    return { arch, platform, manifest, stateChecksum };
+}
+/** Annotations every image agrees on (created, source, revision, version, …), plus the combined state. */
+function commonAnnotations(all) {
+    const [first = {}, ...rest] = all.map((a) => a ?? {});
+    return Object.fromEntries(Object.entries(first).filter(([k, v]) => k !== LABELS.state && rest.every((a) => a[k] === v)));
+}
+const byArch = (a, b) => (a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0);
+/** Sorted by architecture, whatever order they were listed in, so equal inputs give equal bytes. */
+function buildIndex(images) {
+    const sorted = [...images].sort(byArch);
+    const manifests = sorted.map((i) => ({
+        mediaType: i.manifest.mediaType,
+        digest: i.manifest.digest,
+        size: i.manifest.size,
+        platform: i.platform,
+        annotations: { [LABELS.arch]: i.arch, [LABELS.state]: i.stateChecksum },
+    }));
+    const annotations = {
+        ...commonAnnotations(sorted.map((i) => i.manifest.json.annotations)),
+        [LABELS.state]: combinedState(sorted),
+    };
+    const sortedAnnotations = Object.fromEntries(Object.keys(annotations).sort().map((k) => [k, annotations[k]]));
+    return JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests, annotations: sortedAnnotations });
+}
+async function mergeImages(image, options) {
+    if (options.tags.length === 0)
+        throw new errors/* UsageError */.eb('tags: at least one tag is needed to merge images');
+    if (options.arches.length === 0)
+        throw new errors/* UsageError */.eb('architectures: list the architectures the compose jobs pushed');
+    options.tags.forEach((t) => checkTag(t));
+    const arches = [...new Set(options.arches)];
+    // All tags' images were pushed together by each compose job; the first tag's are the ones indexed.
+    const source = options.tags[0];
+    const images = (await Promise.all(arches.map((arch) => archImage(image, archTag(source, arch), arch, options.access)))).sort(byArch);
+    const index = buildIndex(images);
+    const work = await (0,promises_.mkdtemp)((0,external_node_path_.join)(options.workDir ?? (0,external_node_os_.tmpdir)(), 'ce-index-'));
+    try {
+        await initLayout(work);
+        const descriptor = await putBlob(work, MEDIA.index, index);
+        const result = {
+            digest: descriptor.digest,
+            ref: `${image.name}@${descriptor.digest}`,
+            stateChecksum: combinedState(images),
+            images: images.map((i) => ({ arch: i.arch, digest: i.manifest.digest, platform: i.platform, stateChecksum: i.stateChecksum })),
+        };
+        if (options.skipUnchanged) {
+            const current = await Promise.all(options.tags.map((t) => inspectManifest(image, t, options.access)));
+            if (current.every((m) => m?.digest === descriptor.digest))
+                return { ...result, tags: [], changed: false };
+        }
+        await writeIndex(work, [{ ref: 'index', descriptor }]);
+        const digest = await copyToTags(work, 'index', image, options.tags, options.access, { indexOnly: true });
+        return { ...result, digest, ref: `${image.name}@${digest}`, tags: [...options.tags], changed: true };
+    }
+    finally {
+        await (0,promises_.rm)(work, { recursive: true, force: true });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/publish/images.ts
+// Pushing images and the index, for both entry points: the action (through publish.ts, which adds
+// workflow artifacts and its outputs) and the CLI's `publish` and `merge`. Nothing here imports
+// @actions/*, so the CLI's bundle stays free of them.
+
+
+
+
+
+
+
+
+
+/** `labels` input: `key=value`, one per line; blank lines and lines starting with `#` are skipped. */
+function parseLabels(input) {
+    const labels = Object.create(null); // a key such as `__proto__` is a key
+    for (const raw of input.split('\n')) {
+        const line = raw.trim();
+        if (!line || line.startsWith('#'))
+            continue;
+        const eq = line.indexOf('=');
+        if (eq <= 0)
+            throw new errors/* UsageError */.eb(`labels: "${(0,errors/* escapeControl */.hN)(line)}" is not key=value`);
+        const [key, value] = [line.slice(0, eq).trim(), line.slice(eq + 1).trim()];
+        // Labels end up in the image config and manifest, and in every tool that prints them.
+        if (!LABEL_KEY.test(key))
+            throw new errors/* UsageError */.eb(`labels: invalid key "${(0,errors/* escapeControl */.hN)(key)}": use letters, digits and . _ - / (like org.example.team)`);
+        if (LABEL_CONTROL.test(value))
+            throw new errors/* UsageError */.eb(`labels: the value of ${key} holds a control character: "${(0,errors/* escapeControl */.hN)(value)}"`);
+        labels[key] = value;
+    }
+    return labels;
+}
+const LABEL_KEY = /^[A-Za-z0-9_][A-Za-z0-9._\/-]*$/;
+const LABEL_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+function githubSource(env) {
+    const { GITHUB_SERVER_URL: server = 'https://github.com', GITHUB_REPOSITORY: repo, GITHUB_SHA: sha } = env;
+    return { ...(repo && { source: `${server}/${repo}` }), ...(sha && { revision: sha }) };
+}
+/** The registry, its access and a cleanup; secrets are masked before the auth file is written. */
+async function registryAccess(inputs) {
+    if (!inputs.image)
+        throw new errors/* UsageError */.eb('image is required to push (e.g. image: ghcr.io/${{ github.repository_owner }}/extensions)');
+    const image = reference_parseImageName(inputs.image);
+    if (inputs.tags.length === 0)
+        throw new errors/* UsageError */.eb('tags: at least one tag is needed');
+    inputs.tags.forEach((t) => checkTag(t));
+    if (inputs.registryPassword)
+        for (const s of (0,registry_auth/* secretsToMask */.Fv)(inputs.registryUsername ?? '', inputs.registryPassword))
+            inputs.mask?.(s);
+    const { authFile, owned } = await (0,registry_auth/* resolveAuth */.hi)(image.registry, {
+        username: inputs.registryUsername, password: inputs.registryPassword, authFile: inputs.authFile,
+    }, inputs.env?.['RUNNER_TEMP'] || undefined);
+    if (owned)
+        inputs.onAuthDir?.(owned.dir);
+    return { image, access: { authFile, tlsVerify: inputs.tlsVerify }, cleanup: async () => owned?.cleanup() };
+}
+/** Whether the output directory holds this state (an unchanged architecture may not have been written). */
+async function holdsState(arch) {
+    const text = await (0,promises_.readFile)((0,external_node_path_.join)(arch.outputDir, 'metadata.json'), 'utf8').catch(() => undefined);
+    if (text === undefined)
+        return false;
+    try {
+        return JSON.parse(text).stateChecksum === arch.stateChecksum;
+    }
+    catch {
+        return false;
+    }
+}
+/** Each architecture as `IMAGE:TAG-ARCH` for every tag (upload: oci, and the CLI's publish). */
+async function pushImages(arches, inputs) {
+    const log = inputs.log ?? (() => { });
+    const env = inputs.env ?? process.env;
+    const { image, access, cleanup } = await registryAccess(inputs);
+    const images = [];
+    try {
+        const created = inputs.created ?? defaultCreated(env);
+        for (const a of arches) {
+            if (!(await holdsState(a))) {
+                // Not written because unchanged: fine when the registry already has this state.
+                const states = await Promise.all(inputs.tags.map((t) => currentState(image, archTag(t, a.arch), access)));
+                if (states.every((s) => s === a.stateChecksum)) {
+                    const digest = (await inspectManifest(image, archTag(inputs.tags[0], a.arch), access))?.digest ?? '';
+                    images.push({ arch: a.arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum: a.stateChecksum });
+                    log(`${a.arch}: unchanged, ${image.name}:${archTag(inputs.tags[0], a.arch)} already has state ${a.stateChecksum}`);
+                    continue;
+                }
+                throw new errors/* ComposeError */.hp([{
+                        arch: a.arch,
+                        message: `unchanged since previous-state, so ${a.outputDir} was not written and there is no image to push; restore the output directory (actions/cache) or run without previous-state`,
+                    }]);
+            }
+            const pushed = await pushArchImage(a.outputDir, image, {
+                tags: inputs.tags, access, skipUnchanged: inputs.skipUnchanged, labels: inputs.labels, created, ...githubSource(env),
+                ...(inputs.source && { source: inputs.source }), ...(inputs.revision && { revision: inputs.revision }),
+            });
+            log(pushed.changed ? `${a.arch}: pushed ${pushed.ref} as ${pushed.tags.join(', ')}` : `${a.arch}: unchanged, nothing pushed (${pushed.ref})`);
+            images.push(pushed);
+        }
+    }
+    finally {
+        await cleanup();
+    }
+    return images;
+}
+/** One index over the `TAG-ARCH` images, pushed under the plain tags (mode: merge, and the CLI's merge). */
+async function pushIndex(archesToMerge, inputs) {
+    const log = inputs.log ?? (() => { });
+    const { image, access, cleanup } = await registryAccess(inputs);
+    try {
+        const index = await mergeImages(image, { tags: inputs.tags, arches: archesToMerge, access, skipUnchanged: inputs.skipUnchanged });
+        log(index.changed
+            ? `pushed ${index.ref} as ${inputs.tags.join(', ')}: ${index.images.map((i) => `${i.arch} ${i.digest}`).join(', ')}`
+            : `unchanged: ${inputs.tags.join(', ')} already ${index.ref}`);
+        return index;
+    }
+    finally {
+        await cleanup();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/cli/publish.ts
+// `compose-extensions publish` and `merge`: the action's image publishing for other CI systems and
+// by hand. Flags in, the functions the action calls (src/publish/images.ts), text or JSON out.
+
+
+
+
+
+/** The registry flags, checked before anything is read or pushed, in the CLI's own words. */
+function checkRegistryFlags(args) {
+    if (!args.image)
+        throw new errors/* UsageError */.eb('--image is required: the repository to push to, without a tag (e.g. ghcr.io/my-org/extensions)');
+    const username = args['registry-username'];
+    const fromStdin = Boolean(args['registry-password-stdin']);
+    if (fromStdin && !username)
+        throw new errors/* UsageError */.eb('--registry-password-stdin needs --registry-username');
+    if (username && !fromStdin)
+        throw new errors/* UsageError */.eb('--registry-username needs --registry-password-stdin (the password is read from stdin, never from the command line)');
+    if (username && args.authfile)
+        throw new errors/* UsageError */.eb('use --authfile or --registry-username with --registry-password-stdin, not both');
+}
+async function registryInputs(args, io, context) {
+    const username = args['registry-username'];
+    const fromStdin = Boolean(args['registry-password-stdin']);
+    const password = fromStdin ? await context.readSecret() : undefined;
+    if (fromStdin && !password)
+        throw new errors/* UsageError */.eb('--registry-password-stdin: standard input was empty');
+    return {
+        image: args.image,
+        tags: args.tag?.length ? args.tag : ['latest'],
+        labels: parseLabels((args.label ?? []).join('\n')),
+        registryUsername: username,
+        registryPassword: password,
+        authFile: args.authfile ? (0,external_node_path_.resolve)(args.authfile) : undefined,
+        skipUnchanged: Boolean(args['skip-unchanged']),
+        tlsVerify: context.tlsVerify,
+        source: args.source,
+        revision: args.revision,
+        log: (m) => io.err(m),
+    };
+}
+/** publish: push each architecture of a compose output directory as `IMAGE:TAG-ARCH`. */
+async function publishCommand(args, io, context) {
+    if (!args.output)
+        throw new errors/* UsageError */.eb('--output is required: the directory compose wrote (<output>/<arch>/)');
+    checkRegistryFlags(args);
+    const only = args.arch?.length ? selectArches(args.arch, '--arch') : [];
+    const arches = await composedArches((0,external_node_path_.resolve)(args.output), only);
+    const inputs = await registryInputs(args, io, context);
+    const images = await pushImages(arches, inputs);
+    const changed = images.some((i) => i.changed);
+    if (args.json) {
+        io.out(JSON.stringify({ ok: true, changed, images }, null, 2));
+    }
+    else {
+        for (const i of images)
+            io.out(`${i.arch}: ${i.ref}${i.changed ? ` (${i.tags.join(', ')})` : ' (unchanged, nothing pushed)'}`);
+    }
+    return 0;
+}
+/** merge: one image index under the plain tags over the `TAG-ARCH` images that publish pushed. */
+async function mergeCommand(args, io, context) {
+    if (!args.arch?.length)
+        throw new errors/* UsageError */.eb('merge needs --arch for each architecture that was published (repeatable)');
+    const arches = selectArches(args.arch, '--arch');
+    checkRegistryFlags(args);
+    const inputs = await registryInputs(args, io, context);
+    const index = await pushIndex(arches, inputs);
+    if (args.json) {
+        io.out(JSON.stringify({ ok: true, changed: index.changed, index }, null, 2));
+    }
+    else {
+        io.out(`${index.ref}${index.changed ? ` (${index.tags.join(', ')})` : ' (unchanged, nothing pushed)'}`);
+    }
+    return 0;
+}
+
 ;// CONCATENATED MODULE: ./src/cli/main.ts
 // The command-line entry point: translates argv into ComposeOptions and the result into text or JSON.
+
 
 
 
@@ -25151,6 +25634,12 @@ const USAGE = `Usage:
   compose-extensions validate --config FILE [--json]
   compose-extensions validate --depsolve --config FILE (BASE as for compose)
       [the compose options but --output, --previous-state and --allow-empty] [--json]
+  compose-extensions publish --output DIR --image REPO [--tag TAG]... [--arch ARCH]... [--label KEY=VALUE]...
+      [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
+      [--source URL] [--revision REV] [--tls-verify BOOL] [--json]
+  compose-extensions merge --image REPO --arch ARCH... [--tag TAG]...
+      [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
+      [--tls-verify BOOL] [--json]
 
 Commands:
   compose    Resolve and download the extensions of FILE for each architecture on top of the base,
@@ -25158,6 +25647,11 @@ Commands:
   validate   Check FILE against the extensions.yaml schema and report every problem at once; with
              --depsolve also resolve every extension on every architecture against the base, without
              downloading anything, and report every failure.
+  publish    Push each architecture of a compose output directory as the OCI image REPO:TAG-ARCH,
+             as the action's upload: oci does (same layout, labels and digest); the image's created
+             time is SOURCE_DATE_EPOCH (default 1970-01-01).
+  merge      Push one multi-architecture image index REPO:TAG over the REPO:TAG-ARCH images that
+             publish pushed (only the index is uploaded), as the action's mode: merge does.
 
 Options:
   --config FILE          extensions.yaml (rpm-ostree format)
@@ -25199,10 +25693,25 @@ Options:
   --allow-empty          write an architecture to which no extension applies (an empty repo)
                          instead of failing
   --json                 print the result as JSON on stdout
+
+Options of publish and merge:
+  --image REPO           repository to push to, without a tag (e.g. ghcr.io/my-org/extensions)
+  --tag TAG              repeatable (default: latest); publish pushes TAG-ARCH, merge pushes TAG
+  --arch ARCH            publish: only these architectures of --output (default: all it holds);
+                         merge: the architectures published, each required
+  --label KEY=VALUE      an extra image label, repeatable
+  --source URL           org.opencontainers.image.source (default: the GitHub repository, if any)
+  --revision REV         org.opencontainers.image.revision (default: GITHUB_SHA, if set)
+  --authfile FILE        containers auth.json (mode 0600) for the registry; default: skopeo's
+                         standard auth locations
+  --registry-username USER  with --registry-password-stdin: the password is read from stdin and
+                         written only to a mode 0600 auth file that is removed afterwards
+  --skip-unchanged       push nothing when the image at every tag already has this state checksum
+                         (merge: already is this index)
   -h, --help             show this help
   -V, --version          show the version
 
-Exit status: 0 success, 1 composing failed, 2 bad usage or an invalid config; 130, 143, 129
+Exit status: 0 success, 1 composing or pushing failed, 2 bad usage or an invalid config; 130, 143, 129
 when stopped by SIGINT, SIGTERM, SIGHUP (secrets removed first).`;
 const stdio = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') };
 // Log lines carry names from the config and messages from tools: never raw control characters.
@@ -25243,6 +25752,15 @@ function main_parse(argv) {
                 'base-registry-username': { type: 'string' },
                 'base-registry-password-stdin': { type: 'boolean' },
                 'tls-verify': { type: 'string' },
+                image: { type: 'string' },
+                tag: { type: 'string', multiple: true },
+                label: { type: 'string', multiple: true },
+                source: { type: 'string' },
+                revision: { type: 'string' },
+                authfile: { type: 'string' },
+                'registry-username': { type: 'string' },
+                'registry-password-stdin': { type: 'boolean' },
+                'skip-unchanged': { type: 'boolean' },
                 output: { type: 'string' },
                 json: { type: 'boolean' },
                 help: { type: 'boolean', short: 'h' },
@@ -25375,7 +25893,7 @@ async function main(argv, io = stdio) {
             return 0;
         }
         if (values.version) {
-            io.out(version_GENERATOR.version);
+            io.out(GENERATOR.version);
             return 0;
         }
         const [command, ...rest] = positionals;
@@ -25389,8 +25907,12 @@ async function main(argv, io = stdio) {
                 io.out((0,errors/* escapeControl */.hN)(`${config.file}: valid, ${config.extensions.length} extensions (${config.extensions.map((e) => e.name).join(', ')})`));
             return 0;
         }
+        if (command === 'publish' || command === 'merge') {
+            const context = { tlsVerify: tlsVerify(values), readSecret: () => readStdin(io) };
+            return await (command === 'publish' ? publishCommand : mergeCommand)(values, io, context);
+        }
         if (command !== 'compose' && command !== 'validate') {
-            throw new errors/* UsageError */.eb(command ? `unknown command "${command}"` : 'a command is required: compose or validate');
+            throw new errors/* UsageError */.eb(command ? `unknown command "${command}"` : 'a command is required: compose, validate, publish or merge');
         }
         return await composeAndReport(values, command === 'compose' ? 'compose' : 'depsolve', io);
     }
@@ -25399,9 +25921,9 @@ async function main(argv, io = stdio) {
         if (json && err instanceof errors/* ConfigError */.xL) {
             io.out(JSON.stringify({ valid: false, problems: err.problems.map((p) => ({ ...p, text: (0,errors/* formatProblem */.Vw)(p) })) }));
         }
-        // A usage error is one line, whatever its argument held; others may span lines (a tool's output).
+        // A usage error's lines are ours, each one line whatever its arguments held; others may span lines (a tool's output).
         const message = err instanceof Error ? err.message : String(err);
-        io.err(`error: ${err instanceof errors/* UsageError */.eb ? (0,errors/* escapeControl */.hN)(message) : (0,errors/* escapeLines */.RQ)(message)}`);
+        io.err(`error: ${err instanceof errors/* UsageError */.eb ? err.lines.map(errors/* escapeControl */.hN).join('\n') : (0,errors/* escapeLines */.RQ)(message)}`);
         if (err instanceof errors/* UsageError */.eb)
             io.err(`Run 'compose-extensions --help' for usage.`);
         return code;
@@ -25447,6 +25969,13 @@ function formatProblem(p) {
 /** Bad command-line usage or inputs; exit code 2. */
 class UsageError extends Error {
     name = 'UsageError';
+    /** One line per problem: each printed on a line of its own, its own text escaped. */
+    lines;
+    constructor(message) {
+        const lines = Array.isArray(message) ? message : [message];
+        super(lines.join('\n'));
+        this.lines = lines;
+    }
 }
 /** An invalid extensions.yaml (or repo file); carries every problem found, exit code 2. */
 class ConfigError extends Error {
@@ -25551,10 +26080,11 @@ async function removeDeadLeftovers(dir, prefix) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   $4: () => (/* binding */ checkAuthFile),
+/* harmony export */   Fv: () => (/* binding */ secretsToMask),
 /* harmony export */   hi: () => (/* binding */ resolveAuth),
 /* harmony export */   p5: () => (/* binding */ removeStaleSecrets)
 /* harmony export */ });
-/* unused harmony exports SECRETS_PREFIX, removeSecretsNow, secretsToMask, writeAuthFile, removeAuthDir */
+/* unused harmony exports SECRETS_PREFIX, removeSecretsNow, writeAuthFile, removeAuthDir */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);

@@ -122,8 +122,13 @@ def make_base(req):
     # As dnf5 --forcearch does: $arch before setup(), which gives the solver its architecture and derives
     # $basearch from it.
     variables = base.get_vars()
+    # Repo variables as read by the caller (vars dirs, DNF_VAR_*): the same for both backends.
+    for name, value in (req.get('vars') or {}).items():
+        variables.set(name, value)
     variables.set('arch', arch)
     variables.set('releasever', req['releasever'])
+    if req.get('op') in ('packages', 'keys'):
+        conf.metadata_expire = '-1'  # the metadata and mirrors the solve fetched, not new ones
     base.setup()
     add_repos(base, req)
     return base
@@ -187,12 +192,14 @@ def repo_state(repo):
         with open(path, 'rb') as f:
             digest = hashlib.sha256(f.read()).hexdigest()
     conf = repo.get_config()
-    urls = list(conf.get_baseurl_option().get_value()) or list(repo.get_mirrors())
+    baseurls = list(conf.get_baseurl_option().get_value())
     # pkg_gpgcheck since 5.2.7; gpgcheck, its deprecated alias, before.
     gpgcheck = getattr(conf, 'get_pkg_gpgcheck_option', None) or conf.get_gpgcheck_option
     return {
         'id': repo.get_id(),
-        'url': urls[0] if urls else (option_value(conf.get_metalink_option()) or option_value(conf.get_mirrorlist_option())),
+        # Where the repo is defined to be: a baseurl, else its metalink or mirrorlist (never one mirror).
+        'url': baseurls[0] if baseurls else (option_value(conf.get_metalink_option()) or option_value(conf.get_mirrorlist_option())),
+        'urls': baseurls,
         'revision': repo.get_revision() or None,
         'repomdSha256': digest,
         'gpgcheck': bool(gpgcheck().get_value()),
@@ -475,7 +482,96 @@ def find_conflicts(resolver, os_exts, joint_error):
     return found or [{'message': 'the os-extensions cannot be installed together: ' + joint_error}]
 
 
+class FetchCallbacks(libdnf5.repo.DownloadCallbacks):
+    """Every mirror failure librepo reports, with its URL (which ends in the package's location)."""
+
+    def __init__(self):
+        super().__init__()
+        self.failures = []
+
+    def mirror_failure(self, user_cb_data, msg, url, metadata=None):
+        self.failures.append({'url': url, 'message': msg})
+        return 0
+
+
+def fetch_arch(req):
+    """Downloads with libdnf5's own downloaders (librepo with each repo's options: mirrors, proxy, TLS,
+    credentials, timeouts, throttle) into the files the caller names; or fetches gpg keys; or reloads
+    each repo's repomd.xml. The dnf4 helper's fetch_arch, in libdnf5's API."""
+    base = make_base(req)
+    repos = {r.get_id(): r for r in enabled_repos(base)}
+    if req['op'] == 'repomd':
+        return {'repos': [repomd_now(base, repos[r]) for r in req['repos'] if r in repos]}
+    if req['op'] == 'keys':
+        return {'keys': [fetch_key(base, repos[k['repo']], k['url'], k['dest']) for k in req['keys']]}
+    return {'packages': fetch_packages(base, req['packages'])}
+
+
+def repomd_now(base, repo):
+    try:
+        if hasattr(repo, 'fetch_metadata'):
+            repo.fetch_metadata()
+        else:
+            load_repos(base)
+    except Exception as e:  # libdnf5 raises its own exception classes, all from RuntimeError or Error
+        return {'id': repo.get_id(), 'error': error_text(e)}
+    return repo_state(repo)
+
+
+def fetch_key(base, repo, url, dest):
+    try:
+        downloader = libdnf5.repo.FileDownloader(base)
+        downloader.add(repo.get_weak_ptr(), url, dest)
+        downloader.download()
+        return {'ok': True}
+    except Exception as e:
+        return {'ok': False, 'error': error_text(e)}
+
+
+def fetch_packages(base, items):
+    """PackageDownloader takes packages of the sack, so the repos are loaded (from the solve's solv
+    cache: no metadata is parsed again) and each item is found by its repo and location."""
+    load_repos(base)
+    callbacks = FetchCallbacks()
+    base.set_download_callbacks(libdnf5.repo.DownloadCallbacksUniquePtr(callbacks))
+    downloader = libdnf5.repo.PackageDownloader(base)
+    if hasattr(downloader, 'set_fail_fast'):
+        downloader.set_fail_fast(False)
+    wanted = []
+    for item in items:
+        query = libdnf5.rpm.PackageQuery(base)
+        query.filter_repo_id([item['repo']])
+        query.filter_location([item['location']])
+        found = [p for p in query if p.get_checksum().get_checksum() == item['checksum']['value']]
+        # Each into a directory of its own: librepo names the file after the location's last part.
+        folder = item['dest'] + '.d'
+        os.makedirs(folder, exist_ok=True)
+        if found:
+            downloader.add(found[0], folder)
+        wanted.append((item, found, folder))
+    error = None
+    try:
+        downloader.download()
+    except Exception as e:
+        error = error_text(e)
+    answers = []
+    for item, found, folder in wanted:
+        got = os.path.join(folder, os.path.basename(item['location']))
+        if found and os.path.exists(got):
+            os.rename(got, item['dest'])
+            answers.append({'ok': True, 'failures': []})
+            continue
+        failures = [f for f in callbacks.failures if f['url'].endswith(item['location'])]
+        answers.append({'ok': False, 'failures': failures,
+                        'error': error or ('not in the loaded metadata' if not found else 'not downloaded')})
+    return answers
+
+
+def handle(req):
+    return fetch_arch(req) if req.get('op') else resolve_arch(req)
+
+
 if __name__ == '__main__':
     # One architecture at a time: these bindings have not run against a real libdnf5 here, so
     # whether they load repos without the GIL, and safely from several threads, is not known.
-    serve(resolve_arch)
+    serve(handle)

@@ -31355,8 +31355,15 @@ function formatProblem(p) {
     return escapeControl(`${p.file}:${p.line}:${p.col}:${where} ${p.message}`);
 }
 /** Bad command-line usage or inputs; exit code 2. */
-class errors_UsageError extends (/* unused pure expression or super */ null && (Error)) {
+class errors_UsageError extends Error {
     name = 'UsageError';
+    /** One line per problem: each printed on a line of its own, its own text escaped. */
+    lines;
+    constructor(message) {
+        const lines = Array.isArray(message) ? message : [message];
+        super(lines.join('\n'));
+        this.lines = lines;
+    }
 }
 /** An invalid extensions.yaml (or repo file); carries every problem found, exit code 2. */
 class ConfigError extends Error {
