@@ -6,7 +6,7 @@
 // (dist/action.js, as the runner starts it, nothing uploaded). Prints a Markdown table and writes
 // bench/results.md and bench/results.json.
 //
-//   node bench/run.mjs [--sizes 10000,40000] [--runs 3] [--seed 1] [--payload KiB]
+//   node bench/run.mjs [--sizes 10000,40000] [--runs 3] [--seed 1] [--payload KiB] [--latency MS]
 //                      [--cli dist/cli.js] [--node PATH] [--ext-scaling 24,48] [--results bench/results]
 //
 // --node runs the CLI on another Node (default: the one running this script), e.g. Node 24, which
@@ -30,6 +30,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     seed: { type: 'string', default: '1' },
     payload: { type: 'string', default: '0' },
+    // Each answer of the benchmark's server waits this long, as a mirror's round trip does.
+    latency: { type: 'string', default: '0' },
     cli: { type: 'string', default: join(ROOT, 'dist/cli.js') },
     node: { type: 'string', default: process.execPath },
     'ext-scaling': { type: 'string', default: '24,48' },
@@ -40,6 +42,7 @@ const sizes = values.sizes.split(',').filter(Boolean).map(Number);
 const runs = Number(values.runs);
 const seed = Number(values.seed);
 const payload = Number(values.payload);
+const latencyMs = Number(values.latency);
 const cli = snapshotCli(resolve(values.cli));
 const cliNode = resolve(values.node);
 const action = join(dirname(cli), 'action.js');
@@ -88,7 +91,7 @@ function gitDescribe() {
 }
 
 function startServer(dir) {
-  const child = fork(join(HERE, 'serve.mjs'), [dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(HERE, 'serve.mjs'), [dir, String(latencyMs)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolveStart, reject) => {
     child.once('error', reject);
     child.once('message', ({ port }) => {
@@ -313,6 +316,7 @@ const results = {
   git: gitDescribe(),
   seed,
   payloadKiB: payload,
+  latencyMs,
   runs,
   sizes: [],
 };

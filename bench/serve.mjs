@@ -7,12 +7,15 @@ import { createServer } from 'node:http';
 import { resolve, sep } from 'node:path';
 
 const root = resolve(process.argv[2] ?? '.');
+// Milliseconds before each answer, as a real mirror's round trip (`--latency` of run.mjs).
+const latencyMs = Number(process.argv[3] ?? 0);
 let requests = 0;
 let bytes = 0;
 let notFound = 0;
 
 const server = createServer(async (req, res) => {
   requests++;
+  if (latencyMs > 0) await new Promise((done) => setTimeout(done, latencyMs));
   const path = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
   const file = resolve(root, '.' + path);
   const st = file.startsWith(root + sep) ? await stat(file).catch(() => undefined) : undefined;

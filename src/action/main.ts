@@ -38,6 +38,8 @@ function baseInput(): BaseSpec {
 const actionLogger: Logger = {
   info: (m) => core.info(escapeLines(m)),
   warn: (m) => core.warning(escapeLines(m)),
+  // Repo passwords and URL user-info: masked in the log should anything ever print them.
+  secret: (value) => core.setSecret(value),
   // Architectures run concurrently and groups cannot interleave: lines are kept per stage and shown
   // as one group per architecture and stage when the architecture is done.
   scope(name) {
@@ -169,6 +171,7 @@ export async function run(): Promise<void> {
       base,
       arches: selectArches(listInput('architectures'), 'architectures'),
       reposDir: core.getInput('repos-dir') || '/etc/yum.repos.d',
+      ...(listInput('vars-dir').length > 0 && { varsDirs: listInput('vars-dir').map((d) => resolve(d)) }),
       repoPairs: listInput('repos'),
       releasever: core.getInput('releasever') || undefined,
       weakDeps: booleanInput('weak-deps', true),

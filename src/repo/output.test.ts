@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile }
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { ComposeError } from '../errors.js';
+import { ComposeError, escapeControl } from '../errors.js';
 import { limiter, type Limiter } from '../tools/limit.js';
 import type { FetchedPackage } from '../download/fetch.js';
 import { buildRpms } from '../../test/fixtures/rpms.js';
@@ -23,7 +23,8 @@ describe('packageFilename', () => {
   for (const field of ['name', 'version', 'release', 'arch'] as const) {
     test.each(hostile.map((v) => [JSON.stringify(v), v]))(`rejects ${field} %s`, (_shown, value) => {
       expect(() => packageFilename({ ...good, [field]: value })).toThrow(ComposeError);
-      expect(() => packageFilename({ ...good, [field]: value })).toThrow(`refusing package with unsafe name component "${value}" in its metadata`);
+      // Printed with control characters escaped: the name comes from repo metadata.
+      expect(() => packageFilename({ ...good, [field]: value })).toThrow(`refusing package with unsafe name component "${escapeControl(value)}" in its metadata`);
     });
   }
 });
