@@ -25628,7 +25628,7 @@ async function mergeCommand(args, io, context) {
 const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR|URL --base-rev REF | --rootfs DIR|TAR|URL | --base-image REF)
       [--base-sha256 HEX] [--base-authfile FILE | --base-registry-username USER --base-registry-password-stdin]
-      [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
+      [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
       [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
@@ -25668,7 +25668,11 @@ Options:
   --tls-verify BOOL      false to reach a plain-HTTP registry (loopback registries never verify)
   --arch ARCH            architecture to compose, repeatable (${KNOWN_ARCHITECTURES.join(', ')});
                          default: this machine's
-  --repos-dir DIR        directory of .repo files (default: /etc/yum.repos.d)
+  --repos-dir DIR        directory of .repo files (default: /etc/yum.repos.d), used as dnf
+                         would: metalink, mirrorlist, proxy, TLS and credential options included
+  --vars-dir DIR         directory of repo variable files ($contentdir, $stream…), repeatable;
+                         replaces the default /etc/dnf/vars and /etc/yum/vars; DNF_VAR_<name>
+                         in the environment wins over both
   --repo ID=URL          an extra repo, repeatable; replaces a .repo file's repo of the same id
   --releasever N         default: VERSION_ID from the base's os-release
   --no-weak-deps         leave weak dependencies (Recommends, Supplements) out
@@ -25735,6 +25739,7 @@ function main_parse(argv) {
                 rootfs: { type: 'string' },
                 arch: { type: 'string', multiple: true },
                 'repos-dir': { type: 'string' },
+                'vars-dir': { type: 'string', multiple: true },
                 repo: { type: 'string', multiple: true },
                 releasever: { type: 'string' },
                 'no-weak-deps': { type: 'boolean' },
@@ -25828,6 +25833,7 @@ function composeOptions(values, mode, io) {
         base: baseSpec(values),
         arches: selectArches(values.arch ?? [], '--arch'),
         reposDir: reposDir(values),
+        ...(values['vars-dir'] && { varsDirs: values['vars-dir'].map((d) => (0,external_node_path_.resolve)(d)) }),
         repoPairs: values.repo ?? [],
         releasever: values.releasever,
         weakDeps: !values['no-weak-deps'],
