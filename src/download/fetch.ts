@@ -175,11 +175,12 @@ function downloadShared(url: string, dest: string, checksum: { type: string; val
 async function download(url: string, dest: string, checksum: { type: string; value: string }): Promise<Sums> {
   const partial = `${dest}.part-${process.pid}-${++partials}`;
   try {
+    // One attempt: fetchDirect moves on to the next mirror, and retries in rounds over all of them.
     const sums = await downloadUrl(url, async (body) => {
       const hash = hashing(checksum.type);
       await save(body, partial, hash);
       return hash.sums();
-    });
+    }, { attempts: 1 });
     if (sums.declared !== checksum.value) throw new ChecksumMismatch(checksum, sums.declared);
     renameSync(partial, dest);
     written.add(dest);
