@@ -70,6 +70,8 @@ export interface ComposeOptions {
   mode?: 'compose' | 'depsolve';
   /** Make the same extension resolving to different versions on different architectures an error. */
   strictCrossArch?: boolean;
+  /** Called once no architecture needs to read the base any more (registry credentials can go). */
+  onBasesRead?: () => Promise<void>;
   /** Wait for another run's lock on the output or cache directory instead of failing at once. */
   waitLock?: boolean;
   /** Write an architecture that has no package (an empty repo) instead of refusing. */
@@ -417,8 +419,10 @@ async function composeLocked(options: ComposeOptions, log: Logger, config: Exten
     const done = await settleAll(
       options.arches,
       async (arch) => {
-        const r = await resolveArch(run, arch, scopes.get(arch)!).finally(() => {
-          if (--unresolved === 0) void solver.close(); // the helpers' memory goes back before the last downloads
+        const r = await resolveArch(run, arch, scopes.get(arch)!).finally(async () => {
+          if (--unresolved > 0) return;
+          void solver.close(); // the helpers' memory goes back before the last downloads
+          await options.onBasesRead?.(); // the base's registry credentials live no longer than the base reads
         });
         return { r, c: pipelined ? await writeArch(run, r, () => false) : undefined };
       },

@@ -204,7 +204,7 @@ export async function run(): Promise<void> {
           tlsVerify: booleanInput('tls-verify', true),
           onAuthDir: (dir) => core.saveState(AUTH_DIR_STATE.base, dir),
         },
-        (base) => compose({ ...options, base }),
+        (base, release) => compose({ ...options, base, onBasesRead: release }),
       );
     } catch (err) {
       if (!(err instanceof ComposeError)) throw err;

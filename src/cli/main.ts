@@ -267,7 +267,7 @@ async function composeAndReport(values: Values, mode: 'compose' | 'depsolve', io
     result = await withBaseRegistry(
       options.base,
       { username: values['base-registry-username'], password, authFile: values['base-authfile'] && resolve(values['base-authfile']), tlsVerify: tlsVerify(values) },
-      (base) => compose({ ...options, base }),
+      (base, release) => compose({ ...options, base, onBasesRead: release }),
     );
   } catch (err) {
     if (!(err instanceof ComposeError)) throw err;

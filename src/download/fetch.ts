@@ -279,6 +279,7 @@ export async function fetchPackages(packages: ResolvedPackage[], repos: RepoStat
   };
   /** Packages for dnf's downloader, fetched together once the cache has been consulted. */
   const forDnf: { pkg: ResolvedPackage; name: string; index: number }[] = [];
+  const indexOf = new Map(packages.map((p, i) => [p, i]));
   const fetched: (FetchedPackage | undefined)[] = await mapLimit(packages, options.concurrency ?? 8, async (pkg) => {
     const { type, value } = pkg.checksum;
     try {
@@ -297,7 +298,7 @@ export async function fetchPackages(packages: ResolvedPackage[], repos: RepoStat
       let url = sums && (await originOf(options.cacheDir, name));
       if (!sums) {
         if ((options.routes?.[pkg.repo] ?? 'direct') === 'dnf') {
-          forDnf.push({ pkg, name, index: packages.indexOf(pkg) });
+          forDnf.push({ pkg, name, index: indexOf.get(pkg)! });
           return undefined;
         }
         ({ sums, url } = await fetchDirect(pkg, mirrors.get(pkg.repo) ?? [], file));
@@ -347,7 +348,7 @@ async function fetchWithDnf(items: { pkg: ResolvedPackage; name: string; index: 
     const answers = await dnf.fetcher.packages(dnf.repos, items.map(({ pkg }, i) => ({
       repo: pkg.repo, location: pkg.location, checksum: pkg.checksum, size: pkg.size, dest: join(dir, `${i}.rpm`),
     })));
-    return await Promise.all(items.map(async ({ pkg, name, index }, i): Promise<DnfResult> => {
+    return await mapLimit(items.map((item, i) => ({ ...item, i })), 8, async ({ pkg, name, index, i }): Promise<DnfResult> => {
       const answer = answers[i]!;
       if (!answer.ok) {
         const attempts = answer.failures.map((f) => ({ mirror: mirrorOf(f.url, pkg.location), reason: librepoReason(f.message) }));
@@ -367,7 +368,7 @@ async function fetchWithDnf(items: { pkg: ResolvedPackage; name: string; index: 
       renameSync(dest, file);
       written.add(file);
       return { index, fetched: { ...pkg, file, sha256: sums.sha256 } };
-    }));
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

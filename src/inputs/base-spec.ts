@@ -37,18 +37,21 @@ export function selectBase(choice: BaseChoice, name: (field: 'ostree-repo' | 'ba
 export async function withBaseRegistry<T>(
   spec: BaseSpec,
   access: CredentialInputs & { tlsVerify?: boolean; onAuthDir?: (dir: string) => void },
-  fn: (spec: BaseSpec) => Promise<T>,
+  /** `release` removes an auth file we wrote as soon as the base needs no more reading. */
+  fn: (spec: BaseSpec, release: () => Promise<void>) => Promise<T>,
 ): Promise<T> {
   if (spec.kind !== 'image') {
     if (access.username || access.password || access.authFile) throw new UsageError('registry credentials for the base apply to a base image only');
-    return fn(spec);
+    return fn(spec, async () => {});
   }
   const image = isUrl(spec.ref) ? undefined : parseImageName(spec.ref);
   const { authFile, owned } = await resolveAuth(image?.registry ?? '', access);
   if (owned) access.onAuthDir?.(owned.dir);
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= owned?.cleanup() ?? Promise.resolve());
   try {
-    return await fn({ ...spec, registry: { ...(authFile && { authFile }), ...(access.tlsVerify === false && { tlsVerify: false }) } });
+    return await fn({ ...spec, registry: { ...(authFile && { authFile }), ...(access.tlsVerify === false && { tlsVerify: false }) } }, release);
   } finally {
-    await owned?.cleanup();
+    await release();
   }
 }
