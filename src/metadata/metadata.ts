@@ -107,7 +107,8 @@ export function buildMetadata(input: MetadataInput): Metadata {
     packages: solve.packages.map((p) => {
       const file = files[p.nevra];
       if (!file) throw new Error(`metadata: no file recorded for ${p.nevra}`);
-      return { ...p, filename: checkFilename(p.nevra, file.filename), sha256: file.sha256, ...(file.url && { url: file.url }) };
+      const { url: _ignored, ...fields } = p as typeof p & { url?: string }; // only where the file came from, as the download stage says
+      return { ...fields, filename: checkFilename(p.nevra, file.filename), sha256: file.sha256, ...(file.url && { url: file.url }) };
     }),
   });
 }

@@ -319,7 +319,10 @@ export class DnfSolver {
     if (output.problems?.length) {
       throw new ComposeError(output.problems.map((p) => ({ message: redactUrls(this.explained(plainWords(p.message))), extension: p.extension ?? undefined, arch })));
     }
-    return { arch, packages: output.packages ?? [], closures: output.closures ?? {}, repos: (output.repos ?? []).map(redactRepoState) };
+    // Only the fields we know: nothing a helper adds (a mirror URL with user-info) reaches a record or metadata.json.
+    const packages = (output.packages ?? []).map(({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, path, extensions }) =>
+      ({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, ...(path && { path }), extensions }));
+    return { arch, packages, closures: output.closures ?? {}, repos: (output.repos ?? []).map(redactRepoState) };
   }
 
   private closing?: Promise<void>;
