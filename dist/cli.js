@@ -22280,7 +22280,9 @@ class DnfSolver {
         if (output.problems?.length) {
             throw new errors/* ComposeError */.hp(output.problems.map((p) => ({ message: redactUrls(this.explained(plainWords(p.message))), extension: p.extension ?? undefined, arch })));
         }
-        return { arch, packages: output.packages ?? [], closures: output.closures ?? {}, repos: (output.repos ?? []).map(redactRepoState) };
+        // Only the fields we know: nothing a helper adds (a mirror URL with user-info) reaches a record or metadata.json.
+        const packages = (output.packages ?? []).map(({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, path, extensions }) => ({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, ...(path && { path }), extensions }));
+        return { arch, packages, closures: output.closures ?? {}, repos: (output.repos ?? []).map(redactRepoState) };
     }
     closing;
     /** Ends the helpers (once; later calls wait for the same end). */
@@ -22866,11 +22868,12 @@ function downloadShared(url, dest, checksum) {
 async function fetch_download(url, dest, checksum) {
     const partial = `${dest}.part-${process.pid}-${++partials}`;
     try {
+        // One attempt: fetchDirect moves on to the next mirror, and retries in rounds over all of them.
         const sums = await download(url, async (body) => {
             const hash = hashing(checksum.type);
             await save(body, partial, hash);
             return hash.sums();
-        });
+        }, { attempts: 1 });
         if (sums.declared !== checksum.value)
             throw new ChecksumMismatch(checksum, sums.declared);
         (0,external_node_fs_.renameSync)(partial, dest);
@@ -22971,6 +22974,7 @@ async function fetchPackages(packages, repos, options) {
     };
     /** Packages for dnf's downloader, fetched together once the cache has been consulted. */
     const forDnf = [];
+    const indexOf = new Map(packages.map((p, i) => [p, i]));
     const fetched = await mapLimit(packages, options.concurrency ?? 8, async (pkg) => {
         const { type, value } = pkg.checksum;
         try {
@@ -22991,7 +22995,7 @@ async function fetchPackages(packages, repos, options) {
             let url = sums && (await originOf(options.cacheDir, name));
             if (!sums) {
                 if ((options.routes?.[pkg.repo] ?? 'direct') === 'dnf') {
-                    forDnf.push({ pkg, name, index: packages.indexOf(pkg) });
+                    forDnf.push({ pkg, name, index: indexOf.get(pkg) });
                     return undefined;
                 }
                 ({ sums, url } = await fetchDirect(pkg, mirrors.get(pkg.repo) ?? [], file));
@@ -23046,7 +23050,7 @@ async function fetchWithDnf(items, cache, dnf) {
         const answers = await dnf.fetcher.packages(dnf.repos, items.map(({ pkg }, i) => ({
             repo: pkg.repo, location: pkg.location, checksum: pkg.checksum, size: pkg.size, dest: (0,external_node_path_.join)(dir, `${i}.rpm`),
         })));
-        return await Promise.all(items.map(async ({ pkg, name, index }, i) => {
+        return await mapLimit(items.map((item, i) => ({ ...item, i })), 8, async ({ pkg, name, index, i }) => {
             const answer = answers[i];
             if (!answer.ok) {
                 const attempts = answer.failures.map((f) => ({ mirror: mirrorOf(f.url, pkg.location), reason: librepoReason(f.message) }));
@@ -23067,7 +23071,7 @@ async function fetchWithDnf(items, cache, dnf) {
             (0,external_node_fs_.renameSync)(dest, file);
             written.add(file);
             return { index, fetched: { ...pkg, file, sha256: sums.sha256 } };
-        }));
+        });
     }
     finally {
         await (0,promises_.rm)(dir, { recursive: true, force: true });
@@ -23856,7 +23860,8 @@ function buildMetadata(input) {
             const file = files[p.nevra];
             if (!file)
                 throw new Error(`metadata: no file recorded for ${p.nevra}`);
-            return { ...p, filename: checkFilename(p.nevra, file.filename), sha256: file.sha256, ...(file.url && { url: file.url }) };
+            const { url: _ignored, ...fields } = p; // only where the file came from, as the download stage says
+            return { ...fields, filename: checkFilename(p.nevra, file.filename), sha256: file.sha256, ...(file.url && { url: file.url }) };
         }),
     });
 }
@@ -24390,9 +24395,11 @@ async function composeLocked(options, log, config, repos) {
         const pipelined = options.mode !== 'depsolve' && options.previousState.length === 0;
         let unresolved = options.arches.length;
         const done = await settleAll(options.arches, async (arch) => {
-            const r = await resolveArch(run, arch, scopes.get(arch)).finally(() => {
-                if (--unresolved === 0)
-                    void solver.close(); // the helpers' memory goes back before the last downloads
+            const r = await resolveArch(run, arch, scopes.get(arch)).finally(async () => {
+                if (--unresolved > 0)
+                    return;
+                void solver.close(); // the helpers' memory goes back before the last downloads
+                await options.onBasesRead?.(); // the base's registry credentials live no longer than the base reads
             });
             return { r, c: pipelined ? await writeArch(run, r, () => false) : undefined };
         }, (partial) => (staged = stagedOf(partial.map((p) => p.c))));
@@ -24904,21 +24911,25 @@ function selectBase(choice, name) {
  * Runs `fn` with the base's registry access set up: an auth file from credentials (written 0600,
  * removed afterwards; `onAuthDir` lets the action's post step remove it too) or a given one.
  */
-async function withBaseRegistry(spec, access, fn) {
+async function withBaseRegistry(spec, access, 
+/** `release` removes an auth file we wrote as soon as the base needs no more reading. */
+fn) {
     if (spec.kind !== 'image') {
         if (access.username || access.password || access.authFile)
             throw new errors/* UsageError */.eb('registry credentials for the base apply to a base image only');
-        return fn(spec);
+        return fn(spec, async () => { });
     }
     const image = remote_isUrl(spec.ref) ? undefined : parseImageName(spec.ref);
     const { authFile, owned } = await (0,registry_auth/* resolveAuth */.hi)(image?.registry ?? '', access);
     if (owned)
         access.onAuthDir?.(owned.dir);
+    let released;
+    const release = () => (released ??= owned?.cleanup() ?? Promise.resolve());
     try {
-        return await fn({ ...spec, registry: { ...(authFile && { authFile }), ...(access.tlsVerify === false && { tlsVerify: false }) } });
+        return await fn({ ...spec, registry: { ...(authFile && { authFile }), ...(access.tlsVerify === false && { tlsVerify: false }) } }, release);
     }
     finally {
-        await owned?.cleanup();
+        await release();
     }
 }
 
@@ -25858,7 +25869,7 @@ async function composeAndReport(values, mode, io) {
     let result;
     let failures = [];
     try {
-        result = await withBaseRegistry(options.base, { username: values['base-registry-username'], password, authFile: values['base-authfile'] && (0,external_node_path_.resolve)(values['base-authfile']), tlsVerify: tlsVerify(values) }, (base) => compose({ ...options, base }));
+        result = await withBaseRegistry(options.base, { username: values['base-registry-username'], password, authFile: values['base-authfile'] && (0,external_node_path_.resolve)(values['base-authfile']), tlsVerify: tlsVerify(values) }, (base, release) => compose({ ...options, base, onBasesRead: release }));
     }
     catch (err) {
         if (!(err instanceof errors/* ComposeError */.hp))

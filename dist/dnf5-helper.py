@@ -124,7 +124,10 @@ def make_base(req):
     variables = base.get_vars()
     # Repo variables as read by the caller (vars dirs, DNF_VAR_*): the same for both backends.
     for name, value in (req.get('vars') or {}).items():
-        variables.set(name, value)
+        try:
+            variables.set(name, value)
+        except getattr(libdnf5.exception, 'ReadOnlyVariableError', ()):
+            pass  # $releasever_major/_minor: libdnf5 derives them from $releasever itself
     variables.set('arch', arch)
     variables.set('releasever', req['releasever'])
     if req.get('op') in ('packages', 'keys'):
@@ -450,16 +453,14 @@ def resolve_arch(req):
     for key in sorted(chosen):
         pkg, exts = chosen[key]
         checksum = pkg.get_checksum()
-        remote = list(pkg.get_remote_locations())
         packages.append({
             'name': pkg.get_name(), 'epoch': int(pkg.get_epoch() or 0), 'version': pkg.get_version(),
             'release': pkg.get_release(), 'arch': pkg.get_arch(), 'nevra': key, 'repo': pkg.get_repo_id(),
             'location': pkg.get_location(),
             'checksum': {'type': checksum.get_type_str(), 'value': checksum.get_checksum()},
             'size': pkg.get_download_size(),
-            # file:// repos are read in place; others are fetched by the caller from `url`.
+            # file:// repos are read in place; others are fetched by the caller (see fetch_arch).
             'path': local_path(pkg),
-            'url': remote[0] if remote else None,
             'extensions': sorted(exts),
         })
     return {
