@@ -170,7 +170,8 @@ export function markdown(results) {
     '',
     `${results.date}; ${m.cpus} CPUs (${m.cpuModel}), ${m.memGiB} GiB; CLI \`${results.cli}\` on Node ${m.node}` +
       `${results.git ? ` at ${results.git.commit.slice(0, 12)}${results.git.distDirty ? ' (dist/ with uncommitted changes)' : ''}` : ''}; seed ${results.seed}` +
-      `${results.latencyMs ? `; the server waits ${results.latencyMs} ms before each answer, as a mirror's round trip` : ''}.`,
+      `${results.latencyMs ? `; the server waits ${results.latencyMs} ms before each answer, as a mirror's round trip` : ''}` +
+      `${results.repoOptions?.length ? `; repo options ${results.repoOptions.map((o) => `\`${o}\``).join(', ')} (our downloads through dnf's own downloader)` : ''}.`,
     '',
     ...results.sizes.map((s, i) => sizeSection(s, i === 0) + '\n'),
     growth(results),

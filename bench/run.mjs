@@ -7,6 +7,7 @@
 // bench/results.md and bench/results.json.
 //
 //   node bench/run.mjs [--sizes 10000,40000] [--runs 3] [--seed 1] [--payload KiB] [--latency MS]
+//                      [--repo-option KEY=VALUE]...
 //                      [--cli dist/cli.js] [--node PATH] [--ext-scaling 24,48] [--results bench/results]
 //
 // --node runs the CLI on another Node (default: the one running this script), e.g. Node 24, which
@@ -32,6 +33,9 @@ const { values } = parseArgs({
     payload: { type: 'string', default: '0' },
     // Each answer of the benchmark's server waits this long, as a mirror's round trip does.
     latency: { type: 'string', default: '0' },
+    // Extra .repo options, e.g. `timeout=30` (dnf's default): any transfer option sends our
+    // downloads through dnf's own downloader (librepo) instead of our client, for measuring that path.
+    'repo-option': { type: 'string', multiple: true, default: [] },
     cli: { type: 'string', default: join(ROOT, 'dist/cli.js') },
     node: { type: 'string', default: process.execPath },
     'ext-scaling': { type: 'string', default: '24,48' },
@@ -202,7 +206,8 @@ async function benchSize(packages) {
   try {
     writeFileSync(
       join(runDir, 'yum.repos.d', 'bench.repo'),
-      `[bench]\nname=Benchmark distro\nbaseurl=http://127.0.0.1:${server.port}/$basearch\ngpgcheck=0\nenabled=1\n`,
+      `[bench]\nname=Benchmark distro\nbaseurl=http://127.0.0.1:${server.port}/$basearch\ngpgcheck=0\nenabled=1\n` +
+        values['repo-option'].map((o) => `${o}\n`).join(''),
     );
     log(`warming the page cache for ${distro.repoDir}`);
     warmPageCache(distro.repoDir);
@@ -317,6 +322,7 @@ const results = {
   seed,
   payloadKiB: payload,
   latencyMs,
+  repoOptions: values['repo-option'],
   runs,
   sizes: [],
 };

@@ -405,7 +405,8 @@ async function composeLocked(options: ComposeOptions, log: Logger, config: Exten
   const solver = new DnfSolver(dnf.backend, workDir, layout);
   // createrepo_c runs with two workers: one run per two cores.
   const repoBuilds = limiter(Math.max(1, Math.floor(availableParallelism() / 2)));
-  const fetcher = new DnfFetcher(dnf.backend, workDir);
+  // One downloader process per architecture downloading at once, at most four (about 45 MiB each).
+  const fetcher = new DnfFetcher(dnf.backend, workDir, Math.min(options.arches.length, 4));
   const run: RunContext = { config, repos, vars, routes, fetcher, options, dnf, solver, baseReads: limiter(solvesAtOnce(layout)), repoBuilds, workDir };
   const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
   let staged: StagedArch[] = [];

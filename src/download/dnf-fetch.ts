@@ -30,22 +30,39 @@ export interface DnfRepomd {
   error?: string;
 }
 
+/**
+ * dnf's downloader, one process per architecture downloading at once (up to `processes`): a
+ * download holds its process's interpreter, and each architecture's packages come from its own
+ * mirrors, so architectures wait for the network side by side, not one after another. Started only
+ * when a repo needs it.
+ */
 export class DnfFetcher {
-  private helper?: Helper;
+  private readonly helpers: Helper[] = [];
   private nextId = 0;
 
   constructor(
     private readonly backend: DnfBackend,
     /** Scratch directory of the run. */
     private readonly workDir: string,
+    private readonly processes = 1,
   ) {}
 
+  private helper(): Helper {
+    const idle = this.helpers.find((h) => h.pending.size === 0);
+    if (idle) return idle;
+    if (this.helpers.length < this.processes) {
+      const helper = startHelper(this.backend, join(this.workDir, `dnf-fetch-home-${this.helpers.length}`));
+      this.helpers.push(helper);
+      return helper;
+    }
+    return this.helpers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+  }
+
   private async ask(ctx: RepoContext, request: object): Promise<Record<string, unknown>> {
-    this.helper ??= startHelper(this.backend, join(this.workDir, 'dnf-fetch-home'));
     const root = join(ctx.workDir, 'root'); // dnf wants an installroot; nothing is installed or read there
     await mkdir(root, { recursive: true });
     const input = { ...(await repoRequest(ctx)), installroot: root, weakDeps: false, ...request };
-    const answer = (await this.helper.ask(this.nextId++, ctx.arch, input)) as Record<string, unknown>;
+    const answer = (await this.helper().ask(this.nextId++, ctx.arch, input)) as Record<string, unknown>;
     const error = answer['error'];
     if (typeof error === 'string') throw new ToolError(`dnf's downloader failed on ${ctx.arch}: ${redactUrls(lastLines(error))}`);
     return answer;
@@ -71,6 +88,6 @@ export class DnfFetcher {
   }
 
   close(): Promise<void> {
-    return this.helper?.close() ?? Promise.resolve();
+    return Promise.all(this.helpers.map((h) => h.close())).then(() => {});
   }
 }
