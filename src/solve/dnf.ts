@@ -25,7 +25,13 @@ export type DnfPreference = DnfBackend | 'auto';
 /** What each backend needs: a Python module (dnf4's own, or dnf5's library bindings) and its helper. */
 const BACKENDS: Record<DnfBackend, { probe: string[]; helper: string; fedoraPackage: string }> = {
   dnf5: {
-    probe: ['import libdnf5', 'v = libdnf5.conf.get_library_version()', 'print("%d.%d.%d" % (v.major, v.minor, v.micro))'],
+    // libdnf5 numbers itself prime.major.minor.micro (5.2.18.0 is prime 5, major 2); a release without
+    // a prime part (5.0) says major.minor.micro.
+    probe: [
+      'import libdnf5',
+      'v = libdnf5.conf.get_library_version()',
+      "print('.'.join(str(p) for p in (getattr(v, 'prime', None), v.major, v.minor, v.micro) if p is not None))",
+    ],
     helper: 'dnf5-helper.py',
     fedoraPackage: 'python3-libdnf5',
   },

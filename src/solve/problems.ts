@@ -11,7 +11,8 @@ export function plainWords(text: string): string {
   const lines = text
     .slice(lead.length)
     .split('\n')
-    .map((l) => l.trim().replace(/^- /, '').replace(/^Problem( \d+)?: /, '').trim())
+    // `Problem:` also follows our own lead (`extensions a and b cannot be installed together: Problem: …`).
+    .map((l) => l.trim().replace(/^- /, '').replace(/(^|: )Problem( \d+)?: /, '$1').trim())
     .filter((l) => l && !NOISE.has(l));
   const unique = [...new Set(lines)];
   return unique.length > 0 ? unique.join('; ') : text.trim();
