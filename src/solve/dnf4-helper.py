@@ -251,7 +251,7 @@ class Resolver:
     def _complete(self, item):
         """dnf4 names no repo: the package's, or INSTALLED_REPO for a base package."""
         _, name, repo = item
-        if any(nevra(p) == name for p in self.installed_by_name.get(hawkey.split_nevra(name).name, [])):
+        if any(nevra(p) == name for p in self.installed):
             return ('P', name, INSTALLED_REPO)
         query = self.base.sack.query(flags=hawkey.IGNORE_EXCLUDES).available().filterm(nevra_strict=name)
         return ('P', name, ' or '.join(sorted({p.reponame for p in query})) or repo)
@@ -262,14 +262,14 @@ class Resolver:
         error = our_words(error, 'dnf4', self._complete)
         lines = []
         for line in error.strip().splitlines():
-            match = re.search(r'package (\S+)(?: from \S+)? is filtered out by exclude filtering', line)
+            match = re.search(r'(package (\S+)(?: from \S+)?) is filtered out by exclude filtering', line)
             if match:
-                name = hawkey.split_nevra(match.group(1)).name
+                name = hawkey.split_nevra(match.group(2)).name
                 have = self.installed_by_name.get(name)
                 if have:
                     line = line[:match.start()] + '%s is not allowed: the base has %s and is never changed' % (
                         match.group(1), ', '.join(nevra(p) for p in have))
-                elif self.foreign.filter(nevra_strict=match.group(1)):
+                elif self.foreign.filter(nevra_strict=match.group(2)):
                     line = line[:match.start()] + '%s is for another architecture' % match.group(1)
             lines.append(line.rstrip())
         return '\n'.join(lines)

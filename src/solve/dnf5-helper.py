@@ -390,14 +390,14 @@ class Resolver:
         error = our_words(error, 'dnf5', lambda item: item, self._orient)
         lines = []
         for line in error.strip().splitlines():
-            match = re.search(r'package (\S+)(?: from \S+)? is filtered out by exclude filtering', line)
+            match = re.search(r'(package (\S+)(?: from \S+)?) is filtered out by exclude filtering', line)
             if match:
-                name = nevra_name(match.group(1))
+                name = nevra_name(match.group(2))
                 have = self.installed_by_name.get(name)
                 if have:
                     line = line[:match.start()] + '%s is not allowed: the base has %s and is never changed' % (
                         match.group(1), ', '.join(nevra(p) for p in have))
-                elif self._contains(self.foreign, match.group(1)):
+                elif self._contains(self.foreign, match.group(2)):
                     line = line[:match.start()] + '%s is for another architecture' % match.group(1)
             lines.append(line.rstrip())
         return '\n'.join(lines)

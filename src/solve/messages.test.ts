@@ -26,6 +26,7 @@ beforeAll(async () => {
       { name: 'basepkg', version: '1.0', release: '1' },
       { name: 'libz', version: '1.2.13', release: '4' },
       { name: 'shell-acme', version: '5.2', release: '1' },
+      { name: 'libq', version: '1.0', release: '1' },
     ],
     ['x86_64'],
     join(dir, 'base'),
@@ -38,6 +39,9 @@ beforeAll(async () => {
       { name: 'needs-newer-libz', version: '1.0', release: '1', requires: ['libz >= 1.3'] },
       { name: 'needs-both', version: '1.0', release: '1', requires: ['libz >= 1.3', 'basepkg >= 2.0'] },
       { name: 'hates-shell', version: '1', release: '1', conflicts: ['shell-acme'] },
+      { name: 'needs-newer-and-missing', version: '1', release: '1', requires: ['libz >= 1.3', 'libmissing.so.2'] },
+      { name: 'libq', version: '2.0', release: '1', conflicts: ['shell-acme'] },
+      { name: 'needs-libq2', version: '1', release: '1', requires: ['libq >= 2.0'] },
       { name: 'conflict-a', version: '1.0', release: '1', conflicts: ['conflict-b'] },
       { name: 'conflict-b', version: '1.0', release: '1' },
     ],
@@ -91,6 +95,12 @@ const CASES: [string, Record<string, string[]>, string[]][] = [
     ['hates: package hates-shell-1-1.x86_64 from fedora conflicts with shell-acme provided by base package shell-acme-5.2-1.x86_64']],
   ['two extensions that conflict are named together, with the packages and their repo', { a: ['conflict-a'], b: ['conflict-b'] },
     ['a: extensions a and b cannot be installed together: package conflict-a-1.0-1.x86_64 from fedora conflicts with conflict-b provided by conflict-b-1.0-1.x86_64 from fedora']],
+  ['when a solve with the base unlocked fails too, the solver\'s reason', { locked: ['needs-newer-and-missing'] },
+    ['locked: nothing provides libmissing.so.2 needed by needs-newer-and-missing-1-1.x86_64 from fedora']],
+  ['a base package the solve would need to change, when it cannot change it anyway, is said to be locked', { locked2: ['needs-libq2'] }, [
+    'locked2: package needs-libq2-1-1.x86_64 from fedora requires libq >= 2.0, but none of the providers can be installed; ' +
+      'package libq-2.0-1.x86_64 from fedora is not allowed: the base has libq-1.0-1.x86_64 and is never changed',
+  ]],
   ['a package no repo has', { missing: ['no-such-package'] }, ['missing: no package matches no-such-package in repos fedora, xtra']],
   ['a package the base has', { inbase: ['shell-acme'] }, ['inbase: package shell-acme already present in base (shell-acme-5.2-1.x86_64)']],
 ];
