@@ -3,8 +3,9 @@
 const NOISE = new Set(['conflicting requests']);
 
 /**
- * `Problem: conflicting requests\n  - nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64`
- * becomes `nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64`.
+ * `Problem: conflicting requests\n  - nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64 from fedora`
+ * becomes `nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64 from fedora` (the helpers have already
+ * put the solver's lines in our words, the same under dnf4 and dnf5: problem_words.py).
  */
 export function plainWords(text: string): string {
   const lead = /^cannot be resolved: /.exec(text)?.[0] ?? '';
