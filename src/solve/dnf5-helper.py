@@ -15,7 +15,7 @@ include/libdnf5/rpm/{package,package_query,package_set,package_sack,checksum,nev
 include/libdnf5/repo/{repo,repo_sack,repo_query,config_repo}.hpp, include/libdnf5/conf/{config_main,vars}.hpp,
 libdnf5/base/base.cpp (Base::setup), libdnf5/base/solver_problems.cpp (problem wording), bindings/libdnf5/*.i
 and the binding tests in test/python3/libdnf5/ (tutorial/session/force_arch.py for the architecture).
-Run against libdnf5 5.2.18.0 built from source (see README, Versions run); CI on Debian has only dnf4.
+Run against libdnf5 5.2.18.0 and 5.3.0.0 built from source (see README, Versions run); CI on Debian has only dnf4.
 Problem texts go through problem_words.py, so both helpers say the same thing in the same words.
 """
 import hashlib
