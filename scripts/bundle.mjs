@@ -30,4 +30,4 @@ for (const [name, entry] of Object.entries(entries)) {
   }
   rmSync(tmp, { recursive: true, force: true });
 }
-for (const helper of ['dnf4-helper.py', 'dnf5-helper.py', 'helper_serve.py']) copyFileSync(join('src/solve', helper), join(out, helper));
+for (const helper of ['dnf4-helper.py', 'dnf5-helper.py', 'helper_serve.py', 'problem_words.py']) copyFileSync(join('src/solve', helper), join(out, helper));

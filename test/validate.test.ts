@@ -53,10 +53,12 @@ extensions:
   const messages = err.problems.map((p) => `${p.extension} on ${p.arch}: ${p.message}`).sort();
   expect(messages).toEqual([
     'firmware on aarch64: no package matches x86-firmware in repos fedora',
-    'newer on aarch64: cannot be installed without changing the base: it would upgrade base package libfoo-1.0-1.aarch64 to libfoo-2.0-1.aarch64',
-    'newer on x86_64: cannot be installed without changing the base: it would upgrade base package libfoo-1.0-1.x86_64 to libfoo-2.0-1.x86_64',
-    'unresolvable on aarch64: nothing provides libmissing.so.1 needed by needs-missing-1.0-1.aarch64',
-    'unresolvable on x86_64: nothing provides libmissing.so.1 needed by needs-missing-1.0-1.x86_64',
+    'newer on aarch64: cannot be installed without changing the base: needs-newer-libfoo requires libfoo >= 2.0; the base has libfoo-1.0-1.aarch64 ' +
+      '(it would upgrade base package libfoo-1.0-1.aarch64 to libfoo-2.0-1.aarch64)',
+    'newer on x86_64: cannot be installed without changing the base: needs-newer-libfoo requires libfoo >= 2.0; the base has libfoo-1.0-1.x86_64 ' +
+      '(it would upgrade base package libfoo-1.0-1.x86_64 to libfoo-2.0-1.x86_64)',
+    'unresolvable on aarch64: nothing provides libmissing.so.1 needed by needs-missing-1.0-1.aarch64 from fedora',
+    'unresolvable on x86_64: nothing provides libmissing.so.1 needed by needs-missing-1.0-1.x86_64 from fedora',
   ]);
 });
 

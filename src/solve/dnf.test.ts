@@ -7,6 +7,7 @@ import { run } from '../tools/exec.js';
 import { parseRepoPair, type RepoDefinition } from '../inputs/repos.js';
 import type { ArchPlan } from '../plan/types.js';
 import { makeRootfs } from '../../test/fixtures/base.js';
+import { BACKENDS, PRESENT } from '../../test/fixtures/backends.js';
 import { serveDirectory, type StaticServer } from '../../test/fixtures/http.js';
 import { buildRpms, createRepo } from '../../test/fixtures/rpms.js';
 import { chooseBackend, detectDnf, DnfSolver, helperRequest, solverLayout, type SolveRequest } from './dnf.js';
@@ -78,13 +79,26 @@ describe('helperRequest', () => {
 });
 
 describe('detectDnf', () => {
-  test('finds dnf4 and its version on this machine (Debian has no dnf5)', async () => {
-    const found = await detectDnf();
-    expect(found.backend).toBe('dnf4');
+  test('finds dnf4 and its version on this machine', async () => {
+    const found = await detectDnf('dnf4');
     expect(found.version).toMatch(/^4\.\d+\.\d+$/);
     // Read from dnf/const.py without importing dnf: the same as what dnf itself says.
     expect(found.version).toBe((await run('/usr/bin/python3', ['-c', 'import dnf; print(dnf.VERSION)'])).stdout.trim());
-    await expect(detectDnf('dnf5')).rejects.toThrow('the dnf5 Python API was not found for /usr/bin/python3: install `python3-libdnf5` (Fedora)');
+  });
+
+  test('auto chooses dnf5 where a libdnf5 is importable, else dnf4', async () => {
+    expect((await detectDnf()).backend).toBe(PRESENT.dnf5 ? 'dnf5' : 'dnf4');
+  });
+
+  test('dnf5: the library\'s own version, prime part included (5.2.18.0), or a clear error without it', async () => {
+    if (PRESENT.dnf5) {
+      const found = await detectDnf('dnf5');
+      expect(found.version).toMatch(/^5\.\d+\.\d+\.\d+$/);
+      const v = (await run('/usr/bin/python3', ['-c', 'import libdnf5; v = libdnf5.conf.get_library_version(); print(v.prime, v.major, v.minor, v.micro)'])).stdout;
+      expect(found.version).toBe(v.trim().split(' ').join('.'));
+    } else {
+      await expect(detectDnf('dnf5')).rejects.toThrow('the dnf5 Python API was not found for /usr/bin/python3: install `python3-libdnf5` (Fedora)');
+    }
   });
 
   test('dnf4: one helper, an architecture per core at once; dnf5: a helper per two cores; never more than the architectures', () => {
@@ -97,9 +111,9 @@ describe('detectDnf', () => {
   });
 
   test('chooses dnf5 where present, else dnf4, unless told', () => {
-    expect(chooseBackend('auto', { dnf5: '5.2.18', dnf4: '4.21.0' })).toEqual({ backend: 'dnf5', version: '5.2.18' });
+    expect(chooseBackend('auto', { dnf5: '5.2.18.0', dnf4: '4.21.0' })).toEqual({ backend: 'dnf5', version: '5.2.18.0' });
     expect(chooseBackend('auto', { dnf4: '4.14.0' })).toEqual({ backend: 'dnf4', version: '4.14.0' });
-    expect(chooseBackend('dnf4', { dnf5: '5.2.18', dnf4: '4.21.0' })).toEqual({ backend: 'dnf4', version: '4.21.0' });
+    expect(chooseBackend('dnf4', { dnf5: '5.2.18.0', dnf4: '4.21.0' })).toEqual({ backend: 'dnf4', version: '4.21.0' });
     expect(() => chooseBackend('auto', {})).toThrow("dnf's Python API was not found");
     expect(() => chooseBackend('auto', {})).toThrow('install `python3-libdnf5` or `python3-dnf` (Fedora) or `apt-get install -y python3-dnf` (Debian/Ubuntu)');
   });
@@ -142,14 +156,14 @@ describe('the helpers\' request loop', () => {
   });
 });
 
-describe('solve with the real dnf', () => {
+describe.each(BACKENDS)('solve with the real %s', (backend) => {
   let root: string;
   let repoDir: string;
   let server: StaticServer;
   const TINY = { name: 'tiny', kind: 'os-extension' as const, requested: ['tiny'], specs: ['tiny'] };
 
   beforeAll(async () => {
-    const built = join(dir, 'rpms');
+    const built = join(dir, backend, 'rpms');
     const rpms = await buildRpms(
       [
         { name: 'basepkg', version: '1.0', release: '1' },
@@ -158,7 +172,7 @@ describe('solve with the real dnf', () => {
       ['x86_64', 'aarch64'],
       built,
     );
-    root = await makeRootfs(join(dir, 'root'), { rpms: rpms['x86_64']!.filter((f) => f.includes('basepkg')) });
+    root = await makeRootfs(join(dir, backend, 'root'), { rpms: rpms['x86_64']!.filter((f) => f.includes('basepkg')) });
     repoDir = join(built, 'x86_64');
     await createRepo(repoDir);
     await createRepo(join(built, 'aarch64'));
@@ -168,7 +182,7 @@ describe('solve with the real dnf', () => {
 
   /** One architecture alone, with a helper of its own. */
   async function solve(req: SolveRequest) {
-    const solver = new DnfSolver('dnf4', join(req.workDir, 'helper'));
+    const solver = new DnfSolver(backend, join(req.workDir, 'helper'));
     try {
       return await solver.solve(req);
     } finally {
@@ -207,17 +221,17 @@ describe('solve with the real dnf', () => {
     const { problems } = err as ComposeError;
     expect(problems).toHaveLength(1);
     expect(problems[0]!.arch).toBe('x86_64');
-    expect(problems[0]!.message).toMatch(/^repository could not be loaded: .*broken/);
+    expect(problems[0]!.message).toBe(`repository broken could not be loaded: its metadata (repodata/repomd.xml) could not be downloaded from ${url()}`);
     if (url().startsWith('http')) expect(server.requests.slice(before)).toContain('/no-such-repo/repodata/repomd.xml');
   });
 });
 
-describe('one helper process serving several architectures', () => {
+describe.each(BACKENDS)('one %s helper process serving several architectures', (backend) => {
   let root: string;
   let built: string;
 
   beforeAll(async () => {
-    built = join(dir, 'multi');
+    built = join(dir, backend, 'multi');
     const rpms = await buildRpms(
       [
         { name: 'basepkg', version: '1.0', release: '1' },
@@ -227,7 +241,7 @@ describe('one helper process serving several architectures', () => {
       ['x86_64', 'aarch64'],
       built,
     );
-    root = await makeRootfs(join(dir, 'multi-root'), { rpms: rpms['x86_64']!.filter((f) => f.includes('basepkg')) });
+    root = await makeRootfs(join(dir, backend, 'multi-root'), { rpms: rpms['x86_64']!.filter((f) => f.includes('basepkg')) });
     await Promise.all(['x86_64', 'aarch64'].map((a) => createRepo(join(built, a))));
   });
 
@@ -241,7 +255,7 @@ describe('one helper process serving several architectures', () => {
   });
 
   test('answers each request with its own architecture, and one failure leaves the others answered', async () => {
-    const solver = new DnfSolver('dnf4', fresh('helper-home'), { helpers: 1, threads: 1 });
+    const solver = new DnfSolver(backend, fresh('helper-home'), { helpers: 1, threads: 1 });
     try {
       const [x86, broken, arm] = await Promise.allSettled([
         solver.solve(request('x86_64', ['tiny'])),
@@ -269,7 +283,7 @@ describe('one helper process serving several architectures', () => {
     const script = [
       'import gc, importlib.util, json, sys, weakref',
       `sys.path.insert(0, ${JSON.stringify(HELPER_DIR)})`,
-      `spec = importlib.util.spec_from_file_location('helper', ${JSON.stringify(join(HELPER_DIR, 'dnf4-helper.py'))})`,
+      `spec = importlib.util.spec_from_file_location('helper', ${JSON.stringify(join(HELPER_DIR, `${backend}-helper.py`))})`,
       'helper = importlib.util.module_from_spec(spec); spec.loader.exec_module(helper)',
       'made = []',
       'make_base = helper.make_base',
@@ -286,8 +300,9 @@ describe('one helper process serving several architectures', () => {
     expect(JSON.parse(out.stdout)).toEqual({ closures: [{ e: ['tiny-1.0-1.x86_64'] }, { e: ['other-2.0-3.aarch64'] }], made: 2, alive: 0 });
   });
 
-  test('one helper resolves two architectures at once in threads, each answer matched to its request', async () => {
-    const solver = new DnfSolver('dnf4', fresh('helper-home'), { helpers: 1, threads: 2 });
+  // dnf5 resolves one architecture per process (solverLayout): libdnf5 in threads sometimes read an empty rpmdb.
+  (backend === 'dnf4' ? test : test.skip)('one helper resolves two architectures at once in threads, each answer matched to its request', async () => {
+    const solver = new DnfSolver(backend, fresh('helper-home'), { helpers: 1, threads: 2 });
     try {
       const [x86, arm] = await Promise.all([solver.solve(request('x86_64', ['tiny'])), solver.solve(request('aarch64', ['other']))]);
       expect(x86).toMatchObject({ arch: 'x86_64', closures: { e: ['tiny-1.0-1.x86_64'] } });
@@ -298,16 +313,19 @@ describe('one helper process serving several architectures', () => {
     }
   });
 
-  test('a helper that dies fails every waiting architecture with its last words', async () => {
-    const solver = new DnfSolver('dnf4', fresh('helper-home'), { helpers: 1, threads: 1 });
-    // A request the helper cannot even read as an architecture: Python raises, the answer says so.
-    const bad = { ...request('x86_64', ['tiny']), root: 42 as unknown as string };
-    const err = await solver.solve(bad).catch((e: unknown) => e as Error);
-    expect(err).toBeInstanceOf(Error);
-    // The traceback's last lines: the Python error itself.
-    expect((err as Error).message).toMatch(/^dnf failed on x86_64: [\s\S]*TypeError: /);
-    // The helper is still there for the next architecture.
-    await expect(solver.solve(request('aarch64', ['other']))).resolves.toMatchObject({ arch: 'aarch64' });
-    await solver.close();
+  test('a request the helper cannot read fails that architecture with its last words, and the helper serves on', async () => {
+    const solver = new DnfSolver(backend, fresh('helper-home'), { helpers: 1, threads: 1 });
+    try {
+      // A request the helper cannot even read as an architecture: Python raises, the answer says so.
+      const bad = { ...request('x86_64', ['tiny']), root: 42 as unknown as string };
+      const err = await solver.solve(bad).catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(Error);
+      // The traceback's last lines, which name the exception (libdnf5's SWIG traceback is longer than dnf4's).
+      expect((err as Error).message).toMatch(/^dnf failed on x86_64: [^]*\n\w+Error: /);
+      // The helper is still there for the next architecture.
+      await expect(solver.solve(request('aarch64', ['other']))).resolves.toMatchObject({ arch: 'aarch64' });
+    } finally {
+      await solver.close(); // a helper left running would keep jest waiting
+    }
   });
 });

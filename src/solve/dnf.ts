@@ -27,7 +27,13 @@ export type DnfPreference = DnfBackend | 'auto';
 /** What each backend needs: a Python module (dnf4's own, or dnf5's library bindings) and its helper. */
 const BACKENDS: Record<DnfBackend, { probe: string[]; helper: string; fedoraPackage: string }> = {
   dnf5: {
-    probe: ['import libdnf5', 'v = libdnf5.conf.get_library_version()', 'print("%d.%d.%d" % (v.major, v.minor, v.micro))'],
+    // libdnf5 numbers itself prime.major.minor.micro (5.2.18.0 is prime 5, major 2); a release without
+    // a prime part (5.0) says major.minor.micro.
+    probe: [
+      'import libdnf5',
+      'v = libdnf5.conf.get_library_version()',
+      "print('.'.join(str(p) for p in (getattr(v, 'prime', None), v.major, v.minor, v.micro) if p is not None))",
+    ],
     helper: 'dnf5-helper.py',
     fedoraPackage: 'python3-libdnf5',
   },
@@ -254,8 +260,9 @@ export interface SolverLayout {
  * dnf4: one helper resolving up to one architecture per core at once, in threads: loading repo
  * metadata, most of the work, runs without the GIL, and Python and `import dnf` (about 45 MiB)
  * are paid once; each architecture loaded at once adds its sack (about 15 MiB at 10,000 packages,
- * 40 MiB at 40,000). dnf5, whose bindings have not run here: one architecture per helper, a helper
- * per two cores.
+ * 40 MiB at 40,000). dnf5: one architecture per helper, a helper per two cores: libdnf5 5.2 called
+ * from several threads of one process sometimes read an empty base rpmdb (33 of 720 solves with 2
+ * threads; dnf4 0 of 720).
  */
 export function solverLayout(backend: DnfBackend, arches: number, cores = availableParallelism()): SolverLayout {
   if (backend === 'dnf4') return { helpers: 1, threads: Math.max(1, Math.min(arches, cores)) };

@@ -13,3 +13,8 @@ test('several problems become one line, each reason once', () => {
 test('our own messages pass through unchanged', () => {
   expect(plainWords('package libfoo already present in base (libfoo-1.0-1.x86_64)')).toBe('package libfoo already present in base (libfoo-1.0-1.x86_64)');
 });
+
+test('the solver boilerplate after our own lead goes too', () => {
+  expect(plainWords('extensions a and b cannot be installed together: Problem: package a-1-1.x86_64 from r conflicts with b provided by b-1-1.x86_64 from r'))
+    .toBe('extensions a and b cannot be installed together: package a-1-1.x86_64 from r conflicts with b provided by b-1-1.x86_64 from r');
+});
