@@ -22004,15 +22004,17 @@ function redactUrls(text) {
 // dnf's problem text, said plainly: one line, without the solver's boilerplate.
 const NOISE = new Set(['conflicting requests']);
 /**
- * `Problem: conflicting requests\n  - nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64`
- * becomes `nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64`.
+ * `Problem: conflicting requests\n  - nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64 from fedora`
+ * becomes `nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64 from fedora` (the helpers have already
+ * put the solver's lines in our words, the same under dnf4 and dnf5: problem_words.py).
  */
 function plainWords(text) {
     const lead = /^cannot be resolved: /.exec(text)?.[0] ?? '';
     const lines = text
         .slice(lead.length)
         .split('\n')
-        .map((l) => l.trim().replace(/^- /, '').replace(/^Problem( \d+)?: /, '').trim())
+        // `Problem:` also follows our own lead (`extensions a and b cannot be installed together: Problem: …`).
+        .map((l) => l.trim().replace(/^- /, '').replace(/(^|: )Problem( \d+)?: /, '$1').trim())
         .filter((l) => l && !NOISE.has(l));
     const unique = [...new Set(lines)];
     return unique.length > 0 ? unique.join('; ') : text.trim();
@@ -22041,7 +22043,13 @@ function systemPython() {
 /** What each backend needs: a Python module (dnf4's own, or dnf5's library bindings) and its helper. */
 const BACKENDS = {
     dnf5: {
-        probe: ['import libdnf5', 'v = libdnf5.conf.get_library_version()', 'print("%d.%d.%d" % (v.major, v.minor, v.micro))'],
+        // libdnf5 numbers itself prime.major.minor.micro (5.2.18.0 is prime 5, major 2); a release without
+        // a prime part (5.0) says major.minor.micro.
+        probe: [
+            'import libdnf5',
+            'v = libdnf5.conf.get_library_version()',
+            "print('.'.join(str(p) for p in (getattr(v, 'prime', None), v.major, v.minor, v.micro) if p is not None))",
+        ],
         helper: 'dnf5-helper.py',
         fedoraPackage: 'python3-libdnf5',
     },
@@ -22212,8 +22220,9 @@ function startHelper(backend, home, threads = 1, maxFileBytes = HELPER_MAX_FILE_
  * dnf4: one helper resolving up to one architecture per core at once, in threads: loading repo
  * metadata, most of the work, runs without the GIL, and Python and `import dnf` (about 45 MiB)
  * are paid once; each architecture loaded at once adds its sack (about 15 MiB at 10,000 packages,
- * 40 MiB at 40,000). dnf5, whose bindings have not run here: one architecture per helper, a helper
- * per two cores.
+ * 40 MiB at 40,000). dnf5: one architecture per helper, a helper per two cores: libdnf5 5.2 called
+ * from several threads of one process sometimes read an empty base rpmdb (33 of 720 solves with 2
+ * threads; dnf4 0 of 720).
  */
 function solverLayout(backend, arches, cores = (0,external_node_os_.availableParallelism)()) {
     if (backend === 'dnf4')
@@ -22522,23 +22531,41 @@ async function prune(dir) {
 
 
 
+/**
+ * dnf's downloader, one process per architecture downloading at once (up to `processes`): a
+ * download holds its process's interpreter, and each architecture's packages come from its own
+ * mirrors, so architectures wait for the network side by side, not one after another. Started only
+ * when a repo needs it.
+ */
 class DnfFetcher {
     backend;
     workDir;
-    helper;
+    processes;
+    helpers = [];
     nextId = 0;
     constructor(backend, 
     /** Scratch directory of the run. */
-    workDir) {
+    workDir, processes = 1) {
         this.backend = backend;
         this.workDir = workDir;
+        this.processes = processes;
+    }
+    helper() {
+        const idle = this.helpers.find((h) => h.pending.size === 0);
+        if (idle)
+            return idle;
+        if (this.helpers.length < this.processes) {
+            const helper = startHelper(this.backend, (0,external_node_path_.join)(this.workDir, `dnf-fetch-home-${this.helpers.length}`));
+            this.helpers.push(helper);
+            return helper;
+        }
+        return this.helpers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     }
     async ask(ctx, request) {
-        this.helper ??= startHelper(this.backend, (0,external_node_path_.join)(this.workDir, 'dnf-fetch-home'));
         const root = (0,external_node_path_.join)(ctx.workDir, 'root'); // dnf wants an installroot; nothing is installed or read there
         await (0,promises_.mkdir)(root, { recursive: true });
         const input = { ...(await repoRequest(ctx)), installroot: root, weakDeps: false, ...request };
-        const answer = (await this.helper.ask(this.nextId++, ctx.arch, input));
+        const answer = (await this.helper().ask(this.nextId++, ctx.arch, input));
         const error = answer['error'];
         if (typeof error === 'string')
             throw new errors/* ToolError */.v4(`dnf's downloader failed on ${ctx.arch}: ${redactUrls(lastLines(error))}`);
@@ -22563,7 +22590,7 @@ class DnfFetcher {
         return answer['repos'];
     }
     close() {
-        return this.helper?.close() ?? Promise.resolve();
+        return Promise.all(this.helpers.map((h) => h.close())).then(() => { });
     }
 }
 
@@ -24383,7 +24410,8 @@ async function composeLocked(options, log, config, repos) {
     const solver = new DnfSolver(dnf.backend, workDir, layout);
     // createrepo_c runs with two workers: one run per two cores.
     const repoBuilds = limiter(Math.max(1, Math.floor((0,external_node_os_.availableParallelism)() / 2)));
-    const fetcher = new DnfFetcher(dnf.backend, workDir);
+    // One downloader process per architecture downloading at once, at most four (about 45 MiB each).
+    const fetcher = new DnfFetcher(dnf.backend, workDir, Math.min(options.arches.length, 4));
     const run = { config, repos, vars, routes, fetcher, options, dnf, solver, baseReads: limiter(solvesAtOnce(layout)), repoBuilds, workDir };
     const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
     let staged = [];

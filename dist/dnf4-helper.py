@@ -21,6 +21,7 @@ import hawkey
 import libdnf.repo
 
 from helper_serve import serve, threads_from_argv  # beside this file, in src/solve/ and in dist/
+from problem_words import INSTALLED_REPO, our_words, repo_load_words, why_base_changes
 
 def nevra(pkg):
     epoch = '%d:' % pkg.epoch if pkg.epoch else ''
@@ -203,7 +204,24 @@ class Resolver:
             by = [nevra(p) for p in new if self._obsoletes(p, taken[key])]
             changes.append('obsolete base package %s%s' % (key, ' (obsoleted by %s)' % ', '.join(by) if by else ''))
         changes += ['remove base package %s' % nevra(pkg) for pkg in goal.list_erasures()]
-        return changes
+        return sorted(changes)
+
+    def needs(self, goal):
+        """Why a goal changes the base: (package, dependency, base packages) for each package it
+        installs whose dependency only the new version of a base package satisfies."""
+        inbound = self.install_set(goal)
+        replacing = [p for p in inbound if p.name in self.installed_by_name]
+        everything = self.base.sack.query(flags=hawkey.IGNORE_EXCLUDES)
+        found = []
+        for requester in inbound:
+            if requester.name in self.installed_by_name:
+                continue  # itself a change of the base: its own needs follow from another package's
+            for dep in requester.requires:
+                for new in replacing:
+                    old = self.installed_by_name[new.name]
+                    if everything.filter(pkg=[new], provides=dep) and not everything.filter(pkg=old, provides=dep):
+                        found.append((requester.name, str(dep), [nevra(p) for p in old]))
+        return found
 
     def install_set(self, goal):
         return goal.list_installs() + goal.list_upgrades() + goal.list_downgrades() + goal.list_reinstalls()
@@ -222,7 +240,7 @@ class Resolver:
             raise Problem(self.explain(specs, repos, str(locked_error)), name)
         changes = self.base_changes(goal)
         if changes:
-            raise Problem('cannot be installed without changing the base: it would ' + '; '.join(changes), name)
+            raise Problem(why_base_changes(changes, self.needs(goal)), name)
         return sorted(self.install_set(goal), key=nevra)
 
     def explain(self, specs, repos, locked_error):
@@ -233,21 +251,31 @@ class Resolver:
             return 'cannot be resolved: ' + self.lock_words(locked_error)
         changes = self.base_changes(goal)
         if changes:
-            return 'cannot be installed without changing the base: it would ' + '; '.join(changes)
+            return why_base_changes(changes, self.needs(goal))
         return 'cannot be resolved: ' + self.lock_words(locked_error)
 
+    def _complete(self, item):
+        """dnf4 names no repo: the package's, or INSTALLED_REPO for a base package."""
+        _, name, repo = item
+        if any(nevra(p) == name for p in self.installed):
+            return ('P', name, INSTALLED_REPO)
+        query = self.base.sack.query(flags=hawkey.IGNORE_EXCLUDES).available().filterm(nevra_strict=name)
+        return ('P', name, ' or '.join(sorted({p.reponame for p in query})) or repo)
+
     def lock_words(self, error):
-        """dnf says a locked package is "filtered out by exclude filtering"; say why instead."""
+        """The solver's words made ours; dnf says a locked package is "filtered out by exclude
+        filtering": say why instead."""
+        error = our_words(error, 'dnf4', self._complete)
         lines = []
         for line in error.strip().splitlines():
-            match = re.search(r'package (\S+) is filtered out by exclude filtering', line)
+            match = re.search(r'(package (\S+)(?: from \S+)?) is filtered out by exclude filtering', line)
             if match:
-                name = hawkey.split_nevra(match.group(1)).name
+                name = hawkey.split_nevra(match.group(2)).name
                 have = self.installed_by_name.get(name)
                 if have:
                     line = line[:match.start()] + '%s is not allowed: the base has %s and is never changed' % (
                         match.group(1), ', '.join(nevra(p) for p in have))
-                elif self.foreign.filter(nevra_strict=match.group(1)):
+                elif self.foreign.filter(nevra_strict=match.group(2)):
                     line = line[:match.start()] + '%s is for another architecture' % match.group(1)
             lines.append(line.rstrip())
         return '\n'.join(lines)
@@ -297,7 +325,8 @@ def resolve_with(base, req):
     try:
         base.fill_sack(load_system_repo=True, load_available_repos=True)
     except dnf.exceptions.RepoError as e:
-        return {'problems': [{'message': 'repository could not be loaded: %s' % e}]}
+        urls = {r.id: list(r.baseurl) or [u for u in (r.mirrorlist, r.metalink) if u] for r in base.repos.iter_enabled()}
+        return {'problems': [{'message': repo_load_words(str(e), urls)}]}
     repos = {r.id: r for r in base.repos.iter_enabled()}
     resolver = Resolver(base, req)
     if len(resolver.installed) == 0:

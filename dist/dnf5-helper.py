@@ -15,7 +15,8 @@ include/libdnf5/rpm/{package,package_query,package_set,package_sack,checksum,nev
 include/libdnf5/repo/{repo,repo_sack,repo_query,config_repo}.hpp, include/libdnf5/conf/{config_main,vars}.hpp,
 libdnf5/base/base.cpp (Base::setup), libdnf5/base/solver_problems.cpp (problem wording), bindings/libdnf5/*.i
 and the binding tests in test/python3/libdnf5/ (tutorial/session/force_arch.py for the architecture).
-NOT exercised by this project's CI: the CI runs on Debian, which has no dnf5.
+Run against libdnf5 5.2.18.0 and 5.3.0.0 built from source (see README, Versions run); CI on Debian has only dnf4.
+Problem texts go through problem_words.py, so both helpers say the same thing in the same words.
 """
 import hashlib
 import os
@@ -25,6 +26,7 @@ import urllib.parse
 import libdnf5
 
 from helper_serve import serve  # beside this file, in src/solve/ and in dist/
+from problem_words import our_words, repo_load_words, why_base_changes
 
 ACTION = libdnf5.transaction
 INBOUND = {
@@ -210,6 +212,16 @@ def repo_state(repo):
     }
 
 
+def repo_urls(base):
+    """Each enabled repo's id and the URLs it is fetched from (baseurl, else its mirrorlist or metalink)."""
+    urls = {}
+    for repo in enabled_repos(base):
+        conf = repo.get_config()
+        urls[repo.get_id()] = list(conf.get_baseurl_option().get_value()) or [
+            u for u in (option_value(conf.get_mirrorlist_option()), option_value(conf.get_metalink_option())) if u]
+    return urls
+
+
 def local_path(pkg):
     """dnf4's localPkg() for a package of a file:// repo, else None (dnf5's get_package_path() is always the cache)."""
     location = pkg.get_location()
@@ -321,7 +333,30 @@ class Resolver:
                 changes.append('%s base package %s%s' % (BASE_LOSING[action], nevra(pkg), reason))
             elif have:
                 changes.append("install %s beside the base's %s (a parallel version)" % (nevra(pkg), have))
-        return changes
+        return sorted(changes)
+
+    def needs(self, transaction):
+        """Why a transaction changes the base: (package, dependency, base packages) for each package it
+        installs whose dependency only the new version of a base package satisfies."""
+        inbound = [tsi.get_package() for tsi in transaction.get_transaction_packages() if tsi.get_action() in INBOUND]
+        replacing = [p for p in inbound if p.get_name() in self.installed_by_name]
+        found = []
+        for requester in inbound:
+            if requester.get_name() in self.installed_by_name:
+                continue  # itself a change of the base: its own needs follow from another package's
+            for dep in requester.get_requires():
+                text = dep.to_string()
+                for new in replacing:
+                    if self._provides(nevra(new), text) and not any(
+                            self._provides(nevra(old), text) for old in self.installed_by_name[new.get_name()]):
+                        found.append((requester.get_name(), text, [nevra(p) for p in self.installed_by_name[new.get_name()]]))
+        return found
+
+    def _provides(self, text, dep):
+        query = libdnf5.rpm.PackageQuery(self.base)
+        query.filter_nevra([text])
+        query.filter_provides([dep])
+        return not query.empty()
 
     def solve(self, name, specs, repos):
         """The extension's closure outside the base, as packages; raises Problem with dnf's words."""
@@ -333,7 +368,7 @@ class Resolver:
             raise Problem(self.explain(specs, repos, str(locked_error)), name)
         changes = self.base_changes(transaction)
         if changes:
-            raise Problem('cannot be installed without changing the base: it would ' + '; '.join(changes), name)
+            raise Problem(why_base_changes(changes, self.needs(transaction)), name)
         installs = [tsi.get_package() for tsi in transaction.get_transaction_packages() if tsi.get_action() in INBOUND]
         return sorted(installs, key=nevra)
 
@@ -345,22 +380,34 @@ class Resolver:
             return 'cannot be resolved: ' + self.lock_words(locked_error)
         changes = self.base_changes(transaction)
         if changes:
-            return 'cannot be installed without changing the base: it would ' + '; '.join(changes)
+            return why_base_changes(changes, self.needs(transaction))
         return 'cannot be resolved: ' + self.lock_words(locked_error)
 
+    def _orient(self, rule, items):
+        """libdnf5 words a conflict with a base package from the base's side whichever package holds the
+        Conflicts; dnf4 from the side that holds it. Put it the dnf4 way round."""
+        if rule != 'installed-conflicts':
+            return rule, items
+        base_pkg, dep, new = items
+        query = libdnf5.rpm.PackageQuery(self.base)
+        query.filter_nevra([new[1]])
+        holds = any(c.to_string() == dep[1] for p in query for c in p.get_conflicts())
+        return 'conflicts', [new, dep, base_pkg] if holds else [base_pkg, dep, new]
+
     def lock_words(self, error):
-        """dnf says a locked package is "filtered out by exclude filtering"; say why instead."""
+        """The solver's words made ours; dnf says a locked package is "filtered out by exclude
+        filtering": say why instead."""
+        error = our_words(error, 'dnf5', lambda item: item, self._orient)
         lines = []
         for line in error.strip().splitlines():
-            # "package NEVRA from REPO is filtered out …" since 5.2.5, "package NEVRA is filtered out …" before.
-            match = re.search(r'package (\S+)(?: from \S+)? is filtered out by exclude filtering', line)
+            match = re.search(r'(package (\S+)(?: from \S+)?) is filtered out by exclude filtering', line)
             if match:
-                name = nevra_name(match.group(1))
+                name = nevra_name(match.group(2))
                 have = self.installed_by_name.get(name)
                 if have:
                     line = line[:match.start()] + '%s is not allowed: the base has %s and is never changed' % (
                         match.group(1), ', '.join(nevra(p) for p in have))
-                elif self._contains(self.foreign, match.group(1)):
+                elif self._contains(self.foreign, match.group(2)):
                     line = line[:match.start()] + '%s is for another architecture' % match.group(1)
             lines.append(line.rstrip())
         return '\n'.join(lines)
@@ -413,7 +460,7 @@ def resolve_arch(req):
     try:
         load_repos(base)
     except libdnf5.exception.RepoError as e:
-        return {'problems': [{'message': 'repository could not be loaded: %s' % error_text(e)}]}
+        return {'problems': [{'message': repo_load_words(error_text(e), repo_urls(base))}]}
     repos = {r.get_id(): r for r in enabled_repos(base)}
     resolver = Resolver(base, req)
     if resolver.installed.empty():
@@ -573,6 +620,6 @@ def handle(req):
 
 
 if __name__ == '__main__':
-    # One architecture at a time: these bindings have not run against a real libdnf5 here, so
-    # whether they load repos without the GIL, and safely from several threads, is not known.
+    # One architecture at a time: libdnf5 5.2 resolving from several threads of one process sometimes
+    # read an empty base rpmdb (33 of 720 solves with 2 threads); solverLayout() starts processes instead.
     serve(handle)
