@@ -7,7 +7,7 @@ import { ComposeError, ConfigError, UsageError, type ComposeProblem, type Config
 import { readBase, type BaseInfo, type BaseSpec } from './inputs/base.js';
 import { prepareBase } from './inputs/remote.js';
 import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-yaml.js';
-import { DEFAULT_VARS_DIRS, loadRepos, readRepoVars, repoSecrets, type RepoDefinition } from './inputs/repos.js';
+import { DEFAULT_DNF_CONF, DEFAULT_VARS_DIRS, loadRepos, readMainOptions, readRepoVars, repoSecrets, type RepoDefinition } from './inputs/repos.js';
 import { evrOf, planArch } from './plan/plan.js';
 import type { ArchPlan } from './plan/types.js';
 import { detectDnf, DnfSolver, solverLayout, solvesAtOnce, type DnfPreference, type RepoContext } from './solve/dnf.js';
@@ -56,6 +56,8 @@ export interface ComposeOptions {
   reposDir?: string;
   /** Directories of repo variable files (dnf's varsdir); default /etc/dnf/vars and /etc/yum/vars. */
   varsDirs?: string[];
+  /** The dnf.conf whose [main] transfer options (proxy, TLS, timeouts) apply to every repo; default /etc/dnf/dnf.conf. */
+  dnfConf?: string;
   repoPairs: string[];
   /** Default: the base's os-release VERSION_ID. */
   releasever?: string;
@@ -156,6 +158,8 @@ interface RunContext {
   repos: RepoDefinition[];
   /** Repo variables, the same for every architecture and both dnf backends. */
   vars: Record<string, string>;
+  /** dnf.conf's [main] transfer options (proxy, TLS…), applied to every repo as dnf does. */
+  main: Record<string, string>;
   /** Which client fetches each repo's files (see download/route.ts). */
   routes: Record<string, FetchRoute>;
   /** dnf's own downloader, started only when a repo needs it. */
@@ -181,7 +185,7 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
   const keyOf = (baseName: string) => inputsKey({
     generator: GENERATOR, dnf: run.dnf, arch, config, base: baseName,
     ...(options.releasever !== undefined && { releasever: options.releasever }),
-    weakDeps: options.weakDeps, repos, vars: run.vars,
+    weakDeps: options.weakDeps, repos, vars: run.vars, main: run.main,
   });
   const key = identity && keyOf(identity);
   const recorded = key !== undefined ? await findResolved(options.cacheDir, key, (record) => repomdNow(run, record)) : undefined;
@@ -206,7 +210,7 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
 
   // Solve even when planning found problems, so that one run reports all of them.
   started = Date.now();
-  const solving = solver.solve({ plan, repos, vars: run.vars, root: base.root, workDir: join(workDir, 'solve'), cacheDir: dnfCache(run, arch) });
+  const solving = solver.solve({ plan, repos, vars: run.vars, main: run.main, root: base.root, workDir: join(workDir, 'solve'), cacheDir: dnfCache(run, arch) });
   const solved = await solving.catch((err: unknown) => {
     if (err instanceof ComposeError) throw new ComposeError([...problems, ...err.problems]);
     throw err;
@@ -225,7 +229,7 @@ const dnfCache = (run: RunContext, arch: string) => join(run.options.cacheDir, r
 
 /** What dnf's downloader needs to know of an architecture's repos. */
 function repoContext(run: RunContext, plan: ArchPlan, workDir: string): RepoContext {
-  return { arch: plan.arch, releasever: plan.releasever, ids: plan.repos, repos: run.repos, vars: run.vars, cacheDir: dnfCache(run, plan.arch), workDir };
+  return { arch: plan.arch, releasever: plan.releasever, ids: plan.repos, repos: run.repos, vars: run.vars, main: run.main, cacheDir: dnfCache(run, plan.arch), workDir };
 }
 
 /** Each recorded repo's repomd.xml now: our client for plain baseurls, dnf for the rest (metalinks too). */
@@ -344,7 +348,9 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   const log = options.log ?? silentLogger;
   const config = await readExtensionsYaml(options.config);
   const repos = await loadRepos(options.reposDir, options.repoPairs);
-  for (const secret of repoSecrets(repos)) log.secret?.(secret);
+  const vars = await readRepoVars(options.varsDirs ?? DEFAULT_VARS_DIRS);
+  const main = await readMainOptions(options.dnfConf ?? DEFAULT_DNF_CONF);
+  for (const secret of repoSecrets(repos, vars, main)) log.secret?.(secret);
   const unknown = unknownRepoProblems(config, repos);
   if (unknown.length > 0) throw new ConfigError(unknown);
   const writing = options.mode !== 'depsolve';
@@ -365,7 +371,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
     );
     if (!outputExisted) await chmod(options.output, 0o755); // created for the lock, whatever the umask
     await removeLeftovers(options, locks, log);
-    return await composeLocked(options, log, config, repos);
+    return await composeLocked(options, log, config, repos, vars, main);
   } finally {
     await locks?.release();
     if (!outputExisted) await rmdir(options.output).catch(() => {}); // only if nothing was written
@@ -387,9 +393,10 @@ async function removeLeftovers(options: ComposeOptions, locks: RunLocks, log: Lo
   }
 }
 
-async function composeLocked(options: ComposeOptions, log: Logger, config: ExtensionsConfig, repos: RepoDefinition[]): Promise<ComposeResult> {
-  const vars = await readRepoVars(options.varsDirs ?? DEFAULT_VARS_DIRS);
-  const routes = Object.fromEntries(repos.map((r) => [r.id, fetchRoute(r)]));
+async function composeLocked(
+  options: ComposeOptions, log: Logger, config: ExtensionsConfig, repos: RepoDefinition[], vars: Record<string, string>, main: Record<string, string>,
+): Promise<ComposeResult> {
+  const routes = Object.fromEntries(repos.map((r) => [r.id, fetchRoute(r, process.env, vars, main)]));
   // Once per run: a tag resolved to one digest, a remote repo pulled, an archive fetched, so that
   // every architecture and every state checksum refer to the same base.
   const [dnf, base] = await Promise.all([
@@ -407,7 +414,7 @@ async function composeLocked(options: ComposeOptions, log: Logger, config: Exten
   const repoBuilds = limiter(Math.max(1, Math.floor(availableParallelism() / 2)));
   // One downloader process per architecture downloading at once, at most four (about 45 MiB each).
   const fetcher = new DnfFetcher(dnf.backend, workDir, Math.min(options.arches.length, 4));
-  const run: RunContext = { config, repos, vars, routes, fetcher, options, dnf, solver, baseReads: limiter(solvesAtOnce(layout)), repoBuilds, workDir };
+  const run: RunContext = { config, repos, vars, main, routes, fetcher, options, dnf, solver, baseReads: limiter(solvesAtOnce(layout)), repoBuilds, workDir };
   const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
   let staged: StagedArch[] = [];
   const stagedOf = (cs: (Composed | undefined)[]) => cs.flatMap((c) => (c?.staged ? [c.staged] : []));

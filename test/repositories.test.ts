@@ -35,16 +35,18 @@ beforeAll(async () => {
       { name: 'tool-a', version: '1.0', release: '1', requires: ['libtool-a', 'basepkg'] },
       { name: 'libtool-a', version: '2.0', release: '1' },
       { name: 'signed-tool', version: '1.0', release: '1', noarch: true },
+      { name: 'shared-doc', version: '1.0', release: '1', noarch: true },
     ],
-    ['x86_64'],
+    ['x86_64', 'aarch64'],
     built,
   );
   const files = rpms['x86_64']!;
+  const armFiles = rpms['aarch64']!.filter((f) => f.includes('.aarch64.'));
   repoRoot = join(dir, 'repo');
   signedRoot = join(dir, 'signed');
   await mkdir(repoRoot);
   await mkdir(signedRoot);
-  for (const f of files.filter((f) => !f.includes('signed-tool'))) await copyFile(f, join(repoRoot, f.split('/').pop()!));
+  for (const f of [...files, ...armFiles].filter((f) => !f.includes('signed-tool'))) await copyFile(f, join(repoRoot, f.split('/').pop()!));
   const key = await createSigningKey(dir);
   const signed = files.filter((f) => f.includes('signed-tool'));
   await signRpms(key, signed);
@@ -54,6 +56,8 @@ beforeAll(async () => {
   const root = await makeRootfs(join(dir, 'root'), { rpms: files.filter((f) => f.includes('basepkg')) });
   ostreeRepo = join(dir, 'ostree');
   await commitToOstree(ostreeRepo, 'fixture/x86_64/base', root, '40.1');
+  const armRoot = await makeRootfs(join(dir, 'arm-root'), { rpms: armFiles.filter((f) => f.includes('basepkg')) });
+  await commitToOstree(ostreeRepo, 'fixture/aarch64/base', armRoot, '40.1');
   tls = await makeTls(join(dir, 'tls'));
 });
 afterEach(async () => {
@@ -96,10 +100,11 @@ async function composeWith(repoFile: string, extra: Partial<ComposeOptions> = {}
   const output = again?.output ?? fresh('out');
   const cacheDir = again?.cacheDir ?? fresh('cache');
   const log: string[] = [];
+  const logger = collectingLogger(log);
   const result = await compose({
     base: { kind: 'ostree', repo: ostreeRepo, ref: 'fixture/${basearch}/base' },
-    arches: ['x86_64'], reposDir, repoPairs: [], weakDeps: true, previousState: [], varsDirs: [],
-    ...extra, config, output, cacheDir, log: collectingLogger(log),
+    arches: ['x86_64'], reposDir, repoPairs: [], weakDeps: true, previousState: [], varsDirs: [], dnfConf: join(dir, 'no-dnf.conf'),
+    ...extra, config, output, cacheDir, log: extra.log ? { ...logger, secret: extra.log.secret } : logger,
   });
   const metadata = JSON.parse(await readFile(join(output, 'x86_64', 'metadata.json'), 'utf8')) as Metadata;
   const rpms = (await readdir(join(output, 'x86_64'))).filter((f) => f.endsWith('.rpm')).sort();
@@ -205,6 +210,17 @@ describe('mirrors: every URL dnf knows, failing over', () => {
   });
 });
 
+test('a noarch package both architectures need is fetched once by dnf\'s downloader', async () => {
+  const good = await serve();
+  const mm = await startMirrorManager({ net: { repomd: join(repoRoot, 'repodata/repomd.xml'), mirrors: [good.url] } });
+  servers.push(mm);
+  const config = 'repos: [net]\nextensions:\n  docs:\n    packages: [shared-doc, tool-a]\n';
+  const run = await composeWith(`[net]\nname=net\nmetalink=${mm.url}/metalink?repo=net\n`, { config, arches: ['x86_64', 'aarch64'] });
+  expect(run.rpms).toContain('shared-doc-1.0-1.noarch.rpm');
+  expect(good.requests.filter((r) => r.path.endsWith('shared-doc-1.0-1.noarch.rpm') && r.status === 200)).toHaveLength(1);
+  expect(good.requests.filter((r) => r.path.endsWith('tool-a-1.0-1.aarch64.rpm') && r.status === 200)).toHaveLength(1);
+});
+
 describe('credentials', () => {
   test('username= and password= (Artifactory, Nexus): fetched with them, written nowhere', async () => {
     const mirror = await serve(repoRoot, { auth: { username: 'builder', password: SECRET } });
@@ -222,6 +238,31 @@ describe('credentials', () => {
     expect(run.metadata.repos).toMatchObject([{ id: 'net', url: `${mirror.url}/` }]);
     await expectNoSecret(run);
     await expectNoSecret(run, `builder:${SECRET}`);
+  });
+
+  test('user-info in a gpgkey URL, gpgcheck on: the key is fetched with it', async () => {
+    const mirror = await serve(signedRoot, { auth: { username: 'builder', password: SECRET } });
+    const withCredentials = mirror.url.replace('http://', `http://builder:${SECRET}@`);
+    const config = 'repos: [net]\nextensions:\n  signed:\n    packages: [signed-tool]\n';
+    const run = await composeWith(`[net]\nname=net\nbaseurl=${withCredentials}/\ngpgcheck=1\ngpgkey=${withCredentials}/RPM-GPG-KEY-fixture\n`, { config });
+    expect(run.rpms).toEqual(['signed-tool-1.0-1.noarch.rpm']);
+    await expectNoSecret(run);
+  });
+
+  test('credentials in a repo variable: dnf fetches, nothing keeps them, the log masks them', async () => {
+    const mirror = await serve(repoRoot, { auth: { username: 'builder', password: SECRET } });
+    const masked: string[] = [];
+    process.env['DNF_VAR_mirror'] = mirror.url.replace('http://', `http://builder:${SECRET}@`);
+    try {
+      const run = await composeWith('[net]\nname=net\nbaseurl=$mirror/\n', {
+        log: { ...collectingLogger([]), secret: (v) => masked.push(v) },
+      });
+      expect(run.rpms).toEqual(TOOLS);
+      expect(masked).toContain(SECRET);
+      await expectNoSecret(run);
+    } finally {
+      delete process.env['DNF_VAR_mirror'];
+    }
   });
 
   test('wrong credentials: the error names the repo, never the password', async () => {
@@ -251,6 +292,36 @@ describe('proxies', () => {
     expect(run.rpms).toEqual(TOOLS);
     expect(proxy.log.some((l) => l.endsWith('tool-a-1.0-1.x86_64.rpm'))).toBe(true);
     await expectNoSecret(run);
+  });
+
+  test("proxy= in dnf.conf's [main] applies to every repo; the rest of dnf.conf does not change the solve", async () => {
+    const mirror = await serve();
+    const proxy = await startProxy();
+    servers.push(proxy);
+    const dnfConf = join(fresh('conf'), 'dnf.conf');
+    await mkdir(join(dnfConf, '..'));
+    await writeFile(dnfConf, `[main]\ngpgcheck=1\nskip_if_unavailable=True\nbest=True\nproxy=${proxy.url}\n`);
+    const run = await composeWith(`[net]\nname=net\nbaseurl=${proxyOnlyUrl(mirror)}/\n`, { dnfConf });
+    expect(run.rpms).toEqual(TOOLS);
+    expect(proxy.log.filter((l) => l.endsWith('.rpm')).length).toBe(2);
+  });
+
+  test('an upper-case HTTP_PROXY alone is honoured too (curl ignores it)', async () => {
+    const mirror = await serve();
+    const proxy = await startProxy();
+    servers.push(proxy);
+    const saved = [process.env['http_proxy'], process.env['HTTP_PROXY']];
+    delete process.env['http_proxy'];
+    process.env['HTTP_PROXY'] = proxy.url;
+    try {
+      const run = await composeWith(`[net]\nname=net\nbaseurl=${proxyOnlyUrl(mirror)}/\n`);
+      expect(run.rpms).toEqual(TOOLS);
+      expect(proxy.log.filter((l) => l.endsWith('.rpm')).length).toBe(2);
+    } finally {
+      delete process.env['HTTP_PROXY'];
+      if (saved[0] !== undefined) process.env['http_proxy'] = saved[0];
+      if (saved[1] !== undefined) process.env['HTTP_PROXY'] = saved[1];
+    }
   });
 
   test('http_proxy from the environment sends a plain repo through dnf and its proxy', async () => {

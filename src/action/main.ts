@@ -172,6 +172,7 @@ export async function run(): Promise<void> {
       arches: selectArches(listInput('architectures'), 'architectures'),
       reposDir: core.getInput('repos-dir') || '/etc/yum.repos.d',
       ...(listInput('vars-dir').length > 0 && { varsDirs: listInput('vars-dir').map((d) => resolve(d)) }),
+      ...(core.getInput('dnf-conf') && { dnfConf: resolve(core.getInput('dnf-conf')) }),
       repoPairs: listInput('repos'),
       releasever: core.getInput('releasever') || undefined,
       weakDeps: booleanInput('weak-deps', true),

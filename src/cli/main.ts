@@ -17,7 +17,7 @@ import { mergeCommand, publishCommand } from './publish.js';
 export const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR|URL --base-rev REF | --rootfs DIR|TAR|URL | --base-image REF)
       [--base-sha256 HEX] [--base-authfile FILE | --base-registry-username USER --base-registry-password-stdin]
-      [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--repo ID=URL]... [--releasever N] [--no-weak-deps]
+      [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--dnf-conf FILE] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
       [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
@@ -62,6 +62,9 @@ Options:
   --vars-dir DIR         directory of repo variable files ($contentdir, $stream…), repeatable;
                          replaces the default /etc/dnf/vars and /etc/yum/vars; DNF_VAR_<name>
                          in the environment wins over both
+  --dnf-conf FILE        dnf.conf whose [main] proxy, TLS, credential and timeout options apply
+                         to every repo, as in dnf (default: /etc/dnf/dnf.conf; nothing else of it
+                         is read)
   --repo ID=URL          an extra repo, repeatable; replaces a .repo file's repo of the same id
   --releasever N         default: VERSION_ID from the base's os-release
   --no-weak-deps         leave weak dependencies (Recommends, Supplements) out
@@ -138,6 +141,7 @@ function parse(argv: string[]) {
         arch: { type: 'string', multiple: true },
         'repos-dir': { type: 'string' },
         'vars-dir': { type: 'string', multiple: true },
+        'dnf-conf': { type: 'string' },
         repo: { type: 'string', multiple: true },
         releasever: { type: 'string' },
         'no-weak-deps': { type: 'boolean' },
@@ -240,6 +244,7 @@ function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): C
     arches: selectArches(values.arch ?? [], '--arch'),
     reposDir: reposDir(values),
     ...(values['vars-dir'] && { varsDirs: values['vars-dir'].map((d) => resolve(d)) }),
+    ...(values['dnf-conf'] && { dnfConf: resolve(values['dnf-conf']) }),
     repoPairs: values.repo ?? [],
     releasever: values.releasever,
     weakDeps: !values['no-weak-deps'],

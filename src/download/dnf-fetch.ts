@@ -74,8 +74,11 @@ export class DnfFetcher {
     return answer['packages'] as DnfPackageAnswer[];
   }
 
-  /** Each key URL fetched through its repo into `dest`; an error message where that failed. */
-  async keys(ctx: RepoContext, keys: { repo: string; url: string; dest: string }[]): Promise<{ ok: boolean; error?: string }[]> {
+  /**
+   * Each key fetched through its repo into `dest`, named by its index in the repo's gpgkey list
+   * (the helper reads the URL, user-info included, from the .repo file); an error where that failed.
+   */
+  async keys(ctx: RepoContext, keys: { repo: string; index: number; dest: string }[]): Promise<{ ok: boolean; error?: string }[]> {
     if (keys.length === 0) return [];
     const answer = await this.ask(ctx, { op: 'keys', keys });
     return answer['keys'] as { ok: boolean; error?: string }[];

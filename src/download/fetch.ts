@@ -336,21 +336,57 @@ export async function fetchPackages(packages: ResolvedPackage[], repos: RepoStat
 }
 
 type DnfResult = { index: number; fetched: FetchedPackage } | { failure: PackageFailure } | { problem: string };
+type DnfItem = { pkg: ResolvedPackage; name: string; index: number };
 
 /**
  * dnf's downloader fetches into a directory inside the package cache (so that a verified file is
  * renamed into place, never copied), then each file is checked as any other and gets its cache name.
+ * A package another architecture is fetching already (noarch ones) is awaited, not fetched again.
  */
-async function fetchWithDnf(items: { pkg: ResolvedPackage; name: string; index: number }[], cache: string, dnf: NonNullable<FetchOptions['dnf']>): Promise<DnfResult[]> {
+async function fetchWithDnf(items: DnfItem[], cache: string, dnf: NonNullable<FetchOptions['dnf']>): Promise<DnfResult[]> {
+  const fileOf = (item: DnfItem) => join(cache, item.name);
+  const shared = new Set(items.filter((item) => inFlight.has(fileOf(item)) || written.has(fileOf(item))));
+  const mine = items.filter((item) => !shared.has(item));
+  // Ours are in flight from now on, for every other architecture to wait for.
+  const settle = new Map<string, (sums: Sums | Error) => void>();
+  for (const item of mine) {
+    const pending = new Promise<Sums>((resolve, reject) => settle.set(fileOf(item), (r) => (r instanceof Error ? reject(r) : resolve(r))));
+    pending.catch(() => {}); // each waiter handles it
+    inFlight.set(fileOf(item), pending);
+  }
+  try {
+    const results = await downloadWithDnf(mine, cache, dnf, (item, outcome) => settle.get(fileOf(item))?.(outcome));
+    const waited = await mapLimit([...shared], 8, async ({ pkg, name, index }): Promise<DnfResult> => {
+      const file = join(cache, name);
+      const sums = await (inFlight.get(file) ?? cached(file, pkg.checksum, pkg.size)).catch(() => undefined);
+      if (!sums) return { failure: { nevra: pkg.nevra, repo: pkg.repo, attempts: [], reason: 'its download for another architecture failed' } };
+      return { index, fetched: { ...pkg, file, sha256: sums.sha256 } };
+    });
+    return [...results, ...waited];
+  } finally {
+    for (const item of mine) {
+      settle.get(fileOf(item))?.(new Error('not fetched'));
+      inFlight.delete(fileOf(item));
+    }
+  }
+}
+
+/** One batch through dnf's downloader; `done` tells the waiting architectures each outcome. */
+async function downloadWithDnf(
+  items: DnfItem[], cache: string, dnf: NonNullable<FetchOptions['dnf']>, done: (item: DnfItem, outcome: Sums | Error) => void,
+): Promise<DnfResult[]> {
+  if (items.length === 0) return [];
   const dir = join(cache, `.dnf-${process.pid}-${++dnfBatches}`);
   await mkdir(dir, { recursive: true });
   try {
     const answers = await dnf.fetcher.packages(dnf.repos, items.map(({ pkg }, i) => ({
       repo: pkg.repo, location: pkg.location, checksum: pkg.checksum, size: pkg.size, dest: join(dir, `${i}.rpm`),
     })));
-    return await mapLimit(items.map((item, i) => ({ ...item, i })), 8, async ({ pkg, name, index, i }): Promise<DnfResult> => {
+    return await mapLimit(items.map((item, i) => ({ item, i })), 8, async ({ item, i }): Promise<DnfResult> => {
+      const { pkg, name, index } = item;
       const answer = answers[i]!;
       if (!answer.ok) {
+        done(item, new Error('not fetched'));
         const attempts = answer.failures.map((f) => ({ mirror: mirrorOf(f.url, pkg.location), reason: librepoReason(f.message) }));
         const last = new Map(attempts.map((a) => [a.mirror, a.reason])); // the last error of each mirror
         return {
@@ -363,10 +399,14 @@ async function fetchWithDnf(items: { pkg: ResolvedPackage; name: string; index: 
       }
       const dest = join(dir, `${i}.rpm`);
       const sums = await digests(dest, pkg.checksum.type, pkg.size);
-      if (sums.declared !== pkg.checksum.value) return { problem: `${pkg.nevra} from ${pkg.repo}: ${new ChecksumMismatch(pkg.checksum, sums.declared).message}` };
+      if (sums.declared !== pkg.checksum.value) {
+        done(item, new Error('checksum mismatch'));
+        return { problem: `${pkg.nevra} from ${pkg.repo}: ${new ChecksumMismatch(pkg.checksum, sums.declared).message}` };
+      }
       const file = join(cache, name);
       renameSync(dest, file);
       written.add(file);
+      done(item, sums);
       return { index, fetched: { ...pkg, file, sha256: sums.sha256 } };
     });
   } finally {
@@ -383,17 +423,17 @@ async function checkSignatures(packages: FetchedPackage[], repos: RepoState[], o
   const keyring = join(options.workDir, 'keyring');
   await rm(keyring, { recursive: true, force: true });
   await mkdir(keyring, { recursive: true });
-  const keys: { repo: RepoState; url: string; file: string }[] = [];
+  const keys: { repo: RepoState; index: number; url: string; file: string }[] = [];
   for (const repo of checked.values()) {
     if (repo.gpgkeys.length === 0 && toCheck.some((p) => p.repo === repo.id)) {
       problems.push({ arch: options.arch, message: `repo ${repo.id} has gpgcheck on but no gpgkey to check with` });
     }
-    repo.gpgkeys.forEach((url, i) => keys.push({ repo, url, file: join(keyring, `${repo.id}-${i}.asc`) }));
+    repo.gpgkeys.forEach((url, index) => keys.push({ repo, index, url, file: join(keyring, `${repo.id}-${index}.asc`) }));
   }
   // Keys of repos that dnf's downloader serves come through it too (proxy, private CA, client certificate).
   const viaDnf = keys.filter((k) => options.routes?.[k.repo.id] === 'dnf' && !k.url.startsWith('file:'));
   const dnfAnswers = options.dnf && viaDnf.length > 0
-    ? await options.dnf.fetcher.keys(options.dnf.repos, viaDnf.map((k) => ({ repo: k.repo.id, url: k.url, dest: k.file })))
+    ? await options.dnf.fetcher.keys(options.dnf.repos, viaDnf.map((k) => ({ repo: k.repo.id, index: k.index, dest: k.file })))
     : [];
   for (const key of keys) {
     try {

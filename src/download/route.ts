@@ -1,7 +1,7 @@
 // Which client fetches a repo's files: our own (fast, parallel, content-addressed) only where a
 // repo needs nothing but plain URLs; dnf's own downloader (librepo) for everything else, so that
 // mirrors, proxies, certificates and credentials behave exactly as the user's dnf would have them.
-import type { RepoDefinition } from '../inputs/repos.js';
+import { expandVars, type RepoDefinition } from '../inputs/repos.js';
 
 export type FetchRoute = 'direct' | 'dnf';
 
@@ -24,13 +24,21 @@ export const urlList = (value: string | undefined): string[] => (value ?? '').sp
 
 /**
  * `direct` when our client fetches exactly what dnf would: only baseurls (no metalink/mirrorlist),
- * each plain http(s) or file without user-info, no option that affects transfers, and no proxy in
- * the environment for http(s). `dnf` otherwise.
+ * each plain http(s) or file without user-info once the repo variables are substituted, no option
+ * that affects transfers in the repo or in dnf.conf's [main] (`main`), and no proxy in the
+ * environment for http(s). `dnf` otherwise.
  */
-export function fetchRoute(repo: RepoDefinition, env: Record<string, string | undefined> = process.env): FetchRoute {
+export function fetchRoute(
+  repo: RepoDefinition,
+  env: Record<string, string | undefined> = process.env,
+  vars: Record<string, string> = {},
+  main: Record<string, string> = {},
+): FetchRoute {
+  if (Object.keys(main).length > 0) return 'dnf';
   if (Object.keys(repo.options).some((key) => !TRANSFER_NEUTRAL.has(key))) return 'dnf';
-  const urls = [...urlList(repo.options['baseurl']), ...urlList(repo.options['gpgkey'])];
-  if (urlList(repo.options['baseurl']).length === 0) return 'dnf';
+  const expand = (key: string) => urlList(expandVars(repo.options[key] ?? '', vars));
+  const urls = [...expand('baseurl'), ...expand('gpgkey')];
+  if (expand('baseurl').length === 0) return 'dnf';
   for (const url of urls) {
     const parsed = /^(https?|file):\/\/([^/?#]*)/.exec(url);
     if (!parsed || parsed[2]!.includes('@')) return 'dnf';

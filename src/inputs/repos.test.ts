@@ -65,8 +65,8 @@ describe('parseRepoFile', () => {
   test('reports lines that are not key=value, with their line numbers', () => {
     const { problems } = parseRepoFile('[r]\nbaseurl=file:///r\nthis is not an option\n=value\n', 'k.repo');
     expect(problems).toEqual([
-      { file: 'k.repo', line: 3, col: 1, path: 'r', message: 'expected key=value, found "this is not an option"' },
-      { file: 'k.repo', line: 4, col: 1, path: 'r', message: 'expected key=value, found "=value"' },
+      { file: 'k.repo', line: 3, col: 1, path: 'r', message: 'expected key=value, found "this…"' },
+      { file: 'k.repo', line: 4, col: 1, path: 'r', message: 'expected key=value, found "…"' },
     ]);
   });
 

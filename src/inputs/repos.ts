@@ -2,6 +2,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, escapeControl, UsageError, type ConfigProblem } from '../errors.js';
+import { redactUrls } from '../tools/redact.js';
 
 export interface RepoDefinition {
   id: string;
@@ -63,7 +64,8 @@ export function parseRepoFile(text: string, file: string): { repos: RepoDefiniti
     }
     const eq = trimmed.indexOf('=');
     if (eq <= 0) {
-      problems.push({ file, line, col: 1, path: current?.id ?? '', message: `expected key=value, found "${trimmed}"` });
+      // Not echoed whole: a mistyped `password s3cret` or a bare URL with user-info would be printed.
+      problems.push({ file, line, col: 1, path: current?.id ?? '', message: `expected key=value, found "${redactUrls(trimmed.split(/[\s=]/, 1)[0]!)}…"` });
       return;
     }
     lastKey = trimmed.slice(0, eq).trim().toLowerCase();
@@ -208,13 +210,64 @@ export function releaseverVars(releasever: string, vars: Record<string, string>)
   return { releasever_major: major!, releasever_minor: rest.join('.'), ...vars };
 }
 
+/** `$name` and `${name}` replaced where `vars` knows the name; others are left as written. */
+export function expandVars(text: string, vars: Record<string, string>): string {
+  return text.replace(/\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g, (whole, braced: string | undefined, bare: string | undefined) => {
+    const name = (braced ?? bare)!;
+    return Object.hasOwn(vars, name) ? vars[name]! : whole;
+  });
+}
+
+/**
+ * dnf.conf's [main] options that change how files are fetched. They apply to every repo (a repo's own
+ * value wins), as in dnf; nothing else of the host's dnf.conf is taken, so that the solve is the same
+ * everywhere (Debian's turns skip_if_unavailable on, Fedora's sets installonly_limit and best).
+ */
+export const MAIN_TRANSFER_OPTIONS = new Set([
+  'proxy', 'proxy_username', 'proxy_password', 'proxy_auth_method', 'proxy_sslverify', 'proxy_sslcacert',
+  'proxy_sslclientcert', 'proxy_sslclientkey', 'sslverify', 'sslcacert', 'sslclientcert', 'sslclientkey',
+  'username', 'password', 'timeout', 'minrate', 'retries', 'max_parallel_downloads', 'throttle', 'bandwidth',
+  'ip_resolve', 'user_agent', 'fastestmirror',
+]);
+
+export const DEFAULT_DNF_CONF = '/etc/dnf/dnf.conf';
+
+/** The transfer options of a dnf.conf's [main] section; none when the file does not exist. */
+export async function readMainOptions(path: string): Promise<Record<string, string>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new UsageError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  const options: Record<string, string> = Object.create(null);
+  let section = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith(';')) continue;
+    const header = /^\[(.*)\]$/.exec(line);
+    if (header) {
+      section = header[1]!.trim();
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (section !== 'main' || eq <= 0) continue;
+    const key = line.slice(0, eq).trim().toLowerCase();
+    if (MAIN_TRANSFER_OPTIONS.has(key)) options[key] = line.slice(eq + 1).trim();
+  }
+  return options;
+}
+
 /** Values a repo definition holds that must never be printed or written: passwords and URL user-info. */
-export function repoSecrets(repos: RepoDefinition[]): string[] {
+export function repoSecrets(repos: RepoDefinition[], vars: Record<string, string> = {}, main: Record<string, string> = {}): string[] {
   const secrets = new Set<string>();
-  for (const repo of repos) {
-    for (const [key, value] of Object.entries(repo.options)) {
+  for (const options of [main, ...repos.map((r) => r.options)]) {
+    for (const [key, written] of Object.entries(options)) {
+      const value = expandVars(written, vars); // a variable may hold the credentials
       if ((key === 'password' || key === 'proxy_password') && value) secrets.add(value);
-      for (const match of value.matchAll(/[a-z][a-z0-9+.-]*:\/\/([^/?#@\s]*)@/gi)) {
+      // User-info runs to the last @ before the path: a password may hold an @ of its own.
+      for (const match of value.matchAll(/[a-z][a-z0-9+.-]*:\/\/([^/?#\s]*)@/gi)) {
         const info = match[1]!;
         const colon = info.indexOf(':');
         secrets.add(colon >= 0 ? info.slice(colon + 1) : info);

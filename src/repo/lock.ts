@@ -235,6 +235,7 @@ export async function removeDeadWorkDirs(parent: string): Promise<string[]> {
 const CACHE_PARTIALS: [string, RegExp][] = [
   ['packages', /\.part-\d+-\d+$/],
   ['packages', /^\.dnf-\d+-\d+$/], // dnf's downloader writes there before files are checked and named
+  ['', /^package-origins\.json\.[0-9a-f]+\.part$/],
   ['resolved', /\.[0-9a-f]+\.part$/],
   [join('bases', 'archives'), /^\.partial-/],
 ];

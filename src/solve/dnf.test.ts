@@ -57,6 +57,7 @@ describe('helperRequest', () => {
       releasever: '41',
       // $releasever_major/_minor for dnf before 4.18; a variable of the vars dirs wins over them.
       vars: { releasever_major: '41', releasever_minor: '', contentdir: 'pub/fedora' },
+      main: {},
       weakDeps: true,
       installroot: '/base/root',
       cachedir: cacheDir,

@@ -101,6 +101,8 @@ export interface SolveRequest {
   repos: RepoDefinition[];
   /** Repo variables (vars directories, DNF_VAR_*), see readRepoVars. */
   vars: Record<string, string>;
+  /** dnf.conf's [main] transfer options, see readMainOptions. */
+  main?: Record<string, string>;
   /** A root whose rpmdb (a private copy of the base's) is at usr/lib/sysimage/rpm. */
   root: string;
   /** Per-run scratch directory for this architecture. */
@@ -117,6 +119,8 @@ export interface RepoContext {
   ids: string[];
   repos: RepoDefinition[];
   vars: Record<string, string>;
+  /** dnf.conf's [main] transfer options (proxy, TLS…), set on dnf's main config. */
+  main?: Record<string, string>;
   /** dnf's metadata cache for this architecture; kept between runs. */
   cacheDir: string;
   /** Per-run scratch directory. */
@@ -134,6 +138,7 @@ export async function repoRequest(ctx: RepoContext) {
     arch: ctx.arch,
     releasever: ctx.releasever,
     vars: releaseverVars(ctx.releasever, ctx.vars),
+    main: ctx.main ?? {},
     cachedir: ctx.cacheDir,
     logdir: logDir,
     reposdir: reposDir,
@@ -144,7 +149,7 @@ export async function repoRequest(ctx: RepoContext) {
 /** The JSON line the helper reads for one architecture; exported so its shape is unit-tested. */
 export async function helperRequest(req: SolveRequest) {
   const common = await repoRequest({
-    arch: req.plan.arch, releasever: req.plan.releasever, ids: req.plan.repos, repos: req.repos, vars: req.vars,
+    arch: req.plan.arch, releasever: req.plan.releasever, ids: req.plan.repos, repos: req.repos, vars: req.vars, main: req.main ?? {},
     cacheDir: req.cacheDir, workDir: req.workDir,
   });
   return {
@@ -174,6 +179,15 @@ interface Pending {
 /** The most a file dnf writes may be (filelists solv caches of big repos stay far below). */
 export const HELPER_MAX_FILE_BYTES = 4 * 2 ** 30;
 
+/**
+ * curl (and so librepo) ignores an upper-case HTTP_PROXY, a CGI-era safety rule; CI systems often
+ * set only that one, and a proxy the user set is meant to be used.
+ */
+function upperCaseHttpProxy(): { http_proxy?: string } {
+  const upper = process.env['HTTP_PROXY'];
+  return upper && !process.env['http_proxy'] ? { http_proxy: upper } : {};
+}
+
 /** One helper process: answers each request (matched by its id) as soon as it is resolved. */
 export class Helper {
   readonly pending = new Map<number, Pending>();
@@ -189,7 +203,7 @@ export class Helper {
     this.child = execa(file, args, {
       // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an
       // empty base. Temporary files (Python's tempfile, gpg homes) go to the run's work dir.
-      env: { HOME: home, LC_ALL: 'C.UTF-8', TMPDIR: join(home, 'tmp') },
+      env: { HOME: home, LC_ALL: 'C.UTF-8', TMPDIR: join(home, 'tmp'), ...upperCaseHttpProxy() },
       extendEnv: true,
       cwd: home,
       buffer: false,
@@ -212,7 +226,7 @@ export class Helper {
     try {
       answer = JSON.parse(line) as HelperAnswer;
     } catch {
-      this.fail(new ToolError(`dnf's helper answered something that is not JSON: ${line.slice(0, 200)}`));
+      this.fail(new ToolError(`dnf's helper answered something that is not JSON: ${redactUrls(line.slice(0, 200))}`));
       return;
     }
     const waiting = this.pending.get(answer.id ?? -1);

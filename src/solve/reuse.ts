@@ -33,6 +33,8 @@ export interface InputsKeyParts {
   repos: RepoDefinition[];
   /** Repo variables: they change the URLs dnf reads. */
   vars: Record<string, string>;
+  /** dnf.conf's [main] transfer options. */
+  main: Record<string, string>;
 }
 
 /**
@@ -77,6 +79,7 @@ export function inputsKey(parts: InputsKeyParts): string {
     releasever: parts.releasever ?? null,
     weakDeps: parts.weakDeps,
     vars: Object.fromEntries(Object.entries(parts.vars).sort(([a], [b]) => byString(a, b))),
+    main: keyedOptions(parts.main),
     repos: parts.repos
       .filter((r) => named.has(r.id))
       .map((r) => ({ id: r.id, options: keyedOptions(r.options) }))
