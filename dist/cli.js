@@ -21713,8 +21713,21 @@ async function readExtensionsYaml(path) {
     return parseExtensionsYaml(text, path);
 }
 
+;// CONCATENATED MODULE: ./src/tools/redact.ts
+// Credentials never leave the process: every URL we print or write goes through here first.
+// User-info runs to the last @ before the path, as URL parsers read it: a password may hold an @.
+/** A URL with its user-info (user:password@) removed. */
+function redactUrl(url) {
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1');
+}
+/** Every URL in a text with its user-info removed (dnf's and librepo's messages quote URLs). */
+function redactUrls(text) {
+    return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/?#\s'"]*@/gi, '$1');
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/repos.ts
 // Repo definitions: .repo files from a directory and ID=URL pairs from the command line.
+
 
 
 
@@ -21773,7 +21786,8 @@ function parseRepoFile(text, file) {
         }
         const eq = trimmed.indexOf('=');
         if (eq <= 0) {
-            problems.push({ file, line, col: 1, path: current?.id ?? '', message: `expected key=value, found "${trimmed}"` });
+            // Not echoed whole: a mistyped `password s3cret` or a bare URL with user-info would be printed.
+            problems.push({ file, line, col: 1, path: current?.id ?? '', message: `expected key=value, found "${redactUrls(trimmed.split(/[\s=]/, 1)[0])}…"` });
             return;
         }
         lastKey = trimmed.slice(0, eq).trim().toLowerCase();
@@ -21922,14 +21936,66 @@ function releaseverVars(releasever, vars) {
     const [major, ...rest] = releasever.split('.');
     return { releasever_major: major, releasever_minor: rest.join('.'), ...vars };
 }
+/** `$name` and `${name}` replaced where `vars` knows the name; others are left as written. */
+function expandVars(text, vars) {
+    return text.replace(/\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g, (whole, braced, bare) => {
+        const name = (braced ?? bare);
+        return Object.hasOwn(vars, name) ? vars[name] : whole;
+    });
+}
+/**
+ * dnf.conf's [main] options that change how files are fetched. They apply to every repo (a repo's own
+ * value wins), as in dnf; nothing else of the host's dnf.conf is taken, so that the solve is the same
+ * everywhere (Debian's turns skip_if_unavailable on, Fedora's sets installonly_limit and best).
+ */
+const MAIN_TRANSFER_OPTIONS = new Set([
+    'proxy', 'proxy_username', 'proxy_password', 'proxy_auth_method', 'proxy_sslverify', 'proxy_sslcacert',
+    'proxy_sslclientcert', 'proxy_sslclientkey', 'sslverify', 'sslcacert', 'sslclientcert', 'sslclientkey',
+    'username', 'password', 'timeout', 'minrate', 'retries', 'max_parallel_downloads', 'throttle', 'bandwidth',
+    'ip_resolve', 'user_agent', 'fastestmirror',
+]);
+const DEFAULT_DNF_CONF = '/etc/dnf/dnf.conf';
+/** The transfer options of a dnf.conf's [main] section; none when the file does not exist. */
+async function readMainOptions(path) {
+    let text;
+    try {
+        text = await (0,promises_.readFile)(path, 'utf8');
+    }
+    catch (err) {
+        if (err.code === 'ENOENT')
+            return {};
+        throw new errors/* UsageError */.eb(`cannot read ${path}: ${err.message}`);
+    }
+    const options = Object.create(null);
+    let section = '';
+    for (const raw of text.split('\n')) {
+        const line = raw.trim();
+        if (!line || line.startsWith('#') || line.startsWith(';'))
+            continue;
+        const header = /^\[(.*)\]$/.exec(line);
+        if (header) {
+            section = header[1].trim();
+            continue;
+        }
+        const eq = line.indexOf('=');
+        if (section !== 'main' || eq <= 0)
+            continue;
+        const key = line.slice(0, eq).trim().toLowerCase();
+        if (MAIN_TRANSFER_OPTIONS.has(key))
+            options[key] = line.slice(eq + 1).trim();
+    }
+    return options;
+}
 /** Values a repo definition holds that must never be printed or written: passwords and URL user-info. */
-function repoSecrets(repos) {
+function repoSecrets(repos, vars = {}, main = {}) {
     const secrets = new Set();
-    for (const repo of repos) {
-        for (const [key, value] of Object.entries(repo.options)) {
+    for (const options of [main, ...repos.map((r) => r.options)]) {
+        for (const [key, written] of Object.entries(options)) {
+            const value = expandVars(written, vars); // a variable may hold the credentials
             if ((key === 'password' || key === 'proxy_password') && value)
                 secrets.add(value);
-            for (const match of value.matchAll(/[a-z][a-z0-9+.-]*:\/\/([^/?#@\s]*)@/gi)) {
+            // User-info runs to the last @ before the path: a password may hold an @ of its own.
+            for (const match of value.matchAll(/[a-z][a-z0-9+.-]*:\/\/([^/?#\s]*)@/gi)) {
                 const info = match[1];
                 const colon = info.indexOf(':');
                 secrets.add(colon >= 0 ? info.slice(colon + 1) : info);
@@ -21989,17 +22055,6 @@ function planArch(config, arch, basePackages, options) {
 
 ;// CONCATENATED MODULE: external "node:readline"
 const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
-;// CONCATENATED MODULE: ./src/tools/redact.ts
-// Credentials never leave the process: every URL we print or write goes through here first.
-/** A URL with its user-info (user:password@) removed. */
-function redactUrl(url) {
-    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1');
-}
-/** Every URL in a text with its user-info removed (dnf's and librepo's messages quote URLs). */
-function redactUrls(text) {
-    return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/?#@\s'"[\]]*@/gi, '$1');
-}
-
 ;// CONCATENATED MODULE: ./src/solve/problems.ts
 // dnf's problem text, said plainly: one line, without the solver's boilerplate.
 const NOISE = new Set(['conflicting requests']);
@@ -22117,6 +22172,7 @@ async function repoRequest(ctx) {
         arch: ctx.arch,
         releasever: ctx.releasever,
         vars: releaseverVars(ctx.releasever, ctx.vars),
+        main: ctx.main ?? {},
         cachedir: ctx.cacheDir,
         logdir: logDir,
         reposdir: reposDir,
@@ -22126,7 +22182,7 @@ async function repoRequest(ctx) {
 /** The JSON line the helper reads for one architecture; exported so its shape is unit-tested. */
 async function helperRequest(req) {
     const common = await repoRequest({
-        arch: req.plan.arch, releasever: req.plan.releasever, ids: req.plan.repos, repos: req.repos, vars: req.vars,
+        arch: req.plan.arch, releasever: req.plan.releasever, ids: req.plan.repos, repos: req.repos, vars: req.vars, main: req.main ?? {},
         cacheDir: req.cacheDir, workDir: req.workDir,
     });
     return {
@@ -22144,6 +22200,14 @@ function redactRepoState(repo) {
 const HERE = (0,external_node_path_.dirname)((0,external_node_url_namespaceObject.fileURLToPath)(import.meta.url));
 /** The most a file dnf writes may be (filelists solv caches of big repos stay far below). */
 const HELPER_MAX_FILE_BYTES = 4 * 2 ** 30;
+/**
+ * curl (and so librepo) ignores an upper-case HTTP_PROXY, a CGI-era safety rule; CI systems often
+ * set only that one, and a proxy the user set is meant to be used.
+ */
+function upperCaseHttpProxy() {
+    const upper = process.env['HTTP_PROXY'];
+    return upper && !process.env['http_proxy'] ? { http_proxy: upper } : {};
+}
 /** One helper process: answers each request (matched by its id) as soon as it is resolved. */
 class Helper {
     pending = new Map();
@@ -22158,7 +22222,7 @@ class Helper {
         this.child = execa(file, args, {
             // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an
             // empty base. Temporary files (Python's tempfile, gpg homes) go to the run's work dir.
-            env: { HOME: home, LC_ALL: 'C.UTF-8', TMPDIR: (0,external_node_path_.join)(home, 'tmp') },
+            env: { HOME: home, LC_ALL: 'C.UTF-8', TMPDIR: (0,external_node_path_.join)(home, 'tmp'), ...upperCaseHttpProxy() },
             extendEnv: true,
             cwd: home,
             buffer: false,
@@ -22181,7 +22245,7 @@ class Helper {
             answer = JSON.parse(line);
         }
         catch {
-            this.fail(new errors/* ToolError */.v4(`dnf's helper answered something that is not JSON: ${line.slice(0, 200)}`));
+            this.fail(new errors/* ToolError */.v4(`dnf's helper answered something that is not JSON: ${redactUrls(line.slice(0, 200))}`));
             return;
         }
         const waiting = this.pending.get(answer.id ?? -1);
@@ -22439,6 +22503,7 @@ function inputsKey(parts) {
         releasever: parts.releasever ?? null,
         weakDeps: parts.weakDeps,
         vars: Object.fromEntries(Object.entries(parts.vars).sort(([a], [b]) => state_byString(a, b))),
+        main: keyedOptions(parts.main),
         repos: parts.repos
             .filter((r) => named.has(r.id))
             .map((r) => ({ id: r.id, options: keyedOptions(r.options) }))
@@ -22577,7 +22642,10 @@ class DnfFetcher {
         const answer = await this.ask(ctx, { op: 'packages', packages: items });
         return answer['packages'];
     }
-    /** Each key URL fetched through its repo into `dest`; an error message where that failed. */
+    /**
+     * Each key fetched through its repo into `dest`, named by its index in the repo's gpgkey list
+     * (the helper reads the URL, user-info included, from the .repo file); an error where that failed.
+     */
     async keys(ctx, keys) {
         if (keys.length === 0)
             return [];
@@ -22595,6 +22663,10 @@ class DnfFetcher {
 }
 
 ;// CONCATENATED MODULE: ./src/download/route.ts
+// Which client fetches a repo's files: our own (fast, parallel, content-addressed) only where a
+// repo needs nothing but plain URLs; dnf's own downloader (librepo) for everything else, so that
+// mirrors, proxies, certificates and credentials behave exactly as the user's dnf would have them.
+
 /**
  * .repo options that change nothing about how a file is fetched. Any other option (proxy, ssl*,
  * username, timeout, minrate, throttle, max_parallel_downloads, metalink, mirrorlist…) or one we do
@@ -22611,14 +22683,18 @@ const PROXY_VARIABLES = ['http_proxy', 'https_proxy', 'all_proxy', 'HTTP_PROXY',
 const urlList = (value) => (value ?? '').split(/[\s,]+/).filter(Boolean);
 /**
  * `direct` when our client fetches exactly what dnf would: only baseurls (no metalink/mirrorlist),
- * each plain http(s) or file without user-info, no option that affects transfers, and no proxy in
- * the environment for http(s). `dnf` otherwise.
+ * each plain http(s) or file without user-info once the repo variables are substituted, no option
+ * that affects transfers in the repo or in dnf.conf's [main] (`main`), and no proxy in the
+ * environment for http(s). `dnf` otherwise.
  */
-function fetchRoute(repo, env = process.env) {
+function fetchRoute(repo, env = process.env, vars = {}, main = {}) {
+    if (Object.keys(main).length > 0)
+        return 'dnf';
     if (Object.keys(repo.options).some((key) => !TRANSFER_NEUTRAL.has(key)))
         return 'dnf';
-    const urls = [...urlList(repo.options['baseurl']), ...urlList(repo.options['gpgkey'])];
-    if (urlList(repo.options['baseurl']).length === 0)
+    const expand = (key) => urlList(expandVars(repo.options[key] ?? '', vars));
+    const urls = [...expand('baseurl'), ...expand('gpgkey')];
+    if (expand('baseurl').length === 0)
         return 'dnf';
     for (const url of urls) {
         const parsed = /^(https?|file):\/\/([^/?#]*)/.exec(url);
@@ -23069,17 +23145,52 @@ async function fetchPackages(packages, repos, options) {
 /**
  * dnf's downloader fetches into a directory inside the package cache (so that a verified file is
  * renamed into place, never copied), then each file is checked as any other and gets its cache name.
+ * A package another architecture is fetching already (noarch ones) is awaited, not fetched again.
  */
 async function fetchWithDnf(items, cache, dnf) {
+    const fileOf = (item) => (0,external_node_path_.join)(cache, item.name);
+    const shared = new Set(items.filter((item) => inFlight.has(fileOf(item)) || written.has(fileOf(item))));
+    const mine = items.filter((item) => !shared.has(item));
+    // Ours are in flight from now on, for every other architecture to wait for.
+    const settle = new Map();
+    for (const item of mine) {
+        const pending = new Promise((resolve, reject) => settle.set(fileOf(item), (r) => (r instanceof Error ? reject(r) : resolve(r))));
+        pending.catch(() => { }); // each waiter handles it
+        inFlight.set(fileOf(item), pending);
+    }
+    try {
+        const results = await downloadWithDnf(mine, cache, dnf, (item, outcome) => settle.get(fileOf(item))?.(outcome));
+        const waited = await mapLimit([...shared], 8, async ({ pkg, name, index }) => {
+            const file = (0,external_node_path_.join)(cache, name);
+            const sums = await (inFlight.get(file) ?? fetch_cached(file, pkg.checksum, pkg.size)).catch(() => undefined);
+            if (!sums)
+                return { failure: { nevra: pkg.nevra, repo: pkg.repo, attempts: [], reason: 'its download for another architecture failed' } };
+            return { index, fetched: { ...pkg, file, sha256: sums.sha256 } };
+        });
+        return [...results, ...waited];
+    }
+    finally {
+        for (const item of mine) {
+            settle.get(fileOf(item))?.(new Error('not fetched'));
+            inFlight.delete(fileOf(item));
+        }
+    }
+}
+/** One batch through dnf's downloader; `done` tells the waiting architectures each outcome. */
+async function downloadWithDnf(items, cache, dnf, done) {
+    if (items.length === 0)
+        return [];
     const dir = (0,external_node_path_.join)(cache, `.dnf-${process.pid}-${++dnfBatches}`);
     await (0,promises_.mkdir)(dir, { recursive: true });
     try {
         const answers = await dnf.fetcher.packages(dnf.repos, items.map(({ pkg }, i) => ({
             repo: pkg.repo, location: pkg.location, checksum: pkg.checksum, size: pkg.size, dest: (0,external_node_path_.join)(dir, `${i}.rpm`),
         })));
-        return await mapLimit(items.map((item, i) => ({ ...item, i })), 8, async ({ pkg, name, index, i }) => {
+        return await mapLimit(items.map((item, i) => ({ item, i })), 8, async ({ item, i }) => {
+            const { pkg, name, index } = item;
             const answer = answers[i];
             if (!answer.ok) {
+                done(item, new Error('not fetched'));
                 const attempts = answer.failures.map((f) => ({ mirror: mirrorOf(f.url, pkg.location), reason: librepoReason(f.message) }));
                 const last = new Map(attempts.map((a) => [a.mirror, a.reason])); // the last error of each mirror
                 return {
@@ -23092,11 +23203,14 @@ async function fetchWithDnf(items, cache, dnf) {
             }
             const dest = (0,external_node_path_.join)(dir, `${i}.rpm`);
             const sums = await digests(dest, pkg.checksum.type, pkg.size);
-            if (sums.declared !== pkg.checksum.value)
+            if (sums.declared !== pkg.checksum.value) {
+                done(item, new Error('checksum mismatch'));
                 return { problem: `${pkg.nevra} from ${pkg.repo}: ${new ChecksumMismatch(pkg.checksum, sums.declared).message}` };
+            }
             const file = (0,external_node_path_.join)(cache, name);
             (0,external_node_fs_.renameSync)(dest, file);
             written.add(file);
+            done(item, sums);
             return { index, fetched: { ...pkg, file, sha256: sums.sha256 } };
         });
     }
@@ -23119,12 +23233,12 @@ async function checkSignatures(packages, repos, options) {
         if (repo.gpgkeys.length === 0 && toCheck.some((p) => p.repo === repo.id)) {
             problems.push({ arch: options.arch, message: `repo ${repo.id} has gpgcheck on but no gpgkey to check with` });
         }
-        repo.gpgkeys.forEach((url, i) => keys.push({ repo, url, file: (0,external_node_path_.join)(keyring, `${repo.id}-${i}.asc`) }));
+        repo.gpgkeys.forEach((url, index) => keys.push({ repo, index, url, file: (0,external_node_path_.join)(keyring, `${repo.id}-${index}.asc`) }));
     }
     // Keys of repos that dnf's downloader serves come through it too (proxy, private CA, client certificate).
     const viaDnf = keys.filter((k) => options.routes?.[k.repo.id] === 'dnf' && !k.url.startsWith('file:'));
     const dnfAnswers = options.dnf && viaDnf.length > 0
-        ? await options.dnf.fetcher.keys(options.dnf.repos, viaDnf.map((k) => ({ repo: k.repo.id, url: k.url, dest: k.file })))
+        ? await options.dnf.fetcher.keys(options.dnf.repos, viaDnf.map((k) => ({ repo: k.repo.id, index: k.index, dest: k.file })))
         : [];
     for (const key of keys) {
         try {
@@ -23414,6 +23528,7 @@ async function removeDeadWorkDirs(parent) {
 const CACHE_PARTIALS = [
     ['packages', /\.part-\d+-\d+$/],
     ['packages', /^\.dnf-\d+-\d+$/], // dnf's downloader writes there before files are checked and named
+    ['', /^package-origins\.json\.[0-9a-f]+\.part$/],
     ['resolved', /\.[0-9a-f]+\.part$/],
     [(0,external_node_path_.join)('bases', 'archives'), /^\.partial-/],
 ];
@@ -24190,7 +24305,7 @@ async function resolveArch(run, arch, log) {
     const keyOf = (baseName) => inputsKey({
         generator: GENERATOR, dnf: run.dnf, arch, config, base: baseName,
         ...(options.releasever !== undefined && { releasever: options.releasever }),
-        weakDeps: options.weakDeps, repos, vars: run.vars,
+        weakDeps: options.weakDeps, repos, vars: run.vars, main: run.main,
     });
     const key = identity && keyOf(identity);
     const recorded = key !== undefined ? await findResolved(options.cacheDir, key, (record) => repomdNow(run, record)) : undefined;
@@ -24213,7 +24328,7 @@ async function resolveArch(run, arch, log) {
     log.info(`${plan.extensions.length} extensions apply; repos: ${plan.repos.join(', ') || '(none)'}`);
     // Solve even when planning found problems, so that one run reports all of them.
     started = Date.now();
-    const solving = solver.solve({ plan, repos, vars: run.vars, root: base.root, workDir: (0,external_node_path_.join)(workDir, 'solve'), cacheDir: dnfCache(run, arch) });
+    const solving = solver.solve({ plan, repos, vars: run.vars, main: run.main, root: base.root, workDir: (0,external_node_path_.join)(workDir, 'solve'), cacheDir: dnfCache(run, arch) });
     const solved = await solving.catch((err) => {
         if (err instanceof errors/* ComposeError */.hp)
             throw new errors/* ComposeError */.hp([...problems, ...err.problems]);
@@ -24233,7 +24348,7 @@ async function resolveArch(run, arch, log) {
 const dnfCache = (run, arch) => (0,external_node_path_.join)(run.options.cacheDir, run.dnf.backend, arch);
 /** What dnf's downloader needs to know of an architecture's repos. */
 function repoContext(run, plan, workDir) {
-    return { arch: plan.arch, releasever: plan.releasever, ids: plan.repos, repos: run.repos, vars: run.vars, cacheDir: dnfCache(run, plan.arch), workDir };
+    return { arch: plan.arch, releasever: plan.releasever, ids: plan.repos, repos: run.repos, vars: run.vars, main: run.main, cacheDir: dnfCache(run, plan.arch), workDir };
 }
 /** Each recorded repo's repomd.xml now: our client for plain baseurls, dnf for the rest (metalinks too). */
 async function repomdNow(run, record) {
@@ -24345,7 +24460,9 @@ async function compose(options) {
     const log = options.log ?? silentLogger;
     const config = await readExtensionsYaml(options.config);
     const repos = await loadRepos(options.reposDir, options.repoPairs);
-    for (const secret of repoSecrets(repos))
+    const vars = await readRepoVars(options.varsDirs ?? DEFAULT_VARS_DIRS);
+    const main = await readMainOptions(options.dnfConf ?? DEFAULT_DNF_CONF);
+    for (const secret of repoSecrets(repos, vars, main))
         log.secret?.(secret);
     const unknown = unknownRepoProblems(config, repos);
     if (unknown.length > 0)
@@ -24366,7 +24483,7 @@ async function compose(options) {
         if (!outputExisted)
             await (0,promises_.chmod)(options.output, 0o755); // created for the lock, whatever the umask
         await removeLeftovers(options, locks, log);
-        return await composeLocked(options, log, config, repos);
+        return await composeLocked(options, log, config, repos, vars, main);
     }
     finally {
         await locks?.release();
@@ -24393,9 +24510,8 @@ async function removeLeftovers(options, locks, log) {
             log.info(`removed ${partial.length} partial files a run that died left in ${options.cacheDir}`);
     }
 }
-async function composeLocked(options, log, config, repos) {
-    const vars = await readRepoVars(options.varsDirs ?? DEFAULT_VARS_DIRS);
-    const routes = Object.fromEntries(repos.map((r) => [r.id, fetchRoute(r)]));
+async function composeLocked(options, log, config, repos, vars, main) {
+    const routes = Object.fromEntries(repos.map((r) => [r.id, fetchRoute(r, process.env, vars, main)]));
     // Once per run: a tag resolved to one digest, a remote repo pulled, an archive fetched, so that
     // every architecture and every state checksum refer to the same base.
     const [dnf, base] = await Promise.all([
@@ -24412,7 +24528,7 @@ async function composeLocked(options, log, config, repos) {
     const repoBuilds = limiter(Math.max(1, Math.floor((0,external_node_os_.availableParallelism)() / 2)));
     // One downloader process per architecture downloading at once, at most four (about 45 MiB each).
     const fetcher = new DnfFetcher(dnf.backend, workDir, Math.min(options.arches.length, 4));
-    const run = { config, repos, vars, routes, fetcher, options, dnf, solver, baseReads: limiter(solvesAtOnce(layout)), repoBuilds, workDir };
+    const run = { config, repos, vars, main, routes, fetcher, options, dnf, solver, baseReads: limiter(solvesAtOnce(layout)), repoBuilds, workDir };
     const scopes = new Map(options.arches.map((arch) => [arch, log.scope(arch)]));
     let staged = [];
     const stagedOf = (cs) => cs.flatMap((c) => (c?.staged ? [c.staged] : []));
@@ -25667,7 +25783,7 @@ async function mergeCommand(args, io, context) {
 const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR|URL --base-rev REF | --rootfs DIR|TAR|URL | --base-image REF)
       [--base-sha256 HEX] [--base-authfile FILE | --base-registry-username USER --base-registry-password-stdin]
-      [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--repo ID=URL]... [--releasever N] [--no-weak-deps]
+      [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--dnf-conf FILE] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
       [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
@@ -25712,6 +25828,9 @@ Options:
   --vars-dir DIR         directory of repo variable files ($contentdir, $stream…), repeatable;
                          replaces the default /etc/dnf/vars and /etc/yum/vars; DNF_VAR_<name>
                          in the environment wins over both
+  --dnf-conf FILE        dnf.conf whose [main] proxy, TLS, credential and timeout options apply
+                         to every repo, as in dnf (default: /etc/dnf/dnf.conf; nothing else of it
+                         is read)
   --repo ID=URL          an extra repo, repeatable; replaces a .repo file's repo of the same id
   --releasever N         default: VERSION_ID from the base's os-release
   --no-weak-deps         leave weak dependencies (Recommends, Supplements) out
@@ -25779,6 +25898,7 @@ function main_parse(argv) {
                 arch: { type: 'string', multiple: true },
                 'repos-dir': { type: 'string' },
                 'vars-dir': { type: 'string', multiple: true },
+                'dnf-conf': { type: 'string' },
                 repo: { type: 'string', multiple: true },
                 releasever: { type: 'string' },
                 'no-weak-deps': { type: 'boolean' },
@@ -25873,6 +25993,7 @@ function composeOptions(values, mode, io) {
         arches: selectArches(values.arch ?? [], '--arch'),
         reposDir: reposDir(values),
         ...(values['vars-dir'] && { varsDirs: values['vars-dir'].map((d) => (0,external_node_path_.resolve)(d)) }),
+        ...(values['dnf-conf'] && { dnfConf: (0,external_node_path_.resolve)(values['dnf-conf']) }),
         repoPairs: values.repo ?? [],
         releasever: values.releasever,
         weakDeps: !values['no-weak-deps'],

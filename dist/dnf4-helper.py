@@ -65,11 +65,19 @@ def make_base(req):
     conf.assumeyes = True
     conf.errorlevel = 0
     conf.debuglevel = 0
+    # dnf.conf's [main] transfer options (proxy, TLS, timeouts): every repo inherits them unless it
+    # sets its own, as with the user's dnf. Strings, as dnf.conf holds them.
+    for name, value in (req.get('main') or {}).items():
+        setattr(conf, name, value)
     base.read_all_repos()
+    # Set on each repo: a repo's own metadata_expire (Fedora's files say 7d or 6h) wins over [main].
+    # Downloads use the metadata the solve loaded; a solve or a repomd check asks for repomd.xml anew.
+    expire = -1 if req.get('op') in ('packages', 'keys') else 0
     for repo in base.repos.values():
         if repo.id in req['repos']:
             repo.enable()
             repo.skip_if_unavailable = False
+            repo.metadata_expire = expire
         else:
             repo.disable()
     return base
@@ -427,14 +435,14 @@ def fetch_arch(req):
             return {'repos': [repomd_now(repos[r]) for r in req['repos'] if r in repos]}
         for repo in repos.values():
             if repo.metalink or repo.mirrorlist:
-                # The mirrors from the metalink or mirrorlist the solve fetched, not a new one.
-                repo.metadata_expire = -1
+                # The mirrors from the metalink or mirrorlist the solve fetched (from the cache), not a new one.
                 try:
                     repo.load()
                 except dnf.exceptions.RepoError as e:
                     return {'error': 'repo %s: %s' % (repo.id, e)}
         if req['op'] == 'keys':
-            return {'keys': [fetch_key(repos[k['repo']], k['url'], k['dest']) for k in req['keys']]}
+            # By index into the repo's own gpgkey list: the caller only ever sees them without user-info.
+            return {'keys': [fetch_key(repos[k['repo']], list(repos[k['repo']].gpgkey)[k['index']], k['dest']) for k in req['keys']]}
         return {'packages': fetch_packages(repos, req['packages'])}
     finally:
         base.close()

@@ -121,6 +121,11 @@ def make_base(req):
     conf.keepcache = True
     conf.metadata_expire = '0'  # ask for repomd.xml every run; unchanged metadata is not fetched again
     conf.best = False
+    # dnf.conf's [main] transfer options (proxy, TLS, timeouts): every repo inherits them unless it
+    # sets its own, as with the user's dnf5. Parsed from strings, as dnf.conf holds them.
+    for name, value in (req.get('main') or {}).items():
+        option = getattr(conf, 'get_%s_option' % name)()
+        option.set(libdnf5.conf.Option.Priority_RUNTIME, option.from_string(value))
     # As dnf5 --forcearch does: $arch before setup(), which gives the solver its architecture and derives
     # $basearch from it.
     variables = base.get_vars()
@@ -132,8 +137,6 @@ def make_base(req):
             pass  # $releasever_major/_minor: libdnf5 derives them from $releasever itself
     variables.set('arch', arch)
     variables.set('releasever', req['releasever'])
-    if req.get('op') in ('packages', 'keys'):
-        conf.metadata_expire = '-1'  # the metadata and mirrors the solve fetched, not new ones
     base.setup()
     add_repos(base, req)
     return base
@@ -141,10 +144,14 @@ def make_base(req):
 
 def add_repos(base, req):
     base.get_repo_sack().create_repos_from_dir(req['reposdir'])
+    # Set on each repo: a repo's own metadata_expire (Fedora's files say 7d or 6h) wins over [main].
+    # Downloads use the metadata the solve loaded; a solve or a repomd check asks for repomd.xml anew.
+    expire = '-1' if req.get('op') in ('packages', 'keys') else '0'
     for repo in libdnf5.repo.RepoQuery(base):
         if repo.get_id() in req['repos']:
             repo.enable()
             repo.get_config().skip_if_unavailable = False
+            repo.get_config().metadata_expire = expire
         else:
             repo.disable()
 
@@ -549,21 +556,21 @@ def fetch_arch(req):
     base = make_base(req)
     repos = {r.get_id(): r for r in enabled_repos(base)}
     if req['op'] == 'repomd':
-        return {'repos': [repomd_now(base, repos[r]) for r in req['repos'] if r in repos]}
+        return {'repos': repomd_now(base, repos, req['repos'])}
     if req['op'] == 'keys':
-        return {'keys': [fetch_key(base, repos[k['repo']], k['url'], k['dest']) for k in req['keys']]}
+        # By index into the repo's own gpgkey list: the caller only ever sees them without user-info.
+        return {'keys': [fetch_key(base, repos[k['repo']], list(repos[k['repo']].get_config().get_gpgkey_option().get_value())[k['index']], k['dest'])
+                         for k in req['keys']]}
     return {'packages': fetch_packages(base, req['packages'])}
 
 
-def repomd_now(base, repo):
+def repomd_now(base, repos, ids):
+    """Every repo's repomd.xml as libdnf5 finds it now; load_repos() may run once per repo sack."""
     try:
-        if hasattr(repo, 'fetch_metadata'):
-            repo.fetch_metadata()
-        else:
-            load_repos(base)
-    except Exception as e:  # libdnf5 raises its own exception classes, all from RuntimeError or Error
-        return {'id': repo.get_id(), 'error': error_text(e)}
-    return repo_state(repo)
+        load_repos(base)
+    except Exception as e:  # libdnf5 raises its own exception classes
+        return [{'id': r, 'error': error_text(e)} for r in ids if r in repos]
+    return [repo_state(repos[r]) for r in ids if r in repos]
 
 
 def fetch_key(base, repo, url, dest):
