@@ -30,4 +30,5 @@ for (const [name, entry] of Object.entries(entries)) {
   }
   rmSync(tmp, { recursive: true, force: true });
 }
-for (const helper of ['dnf4-helper.py', 'dnf5-helper.py', 'helper_serve.py', 'problem_words.py']) copyFileSync(join('src/solve', helper), join(out, helper));
+// Every Python module of the helpers: the two programs and what they import beside themselves.
+for (const helper of readdirSync('src/solve').filter((f) => f.endsWith('.py'))) copyFileSync(join('src/solve', helper), join(out, helper));

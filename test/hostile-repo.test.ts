@@ -81,8 +81,8 @@ test('an endless repomd.xml: no file dnf writes passes the limit, and the solve 
   const { problems } = err as ComposeError;
   expect(problems).toHaveLength(1);
   expect(problems[0]!.message).toBe(
-    `repository could not be loaded: Failed to download metadata for repo 'endless': Cannot download repomd.xml: Curl error (23): ` +
-      `Failed writing received data to disk/application for ${base}/repo/repodata/repomd.xml [Failure writing output to destination] ` +
+    `repository endless could not be loaded: its metadata (repodata/repomd.xml) could not be downloaded from ${base}/repo: ` +
+      `Curl error (23): Failed writing received data to disk/application ` +
       `(a file dnf writes is limited to ${limit} bytes: a repo file that large, or a full disk)`,
   );
   expect(ms).toBeLessThan(30_000);

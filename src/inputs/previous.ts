@@ -8,6 +8,7 @@ import { UsageError } from '../errors.js';
 import type { Closures } from '../report/diff.js';
 import type { RegistryOptions } from '../tools/skopeo.js';
 import { fetchBuffer, HttpError, reasonOf, type DownloadOptions } from '../tools/http.js';
+import { ownedStem, removeDeadLeftovers } from '../tools/leftovers.js';
 import { METADATA_FILE } from '../publish/oci-image.js';
 import { readImageFile, resolveImage } from './image.js';
 
@@ -44,6 +45,8 @@ function parse(text: string, location: string): Closures & { arch?: string } {
   return { arch: typeof d.arch === 'string' ? d.arch : undefined, extensions: d.extensions as Closures['extensions'] };
 }
 
+const PREVIOUS_PREFIX = 'compose-extensions-previous-';
+
 /** Explicit transports only: a bare `name:tag` would be ambiguous with a file name. */
 const IMAGE_SOURCE = /^(docker:\/\/|oci:|oci-archive:)/;
 
@@ -53,7 +56,9 @@ async function loadFromImage(source: string, arches: string[], options: Registry
   const resolved = await resolveImage(source, options).catch((err: Error) => {
     throw new UsageError(`previous metadata ${source}: ${err.message}`);
   });
-  const work = await mkdtemp(join(tmpdir(), 'compose-extensions-previous-'));
+  // Named by process and host: one a killed run left is removed by the next.
+  await removeDeadLeftovers(tmpdir(), PREVIOUS_PREFIX);
+  const work = await mkdtemp(join(tmpdir(), ownedStem(PREVIOUS_PREFIX)));
   try {
     for (const arch of arches) {
       const text = await readImageFile(resolved, arch, METADATA_FILE, join(work, arch), options).catch((err: Error & { reason?: string }) => {

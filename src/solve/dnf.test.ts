@@ -207,7 +207,7 @@ describe.each(BACKENDS)('solve with the real %s', (backend) => {
     expect(local.repos).toMatchObject([{ id: 'good', url: `file://${repoDir}`, gpgcheck: false }]);
 
     const web = await solve(request([parseRepoPair(`web=${server.url}/x86_64`)], ['web']));
-    expect(web.packages.map((p) => [p.nevra, p.location, p.path])).toEqual([['tiny-1.0-1.x86_64', 'tiny-1.0-1.x86_64.rpm', null]]);
+    expect(web.packages.map((p) => [p.nevra, p.location, p.path])).toEqual([['tiny-1.0-1.x86_64', 'tiny-1.0-1.x86_64.rpm', undefined]]);
     expect(web.repos).toMatchObject([{ id: 'web', url: `${server.url}/x86_64`, urls: [`${server.url}/x86_64`] }]);
   });
 
