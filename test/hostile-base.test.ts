@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { archiveLimit, DISK_RESERVE, fetchArchive, prepareBase } from '../src/inputs/remote.js';
+import { archiveLimit, DISK_RESERVE, fetchArchive, prepareBase } from '../src/base/remote.js';
 import { ownedStem } from '../src/tools/leftovers.js';
 
 let dir: string;

@@ -6,13 +6,13 @@ import { compose, defaultCacheDir, validateConfig, type ComposeOptions, type Com
 import { ComposeError, ConfigError, escapeControl, escapeLines, formatComposeProblem, UsageError, type ComposeProblem } from '../errors.js';
 import { loadPrevious } from '../inputs/previous.js';
 import { buildReport, diffJson, renderMarkdown, writeDiff } from '../report/report.js';
-import type { BaseSpec } from '../inputs/base.js';
+import type { BaseSpec } from '../base/base.js';
 import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
 import { dnfPreference } from '../solve/dnf.js';
 import { parseRetentionDays } from '../publish/artifact.js';
 import { AUTH_DIR_STATE } from './cleanup.js';
-import { selectBase, withBaseRegistry } from '../inputs/base-spec.js';
+import { selectBase, withBaseRegistry } from '../base/base-spec.js';
 import { secretsToMask } from '../tools/registry-auth.js';
 import { parseLabels, parseUpload, publishComposed, publishMerge, type PublishInputs, type PublishResult } from '../publish/publish.js';
 import { ensureTools, REQUIREMENTS } from '../tools/ensure.js';

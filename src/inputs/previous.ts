@@ -9,7 +9,7 @@ import type { Closures } from '../report/diff.js';
 import type { RegistryOptions } from '../tools/skopeo.js';
 import { fetchBuffer, HttpError, reasonOf, type DownloadOptions } from '../tools/http.js';
 import { METADATA_FILE } from '../publish/oci-image.js';
-import { readImageFile, resolveImage } from './image.js';
+import { readImageFile, resolveImage } from '../base/image.js';
 
 /** `${arch}` and `${basearch}` in a location name one file per architecture. */
 const PLACEHOLDER = /\$\{(base)?arch\}/;
