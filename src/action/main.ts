@@ -6,7 +6,7 @@ import { compose, defaultCacheDir, validateConfig, type ComposeOptions, type Com
 import { ComposeError, ConfigError, escapeControl, escapeLines, formatComposeProblem, UsageError, type ComposeProblem } from '../errors.js';
 import { loadPrevious } from '../inputs/previous.js';
 import { buildReport, diffJson, renderMarkdown, writeDiff } from '../report/report.js';
-import type { BaseSpec } from '../base/base.js';
+import type { BaseSpec } from '../base/types.js';
 import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
 import { dnfPreference } from '../solve/dnf.js';

@@ -8,7 +8,7 @@ import { loadPrevious } from '../inputs/previous.js';
 import { selectBase, withBaseRegistry } from '../base/base-spec.js';
 import { buildReport, diffJson, renderText, writeDiff } from '../report/report.js';
 import { dnfPreference } from '../solve/dnf.js';
-import type { BaseSpec } from '../base/base.js';
+import type { BaseSpec } from '../base/types.js';
 import { KNOWN_ARCHITECTURES } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
 import { GENERATOR } from '../version.js';

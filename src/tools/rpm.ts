@@ -3,8 +3,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { InstalledPackage } from '../base/base.js';
 import { run } from './exec.js';
+
+export interface InstalledPackage {
+  name: string;
+  epoch: number;
+  version: string;
+  release: string;
+  arch: string;
+  /** name-[epoch:]version-release.arch, epoch omitted when 0. */
+  nevra: string;
+}
 
 const QF = '%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n';
 
