@@ -7,7 +7,7 @@ import { ComposeError, ConfigError, UsageError, type ComposeProblem, type Config
 import { readBase } from './base/base.js';
 import type { BaseInfo, BaseSpec } from './base/types.js';
 import { prepareBase } from './base/remote.js';
-import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-yaml.js';
+import { locateProblems, readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-yaml.js';
 import { DEFAULT_VARS_DIRS, loadRepos, readRepoVars, repoSecrets, type RepoDefinition } from './inputs/repos.js';
 import { evrOf, planArch } from './plan/plan.js';
 import type { ArchPlan } from './plan/types.js';
@@ -129,6 +129,11 @@ function unknownRepoProblems(config: ExtensionsConfig, repos: RepoDefinition[]):
 
 export async function validateConfig(path: string): Promise<ExtensionsConfig> {
   return readExtensionsYaml(path);
+}
+
+/** Problems with the file:line:col of their extension, when the config (read again) still parses. */
+export async function locateFailures(problems: ComposeProblem[], configPath: string): Promise<ComposeProblem[]> {
+  return locateProblems(problems, await readExtensionsYaml(configPath).catch(() => undefined));
 }
 
 interface Composed {

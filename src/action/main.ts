@@ -2,12 +2,11 @@
 // and a job summary. All behaviour lives in the engine.
 import * as core from '@actions/core';
 import { resolve } from 'node:path';
-import { compose, defaultCacheDir, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
+import { compose, defaultCacheDir, locateFailures, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
 import { ComposeError, ConfigError, escapeControl, escapeLines, formatComposeProblem, UsageError, type ComposeProblem } from '../errors.js';
 import { loadPrevious } from '../inputs/previous.js';
 import { buildReport, diffJson, renderMarkdown, writeDiff } from '../report/report.js';
 import type { BaseSpec } from '../base/types.js';
-import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
 import { dnfPreference } from '../solve/dnf.js';
 import { parseRetentionDays } from '../publish/artifact.js';
@@ -75,12 +74,13 @@ function moreInSummary(count: number): void {
   if (count > MAX_ANNOTATIONS) core.notice(`${count - MAX_ANNOTATIONS} more problems are listed in the job summary`);
 }
 
-/** Compose problems on the line of the extension they concern, when the config can be read. */
-async function annotateCompose(problems: ComposeProblem[], configPath: string): Promise<void> {
-  const config: ExtensionsConfig | undefined = await validateConfig(configPath).catch(() => undefined);
+/** Compose problems on the line of the extension they concern (located by `locate`). */
+function annotateCompose(problems: ComposeProblem[]): void {
   for (const p of problems.slice(0, MAX_ANNOTATIONS)) {
-    const ext = config?.extensions.find((e) => e.name === p.extension);
-    core.error(formatComposeProblem(p), ext ? { title: 'compose', file: config!.file, startLine: ext.line, startColumn: ext.col } : { title: 'compose' });
+    core.error(
+      formatComposeProblem(p, { where: false }),
+      p.file ? { title: 'compose', file: escapeControl(p.file), startLine: p.line, startColumn: p.col } : { title: 'compose' },
+    );
   }
   moreInSummary(problems.length);
 }
@@ -208,7 +208,7 @@ async function resolveExtensions(mode: 'compose' | 'validate', configPath: strin
     return { configPath, options, previous, result: await composeWithBaseRegistry(options), failures: [] };
   } catch (err) {
     if (!(err instanceof ComposeError)) throw err;
-    return { configPath, options, previous, failures: err.problems };
+    return { configPath, options, previous, failures: await locateFailures(err.problems, configPath) };
   }
 }
 
@@ -291,7 +291,7 @@ async function reportRun(mode: 'compose' | 'validate', resolved: Resolved, publi
   }
   await core.summary.addRaw(renderMarkdown(report), true).write();
   if (failures.length > 0) {
-    await annotateCompose(failures, resolved.configPath);
-    core.setFailed(`${failures.length} problem${failures.length === 1 ? '' : 's'}:\n${failures.map(formatComposeProblem).join('\n')}`);
+    annotateCompose(failures);
+    core.setFailed(`${failures.length} problem${failures.length === 1 ? '' : 's'}:\n${failures.map((p) => formatComposeProblem(p)).join('\n')}`);
   }
 }
