@@ -4,9 +4,10 @@ import { chmod, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
 import { availableParallelism, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ComposeError, ConfigError, UsageError, type ComposeProblem, type ConfigProblem } from './errors.js';
-import { readBase, type BaseInfo, type BaseSpec } from './inputs/base.js';
-import { prepareBase } from './inputs/remote.js';
-import { readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-yaml.js';
+import { readBase } from './base/base.js';
+import type { BaseInfo, BaseSpec } from './base/types.js';
+import { prepareBase } from './base/remote.js';
+import { locateProblems, readExtensionsYaml, type ExtensionsConfig } from './inputs/extensions-yaml.js';
 import { DEFAULT_DNF_CONF, DEFAULT_VARS_DIRS, loadRepos, readMainOptions, readRepoVars, repoSecrets, type RepoDefinition } from './inputs/repos.js';
 import { evrOf, planArch } from './plan/plan.js';
 import type { ArchPlan } from './plan/types.js';
@@ -130,6 +131,11 @@ function unknownRepoProblems(config: ExtensionsConfig, repos: RepoDefinition[]):
 
 export async function validateConfig(path: string): Promise<ExtensionsConfig> {
   return readExtensionsYaml(path);
+}
+
+/** Problems with the file:line:col of their extension, when the config (read again) still parses. */
+export async function locateFailures(problems: ComposeProblem[], configPath: string): Promise<ComposeProblem[]> {
+  return locateProblems(problems, await readExtensionsYaml(configPath).catch(() => undefined));
 }
 
 interface Composed {

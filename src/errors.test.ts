@@ -15,5 +15,8 @@ test('config and compose problems print config text escaped', () => {
   const c = { arch: 'x86_64', extension: 'ext\n::error::x', message: 'no package matches \u001b[2J' };
   expect(formatComposeProblem(c)).toBe('ext\\n::error::x on x86_64: no package matches \\u001b[2J');
   expect(new ComposeError([c]).message).toBe(formatComposeProblem(c));
+  const located = { ...c, file: 'ext.yaml', line: 12, col: 3 };
+  expect(formatComposeProblem(located)).toBe('ext.yaml:12:3: ext\\n::error::x on x86_64: no package matches \\u001b[2J');
+  expect(formatComposeProblem(located, { where: false })).toBe(formatComposeProblem(c));
   expect(exitCodeFor(new ConfigError([p]))).toBe(2);
 });

@@ -59,20 +59,28 @@ export interface ComposeProblem {
   arch?: string;
   extension?: string;
   message: string;
+  /** Where the extension stands in the config (locateProblems), as for a config problem. */
+  file?: string;
+  line?: number;
+  col?: number;
 }
 
 /** Composing failed (resolution, download, verification); exit code 1. */
 export class ComposeError extends Error {
   override name = 'ComposeError';
   constructor(readonly problems: ComposeProblem[]) {
-    super(problems.map(formatComposeProblem).join('\n'));
+    super(problems.map((p) => formatComposeProblem(p)).join('\n'));
   }
 }
 
-/** `usbguard on aarch64: nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64` */
-export function formatComposeProblem(p: ComposeProblem): string {
+/**
+ * `extensions.yaml:12:3: usbguard on aarch64: nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64`;
+ * `where: false` leaves the location out (an annotation carries it apart).
+ */
+export function formatComposeProblem(p: ComposeProblem, { where = true }: { where?: boolean } = {}): string {
   const scope = p.extension ? `${p.extension}${p.arch ? ` on ${p.arch}` : ''}` : p.arch;
-  return escapeControl(scope ? `${scope}: ${p.message}` : p.message);
+  const location = where && p.file ? `${p.file}:${p.line}:${p.col}: ` : '';
+  return escapeControl(`${location}${scope ? `${scope}: ${p.message}` : p.message}`);
 }
 
 /** An external tool failed or is missing; the message names the command that fixes it. */

@@ -99,6 +99,8 @@ test('compose errors are annotated on the extension line', async () => {
   const run = await runAction(process.execPath, inputs(config, { architectures: 'aarch64' }));
   expect(run.exitCode).toBe(1);
   expect(run.log).toContain(`::error title=compose,file=${config},line=3,col=3::newer on aarch64: cannot be installed without changing the base`);
+  // The step's failure message (the log's last word) carries the location too.
+  expect(run.log).toContain(`::error::1 problem:%0A${config}:3:3: newer on aarch64: cannot be installed without changing the base`);
 });
 
 test('validate mode: every failure annotated on its extension line, at most 10, all of them in the summary', async () => {
@@ -113,7 +115,7 @@ test('validate mode: every failure annotated on its extension line, at most 10, 
   expect(annotations[0]).toMatch(new RegExp(`^::error title=compose,file=${config},line=3,col=3::broken0 on (x86_64|aarch64): nothing provides libmissing.so.1 needed by needs-missing-1.0-1`));
   expect(run.log).toContain('::notice::2 more problems are listed in the job summary');
   expect(run.summary).toContain('### ❌ 12 problems');
-  for (const n of names) expect(run.summary).toContain(`- ${n} on aarch64: nothing provides libmissing.so.1`);
+  names.forEach((n, i) => expect(run.summary).toContain(`- ${config}:${3 + 2 * i}:3: ${n} on aarch64: nothing provides libmissing.so.1`));
   await expect(readdir(given.output!)).rejects.toThrow('ENOENT'); // validate writes nothing
 });
 
@@ -180,14 +182,15 @@ describe('the bundled CLI', () => {
       '--repos-dir', distro.reposDir, '--cache-dir', join(dir, 'cache'), '--output', join(dir, 'cli-fail-out'),
     ], { reject: false, env: { HOME: dir } });
     expect(composeFail.exitCode).toBe(1);
-    expect(String(composeFail.stderr)).toContain('error: a on x86_64: no package matches no-such-thing in repos fedora');
+    expect(String(composeFail.stderr)).toContain(`error: ${failing}:3:3: a on x86_64: no package matches no-such-thing in repos fedora`);
     const depsolve = await execa(process.execPath, [
       CLI, 'validate', '--depsolve', '--config', failing, '--rootfs', distro.rootfs['x86_64']!, '--arch', 'x86_64',
       '--repos-dir', distro.reposDir, '--cache-dir', join(dir, 'cache'), '--json',
     ], { reject: false, env: { HOME: dir } });
     expect(depsolve.exitCode).toBe(1);
     expect(JSON.parse(String(depsolve.stdout))).toMatchObject({
-      ok: false, problems: [{ arch: 'x86_64', extension: 'a', text: 'a on x86_64: no package matches no-such-thing in repos fedora' }],
+      ok: false,
+      problems: [{ arch: 'x86_64', extension: 'a', file: failing, line: 3, col: 3, text: `${failing}:3:3: a on x86_64: no package matches no-such-thing in repos fedora` }],
     });
   });
 });

@@ -6,8 +6,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { archiveLimit, DISK_RESERVE, fetchArchive, prepareBase } from '../src/inputs/remote.js';
+import { archiveLimit, DISK_RESERVE, fetchArchive, prepareBase } from '../src/base/remote.js';
 import { ownedStem } from '../src/tools/leftovers.js';
+import { writeForever } from './fixtures/http.js';
 
 let dir: string;
 let hostile: Server;
@@ -19,12 +20,7 @@ beforeAll(async () => {
   hostile = createServer((req, res) => {
     if (req.url === '/endless.tar') {
       res.writeHead(200);
-      const chunk = Buffer.alloc(64 << 10, 'x');
-      const more = () => {
-        while (!res.destroyed && res.write(chunk));
-        if (!res.destroyed) res.once('drain', more);
-      };
-      more();
+      writeForever(res, Buffer.alloc(64 << 10, 'x'));
     } else if (req.url === '/trickle.ociarchive') {
       res.writeHead(200);
       const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write('x')), 50);

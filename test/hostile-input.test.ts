@@ -43,7 +43,7 @@ test('an x86_64 base composed for aarch64 (a forgotten ${basearch}) fails, namin
   });
   const err = await compose(opts).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ComposeError);
-  expect((err as ComposeError).problems.map(formatComposeProblem)).toEqual([
+  expect((err as ComposeError).problems.map((p) => formatComposeProblem(p))).toEqual([
     'aarch64: the base fixture/x86_64/base is for x86_64, not aarch64 (its rpmdb has 9 x86_64 packages and none for aarch64): check ${basearch} in --base-rev',
   ]);
 });

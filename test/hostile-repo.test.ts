@@ -9,6 +9,7 @@ import { ComposeError } from '../src/errors.js';
 import { parseRepoPair } from '../src/inputs/repos.js';
 import { DnfSolver } from '../src/solve/dnf.js';
 import { makeRootfs } from './fixtures/base.js';
+import { writeForever } from './fixtures/http.js';
 
 let dir: string;
 let server: Server;
@@ -20,12 +21,7 @@ beforeAll(async () => {
     if (!req.url?.endsWith('/repodata/repomd.xml')) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'text/xml' });
     res.write('<?xml version="1.0" encoding="UTF-8"?>\n<repomd xmlns="http://linux.duke.edu/metadata/repo">\n');
-    const chunk = Buffer.from('<!-- padding -->\n'.repeat(4096));
-    const more = () => {
-      while (!res.destroyed && res.write(chunk));
-      if (!res.destroyed) res.once('drain', more);
-    };
-    more();
+    writeForever(res, Buffer.from('<!-- padding -->\n'.repeat(4096)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

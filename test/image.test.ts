@@ -6,9 +6,10 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { compose, type ComposeOptions } from '../src/engine.js';
-import { BaseError, readBase, type BaseInfo } from '../src/inputs/base.js';
-import { readImageBase, resolveImage, type ResolvedImage } from '../src/inputs/image.js';
-import { fetchArchive, prepareBase, pullRemoteOstree } from '../src/inputs/remote.js';
+import { readBase } from '../src/base/base.js';
+import { BaseError, type BaseInfo, type ResolvedImage } from '../src/base/types.js';
+import { readImageBase, resolveImage } from '../src/base/image.js';
+import { fetchArchive, prepareBase, pullRemoteOstree } from '../src/base/remote.js';
 import type { Metadata } from '../src/metadata/metadata.js';
 import { checkSchema, type Schema } from '../src/metadata/schema-check.js';
 import { run } from '../src/tools/exec.js';

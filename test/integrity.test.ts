@@ -201,7 +201,7 @@ async function checkAfterKill(output: string, before: Run, next: Run): Promise<b
 async function recoverWithFailingRun(output: string, cache: string, expected: Run, journal: boolean): Promise<void> {
   const failing = await start('failing', output, cache);
   expect(failing.exitCode).toBe(1);
-  expect(failing.stderr).toContain('error: missing on x86_64: ');
+  expect(failing.stderr).toContain(`error: ${files.failing}:3:3: missing on x86_64: `);
   expect(/completed the commit of (x86_64, aarch64|aarch64, x86_64) that a run which died had begun/.test(failing.stderr)).toBe(journal);
   expect(await snapshot(output)).toEqual(whole(expected));
   expect(await leftovers(output, cache)).toEqual([]);

@@ -14,12 +14,11 @@ import { uploadArtifacts } from '../src/publish/artifact.js';
 import { writeAuthFile, type AuthFile } from '../src/tools/registry-auth.js';
 import { extensionsMap } from '../src/publish/extensions-map.js';
 import { buildImage, LABELS } from '../src/publish/oci-image.js';
-import { digestOf as sha256Bytes } from '../src/tools/skopeo.js';
 import { mergeImages } from '../src/publish/merge.js';
 import { publishComposed, publishMerge } from '../src/publish/publish.js';
 import { currentState, pushArchImage } from '../src/publish/oci-push.js';
-import { parseImageName } from '../src/publish/reference.js';
-import { copyToTags, type RegistryAccess } from '../src/publish/skopeo.js';
+import { parseRepository } from '../src/publish/reference.js';
+import { copyToTags, digestOf as sha256Bytes, type RegistryOptions } from '../src/tools/skopeo.js';
 import { run } from '../src/tools/exec.js';
 import { startArtifactService, type ArtifactService } from './fixtures/artifact-service.js';
 import { BASE_REF, buildFixtureDistro, type FixtureDistro } from './fixtures/distro.js';
@@ -51,7 +50,7 @@ let registry: TestRegistry;
 /** Without auth: the registry's bcrypt check costs ~0.6 s a request, so only the credential tests pay it. */
 let openRegistry: TestRegistry;
 let auth: AuthFile;
-let access: RegistryAccess;
+let access: RegistryOptions;
 let service: ArtifactService;
 const savedEnv = { ...process.env };
 const stdoutWrite = process.stdout.write;
@@ -162,7 +161,7 @@ describe('workflow artifacts', () => {
 });
 
 describe('OCI images', () => {
-  const image = () => parseImageName(`${openRegistry.host}/org/extensions`);
+  const image = () => parseRepository(`${openRegistry.host}/org/extensions`);
   const pushed: Record<string, string> = {};
 
   const inspect = async (args: string[]) =>
@@ -182,7 +181,7 @@ describe('OCI images', () => {
     const local = await buildImage(join(output, 'x86_64'), { workDir: dir });
     expect(local.digest).toBe(pushed['x86_64']);
     await rm(local.layout, { recursive: true, force: true });
-    const again = await pushArchImage(join(output, 'x86_64'), parseImageName(`${openRegistry.host}/org/other`), { tags: ['latest'], access });
+    const again = await pushArchImage(join(output, 'x86_64'), parseRepository(`${openRegistry.host}/org/other`), { tags: ['latest'], access });
     expect(again.digest).toBe(pushed['x86_64']);
   });
 
@@ -301,7 +300,7 @@ describe('OCI images', () => {
   });
 
   test('a wrong password fails cleanly, naming the fix and never the secret', async () => {
-    const secured = parseImageName(`${registry.host}/org/extensions`);
+    const secured = parseRepository(`${registry.host}/org/extensions`);
     const secret = 'wrong-password-0xDEADBEEF';
     const bad = await writeAuthFile(registry.host, USER, secret, dir);
     try {

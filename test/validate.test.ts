@@ -2,7 +2,8 @@
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compose, type ComposeOptions } from '../src/engine.js';
+import { main } from '../src/cli/main.js';
+import { compose, locateFailures, type ComposeOptions } from '../src/engine.js';
 import { ComposeError } from '../src/errors.js';
 import { loadPrevious } from '../src/inputs/previous.js';
 import { buildReport, renderMarkdown } from '../src/report/report.js';
@@ -60,6 +61,25 @@ extensions:
     'unresolvable on aarch64: nothing provides libmissing.so.1 needed by needs-missing-1.0-1.aarch64 from fedora',
     'unresolvable on x86_64: nothing provides libmissing.so.1 needed by needs-missing-1.0-1.x86_64 from fedora',
   ]);
+});
+
+test('depsolve failures carry the file:line:col of their extension: CLI, summary', async () => {
+  const yaml = 'repos: [fedora]\nextensions:\n  fine:\n    packages: [usbguard]\n  newer:\n    packages: [needs-newer-libfoo]\n';
+  const opts = await options(yaml, { mode: 'depsolve', arches: ['x86_64'] });
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(
+    ['validate', '--depsolve', '--config', opts.config, '--ostree-repo', distro.ostreeRepo, '--base-rev', BASE_REF, '--arch', 'x86_64',
+      '--repos-dir', distro.reposDir, '--cache-dir', opts.cacheDir],
+    { out: (t) => out.push(t), err: (t) => err.push(t) },
+  );
+  expect(code).toBe(1);
+  const newer = 'newer on x86_64: cannot be installed without changing the base: it would upgrade base package libfoo-1.0-1.x86_64 to libfoo-2.0-1.x86_64';
+  expect(err.filter((line) => line.startsWith('error:'))).toEqual([`error: ${opts.config}:5:3: ${newer}`]);
+  const failed = (await compose(opts).catch((e: unknown) => e)) as ComposeError;
+  const located = await locateFailures(failed.problems, opts.config);
+  expect(located).toEqual([expect.objectContaining({ file: opts.config, line: 5, col: 3, extension: 'newer' })]);
+  expect(renderMarkdown(buildReport('t', [], { failures: located }))).toContain(`${opts.config}:5:3: ${newer}`);
 });
 
 test('cross-architecture differences: reported, or an error with --strict-cross-arch', async () => {

@@ -2,17 +2,16 @@
 // and a job summary. All behaviour lives in the engine.
 import * as core from '@actions/core';
 import { resolve } from 'node:path';
-import { compose, defaultCacheDir, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
+import { compose, defaultCacheDir, locateFailures, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
 import { ComposeError, ConfigError, escapeControl, escapeLines, formatComposeProblem, UsageError, type ComposeProblem } from '../errors.js';
 import { loadPrevious } from '../inputs/previous.js';
 import { buildReport, diffJson, renderMarkdown, writeDiff } from '../report/report.js';
-import type { BaseSpec } from '../inputs/base.js';
-import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
+import type { BaseSpec } from '../base/types.js';
 import { selectArches } from '../inputs/arch.js';
 import { dnfPreference } from '../solve/dnf.js';
 import { parseRetentionDays } from '../publish/artifact.js';
 import { AUTH_DIR_STATE } from './cleanup.js';
-import { selectBase, withBaseRegistry } from '../inputs/base-spec.js';
+import { selectBase, withBaseRegistry } from '../base/base-spec.js';
 import { secretsToMask } from '../tools/registry-auth.js';
 import { parseLabels, parseUpload, publishComposed, publishMerge, type PublishInputs, type PublishResult } from '../publish/publish.js';
 import { ensureTools, REQUIREMENTS } from '../tools/ensure.js';
@@ -75,12 +74,13 @@ function moreInSummary(count: number): void {
   if (count > MAX_ANNOTATIONS) core.notice(`${count - MAX_ANNOTATIONS} more problems are listed in the job summary`);
 }
 
-/** Compose problems on the line of the extension they concern, when the config can be read. */
-async function annotateCompose(problems: ComposeProblem[], configPath: string): Promise<void> {
-  const config: ExtensionsConfig | undefined = await validateConfig(configPath).catch(() => undefined);
+/** Compose problems on the line of the extension they concern (located by `locate`). */
+function annotateCompose(problems: ComposeProblem[]): void {
   for (const p of problems.slice(0, MAX_ANNOTATIONS)) {
-    const ext = config?.extensions.find((e) => e.name === p.extension);
-    core.error(formatComposeProblem(p), ext ? { title: 'compose', file: config!.file, startLine: ext.line, startColumn: ext.col } : { title: 'compose' });
+    core.error(
+      formatComposeProblem(p, { where: false }),
+      p.file ? { title: 'compose', file: escapeControl(p.file), startLine: p.line, startColumn: p.col } : { title: 'compose' },
+    );
   }
   moreInSummary(problems.length);
 }
@@ -142,109 +142,157 @@ function publishedLines(artifacts: PublishResult['artifacts'], images: PublishRe
   ];
 }
 
+type Mode = 'compose' | 'validate' | 'merge';
+
+function modeInput(): Mode {
+  const mode = core.getInput('mode') || 'compose';
+  if (mode !== 'compose' && mode !== 'validate' && mode !== 'merge') {
+    throw new UsageError(`mode must be compose, validate or merge, got "${mode}"`);
+  }
+  return mode;
+}
+
 export async function run(): Promise<void> {
   const configPath = resolve(core.getInput('config') || 'extensions.yaml');
   try {
-    const mode = core.getInput('mode') || 'compose';
-    if (mode !== 'compose' && mode !== 'validate' && mode !== 'merge') {
-      throw new UsageError(`mode must be compose, validate or merge, got "${mode}"`);
-    }
+    const mode = modeInput();
+    if (mode === 'merge') await merge(publishInputs());
+    else if (mode === 'compose') await composeMode(configPath, publishInputs());
     // Fork pull requests have no credentials: validate never reads them.
-    const publish = mode === 'validate' ? undefined : publishInputs();
-    if (mode === 'merge') return await merge(publish!);
-    // The schema first: a broken file is reported alone, with every problem at its line.
-    await validateConfig(configPath);
-    const base = baseInput();
-    const pushing = publish?.upload === 'oci' || publish?.upload === 'both';
-    await ensureTools(
-      [
-        REQUIREMENTS.rpm, REQUIREMENTS.dnf,
-        ...(mode === 'compose' ? [REQUIREMENTS.createrepo] : []),
-        ...(base.kind === 'ostree' ? [REQUIREMENTS.ostree] : []),
-        ...(pushing || base.kind === 'image' ? [REQUIREMENTS.skopeo] : []),
-      ],
-      (m) => core.info(m),
-    );
-    const output = resolve(core.getInput('output') || 'extensions-output');
-    const options: ComposeOptions = {
-      config: configPath,
-      base,
-      arches: selectArches(listInput('architectures'), 'architectures'),
-      reposDir: core.getInput('repos-dir') || '/etc/yum.repos.d',
-      ...(listInput('vars-dir').length > 0 && { varsDirs: listInput('vars-dir').map((d) => resolve(d)) }),
-      ...(core.getInput('dnf-conf') && { dnfConf: resolve(core.getInput('dnf-conf')) }),
-      repoPairs: listInput('repos'),
-      releasever: core.getInput('releasever') || undefined,
-      weakDeps: booleanInput('weak-deps', true),
-      cacheDir: resolve(core.getInput('cache-dir') || defaultCacheDir()),
-      previousState: listInput('previous-state'),
-      output: mode === 'compose' ? output : '',
-      dnf: dnfPreference(core.getInput('dnf'), 'dnf'),
-      mode: mode === 'compose' ? 'compose' : 'depsolve',
-      strictCrossArch: booleanInput('strict-cross-arch', false),
-      waitLock: booleanInput('wait-lock', false),
-      allowEmpty: booleanInput('allow-empty', false),
-      log: actionLogger,
-    };
-    const previousSource = core.getInput('previous-metadata');
-    const previousAuth = core.getInput('auth-file') ? resolve(core.getInput('auth-file')) : undefined;
-    const previous = previousSource
-      ? await loadPrevious(previousSource, options.arches, { ...(previousAuth && { authFile: previousAuth }), tlsVerify: booleanInput('tls-verify', true) })
-      : undefined;
-    const basePassword = core.getInput('base-registry-password');
-    for (const secret of basePassword ? secretsToMask(core.getInput('base-registry-username'), basePassword) : []) core.setSecret(secret);
-    let result: ComposeResult | undefined;
-    let failures: ComposeProblem[] = [];
-    try {
-      result = await withBaseRegistry(
-        options.base,
-        {
-          username: core.getInput('base-registry-username') || undefined,
-          password: basePassword || undefined,
-          authFile: core.getInput('base-auth-file') ? resolve(core.getInput('base-auth-file')) : undefined,
-          tlsVerify: booleanInput('tls-verify', true),
-          onAuthDir: (dir) => core.saveState(AUTH_DIR_STATE.base, dir),
-        },
-        (base, release) => compose({ ...options, base, onBasesRead: release }),
-      );
-    } catch (err) {
-      if (!(err instanceof ComposeError)) throw err;
-      failures = err.problems;
-    }
-    let published: PublishResult | undefined;
-    if (result && publish && publish.upload !== 'none') {
-      published = await publishComposed(result.arches.map(({ arch, outputDir, stateChecksum }) => ({ arch, outputDir, stateChecksum })), publish);
-      setOutputs(published.outputs);
-    }
-    const title = mode === 'compose' ? 'Extensions composed' : 'Extensions validated';
-    const report = buildReport(title, result?.arches ?? [], {
-      failures, previous, crossArchStrict: options.strictCrossArch,
-      published: published ? publishedLines(published.artifacts, published.images) : [],
-    });
-    for (const m of report.crossArch.slice(0, MAX_ANNOTATIONS)) {
-      if (!options.strictCrossArch) core.warning(escapeControl(`${m.extension}: ${m.package} differs across architectures`), { title: 'cross-architecture' });
-    }
-    if (previous) {
-      const diff = JSON.stringify(diffJson(report));
-      core.setOutput('diff', diff);
-      if (result && mode === 'compose') await writeDiff(output, diff);
-    }
-    if (result) {
-      core.setOutput('state-checksum', result.stateChecksum);
-      core.setOutput('changed', String(published?.changed ?? result.changed));
-      if (mode === 'compose') {
-        core.setOutput('output-dir', output);
-        const metadata = Object.fromEntries(result.arches.map((a) => [a.arch, a.metadataPath]));
-        core.setOutput('metadata', result.arches.length === 1 ? result.arches[0]!.metadataPath : JSON.stringify(metadata));
-      }
-    }
-    await core.summary.addRaw(renderMarkdown(report), true).write();
-    if (failures.length > 0) {
-      await annotateCompose(failures, configPath);
-      core.setFailed(`${failures.length} problem${failures.length === 1 ? '' : 's'}:\n${failures.map(formatComposeProblem).join('\n')}`);
-    }
+    else await validateMode(configPath);
   } catch (err) {
     if (err instanceof ConfigError) annotateConfig(err);
     core.setFailed(escapeLines(err instanceof Error ? err.message : String(err)));
+  }
+}
+
+/** mode: compose — resolve, download and write every architecture's repo, then publish it. */
+async function composeMode(configPath: string, publish: PublishInputs): Promise<void> {
+  const output = resolve(core.getInput('output') || 'extensions-output');
+  const resolved = await resolveExtensions('compose', configPath, output, publish);
+  const published = resolved.result && publish.upload !== 'none' ? await publishOutputs(resolved.result, publish) : undefined;
+  await reportRun('compose', resolved, published, output);
+}
+
+/** mode: validate — depsolve every architecture, write nothing. */
+async function validateMode(configPath: string): Promise<void> {
+  await reportRun('validate', await resolveExtensions('validate', configPath, ''), undefined, '');
+}
+
+interface Resolved {
+  configPath: string;
+  options: ComposeOptions;
+  previous?: Awaited<ReturnType<typeof loadPrevious>>;
+  result?: ComposeResult;
+  failures: ComposeProblem[];
+}
+
+/** Checks the config, then runs the engine: a failed compose is reported, not thrown. */
+async function resolveExtensions(mode: 'compose' | 'validate', configPath: string, output: string, publish?: PublishInputs): Promise<Resolved> {
+  // The schema first: a broken file is reported alone, with every problem at its line.
+  await validateConfig(configPath);
+  const base = baseInput();
+  const pushing = publish?.upload === 'oci' || publish?.upload === 'both';
+  await ensureTools(
+    [
+      REQUIREMENTS.rpm, REQUIREMENTS.dnf,
+      ...(mode === 'compose' ? [REQUIREMENTS.createrepo] : []),
+      ...(base.kind === 'ostree' ? [REQUIREMENTS.ostree] : []),
+      ...(pushing || base.kind === 'image' ? [REQUIREMENTS.skopeo] : []),
+    ],
+    (m) => core.info(m),
+  );
+  const options = composeOptions(mode, configPath, base, output);
+  const previous = await previousInput(options.arches);
+  try {
+    return { configPath, options, previous, result: await composeWithBaseRegistry(options), failures: [] };
+  } catch (err) {
+    if (!(err instanceof ComposeError)) throw err;
+    return { configPath, options, previous, failures: await locateFailures(err.problems, configPath) };
+  }
+}
+
+function composeOptions(mode: 'compose' | 'validate', configPath: string, base: BaseSpec, output: string): ComposeOptions {
+  return {
+    config: configPath,
+    base,
+    arches: selectArches(listInput('architectures'), 'architectures'),
+    reposDir: core.getInput('repos-dir') || '/etc/yum.repos.d',
+    ...(listInput('vars-dir').length > 0 && { varsDirs: listInput('vars-dir').map((d) => resolve(d)) }),
+    ...(core.getInput('dnf-conf') && { dnfConf: resolve(core.getInput('dnf-conf')) }),
+    repoPairs: listInput('repos'),
+    releasever: core.getInput('releasever') || undefined,
+    weakDeps: booleanInput('weak-deps', true),
+    cacheDir: resolve(core.getInput('cache-dir') || defaultCacheDir()),
+    previousState: listInput('previous-state'),
+    output,
+    dnf: dnfPreference(core.getInput('dnf'), 'dnf'),
+    mode: mode === 'compose' ? 'compose' : 'depsolve',
+    strictCrossArch: booleanInput('strict-cross-arch', false),
+    waitLock: booleanInput('wait-lock', false),
+    allowEmpty: booleanInput('allow-empty', false),
+    log: actionLogger,
+  };
+}
+
+async function previousInput(arches: string[]) {
+  const source = core.getInput('previous-metadata');
+  if (!source) return undefined;
+  const authFile = core.getInput('auth-file') ? resolve(core.getInput('auth-file')) : undefined;
+  return loadPrevious(source, arches, { ...(authFile && { authFile }), tlsVerify: booleanInput('tls-verify', true) });
+}
+
+/** The engine, with the base's registry credentials set up for it (masked first) and removed after. */
+async function composeWithBaseRegistry(options: ComposeOptions): Promise<ComposeResult> {
+  const password = core.getInput('base-registry-password');
+  for (const secret of password ? secretsToMask(core.getInput('base-registry-username'), password) : []) core.setSecret(secret);
+  return withBaseRegistry(
+    options.base,
+    {
+      username: core.getInput('base-registry-username') || undefined,
+      password: password || undefined,
+      authFile: core.getInput('base-auth-file') ? resolve(core.getInput('base-auth-file')) : undefined,
+      tlsVerify: booleanInput('tls-verify', true),
+      onAuthDir: (dir) => core.saveState(AUTH_DIR_STATE.base, dir),
+    },
+    (base, release) => compose({ ...options, base, onBasesRead: release }),
+  );
+}
+
+async function publishOutputs(result: ComposeResult, publish: PublishInputs): Promise<PublishResult> {
+  const published = await publishComposed(result.arches.map(({ arch, outputDir, stateChecksum }) => ({ arch, outputDir, stateChecksum })), publish);
+  setOutputs(published.outputs);
+  return published;
+}
+
+/** Outputs, the job summary and annotations; a failed compose fails the step. */
+async function reportRun(mode: 'compose' | 'validate', resolved: Resolved, published: PublishResult | undefined, output: string): Promise<void> {
+  const { options, previous, result, failures } = resolved;
+  const title = mode === 'compose' ? 'Extensions composed' : 'Extensions validated';
+  const report = buildReport(title, result?.arches ?? [], {
+    failures, previous, crossArchStrict: options.strictCrossArch,
+    published: published ? publishedLines(published.artifacts, published.images) : [],
+  });
+  for (const m of report.crossArch.slice(0, MAX_ANNOTATIONS)) {
+    if (!options.strictCrossArch) core.warning(escapeControl(`${m.extension}: ${m.package} differs across architectures`), { title: 'cross-architecture' });
+  }
+  if (previous) {
+    const diff = JSON.stringify(diffJson(report));
+    core.setOutput('diff', diff);
+    if (result && mode === 'compose') await writeDiff(output, diff);
+  }
+  if (result) {
+    core.setOutput('state-checksum', result.stateChecksum);
+    core.setOutput('changed', String(published?.changed ?? result.changed));
+    if (mode === 'compose') {
+      core.setOutput('output-dir', output);
+      const metadata = Object.fromEntries(result.arches.map((a) => [a.arch, a.metadataPath]));
+      core.setOutput('metadata', result.arches.length === 1 ? result.arches[0]!.metadataPath : JSON.stringify(metadata));
+    }
+  }
+  await core.summary.addRaw(renderMarkdown(report), true).write();
+  if (failures.length > 0) {
+    annotateCompose(failures);
+    core.setFailed(`${failures.length} problem${failures.length === 1 ? '' : 's'}:\n${failures.map((p) => formatComposeProblem(p)).join('\n')}`);
   }
 }

@@ -1,7 +1,7 @@
 // The command line's bundle stays free of @actions/* (startup time and size, see tools/http.ts):
 // no module the CLI reaches imports one, statically or lazily (ncc would still bundle a lazy one
 // as a chunk beside the CLI).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,4 +37,12 @@ test('nothing the CLI imports imports @actions/*', () => {
 test('the check sees a lazy import too: the action reaches @actions/artifact', () => {
   const modules = reachable(join(SRC, 'action/index.ts'));
   expect(modules.get(join(SRC, 'publish/artifact.ts'))).toContain('@actions/artifact');
+});
+
+test('the adapters in tools/ import no stage: nothing from base/ or inputs/', () => {
+  const tools = join(SRC, 'tools');
+  const offenders = readdirSync(tools)
+    .filter((name) => name.endsWith('.ts'))
+    .flatMap((name) => [...readFileSync(join(tools, name), 'utf8').matchAll(/from\s+'(\.\.\/(?:base|inputs)\/[^']+)'/g)].map((m) => `tools/${name} -> ${m[1]}`));
+  expect(offenders).toEqual([]);
 });

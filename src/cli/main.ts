@@ -2,13 +2,13 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { compose, defaultCacheDir, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
+import { compose, defaultCacheDir, locateFailures, validateConfig, type ComposeOptions, type ComposeResult, type Logger } from '../engine.js';
 import { ComposeError, ConfigError, escapeControl, escapeLines, exitCodeFor, formatComposeProblem, formatProblem, UsageError, type ComposeProblem } from '../errors.js';
 import { loadPrevious } from '../inputs/previous.js';
-import { selectBase, withBaseRegistry } from '../inputs/base-spec.js';
+import { selectBase, withBaseRegistry } from '../base/base-spec.js';
 import { buildReport, diffJson, renderText, writeDiff } from '../report/report.js';
 import { dnfPreference } from '../solve/dnf.js';
-import type { BaseSpec } from '../inputs/base.js';
+import type { BaseSpec } from '../base/types.js';
 import { KNOWN_ARCHITECTURES } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
 import { GENERATOR } from '../version.js';
@@ -276,7 +276,7 @@ async function composeAndReport(values: Values, mode: 'compose' | 'depsolve', io
     );
   } catch (err) {
     if (!(err instanceof ComposeError)) throw err;
-    failures = err.problems;
+    failures = await locateFailures(err.problems, options.config);
   }
   const title = mode === 'compose' ? 'Extensions composed' : 'Extensions resolved (validate --depsolve)';
   const report = buildReport(title, result?.arches ?? [], { failures, previous, crossArchStrict: options.strictCrossArch });

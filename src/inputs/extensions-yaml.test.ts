@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, formatProblem, type ConfigProblem } from '../errors.js';
-import { KNOWN_ARCHITECTURES, MAX_ALIASES, MAX_CONFIG_BYTES, MAX_DEPTH, parseExtensionsYaml, readExtensionsYaml, type ExtensionsConfig } from './extensions-yaml.js';
+import { KNOWN_ARCHITECTURES, MAX_ALIASES, MAX_CONFIG_BYTES, MAX_DEPTH, locateProblems, parseExtensionsYaml, readExtensionsYaml, type ExtensionsConfig } from './extensions-yaml.js';
 
 // Real files from fedora-coreos-config and openshift/os, their sources named in the README beside them.
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -512,4 +512,19 @@ describe('hostile or huge input stays bounded and is a config problem', () => {
       'f.yaml:4:5: extensions.a.__proto__: unknown key `__proto__`; valid keys: packages, kind, architectures, match-base-evr, repos',
     );
   });
+});
+
+test('compose problems get the line and column of their extension; others stay as they are', () => {
+  const cfg = parseExtensionsYaml('repos: [r]\nextensions:\n  usbguard:\n    packages: [usbguard]\n  kmods:\n    packages: [k]\n', 'extensions.yaml');
+  const problems = [
+    { arch: 'aarch64', extension: 'kmods', message: 'nothing provides k' },
+    { arch: 'x86_64', extension: 'gone', message: 'not in this config' },
+    { arch: 'x86_64', message: 'repo r: HTTP 404' },
+  ];
+  expect(locateProblems(problems, cfg)).toEqual([
+    { arch: 'aarch64', extension: 'kmods', message: 'nothing provides k', file: 'extensions.yaml', line: 5, col: 3 },
+    problems[1],
+    problems[2],
+  ]);
+  expect(locateProblems(problems, undefined)).toEqual(problems);
 });

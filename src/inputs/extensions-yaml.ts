@@ -6,7 +6,7 @@
 import { open } from 'node:fs/promises';
 import { Composer, isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, Parser, type CST, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import * as z from 'zod';
-import { ConfigError, type ConfigProblem } from '../errors.js';
+import { ConfigError, type ComposeProblem, type ConfigProblem } from '../errors.js';
 
 export type ExtensionKind = 'os-extension' | 'development';
 
@@ -465,4 +465,13 @@ export async function readExtensionsYaml(path: string): Promise<ExtensionsConfig
     throw cannot(e.code === 'ENOENT' ? 'file not found' : e.code === 'EISDIR' ? 'is a directory, not a file' : e.message);
   }
   return parseExtensionsYaml(text, path);
+}
+
+/** Each problem about an extension of `config`, with where that extension stands in the file. */
+export function locateProblems(problems: readonly ComposeProblem[], config: ExtensionsConfig | undefined): ComposeProblem[] {
+  const byName = new Map(config?.extensions.map((e) => [e.name, e]));
+  return problems.map((p) => {
+    const ext = p.extension === undefined ? undefined : byName.get(p.extension);
+    return ext && !p.file ? { ...p, file: config!.file, line: ext.line, col: ext.col } : p;
+  });
 }

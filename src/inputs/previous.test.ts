@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { serveDirectory, type StaticServer } from '../../test/fixtures/http.js';
+import { serveDirectory, type StaticServer, writeForever } from '../../test/fixtures/http.js';
 import { loadPrevious } from './previous.js';
 
 let dir: string;
@@ -56,12 +56,7 @@ describe('a hostile previous-metadata server', () => {
     hostile = createServer((req, res) => {
       if (req.url === '/endless.json') {
         res.writeHead(200);
-        const chunk = Buffer.alloc(64 << 10, ' ');
-        const more = () => {
-          while (!res.destroyed && res.write(chunk));
-          if (!res.destroyed) res.once('drain', more);
-        };
-        more();
+        writeForever(res, Buffer.alloc(64 << 10, ' '));
       } else if (req.url === '/trickle.json') {
         res.writeHead(200);
         const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write(' ')), 50);

@@ -10,7 +10,7 @@ import type { RegistryOptions } from '../tools/skopeo.js';
 import { fetchBuffer, HttpError, reasonOf, type DownloadOptions } from '../tools/http.js';
 import { ownedStem, removeDeadLeftovers } from '../tools/leftovers.js';
 import { METADATA_FILE } from '../publish/oci-image.js';
-import { readImageFile, resolveImage } from './image.js';
+import { readImageFile, resolveImage } from '../base/image.js';
 
 /** `${arch}` and `${basearch}` in a location name one file per architecture. */
 const PLACEHOLDER = /\$\{(base)?arch\}/;

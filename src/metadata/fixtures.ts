@@ -1,6 +1,7 @@
 // Test-only inputs shared by the metadata tests.
 import { createHash } from 'node:crypto';
-import type { BaseInfo, InstalledPackage } from '../inputs/base.js';
+import type { BaseInfo } from '../base/types.js';
+import type { InstalledPackage } from '../tools/rpm.js';
 import type { ArchPlan } from '../plan/types.js';
 import type { RepoState, ResolvedPackage, SolveResult } from '../solve/types.js';
 import type { PackageFile } from './state.js';

@@ -1,4 +1,6 @@
+import type { BaseInfo } from '../base/types.js';
 import type { ExtensionKind } from '../inputs/extensions-yaml.js';
+import type { PackageId } from '../tools/rpm.js';
 import { byString, sorted, type ComposedArch } from './state.js';
 
 export interface MetadataInput extends ComposedArch {
@@ -17,13 +19,7 @@ export interface MetadataExtension {
   packages: string[];
 }
 
-export interface MetadataPackage {
-  name: string;
-  epoch: number;
-  version: string;
-  release: string;
-  arch: string;
-  nevra: string;
+export interface MetadataPackage extends PackageId {
   filename: string;
   sha256: string;
   size: number;
@@ -40,14 +36,7 @@ export interface Metadata {
   arch: string;
   stateChecksum: string;
   inputFingerprint?: string;
-  base: {
-    source: 'ostree' | 'rootfs' | 'image';
-    ref: string;
-    commit?: string;
-    digest?: string;
-    indexDigest?: string;
-    ostreeCommit?: string;
-    imageVersion?: string;
+  base: Pick<BaseInfo, 'source' | 'ref' | 'commit' | 'digest' | 'indexDigest' | 'ostreeCommit' | 'imageVersion'> & {
     version: string | null;
     osRelease: { ID: string; VERSION_ID: string | null };
     packageCount: number;

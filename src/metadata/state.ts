@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { BaseInfo } from '../inputs/base.js';
+import type { BaseInfo } from '../base/types.js';
 import type { ArchPlan } from '../plan/types.js';
 import type { SolveResult } from '../solve/types.js';
 

@@ -1,5 +1,5 @@
 import type { Extension, ExtensionsConfig } from '../inputs/extensions-yaml.js';
-import type { InstalledPackage } from '../inputs/base.js';
+import type { InstalledPackage } from '../tools/rpm.js';
 import { evrOf, planArch } from './plan.js';
 
 const OPTIONS = { releasever: '40', weakDeps: true };

@@ -1,7 +1,7 @@
 // The functional core: which extensions apply on an architecture, pinned to the base, from which repos.
 import type { ComposeProblem } from '../errors.js';
 import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
-import type { InstalledPackage } from '../inputs/base.js';
+import type { InstalledPackage } from '../tools/rpm.js';
 import type { ArchPlan, PlannedExtension } from './types.js';
 
 export interface PlanOptions {

@@ -8,8 +8,8 @@ import { resolveAuth, secretsToMask } from '../tools/registry-auth.js';
 import { defaultCreated } from './oci-image.js';
 import { currentState, pushArchImage, type PushedImage } from './oci-push.js';
 import { mergeImages, type MergedIndex } from './merge.js';
-import { archTag, checkTag, parseImageName, type ImageName } from './reference.js';
-import { inspectManifest, type RegistryAccess } from './skopeo.js';
+import { inspectManifest, type RegistryOptions, type Repository } from '../tools/skopeo.js';
+import { archTag, checkTag, parseRepository } from './reference.js';
 
 /** `labels` input: `key=value`, one per line; blank lines and lines starting with `#` are skipped. */
 export function parseLabels(input: string): Record<string, string> {
@@ -71,9 +71,9 @@ function githubSource(env: NodeJS.ProcessEnv): { source?: string; revision?: str
 }
 
 /** The registry, its access and a cleanup; secrets are masked before the auth file is written. */
-async function registryAccess(inputs: RegistryInputs): Promise<{ image: ImageName; access: RegistryAccess; cleanup(): Promise<void> }> {
+async function registryAccess(inputs: RegistryInputs): Promise<{ image: Repository; access: RegistryOptions; cleanup(): Promise<void> }> {
   if (!inputs.image) throw new UsageError('image is required to push (e.g. image: ghcr.io/${{ github.repository_owner }}/extensions)');
-  const image = parseImageName(inputs.image);
+  const image = parseRepository(inputs.image);
   if (inputs.tags.length === 0) throw new UsageError('tags: at least one tag is needed');
   inputs.tags.forEach((t) => checkTag(t));
   if (inputs.registryPassword) for (const s of secretsToMask(inputs.registryUsername ?? '', inputs.registryPassword)) inputs.mask?.(s);

@@ -9,14 +9,14 @@ import { ComposeError, UsageError } from '../errors.js';
 import { combinedState } from '../metadata/state.js';
 import { LABELS } from './oci-image.js';
 import { initLayout, MEDIA, putBlob, writeIndex, type Descriptor } from './oci-layout.js';
-import { archTag, checkTag, platformFor, type ImageName, type OciPlatform } from './reference.js';
-import { copyToTags, inspectConfig, inspectManifest, isImageManifest, type RegistryAccess } from './skopeo.js';
+import { copyToTags, inspectConfig, inspectManifest, isImageManifest, type RegistryOptions, type Repository } from '../tools/skopeo.js';
+import { archTag, checkTag, platformFor, type OciPlatform } from './reference.js';
 
 export interface MergeOptions {
   tags: string[];
   /** The architectures the matrix composes; each must have its `TAG-ARCH` image. */
   arches: string[];
-  access: RegistryAccess;
+  access: RegistryOptions;
   /** Push nothing when every tag already holds exactly this index. */
   skipUnchanged?: boolean;
   workDir?: string;
@@ -33,7 +33,7 @@ export interface MergedIndex {
   images: { arch: string; digest: string; platform: OciPlatform; stateChecksum: string }[];
 }
 
-async function archImage(image: ImageName, tag: string, arch: string, access: RegistryAccess) {
+async function archImage(image: Repository, tag: string, arch: string, access: RegistryOptions) {
   const platform = platformFor(arch);
   const manifest = await inspectManifest(image, tag, access);
   const where = `${image.name}:${tag}`;
@@ -78,7 +78,7 @@ export function buildIndex(images: ArchImage[]): string {
   return JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests, annotations: sortedAnnotations });
 }
 
-export async function mergeImages(image: ImageName, options: MergeOptions): Promise<MergedIndex> {
+export async function mergeImages(image: Repository, options: MergeOptions): Promise<MergedIndex> {
   if (options.tags.length === 0) throw new UsageError('tags: at least one tag is needed to merge images');
   if (options.arches.length === 0) throw new UsageError('architectures: list the architectures the compose jobs pushed');
   options.tags.forEach((t) => checkTag(t));

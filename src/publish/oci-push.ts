@@ -4,12 +4,12 @@
 import { rm } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { buildImage, LABELS, readMetadata, type ImageOptions } from './oci-image.js';
-import { archTag, checkTag, type ImageName } from './reference.js';
-import { copyToTags, inspectConfig, inspectManifest, type RegistryAccess } from './skopeo.js';
+import { copyToTags, inspectConfig, inspectManifest, type RegistryOptions, type Repository } from '../tools/skopeo.js';
+import { archTag, checkTag } from './reference.js';
 
 export interface PushOptions extends ImageOptions {
   tags: string[];
-  access: RegistryAccess;
+  access: RegistryOptions;
   /** Push nothing for an architecture whose image at every tag already has this state checksum. */
   skipUnchanged?: boolean;
 }
@@ -27,12 +27,12 @@ export interface PushedImage {
 }
 
 /** The state checksum label of the image at a tag; undefined when there is no image or label. */
-export async function currentState(image: ImageName, tag: string, access: RegistryAccess): Promise<string | undefined> {
+export async function currentState(image: Repository, tag: string, access: RegistryOptions): Promise<string | undefined> {
   const config = await inspectConfig(image, tag, access);
   return config?.config?.Labels?.[LABELS.state] ?? undefined;
 }
 
-export async function pushArchImage(archDir: string, image: ImageName, options: PushOptions): Promise<PushedImage> {
+export async function pushArchImage(archDir: string, image: Repository, options: PushOptions): Promise<PushedImage> {
   if (options.tags.length === 0) throw new UsageError('tags: at least one tag is needed to push an image');
   options.tags.forEach((t) => checkTag(t));
   // Metadata first: an unchanged architecture is not even packed.

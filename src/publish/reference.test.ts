@@ -1,15 +1,16 @@
 import { UsageError } from '../errors.js';
-import { archTag, checkTag, dockerRef, parseImageName, platformFor } from './reference.js';
+import { dockerRef } from '../tools/skopeo.js';
+import { archTag, checkTag, parseRepository, platformFor } from './reference.js';
 
-test('image names: the registry host is the credentials key; tags and digests belong elsewhere', () => {
-  expect(parseImageName('ghcr.io/org/extensions')).toEqual({ name: 'ghcr.io/org/extensions', registry: 'ghcr.io' });
-  expect(parseImageName('127.0.0.1:5000/ext')).toEqual({ name: '127.0.0.1:5000/ext', registry: '127.0.0.1:5000' });
-  expect(parseImageName('localhost/a/b')).toMatchObject({ registry: 'localhost' });
-  expect(parseImageName('org/extensions')).toMatchObject({ registry: 'docker.io' });
+test('repository names: the registry host is the credentials key; tags and digests belong elsewhere', () => {
+  expect(parseRepository('ghcr.io/org/extensions')).toEqual({ name: 'ghcr.io/org/extensions', registry: 'ghcr.io' });
+  expect(parseRepository('127.0.0.1:5000/ext')).toEqual({ name: '127.0.0.1:5000/ext', registry: '127.0.0.1:5000' });
+  expect(parseRepository('localhost/a/b')).toMatchObject({ registry: 'localhost' });
+  expect(parseRepository('org/extensions')).toMatchObject({ registry: 'docker.io' });
   for (const bad of ['ghcr.io/org/extensions:latest', 'ghcr.io/org/ext@sha256:abc', 'ghcr.io/Org/ext', '', 'ghcr.io/org//x', 'ghcr.io/org/ext/']) {
-    expect(() => parseImageName(bad)).toThrow(UsageError);
+    expect(() => parseRepository(bad)).toThrow(UsageError);
   }
-  expect(() => parseImageName('ghcr.io/org/ext:1')).toThrow(/has a tag/);
+  expect(() => parseRepository('ghcr.io/org/ext:1')).toThrow(/has a tag/);
 });
 
 test('tags, arch tags and references', () => {
@@ -17,7 +18,7 @@ test('tags, arch tags and references', () => {
   expect(() => checkTag('-x')).toThrow(UsageError);
   expect(() => checkTag('a'.repeat(129))).toThrow(UsageError);
   expect(archTag('latest', 'x86_64')).toBe('latest-x86_64');
-  const image = parseImageName('ghcr.io/org/ext');
+  const image = parseRepository('ghcr.io/org/ext');
   expect(dockerRef(image, 'latest')).toBe('docker://ghcr.io/org/ext:latest');
   expect(dockerRef(image, 'sha256:abc')).toBe('docker://ghcr.io/org/ext@sha256:abc');
 });

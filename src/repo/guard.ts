@@ -4,7 +4,7 @@ import { realpath } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
-import type { BaseSpec } from '../inputs/base.js';
+import type { BaseSpec } from '../base/types.js';
 import type { RepoDefinition } from '../inputs/repos.js';
 
 export interface NamedPath {

@@ -281,6 +281,12 @@ describe('recoverOutput', () => {
     return output;
   }
   const read = (output: string, path: string) => readFile(join(output, path), 'utf8');
+  /** The journal of a commit of these architectures (x86_64 staged as …-aaaaaa, aarch64 as …-bbbbbb), in this order. */
+  const writeJournal = (output: string, arches: ('x86_64' | 'aarch64')[]) => {
+    const id = { x86_64: 'aaaaaa', aarch64: 'bbbbbb' };
+    const moves = arches.map((arch) => ({ arch, staged: `.staging-${arch}-${id[arch]}`, previous: `.previous-${arch}-${id[arch]}` }));
+    return writeFile(join(output, JOURNAL), JSON.stringify({ version: 1, holder: { pid: 1, started: '' }, moves }));
+  };
 
   test('completes an interrupted commit from its journal: one architecture set aside, one not yet', async () => {
     const output = await tree({
@@ -289,10 +295,7 @@ describe('recoverOutput', () => {
       'aarch64/metadata.json': 'old arm',
       '.staging-aarch64-bbbbbb/metadata.json': 'new arm',
     });
-    await writeFile(join(output, JOURNAL), JSON.stringify({
-      version: 1, holder: { pid: 1, started: '' },
-      moves: [{ arch: 'x86_64', staged: '.staging-x86_64-aaaaaa', previous: '.previous-x86_64-aaaaaa' }, { arch: 'aarch64', staged: '.staging-aarch64-bbbbbb', previous: '.previous-aarch64-bbbbbb' }],
-    }));
+    await writeJournal(output, ['x86_64', 'aarch64']);
     expect(await recoverOutput(output)).toEqual({ completed: ['x86_64', 'aarch64'], restored: [], removed: ['.previous-aarch64-bbbbbb', '.previous-x86_64-aaaaaa'] });
     expect([await read(output, 'x86_64/metadata.json'), await read(output, 'aarch64/metadata.json')]).toEqual(['new x86', 'new arm']);
     expect((await readdir(output)).sort()).toEqual(['aarch64', 'x86_64']);
@@ -321,10 +324,7 @@ describe('recoverOutput', () => {
       'aarch64/metadata.json': 'new arm',
       '.previous-aarch64-bbbbbb/metadata.json': 'old arm',
     });
-    await writeFile(join(output, JOURNAL), JSON.stringify({
-      version: 1, holder: { pid: 1, started: '' },
-      moves: [{ arch: 'x86_64', staged: '.staging-x86_64-aaaaaa', previous: '.previous-x86_64-aaaaaa' }, { arch: 'aarch64', staged: '.staging-aarch64-bbbbbb', previous: '.previous-aarch64-bbbbbb' }],
-    }));
+    await writeJournal(output, ['x86_64', 'aarch64']);
     expect((await recoverOutput(output)).completed).toEqual(['x86_64', 'aarch64']);
     expect([await read(output, 'x86_64/metadata.json'), await read(output, 'aarch64/metadata.json')]).toEqual(['new x86', 'new arm']);
     expect((await readdir(output)).sort()).toEqual(['aarch64', 'x86_64']);
@@ -337,10 +337,7 @@ describe('recoverOutput', () => {
       '.previous-aarch64-bbbbbb/metadata.json': 'old arm',
     });
     // x86_64's staged directory and x86_64 itself are both gone: it cannot be completed.
-    await writeFile(join(output, JOURNAL), JSON.stringify({
-      version: 1, holder: { pid: 1, started: '' },
-      moves: [{ arch: 'aarch64', staged: '.staging-aarch64-bbbbbb', previous: '.previous-aarch64-bbbbbb' }, { arch: 'x86_64', staged: '.staging-x86_64-aaaaaa', previous: '.previous-x86_64-aaaaaa' }],
-    }));
+    await writeJournal(output, ['aarch64', 'x86_64']);
     expect(await recoverOutput(output)).toEqual({ completed: [], restored: [], removed: ['.staging-aarch64-bbbbbb'] });
     expect([await read(output, 'x86_64/metadata.json'), await read(output, 'aarch64/metadata.json')]).toEqual(['old x86', 'old arm']);
     expect((await readdir(output)).sort()).toEqual(['aarch64', 'x86_64']);

@@ -1,12 +1,7 @@
+import type { PackageId } from '../tools/rpm.js';
+
 /** A package in the composed repo, as dnf resolved it. */
-export interface ResolvedPackage {
-  name: string;
-  epoch: number;
-  version: string;
-  release: string;
-  arch: string;
-  /** name-[epoch:]version-release.arch, epoch omitted when 0. */
-  nevra: string;
+export interface ResolvedPackage extends PackageId {
   /** Repo id it came from. */
   repo: string;
   /** location_href inside that repo (untrusted: never used as an output path as is). */

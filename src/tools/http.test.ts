@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { download, downloadFile, fetchBuffer, HttpError, isRetryable, LIMIT_CODES, MAX_SOCKETS_PER_HOST, NetworkError, openUrl, retrying } from './http.js';
+import { writeForever } from '../../test/fixtures/http.js';
 
 interface TestServer {
   url: string;
@@ -252,12 +253,7 @@ describe('hostile servers: every read is bounded', () => {
       // An endless body, as fast as the socket takes it.
       '/endless': (_req, res) => {
         res.writeHead(200);
-        const chunk = Buffer.alloc(64 << 10, 'x');
-        const more = () => {
-          while (!res.destroyed && res.write(chunk));
-          if (!res.destroyed) res.once('drain', more);
-        };
-        more();
+        writeForever(res, Buffer.alloc(64 << 10, 'x'));
       },
       // One byte every 50 ms: never silent, far below the minimum rate.
       '/trickle': (_req, res) => {

@@ -3,13 +3,26 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { InstalledPackage } from '../inputs/base.js';
 import { run } from './exec.js';
+
+/** Who a package is, wherever it comes from: an rpmdb, a repo's metadata, metadata.json. */
+export interface PackageId {
+  name: string;
+  epoch: number;
+  version: string;
+  release: string;
+  arch: string;
+  /** name-[epoch:]version-release.arch, epoch omitted when 0. */
+  nevra: string;
+}
+
+/** A package of a base's rpmdb. */
+export type InstalledPackage = PackageId;
 
 const QF = '%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n';
 
 /** `name-version-release.arch`, or `name-epoch:version-release.arch` when the epoch is not 0. */
-export function formatNevra(p: Omit<InstalledPackage, 'nevra'>): string {
+export function formatNevra(p: Omit<PackageId, 'nevra'>): string {
   return `${p.name}-${p.epoch ? `${p.epoch}:` : ''}${p.version}-${p.release}.${p.arch}`;
 }
 

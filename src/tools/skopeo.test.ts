@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { digestOf, isLoopback, parseImageName } from './skopeo.js';
+import { classifyFailure, digestOf, isLoopback, parseImageName, repositoryRegistry, splitReference } from './skopeo.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 
@@ -43,4 +43,22 @@ test('loopback registries', () => {
 test('digests are of the exact bytes', () => {
   expect(digestOf('')).toBe('sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
   expect(digestOf('{}')).not.toBe(digestOf('{}\n'));
+});
+
+test('one reference grammar: repository names and their registries', () => {
+  expect(splitReference(`quay.io:443/a/b:1@${D}`)).toEqual({ repository: 'quay.io:443/a/b', tag: '1', digest: D });
+  expect(splitReference('localhost:5000/a')).toEqual({ repository: 'localhost:5000/a' });
+  expect(repositoryRegistry('ghcr.io/org/extensions')).toBe('ghcr.io');
+  expect(repositoryRegistry('[::1]:5000/ext')).toBe('[::1]:5000');
+  expect(repositoryRegistry('org/extensions')).toBe('docker.io');
+  for (const bad of ['', 'ghcr.io/Org/ext', 'ghcr.io/org//x', 'ghcr.io/org/ext/', 'bad_host.io:x/a']) expect(repositoryRegistry(bad)).toBeUndefined();
+});
+
+test('one classifier of skopeo failures: refused credentials before a missing image', () => {
+  expect(classifyFailure('reading manifest latest in 127.0.0.1:5000/x: manifest unknown')).toBe('not-found');
+  expect(classifyFailure('initializing source docker://q.io/x:1: reading manifest 1 in q.io/x: unauthorized: authentication required')).toBe('auth-refused');
+  expect(classifyFailure('denied: requested access to the resource is denied (Not Found)')).toBe('auth-refused');
+  expect(classifyFailure('unexpected status from HEAD request: 403 Forbidden')).toBe('auth-refused');
+  expect(classifyFailure('open /srv/layout/index.json: permission denied')).toBeUndefined();
+  expect(classifyFailure(`copying blob ${D}: connection refused`)).toBeUndefined();
 });

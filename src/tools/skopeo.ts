@@ -1,7 +1,10 @@
-// skopeo adapter: reads manifests and copies one image's blobs into a `dir:` directory. Credentials
-// only ever reach skopeo through an auth file (--authfile), never as arguments.
+// skopeo, the only thing that talks to registries: reads manifests and copies a base image's blobs
+// into a `dir:` directory; pushes our own images and indexes. Credentials only ever reach skopeo
+// through an auth file (--authfile, --dest-authfile), never as arguments.
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ToolError, UsageError } from '../errors.js';
 import { lastLines, run } from './exec.js';
 
@@ -56,19 +59,52 @@ export function parseImageName(input: string): ImageName {
     throw new UsageError(`image ${input}: the ${transport}: transport is not supported; use docker://, oci: or oci-archive:`);
   }
   const name = input.startsWith('docker://') ? input.slice('docker://'.length) : input;
-  const at = name.indexOf('@');
-  const withoutDigest = at < 0 ? name : name.slice(0, at);
-  const digest = at < 0 ? undefined : name.slice(at + 1);
-  const colon = withoutDigest.lastIndexOf(':');
-  const repository = colon > withoutDigest.lastIndexOf('/') ? withoutDigest.slice(0, colon) : withoutDigest;
-  if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(repository)) {
-    throw new UsageError(`image ${input}: not a valid image reference`);
-  }
+  const { repository, digest } = splitReference(name);
+  const registry = repositoryRegistry(repository);
+  if (!registry) throw new UsageError(`image ${input}: not a valid image reference`);
   if (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest)) throw new UsageError(`image ${input}: digest must be sha256:<64 hex digits>`);
-  const first = repository.split('/')[0]!;
-  const registry = repository.includes('/') && (/[.:]/.test(first) || first === 'localhost') ? first : 'docker.io';
   return { transport: 'docker', ref: `docker://${name}`, repository, registry, ...(digest && { digest }) };
 }
+
+/** `registry/name[:tag][@digest]` cut into its parts, unchecked: a tag is a colon after the last slash. */
+export function splitReference(name: string): { repository: string; tag?: string; digest?: string } {
+  const at = name.indexOf('@');
+  const withoutDigest = at < 0 ? name : name.slice(0, at);
+  const colon = withoutDigest.lastIndexOf(':');
+  const hasTag = colon > withoutDigest.lastIndexOf('/');
+  return {
+    repository: hasTag ? withoutDigest.slice(0, colon) : withoutDigest,
+    ...(hasTag && { tag: withoutDigest.slice(colon + 1) }),
+    ...(at >= 0 && { digest: name.slice(at + 1) }),
+  };
+}
+
+// The distribution spec's grammar: an optional registry host[:port], then lower-case path components.
+const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+
+/**
+ * The registry of a repository name (`quay.io/fedora/fedora-coreos`), the key of its credentials in
+ * an auth file (`docker.io` for a short name), or undefined when the name is not valid.
+ */
+export function repositoryRegistry(repository: string): string | undefined {
+  const parts = repository.split('/');
+  const first = parts[0]!;
+  // Docker's rule: the first component is a registry when it has a dot or port, or is localhost.
+  const hasRegistry = parts.length > 1 && (/[.:]/.test(first) || first === 'localhost' || first.startsWith('['));
+  const path = hasRegistry ? parts.slice(1) : parts;
+  if ((hasRegistry && !HOST.test(first)) || !path.every((c) => COMPONENT.test(c))) return undefined;
+  return hasRegistry ? first : 'docker.io';
+}
+
+/** A repository we push to: the name as given (`ghcr.io/org/extensions`) and its registry. */
+export interface Repository {
+  name: string;
+  registry: string;
+}
+
+export const dockerRef = (image: Repository, tagOrDigest: string): string =>
+  `docker://${image.name}${tagOrDigest.startsWith('sha256:') ? '@' : ':'}${tagOrDigest}`;
 
 /** True for registries on this machine: 127.0.0.0/8, ::1 and localhost. */
 export function isLoopback(registry: string | undefined): boolean {
@@ -91,8 +127,17 @@ function registryArgs(name: ImageName, options: RegistryOptions, prefix: '' | 's
 }
 
 // Only what says the image is absent: "no such file" may as well be skopeo's own policy.json.
-const NOT_FOUND = /manifest unknown|name unknown|no descriptor found for reference|repository name not known/i;
-const AUTH_REFUSED = /unauthorized|authentication required|invalid username\/password|access to the resource is denied|\b401\b/i;
+// Mostly words: a status number could match inside a digest (not 401 between non-word characters).
+// `denied:` is the registry's error code; a local file's "permission denied" is no login problem.
+const NOT_FOUND = /manifest unknown|name unknown|no descriptor found for reference|repository name not known|\(Not Found\)/i;
+const AUTH_REFUSED = /unauthori[sz]ed|authentication required|invalid username\/password|\bdenied:|access to the resource is denied|forbidden|\b401\b/i;
+
+/** What a failed skopeo run says, when it is something users fix: refused credentials before a missing image. */
+export function classifyFailure(output: string): 'auth-refused' | 'not-found' | undefined {
+  if (AUTH_REFUSED.test(output)) return 'auth-refused';
+  if (NOT_FOUND.test(output)) return 'not-found';
+  return undefined;
+}
 
 /** Runs skopeo; a missing image or refused credentials become a RegistryError, other failures a ToolError. */
 async function skopeo(name: ImageName, display: string, args: string[]): Promise<string> {
@@ -103,10 +148,11 @@ async function skopeo(name: ImageName, display: string, args: string[]): Promise
   const r = await run('skopeo', args, { allowFailure: true, env: { LC_ALL: 'C' } });
   if (r.exitCode === 0) return r.stdout;
   const message = lastLines(r.stderr || r.stdout, 5);
-  if (AUTH_REFUSED.test(message)) {
+  const reason = classifyFailure(message);
+  if (reason === 'auth-refused') {
     throw new RegistryError('auth-refused', `authentication to ${name.registry ?? display} refused; check the credentials`);
   }
-  if (NOT_FOUND.test(message)) throw new RegistryError('not-found', `image ${display} not found`);
+  if (reason === 'not-found') throw new RegistryError('not-found', `image ${display} not found`);
   throw new ToolError(`skopeo could not read image ${display}: ${message.replace(/^time=\S+ level=\w+ msg=/gm, '')}`);
 }
 
@@ -129,6 +175,102 @@ export async function copyToDir(name: ImageName, display: string, dest: string, 
   const p = options.platform;
   const override = p ? ['--override-os', 'linux', '--override-arch', p.architecture, ...(p.variant ? ['--override-variant', p.variant] : [])] : [];
   await skopeo(name, display, [...override, 'copy', '--quiet', '--retry-times=2', ...registryArgs(name, options, 'src-'), name.ref, `dir:${dest}`]);
+}
+
+// Pushing and inspecting our own images (publish/).
+
+const RETRIES = ['--retry-times', '3'];
+const MANIFEST_TYPES = new Set<string>(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
+
+/** What a failed registry operation means, without repeating skopeo's whole command line. */
+function registryError(action: string, ref: string, stderr: string): ToolError {
+  const detail = lastLines(stderr, 5);
+  const hint = classifyFailure(stderr) === 'auth-refused'
+    ? ' Check registry-username and registry-password (or auth-file); for ghcr.io the job needs `permissions: packages: write`.'
+    : '';
+  return new ToolError(`${action} ${ref} failed: ${detail}${hint}`);
+}
+
+export interface RemoteManifest {
+  /** The manifest's bytes as the registry serves them; their sha256 is the digest. */
+  raw: string;
+  digest: string;
+  size: number;
+  mediaType: string;
+  json: { mediaType?: string; annotations?: Record<string, string>; manifests?: unknown[] };
+}
+
+/** The manifest at a tag or digest, or undefined when there is none. */
+export async function inspectManifest(image: Repository, tag: string, access: RegistryOptions): Promise<RemoteManifest | undefined> {
+  const ref = dockerRef(image, tag);
+  const r = await run('skopeo', ['inspect', '--raw', ...RETRIES, ...registryFlags(image.registry, access), ref], { allowFailure: true });
+  if (r.exitCode !== 0) {
+    if (classifyFailure(r.stderr) === 'not-found') return undefined;
+    throw registryError('reading', ref, r.stderr);
+  }
+  const json = JSON.parse(r.stdout) as RemoteManifest['json'];
+  return { raw: r.stdout, digest: digestOf(r.stdout), size: Buffer.byteLength(r.stdout), mediaType: json.mediaType ?? '', json };
+}
+
+export const isImageManifest = (m: RemoteManifest): boolean => MANIFEST_TYPES.has(m.mediaType);
+
+export interface RemoteConfig {
+  architecture?: string;
+  variant?: string;
+  os?: string;
+  config?: { Labels?: Record<string, string> | null };
+}
+
+/** The image configuration at a tag (for an index, this platform's image), or undefined when there is none. */
+export async function inspectConfig(image: Repository, tag: string, access: RegistryOptions): Promise<RemoteConfig | undefined> {
+  const ref = dockerRef(image, tag);
+  const r = await run('skopeo', ['inspect', '--config', '--raw', ...RETRIES, ...registryFlags(image.registry, access), ref], { allowFailure: true });
+  if (r.exitCode !== 0) {
+    if (classifyFailure(r.stderr) === 'not-found') return undefined;
+    throw registryError('reading', ref, r.stderr);
+  }
+  return JSON.parse(r.stdout) as RemoteConfig;
+}
+
+/**
+ * Copies `oci:LAYOUT:REF` to each tag and returns the digest the registry stored. Digests are
+ * preserved (skopeo fails rather than convert), so it is the layout's own manifest digest.
+ * `indexOnly` pushes an index without its images, which must already be in the repository.
+ */
+export async function copyToTags(
+  layout: string,
+  ref: string,
+  image: Repository,
+  tags: readonly string[],
+  access: RegistryOptions,
+  options: { indexOnly?: boolean } = {},
+): Promise<string> {
+  const work = await mkdtemp(join(tmpdir(), 'ce-push-'));
+  try {
+    // The source is always our own local layout, so no signature policy applies; saying so keeps the
+    // push independent of /etc/containers/policy.json, which minimal containers lack.
+    const policy = join(work, 'policy.json');
+    await writeFile(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    let digest = '';
+    for (const tag of tags) {
+      const dest = dockerRef(image, tag);
+      const digestFile = join(work, 'digest');
+      const r = await run('skopeo', [
+        '--policy', policy, 'copy', '--quiet', '--preserve-digests', ...RETRIES,
+        ...(options.indexOnly ? ['--multi-arch', 'index-only'] : []),
+        ...registryFlags(image.registry, access, 'dest-'),
+        '--digestfile', digestFile,
+        `oci:${layout}:${ref}`, dest,
+      ], { allowFailure: true });
+      if (r.exitCode !== 0) throw registryError('pushing to', dest, r.stderr);
+      const pushed = (await readFile(digestFile, 'utf8')).trim();
+      if (digest && pushed !== digest) throw new ToolError(`pushing to ${dest} stored ${pushed}, but the other tags got ${digest}`);
+      digest = pushed;
+    }
+    return digest;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 /** For ensureTools: the tool, how to tell it is there, and its packages. */

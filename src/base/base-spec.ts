@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { parseImageName } from '../tools/skopeo.js';
 import { resolveAuth, type CredentialInputs } from '../tools/registry-auth.js';
-import type { BaseSpec } from './base.js';
+import type { BaseSpec } from './types.js';
 import { isUrl } from './remote.js';
 
 export interface BaseChoice {

@@ -7,7 +7,9 @@ import { buildFixtureDistro, BASE_REF, FIXTURE_ARCHES, type FixtureDistro } from
 import { commitToOstree, makeRootfs } from '../../test/fixtures/base.js';
 import { run } from '../tools/exec.js';
 import { revParse } from '../tools/ostree.js';
-import { BaseError, baseArchError, baseArchMismatch, parseOsRelease, readBase, resolveInTree, substituteBasearch, type BaseInfo } from './base.js';
+import { baseArchError, baseArchMismatch, readBase } from './base.js';
+import { parseOsRelease, resolveInTree } from './tree.js';
+import { BaseError, substituteBasearch, type BaseInfo } from './types.js';
 import { prepareBase } from './remote.js';
 
 let distro: FixtureDistro;

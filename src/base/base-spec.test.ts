@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { withBaseRegistry } from './base-spec.js';
-import type { BaseSpec } from './base.js';
+import type { BaseSpec } from './types.js';
 
 describe('withBaseRegistry', () => {
   test('the auth file lives until release(), which the compose calls once the bases are read; release is idempotent', async () => {

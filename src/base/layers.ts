@@ -4,7 +4,7 @@
 import { copyFile, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readTar, plainOrGzip } from '../tools/tar.js';
-import { readTree, type Tree } from './base.js';
+import { readTree, type Tree } from './tree.js';
 
 interface Source {
   layer: number;

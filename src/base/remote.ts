@@ -13,7 +13,8 @@ import { download as downloadUrl, LIMIT_CODES, LIMITS, reasonOf, type DownloadOp
 import { ownedStem, removeDeadLeftovers } from '../tools/leftovers.js';
 import { underFileSizeLimit } from '../tools/prlimit.js';
 import * as ostree from '../tools/ostree.js';
-import { BaseError, OS_RELEASE_CANDIDATES, resolveInTree, RPMDB_CANDIDATES, substituteBasearch, type BaseSpec } from './base.js';
+import { OS_RELEASE_CANDIDATES, resolveInTree, RPMDB_CANDIDATES } from './tree.js';
+import { BaseError, substituteBasearch, type BaseSpec } from './types.js';
 import { resolveImage } from './image.js';
 
 export const isUrl = (s: string) => /^https?:\/\//i.test(s);

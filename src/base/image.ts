@@ -14,35 +14,8 @@ import {
   type Platform,
   type RegistryOptions,
 } from '../tools/skopeo.js';
-import { BaseError, type BaseInfo } from './base.js';
+import { BaseError, type BaseInfo, type IndexEntry, type ResolvedImage } from './types.js';
 import { LayeredTree, readLayers } from './layers.js';
-
-export interface ImageBaseSpec {
-  kind: 'image';
-  /** docker://…, a bare registry/name[:tag][@digest], oci:DIR[:TAG], oci-archive:FILE, or an http(s) URL of an OCI archive. */
-  ref: string;
-  /** sha256 (hex) the downloaded archive must have, for a URL. */
-  sha256?: string;
-  registry?: RegistryOptions;
-  /** Set by prepareBase: the reference pinned once for every architecture. */
-  resolved?: ResolvedImage;
-}
-
-export interface IndexEntry {
-  platform: Platform & { os: string };
-  digest: string;
-}
-
-export interface ResolvedImage {
-  /** The reference as the user gave it, for metadata and messages. */
-  display: string;
-  /** What skopeo reads: for a registry, pinned to `digest`. */
-  name: ImageName;
-  /** Digest of what the reference named when resolved: the index, or the single manifest. */
-  digest: string;
-  /** For a multi-architecture index: its images. */
-  index?: IndexEntry[];
-}
 
 /** RPM basearch → OCI/Go architecture (and variant, for arm64). */
 const OCI_ARCH: Record<string, Platform> = {
