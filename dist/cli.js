@@ -711,7 +711,7 @@ which.sync = whichSync
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _tools_relaunch_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9558);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8027);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2347);
 /* harmony import */ var _tools_registry_auth_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3647);
 /* harmony import */ var _tools_signals_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2606);
  // first: see young-generation.ts
@@ -728,7 +728,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8027:
+/***/ 2347:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -10131,48 +10131,6 @@ async function checkoutSubpath(repo, commit, subpath, dest) {
     await ostree(repo, ['checkout', '--user-mode', '--force-copy', '--subpath=' + treePath(subpath), commit, dest]);
 }
 
-;// CONCATENATED MODULE: ./src/tools/rpm.ts
-// rpm adapter: queries an rpmdb under a root. Always pass the dbpath: Debian's rpm defaults
-// %_dbpath to ~/.rpmdb, and HOME is private so no ~/.rpmmacros changes what we read.
-
-
-
-
-const QF = '%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n';
-/** `name-version-release.arch`, or `name-epoch:version-release.arch` when the epoch is not 0. */
-function formatNevra(p) {
-    return `${p.name}-${p.epoch ? `${p.epoch}:` : ''}${p.version}-${p.release}.${p.arch}`;
-}
-/**
- * Every package in the rpmdb at `<root><dbpath>` (one rpm process), without gpg-pubkey
- * pseudo-packages, sorted by name then nevra. `home` is the HOME rpm sees (default: a fresh
- * empty directory). rpm may create lock/WAL files in the dbpath: query a private copy.
- */
-async function queryInstalled(root, dbpath, home) {
-    const tmpHome = home ? undefined : await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-rpm-home-'));
-    try {
-        const { stdout } = await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', QF], {
-            env: { HOME: home ?? tmpHome, LC_ALL: 'C' },
-        });
-        return stdout
-            .split('\n')
-            .filter(Boolean)
-            .map((line) => {
-            const [name, epoch, version, release, arch] = line.split('\t');
-            const p = { name, epoch: epoch === '(none)' ? 0 : Number(epoch), version, release, arch };
-            return { ...p, nevra: formatNevra(p) };
-        })
-            .filter((p) => p.name !== 'gpg-pubkey')
-            .sort((a, b) => cmp(a.name, b.name) || cmp(a.nevra, b.nevra));
-    }
-    finally {
-        if (tmpHome)
-            await (0,promises_.rm)(tmpHome, { recursive: true, force: true });
-    }
-}
-// Code-unit order, not locale order: stable across hosts.
-const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
-
 ;// CONCATENATED MODULE: external "node:zlib"
 const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 ;// CONCATENATED MODULE: ./src/tools/tar.ts
@@ -10409,8 +10367,11 @@ var registry_auth = __nccwpck_require__(3647);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/tools/skopeo.ts
-// skopeo adapter: reads manifests and copies one image's blobs into a `dir:` directory. Credentials
-// only ever reach skopeo through an auth file (--authfile), never as arguments.
+// skopeo, the only thing that talks to registries: reads manifests and copies a base image's blobs
+// into a `dir:` directory; pushes our own images and indexes. Credentials only ever reach skopeo
+// through an auth file (--authfile, --dest-authfile), never as arguments.
+
+
 
 
 
@@ -10440,20 +10401,44 @@ function parseImageName(input) {
         throw new errors/* UsageError */.eb(`image ${input}: the ${transport}: transport is not supported; use docker://, oci: or oci-archive:`);
     }
     const name = input.startsWith('docker://') ? input.slice('docker://'.length) : input;
-    const at = name.indexOf('@');
-    const withoutDigest = at < 0 ? name : name.slice(0, at);
-    const digest = at < 0 ? undefined : name.slice(at + 1);
-    const colon = withoutDigest.lastIndexOf(':');
-    const repository = colon > withoutDigest.lastIndexOf('/') ? withoutDigest.slice(0, colon) : withoutDigest;
-    if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(repository)) {
+    const { repository, digest } = splitReference(name);
+    const registry = repositoryRegistry(repository);
+    if (!registry)
         throw new errors/* UsageError */.eb(`image ${input}: not a valid image reference`);
-    }
     if (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest))
         throw new errors/* UsageError */.eb(`image ${input}: digest must be sha256:<64 hex digits>`);
-    const first = repository.split('/')[0];
-    const registry = repository.includes('/') && (/[.:]/.test(first) || first === 'localhost') ? first : 'docker.io';
     return { transport: 'docker', ref: `docker://${name}`, repository, registry, ...(digest && { digest }) };
 }
+/** `registry/name[:tag][@digest]` cut into its parts, unchecked: a tag is a colon after the last slash. */
+function splitReference(name) {
+    const at = name.indexOf('@');
+    const withoutDigest = at < 0 ? name : name.slice(0, at);
+    const colon = withoutDigest.lastIndexOf(':');
+    const hasTag = colon > withoutDigest.lastIndexOf('/');
+    return {
+        repository: hasTag ? withoutDigest.slice(0, colon) : withoutDigest,
+        ...(hasTag && { tag: withoutDigest.slice(colon + 1) }),
+        ...(at >= 0 && { digest: name.slice(at + 1) }),
+    };
+}
+// The distribution spec's grammar: an optional registry host[:port], then lower-case path components.
+const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+/**
+ * The registry of a repository name (`quay.io/fedora/fedora-coreos`), the key of its credentials in
+ * an auth file (`docker.io` for a short name), or undefined when the name is not valid.
+ */
+function repositoryRegistry(repository) {
+    const parts = repository.split('/');
+    const first = parts[0];
+    // Docker's rule: the first component is a registry when it has a dot or port, or is localhost.
+    const hasRegistry = parts.length > 1 && (/[.:]/.test(first) || first === 'localhost' || first.startsWith('['));
+    const path = hasRegistry ? parts.slice(1) : parts;
+    if ((hasRegistry && !HOST.test(first)) || !path.every((c) => COMPONENT.test(c)))
+        return undefined;
+    return hasRegistry ? first : 'docker.io';
+}
+const dockerRef = (image, tagOrDigest) => `docker://${image.name}${tagOrDigest.startsWith('sha256:') ? '@' : ':'}${tagOrDigest}`;
 /** True for registries on this machine: 127.0.0.0/8, ::1 and localhost. */
 function isLoopback(registry) {
     const host = (registry ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
@@ -10473,8 +10458,18 @@ function registryArgs(name, options, prefix) {
     return name.transport === 'docker' ? registryFlags(name.registry, options, prefix) : options.authFile ? [`--${prefix}authfile`, options.authFile] : [];
 }
 // Only what says the image is absent: "no such file" may as well be skopeo's own policy.json.
-const skopeo_NOT_FOUND = /manifest unknown|name unknown|no descriptor found for reference|repository name not known/i;
-const AUTH_REFUSED = /unauthorized|authentication required|invalid username\/password|access to the resource is denied|\b401\b/i;
+// Mostly words: a status number could match inside a digest (not 401 between non-word characters).
+// `denied:` is the registry's error code; a local file's "permission denied" is no login problem.
+const skopeo_NOT_FOUND = /manifest unknown|name unknown|no descriptor found for reference|repository name not known|\(Not Found\)/i;
+const AUTH_REFUSED = /unauthori[sz]ed|authentication required|invalid username\/password|\bdenied:|access to the resource is denied|forbidden|\b401\b/i;
+/** What a failed skopeo run says, when it is something users fix: refused credentials before a missing image. */
+function classifyFailure(output) {
+    if (AUTH_REFUSED.test(output))
+        return 'auth-refused';
+    if (skopeo_NOT_FOUND.test(output))
+        return 'not-found';
+    return undefined;
+}
 /** Runs skopeo; a missing image or refused credentials become a RegistryError, other failures a ToolError. */
 async function skopeo(name, display, args) {
     if (name.transport !== 'docker') {
@@ -10486,10 +10481,11 @@ async function skopeo(name, display, args) {
     if (r.exitCode === 0)
         return r.stdout;
     const message = lastLines(r.stderr || r.stdout, 5);
-    if (AUTH_REFUSED.test(message)) {
+    const reason = classifyFailure(message);
+    if (reason === 'auth-refused') {
         throw new RegistryError('auth-refused', `authentication to ${name.registry ?? display} refused; check the credentials`);
     }
-    if (skopeo_NOT_FOUND.test(message))
+    if (reason === 'not-found')
         throw new RegistryError('not-found', `image ${display} not found`);
     throw new errors/* ToolError */.v4(`skopeo could not read image ${display}: ${message.replace(/^time=\S+ level=\w+ msg=/gm, '')}`);
 }
@@ -10506,10 +10502,276 @@ async function copyToDir(name, display, dest, options) {
     const override = p ? ['--override-os', 'linux', '--override-arch', p.architecture, ...(p.variant ? ['--override-variant', p.variant] : [])] : [];
     await skopeo(name, display, [...override, 'copy', '--quiet', '--retry-times=2', ...registryArgs(name, options, 'src-'), name.ref, `dir:${dest}`]);
 }
+// Pushing and inspecting our own images (publish/).
+const RETRIES = ['--retry-times', '3'];
+const MANIFEST_TYPES = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
+/** What a failed registry operation means, without repeating skopeo's whole command line. */
+function registryError(action, ref, stderr) {
+    const detail = lastLines(stderr, 5);
+    const hint = classifyFailure(stderr) === 'auth-refused'
+        ? ' Check registry-username and registry-password (or auth-file); for ghcr.io the job needs `permissions: packages: write`.'
+        : '';
+    return new errors/* ToolError */.v4(`${action} ${ref} failed: ${detail}${hint}`);
+}
+/** The manifest at a tag or digest, or undefined when there is none. */
+async function inspectManifest(image, tag, access) {
+    const ref = dockerRef(image, tag);
+    const r = await run('skopeo', ['inspect', '--raw', ...RETRIES, ...registryFlags(image.registry, access), ref], { allowFailure: true });
+    if (r.exitCode !== 0) {
+        if (classifyFailure(r.stderr) === 'not-found')
+            return undefined;
+        throw registryError('reading', ref, r.stderr);
+    }
+    const json = JSON.parse(r.stdout);
+    return { raw: r.stdout, digest: digestOf(r.stdout), size: Buffer.byteLength(r.stdout), mediaType: json.mediaType ?? '', json };
+}
+const isImageManifest = (m) => MANIFEST_TYPES.has(m.mediaType);
+/** The image configuration at a tag (for an index, this platform's image), or undefined when there is none. */
+async function inspectConfig(image, tag, access) {
+    const ref = dockerRef(image, tag);
+    const r = await run('skopeo', ['inspect', '--config', '--raw', ...RETRIES, ...registryFlags(image.registry, access), ref], { allowFailure: true });
+    if (r.exitCode !== 0) {
+        if (classifyFailure(r.stderr) === 'not-found')
+            return undefined;
+        throw registryError('reading', ref, r.stderr);
+    }
+    return JSON.parse(r.stdout);
+}
+/**
+ * Copies `oci:LAYOUT:REF` to each tag and returns the digest the registry stored. Digests are
+ * preserved (skopeo fails rather than convert), so it is the layout's own manifest digest.
+ * `indexOnly` pushes an index without its images, which must already be in the repository.
+ */
+async function copyToTags(layout, ref, image, tags, access, options = {}) {
+    const work = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-push-'));
+    try {
+        // The source is always our own local layout, so no signature policy applies; saying so keeps the
+        // push independent of /etc/containers/policy.json, which minimal containers lack.
+        const policy = (0,external_node_path_.join)(work, 'policy.json');
+        await (0,promises_.writeFile)(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+        let digest = '';
+        for (const tag of tags) {
+            const dest = dockerRef(image, tag);
+            const digestFile = (0,external_node_path_.join)(work, 'digest');
+            const r = await run('skopeo', [
+                '--policy', policy, 'copy', '--quiet', '--preserve-digests', ...RETRIES,
+                ...(options.indexOnly ? ['--multi-arch', 'index-only'] : []),
+                ...registryFlags(image.registry, access, 'dest-'),
+                '--digestfile', digestFile,
+                `oci:${layout}:${ref}`, dest,
+            ], { allowFailure: true });
+            if (r.exitCode !== 0)
+                throw registryError('pushing to', dest, r.stderr);
+            const pushed = (await (0,promises_.readFile)(digestFile, 'utf8')).trim();
+            if (digest && pushed !== digest)
+                throw new errors/* ToolError */.v4(`pushing to ${dest} stored ${pushed}, but the other tags got ${digest}`);
+            digest = pushed;
+        }
+        return digest;
+    }
+    finally {
+        await (0,promises_.rm)(work, { recursive: true, force: true });
+    }
+}
 /** For ensureTools: the tool, how to tell it is there, and its packages. */
 const SKOPEO_REQUIREMENT = { name: 'skopeo', probe: ['skopeo', ['--version']], fedoraPackage: 'skopeo', debianPackage: 'skopeo' };
 
-;// CONCATENATED MODULE: ./src/inputs/layers.ts
+;// CONCATENATED MODULE: ./src/base/types.ts
+/** The base cannot be read: a wrong ref, repo or path, or a base without a usable rpmdb. */
+class BaseError extends Error {
+    reason;
+    name = 'BaseError';
+    constructor(reason, message) {
+        super(message);
+        this.reason = reason;
+    }
+}
+function substituteBasearch(ref, arch) {
+    return ref.replaceAll('${basearch}', arch);
+}
+
+;// CONCATENATED MODULE: ./src/tools/rpm.ts
+// rpm adapter: queries an rpmdb under a root. Always pass the dbpath: Debian's rpm defaults
+// %_dbpath to ~/.rpmdb, and HOME is private so no ~/.rpmmacros changes what we read.
+
+
+
+
+const QF = '%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n';
+/** `name-version-release.arch`, or `name-epoch:version-release.arch` when the epoch is not 0. */
+function formatNevra(p) {
+    return `${p.name}-${p.epoch ? `${p.epoch}:` : ''}${p.version}-${p.release}.${p.arch}`;
+}
+/**
+ * Every package in the rpmdb at `<root><dbpath>` (one rpm process), without gpg-pubkey
+ * pseudo-packages, sorted by name then nevra. `home` is the HOME rpm sees (default: a fresh
+ * empty directory). rpm may create lock/WAL files in the dbpath: query a private copy.
+ */
+async function queryInstalled(root, dbpath, home) {
+    const tmpHome = home ? undefined : await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-rpm-home-'));
+    try {
+        const { stdout } = await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', QF], {
+            env: { HOME: home ?? tmpHome, LC_ALL: 'C' },
+        });
+        return stdout
+            .split('\n')
+            .filter(Boolean)
+            .map((line) => {
+            const [name, epoch, version, release, arch] = line.split('\t');
+            const p = { name, epoch: epoch === '(none)' ? 0 : Number(epoch), version, release, arch };
+            return { ...p, nevra: formatNevra(p) };
+        })
+            .filter((p) => p.name !== 'gpg-pubkey')
+            .sort((a, b) => cmp(a.name, b.name) || cmp(a.nevra, b.nevra));
+    }
+    finally {
+        if (tmpHome)
+            await (0,promises_.rm)(tmpHome, { recursive: true, force: true });
+    }
+}
+// Code-unit order, not locale order: stable across hosts.
+const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
+;// CONCATENATED MODULE: ./src/base/tree.ts
+// Reading a base's tree, whatever holds it (an OSTree commit, a directory, image layers): os-release,
+// the installed packages and a private copy of the rpmdb. Nothing here writes to the base: the
+// rpmdb is copied into `<workDir>/root`.
+
+
+
+
+const RPMDB_CANDIDATES = ['usr/lib/sysimage/rpm', 'usr/share/rpm'];
+const OS_RELEASE_CANDIDATES = ['usr/lib/os-release', 'etc/os-release'];
+/** Where the private copy of the rpmdb lives under BaseInfo.root (pass it as rpm's --dbpath). */
+const PRIVATE_DBPATH = '/usr/lib/sysimage/rpm';
+function tree_substituteBasearch(ref, arch) {
+    return ref.replaceAll('${basearch}', arch);
+}
+/** Parses os-release(5): KEY=value, value optionally quoted, backslash escapes, `#` comments. */
+function parseOsRelease(text) {
+    const out = {};
+    for (const raw of text.split('\n')) {
+        const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(raw);
+        if (!m)
+            continue; // blank, comment or malformed
+        let value = '';
+        let quote = '';
+        const s = m[2].trimEnd();
+        for (let i = 0; i < s.length; i++) {
+            const c = s[i];
+            if (quote === "'") {
+                if (c === "'")
+                    quote = '';
+                else
+                    value += c; // shell semantics: no escapes inside single quotes
+            }
+            else if (c === '\\' && i + 1 < s.length) {
+                value += s[++i];
+            }
+            else if (c === quote) {
+                quote = '';
+            }
+            else if (!quote && (c === '"' || c === "'")) {
+                quote = c;
+            }
+            else if (!quote && /\s/.test(c)) {
+                break; // unquoted whitespace ends the value
+            }
+            else {
+                value += c;
+            }
+        }
+        out[m[1]] = value;
+    }
+    return out;
+}
+/**
+ * Resolves `path` inside a tree as in a chroot: symlinks are followed (absolute targets restart at
+ * the tree's root, `..` never climbs above it). Returns the real relative path and its type, or
+ * undefined when absent (or a symlink loop).
+ */
+async function resolveInTree(path, lstat) {
+    const todo = path.split('/');
+    const done = [];
+    let type = 'dir';
+    for (let hops = 0; todo.length > 0;) {
+        const c = todo.shift();
+        if (c === '' || c === '.')
+            continue;
+        if (c === '..') {
+            done.pop();
+            continue;
+        }
+        if (type !== 'dir')
+            return undefined; // a component under a non-directory
+        const node = await lstat([...done, c].join('/'));
+        if (!node)
+            return undefined;
+        if (node.type === 'symlink') {
+            if (++hops > 40)
+                return undefined;
+            if (node.target.startsWith('/'))
+                done.length = 0;
+            todo.unshift(...node.target.split('/'));
+            type = 'dir';
+            continue;
+        }
+        done.push(c);
+        type = node.type;
+    }
+    return { path: done.join('/'), type };
+}
+/** Awaits both, then throws the first failure in argument order: the error a sequential run would have thrown. */
+async function both(a, b) {
+    const [x, y] = await Promise.allSettled([a, b]);
+    if (x.status === 'rejected')
+        throw x.reason;
+    if (y.status === 'rejected')
+        throw y.reason;
+    return [x.value, y.value];
+}
+async function readOsRelease(tree) {
+    for (const candidate of OS_RELEASE_CANDIDATES) {
+        const found = await resolveInTree(candidate, tree.lstat);
+        if (found?.type === 'file')
+            return parseOsRelease(await tree.read(found.path));
+    }
+    return {};
+}
+/** Copies the rpmdb to `dest` (replacing a previous run's copy); returns where it was in the tree. */
+async function copyRpmdb(tree, where, dest) {
+    // Prefer a non-empty directory: some trees keep an empty placeholder at one of the locations.
+    const dirs = [];
+    for (const candidate of RPMDB_CANDIDATES) {
+        const found = await resolveInTree(candidate, tree.lstat);
+        if (found?.type === 'dir' && !dirs.some((d) => d.path === found.path)) {
+            dirs.push({ path: found.path, empty: await tree.isEmptyDir(found.path) });
+        }
+    }
+    const rpmdb = dirs.find((d) => !d.empty) ?? dirs[0];
+    if (!rpmdb)
+        throw new BaseError('no-rpmdb', `no rpmdb found at ${RPMDB_CANDIDATES.join(' or ')} in ${where}`);
+    await (0,promises_.rm)(dest, { recursive: true, force: true }); // a previous run's copy
+    await (0,promises_.mkdir)((0,external_node_path_.join)(dest, '..'), { recursive: true });
+    await tree.copyDir(rpmdb.path, dest);
+    return rpmdb.path;
+}
+/** os-release, packages and a private copy of the rpmdb at `<workDir>/root` + PRIVATE_DBPATH. */
+async function readTree(tree, where, workDir) {
+    const root = (0,external_node_path_.resolve)(workDir, 'root');
+    // Independent reads (on OSTree, a `cat` and a `checkout`): run together.
+    const [osRelease, rpmdbPath] = await both(readOsRelease(tree), copyRpmdb(tree, where, (0,external_node_path_.join)(root, PRIVATE_DBPATH)));
+    const home = (0,external_node_path_.resolve)(workDir, 'home');
+    await (0,promises_.mkdir)(home, { recursive: true });
+    const packages = await queryInstalled(root, PRIVATE_DBPATH, home);
+    if (packages.length === 0) {
+        throw new BaseError('empty-rpmdb', `the rpmdb at ${rpmdbPath} in ${where} lists no packages: almost certainly the wrong database ` +
+            `(rpm was run with --dbpath ${PRIVATE_DBPATH} on a copy of it)`);
+    }
+    return { osRelease, packages, root };
+}
+
+;// CONCATENATED MODULE: ./src/base/layers.ts
 // The root filesystem that image layers (or one rootfs tarball) make, read without unpacking it.
 // Pass 1 indexes every layer's entries in order, applying OCI whiteouts; pass 2 extracts only the
 // files readTree asks for, each from the layer that holds its final version.
@@ -10715,7 +10977,7 @@ async function readLayers(layers, where, workDir) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/inputs/image.ts
+;// CONCATENATED MODULE: ./src/base/image.ts
 // A bootable container image as the base. resolveImage pins the reference once per run (a tag to
 // its digest, an index to each architecture's manifest digest); readImageBase then copies that
 // exact manifest's blobs with skopeo and reads the rpmdb and os-release out of the layers.
@@ -11246,10 +11508,11 @@ function underFileSizeLimit(file, args, maxBytes) {
     return PRLIMIT ? [PRLIMIT, [`--fsize=${maxBytes}`, '--', file, ...args]] : [file, [...args]];
 }
 
-;// CONCATENATED MODULE: ./src/inputs/remote.ts
+;// CONCATENATED MODULE: ./src/base/remote.ts
 // Bases from elsewhere, made local (or pinned) once per run before any architecture is read: an
 // archive-mode OSTree repo over http(s), an archive (rootfs tarball or OCI archive) at a URL, a
 // container image reference.
+
 
 
 
@@ -11473,8 +11736,8 @@ async function pullRemoteOstree(url, refs, cacheDir, log, limits = {}) {
     return { repo, commits };
 }
 
-;// CONCATENATED MODULE: ./src/inputs/base.ts
-// Read a base (OSTree commit or root filesystem): version, os-release, installed packages.
+;// CONCATENATED MODULE: ./src/base/base.ts
+// Read a base (OSTree commit, root filesystem or container image): version, os-release, installed packages.
 
 
 
@@ -11483,96 +11746,7 @@ async function pullRemoteOstree(url, refs, cacheDir, log, limits = {}) {
 
 
 
-/** The base cannot be read: a wrong ref, repo or path, or a base without a usable rpmdb. */
-class BaseError extends Error {
-    reason;
-    name = 'BaseError';
-    constructor(reason, message) {
-        super(message);
-        this.reason = reason;
-    }
-}
-const RPMDB_CANDIDATES = ['usr/lib/sysimage/rpm', 'usr/share/rpm'];
-const OS_RELEASE_CANDIDATES = ['usr/lib/os-release', 'etc/os-release'];
-/** Where the private copy of the rpmdb lives under BaseInfo.root (pass it as rpm's --dbpath). */
-const PRIVATE_DBPATH = '/usr/lib/sysimage/rpm';
-function substituteBasearch(ref, arch) {
-    return ref.replaceAll('${basearch}', arch);
-}
-/** Parses os-release(5): KEY=value, value optionally quoted, backslash escapes, `#` comments. */
-function parseOsRelease(text) {
-    const out = {};
-    for (const raw of text.split('\n')) {
-        const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(raw);
-        if (!m)
-            continue; // blank, comment or malformed
-        let value = '';
-        let quote = '';
-        const s = m[2].trimEnd();
-        for (let i = 0; i < s.length; i++) {
-            const c = s[i];
-            if (quote === "'") {
-                if (c === "'")
-                    quote = '';
-                else
-                    value += c; // shell semantics: no escapes inside single quotes
-            }
-            else if (c === '\\' && i + 1 < s.length) {
-                value += s[++i];
-            }
-            else if (c === quote) {
-                quote = '';
-            }
-            else if (!quote && (c === '"' || c === "'")) {
-                quote = c;
-            }
-            else if (!quote && /\s/.test(c)) {
-                break; // unquoted whitespace ends the value
-            }
-            else {
-                value += c;
-            }
-        }
-        out[m[1]] = value;
-    }
-    return out;
-}
-/**
- * Resolves `path` inside a tree as in a chroot: symlinks are followed (absolute targets restart at
- * the tree's root, `..` never climbs above it). Returns the real relative path and its type, or
- * undefined when absent (or a symlink loop).
- */
-async function resolveInTree(path, lstat) {
-    const todo = path.split('/');
-    const done = [];
-    let type = 'dir';
-    for (let hops = 0; todo.length > 0;) {
-        const c = todo.shift();
-        if (c === '' || c === '.')
-            continue;
-        if (c === '..') {
-            done.pop();
-            continue;
-        }
-        if (type !== 'dir')
-            return undefined; // a component under a non-directory
-        const node = await lstat([...done, c].join('/'));
-        if (!node)
-            return undefined;
-        if (node.type === 'symlink') {
-            if (++hops > 40)
-                return undefined;
-            if (node.target.startsWith('/'))
-                done.length = 0;
-            todo.unshift(...node.target.split('/'));
-            type = 'dir';
-            continue;
-        }
-        done.push(c);
-        type = node.type;
-    }
-    return { path: done.join('/'), type };
-}
+
 /**
  * An OSTree commit as a Tree. Each ostree run costs a process start and a repo open, so the paths
  * readTree resolves first (`prefetch`) are looked up together with one `ostree ls` (which also
@@ -11629,55 +11803,6 @@ function rootfsTree(root) {
         // verbatimSymlinks: a symlink inside the rpmdb must not be followed out of the rootfs.
         copyDir: (rel, dest) => (0,promises_.cp)(abs(rel), dest, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true }),
     };
-}
-/** Awaits both, then throws the first failure in argument order: the error a sequential run would have thrown. */
-async function both(a, b) {
-    const [x, y] = await Promise.allSettled([a, b]);
-    if (x.status === 'rejected')
-        throw x.reason;
-    if (y.status === 'rejected')
-        throw y.reason;
-    return [x.value, y.value];
-}
-async function readOsRelease(tree) {
-    for (const candidate of OS_RELEASE_CANDIDATES) {
-        const found = await resolveInTree(candidate, tree.lstat);
-        if (found?.type === 'file')
-            return parseOsRelease(await tree.read(found.path));
-    }
-    return {};
-}
-/** Copies the rpmdb to `dest` (replacing a previous run's copy); returns where it was in the tree. */
-async function copyRpmdb(tree, where, dest) {
-    // Prefer a non-empty directory: some trees keep an empty placeholder at one of the locations.
-    const dirs = [];
-    for (const candidate of RPMDB_CANDIDATES) {
-        const found = await resolveInTree(candidate, tree.lstat);
-        if (found?.type === 'dir' && !dirs.some((d) => d.path === found.path)) {
-            dirs.push({ path: found.path, empty: await tree.isEmptyDir(found.path) });
-        }
-    }
-    const rpmdb = dirs.find((d) => !d.empty) ?? dirs[0];
-    if (!rpmdb)
-        throw new BaseError('no-rpmdb', `no rpmdb found at ${RPMDB_CANDIDATES.join(' or ')} in ${where}`);
-    await (0,promises_.rm)(dest, { recursive: true, force: true }); // a previous run's copy
-    await (0,promises_.mkdir)((0,external_node_path_.join)(dest, '..'), { recursive: true });
-    await tree.copyDir(rpmdb.path, dest);
-    return rpmdb.path;
-}
-/** os-release, packages and a private copy of the rpmdb at `<workDir>/root` + PRIVATE_DBPATH. */
-async function readTree(tree, where, workDir) {
-    const root = (0,external_node_path_.resolve)(workDir, 'root');
-    // Independent reads (on OSTree, a `cat` and a `checkout`): run together.
-    const [osRelease, rpmdbPath] = await both(readOsRelease(tree), copyRpmdb(tree, where, (0,external_node_path_.join)(root, PRIVATE_DBPATH)));
-    const home = (0,external_node_path_.resolve)(workDir, 'home');
-    await (0,promises_.mkdir)(home, { recursive: true });
-    const packages = await queryInstalled(root, PRIVATE_DBPATH, home);
-    if (packages.length === 0) {
-        throw new BaseError('empty-rpmdb', `the rpmdb at ${rpmdbPath} in ${where} lists no packages: almost certainly the wrong database ` +
-            `(rpm was run with --dbpath ${PRIVATE_DBPATH} on a copy of it)`);
-    }
-    return { osRelease, packages, root };
 }
 /** The package arches of each basearch (as in dnf's arch map); noarch belongs to none. */
 const BASEARCH_OF = new Map(Object.entries({
@@ -21712,6 +21837,14 @@ async function readExtensionsYaml(path) {
     }
     return parseExtensionsYaml(text, path);
 }
+/** Each problem about an extension of `config`, with where that extension stands in the file. */
+function locateProblems(problems, config) {
+    const byName = new Map(config?.extensions.map((e) => [e.name, e]));
+    return problems.map((p) => {
+        const ext = p.extension === undefined ? undefined : byName.get(p.extension);
+        return ext && !p.file ? { ...p, file: config.file, line: ext.line, col: ext.col } : p;
+    });
+}
 
 ;// CONCATENATED MODULE: ./src/tools/redact.ts
 // Credentials never leave the process: every URL we print or write goes through here first.
@@ -24294,6 +24427,10 @@ function unknownRepoProblems(config, repos) {
 async function validateConfig(path) {
     return readExtensionsYaml(path);
 }
+/** Problems with the file:line:col of their extension, when the config (read again) still parses. */
+async function locateFailures(problems, configPath) {
+    return locateProblems(problems, await readExtensionsYaml(configPath).catch(() => undefined));
+}
 async function resolveArch(run, arch, log) {
     const { config, repos, options, solver } = run;
     const workDir = (0,external_node_path_.join)(run.workDir, arch);
@@ -24697,6 +24834,7 @@ async function writeIndex(layout, entries) {
 // Image names, tags and platforms: checked before anything is built or pushed, so a typo fails at
 // once with the input's name instead of deep inside skopeo.
 
+
 /** RPM basearch → OCI platform (the GOARCH names every registry and runtime uses). */
 const PLATFORMS = {
     x86_64: { os: 'linux', architecture: 'amd64' },
@@ -24711,27 +24849,19 @@ function platformFor(arch) {
         throw new errors/* UsageError */.eb(`no container platform is known for architecture "${arch}"; known: ${Object.keys(PLATFORMS).join(', ')}`);
     return { ...platform };
 }
-// The distribution spec's grammar, lower-case path components, optional registry host[:port].
-const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
-const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 /** `image` input: a repository without tag or digest (tags come from `tags`). */
-function reference_parseImageName(input) {
+function parseRepository(input) {
     const name = input.trim();
-    if (/[@]/.test(name))
+    const { tag, digest } = splitReference(name);
+    if (digest !== undefined)
         throw new errors/* UsageError */.eb(`image: "${name}" has a digest; give the repository only (e.g. ghcr.io/org/extensions) and the tags in \`tags\``);
-    const parts = name.split('/');
-    const first = parts[0] ?? '';
-    // Docker's rule: the first component is a registry when it has a dot or port, or is localhost.
-    const hasRegistry = parts.length > 1 && (/[.:]/.test(first) || first === 'localhost' || first.startsWith('['));
-    const path = hasRegistry ? parts.slice(1) : parts;
-    const last = path[path.length - 1] ?? '';
-    if (last.includes(':'))
+    if (tag !== undefined)
         throw new errors/* UsageError */.eb(`image: "${name}" has a tag; give the repository only (e.g. ghcr.io/org/extensions) and the tags in \`tags\``);
-    if (!name || (hasRegistry && !HOST.test(first)) || path.length === 0 || !path.every((c) => COMPONENT.test(c))) {
+    const registry = repositoryRegistry(name);
+    if (!registry)
         throw new errors/* UsageError */.eb(`image: "${name}" is not a repository name like ghcr.io/org/extensions (lower case, no tag)`);
-    }
-    return { name, registry: hasRegistry ? first : 'docker.io' };
+    return { name, registry };
 }
 function checkTag(tag, what = 'tags') {
     if (!TAG.test(tag))
@@ -24742,7 +24872,6 @@ function checkTag(tag, what = 'tags') {
 function archTag(tag, arch) {
     return checkTag(`${tag}-${arch}`, 'tags');
 }
-const dockerRef = (image, tagOrDigest) => `docker://${image.name}${tagOrDigest.startsWith('sha256:') ? '@' : ':'}${tagOrDigest}`;
 
 ;// CONCATENATED MODULE: ./src/publish/oci-image.ts
 // One OCI image per architecture, laid out the way RHCOS's extensions image is, so the same
@@ -24932,6 +25061,7 @@ async function buildImage(archDir, options = {}) {
 
 
 
+
 /** `${arch}` and `${basearch}` in a location name one file per architecture. */
 const PLACEHOLDER = /\$\{(base)?arch\}/;
 const PLACEHOLDERS = new RegExp(PLACEHOLDER.source, 'g');
@@ -24965,6 +25095,7 @@ function previous_parse(text, location) {
         throw new errors/* UsageError */.eb(`previous metadata ${location} is not a compose-extensions metadata.json (no extensions.*.packages)`);
     return { arch: typeof d.arch === 'string' ? d.arch : undefined, extensions: d.extensions };
 }
+const PREVIOUS_PREFIX = 'compose-extensions-previous-';
 /** Explicit transports only: a bare `name:tag` would be ambiguous with a file name. */
 const IMAGE_SOURCE = /^(docker:\/\/|oci:|oci-archive:)/;
 /** The previous metadata of each architecture from an image this action published (or its index). */
@@ -24973,7 +25104,9 @@ async function loadFromImage(source, arches, options) {
     const resolved = await resolveImage(source, options).catch((err) => {
         throw new errors/* UsageError */.eb(`previous metadata ${source}: ${err.message}`);
     });
-    const work = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'compose-extensions-previous-'));
+    // Named by process and host: one a killed run left is removed by the next.
+    await (0,leftovers/* removeDeadLeftovers */.vl)((0,external_node_os_.tmpdir)(), PREVIOUS_PREFIX);
+    const work = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), (0,leftovers/* ownedStem */.pd)(PREVIOUS_PREFIX)));
     try {
         for (const arch of arches) {
             const text = await readImageFile(resolved, arch, METADATA_FILE, (0,external_node_path_.join)(work, arch), options).catch((err) => {
@@ -25022,7 +25155,7 @@ async function loadPrevious(source, arches, registry = {}, limits = {}) {
     return result;
 }
 
-;// CONCATENATED MODULE: ./src/inputs/base-spec.ts
+;// CONCATENATED MODULE: ./src/base/base-spec.ts
 // The base as the CLI and the action name it: one of an OSTree repo with a ref, a root filesystem,
 // or a container image; local paths made absolute, URLs and image references kept as they are.
 
@@ -25352,91 +25485,6 @@ async function composedArches(output, only = []) {
     return [...new Set(only)].map((a) => found.get(a));
 }
 
-;// CONCATENATED MODULE: ./src/publish/skopeo.ts
-// skopeo, the only thing that talks to registries. Credentials reach it only as an auth file
-// (`--authfile`/`--dest-authfile`), never `--creds` on the command line.
-
-
-
-
-
-
-
-
-const RETRIES = ['--retry-times', '3'];
-const MANIFEST_TYPES = new Set([MEDIA.manifest, 'application/vnd.docker.distribution.manifest.v2+json']);
-// Words, not status numbers, which could match inside a digest.
-const publish_skopeo_NOT_FOUND = /manifest unknown|name unknown|\(Not Found\)/i;
-const DENIED = /unauthori[sz]ed|authentication required|denied|forbidden/i;
-/** What a failed registry operation means, without repeating skopeo's whole command line. */
-function registryError(action, ref, stderr) {
-    const detail = lastLines(stderr, 5);
-    const hint = DENIED.test(stderr)
-        ? ' Check registry-username and registry-password (or auth-file); for ghcr.io the job needs `permissions: packages: write`.'
-        : '';
-    return new errors/* ToolError */.v4(`${action} ${ref} failed: ${detail}${hint}`);
-}
-/** The manifest at a tag or digest, or undefined when there is none. */
-async function inspectManifest(image, tag, access) {
-    const ref = dockerRef(image, tag);
-    const r = await run('skopeo', ['inspect', '--raw', ...RETRIES, ...registryFlags(image.registry, access), ref], { allowFailure: true });
-    if (r.exitCode !== 0) {
-        if (publish_skopeo_NOT_FOUND.test(r.stderr) && !DENIED.test(r.stderr))
-            return undefined;
-        throw registryError('reading', ref, r.stderr);
-    }
-    const json = JSON.parse(r.stdout);
-    return { raw: r.stdout, digest: digestOf(r.stdout), size: Buffer.byteLength(r.stdout), mediaType: json.mediaType ?? '', json };
-}
-const isImageManifest = (m) => MANIFEST_TYPES.has(m.mediaType);
-/** The image configuration at a tag (for an index, this platform's image), or undefined when there is none. */
-async function inspectConfig(image, tag, access) {
-    const ref = dockerRef(image, tag);
-    const r = await run('skopeo', ['inspect', '--config', '--raw', ...RETRIES, ...registryFlags(image.registry, access), ref], { allowFailure: true });
-    if (r.exitCode !== 0) {
-        if (publish_skopeo_NOT_FOUND.test(r.stderr) && !DENIED.test(r.stderr))
-            return undefined;
-        throw registryError('reading', ref, r.stderr);
-    }
-    return JSON.parse(r.stdout);
-}
-/**
- * Copies `oci:LAYOUT:REF` to each tag and returns the digest the registry stored. Digests are
- * preserved (skopeo fails rather than convert), so it is the layout's own manifest digest.
- * `indexOnly` pushes an index without its images, which must already be in the repository.
- */
-async function copyToTags(layout, ref, image, tags, access, options = {}) {
-    const work = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-push-'));
-    try {
-        // The source is always our own local layout, so no signature policy applies; saying so keeps the
-        // push independent of /etc/containers/policy.json, which minimal containers lack.
-        const policy = (0,external_node_path_.join)(work, 'policy.json');
-        await (0,promises_.writeFile)(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
-        let digest = '';
-        for (const tag of tags) {
-            const dest = dockerRef(image, tag);
-            const digestFile = (0,external_node_path_.join)(work, 'digest');
-            const r = await run('skopeo', [
-                '--policy', policy, 'copy', '--quiet', '--preserve-digests', ...RETRIES,
-                ...(options.indexOnly ? ['--multi-arch', 'index-only'] : []),
-                ...registryFlags(image.registry, access, 'dest-'),
-                '--digestfile', digestFile,
-                `oci:${layout}:${ref}`, dest,
-            ], { allowFailure: true });
-            if (r.exitCode !== 0)
-                throw registryError('pushing to', dest, r.stderr);
-            const pushed = (await (0,promises_.readFile)(digestFile, 'utf8')).trim();
-            if (digest && pushed !== digest)
-                throw new errors/* ToolError */.v4(`pushing to ${dest} stored ${pushed}, but the other tags got ${digest}`);
-            digest = pushed;
-        }
-        return digest;
-    }
-    finally {
-        await (0,promises_.rm)(work, { recursive: true, force: true });
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/publish/oci-push.ts
 // Per-architecture images of a compose job, pushed as `IMAGE:TAG-ARCH` for every tag. The merge job
 // (merge.ts) later finds them under exactly those tags; matrix jobs cannot hand digests to a later
@@ -25610,7 +25658,7 @@ function githubSource(env) {
 async function registryAccess(inputs) {
     if (!inputs.image)
         throw new errors/* UsageError */.eb('image is required to push (e.g. image: ghcr.io/${{ github.repository_owner }}/extensions)');
-    const image = reference_parseImageName(inputs.image);
+    const image = parseRepository(inputs.image);
     if (inputs.tags.length === 0)
         throw new errors/* UsageError */.eb('tags: at least one tag is needed');
     inputs.tags.forEach((t) => checkTag(t));
@@ -26023,7 +26071,7 @@ async function composeAndReport(values, mode, io) {
     catch (err) {
         if (!(err instanceof errors/* ComposeError */.hp))
             throw err;
-        failures = err.problems;
+        failures = await locateFailures(err.problems, options.config);
     }
     const title = mode === 'compose' ? 'Extensions composed' : 'Extensions resolved (validate --depsolve)';
     const report = buildReport(title, result?.arches ?? [], { failures, previous, crossArchStrict: options.strictCrossArch });
@@ -26158,14 +26206,18 @@ class ComposeError extends Error {
     problems;
     name = 'ComposeError';
     constructor(problems) {
-        super(problems.map(formatComposeProblem).join('\n'));
+        super(problems.map((p) => formatComposeProblem(p)).join('\n'));
         this.problems = problems;
     }
 }
-/** `usbguard on aarch64: nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64` */
-function formatComposeProblem(p) {
+/**
+ * `extensions.yaml:12:3: usbguard on aarch64: nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64`;
+ * `where: false` leaves the location out (an annotation carries it apart).
+ */
+function formatComposeProblem(p, { where = true } = {}) {
     const scope = p.extension ? `${p.extension}${p.arch ? ` on ${p.arch}` : ''}` : p.arch;
-    return escapeControl(scope ? `${scope}: ${p.message}` : p.message);
+    const location = where && p.file ? `${p.file}:${p.line}:${p.col}: ` : '';
+    return escapeControl(`${location}${scope ? `${scope}: ${p.message}` : p.message}`);
 }
 /** An external tool failed or is missing; the message names the command that fixes it. */
 class ToolError extends Error {

@@ -31380,14 +31380,18 @@ class ComposeError extends Error {
     problems;
     name = 'ComposeError';
     constructor(problems) {
-        super(problems.map(formatComposeProblem).join('\n'));
+        super(problems.map((p) => formatComposeProblem(p)).join('\n'));
         this.problems = problems;
     }
 }
-/** `usbguard on aarch64: nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64` */
-function formatComposeProblem(p) {
+/**
+ * `extensions.yaml:12:3: usbguard on aarch64: nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64`;
+ * `where: false` leaves the location out (an annotation carries it apart).
+ */
+function formatComposeProblem(p, { where = true } = {}) {
     const scope = p.extension ? `${p.extension}${p.arch ? ` on ${p.arch}` : ''}` : p.arch;
-    return escapeControl(scope ? `${scope}: ${p.message}` : p.message);
+    const location = where && p.file ? `${p.file}:${p.line}:${p.col}: ` : '';
+    return escapeControl(`${location}${scope ? `${scope}: ${p.message}` : p.message}`);
 }
 /** An external tool failed or is missing; the message names the command that fixes it. */
 class ToolError extends (/* unused pure expression or super */ null && (Error)) {

@@ -169,4 +169,20 @@ def repo_load_words(error, urls):
     if repo is None or not DOWNLOAD_FAILED.search(error):
         return 'repository could not be loaded: %s' % error.strip()
     tried = ', '.join(urls.get(repo) or []) or 'no URL'
-    return 'repository %s could not be loaded: its metadata (repodata/repomd.xml) could not be downloaded from %s' % (repo, tried)
+    return 'repository %s could not be loaded: its metadata (repodata/repomd.xml) could not be downloaded from %s%s' % (
+        repo, tried, last_transfer_error(error))
+
+
+def last_transfer_error(error):
+    """librepo's last word on the transfer, in the same form under both libraries: an HTTP status, or
+    curl's error with its text (without the URL, already named): ': HTTP 404', ': Curl error (23): …'."""
+    found = [m for m in TRANSFER_ERROR.finditer(error)]
+    if not found:
+        return ''
+    last = found[-1]
+    if last.group('status'):
+        return ': HTTP %s' % last.group('status')
+    return ': Curl error (%s): %s' % (last.group('curl'), last.group('text').strip())
+
+
+TRANSFER_ERROR = re.compile(r'Status code: (?P<status>\d{3})|Curl error \((?P<curl>\d+)\): (?P<text>[^\[\n]*?)(?: for \S+)?(?= \[|\n|$)')
