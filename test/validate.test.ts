@@ -74,7 +74,9 @@ test('depsolve failures carry the file:line:col of their extension: CLI, summary
     { out: (t) => out.push(t), err: (t) => err.push(t) },
   );
   expect(code).toBe(1);
-  const newer = 'newer on x86_64: cannot be installed without changing the base: it would upgrade base package libfoo-1.0-1.x86_64 to libfoo-2.0-1.x86_64';
+  // Where the extension is, and which requested package needs the base changed, and why.
+  const newer = 'newer on x86_64: cannot be installed without changing the base: needs-newer-libfoo requires libfoo >= 2.0; ' +
+    'the base has libfoo-1.0-1.x86_64 (it would upgrade base package libfoo-1.0-1.x86_64 to libfoo-2.0-1.x86_64)';
   expect(err.filter((line) => line.startsWith('error:'))).toEqual([`error: ${opts.config}:5:3: ${newer}`]);
   const failed = (await compose(opts).catch((e: unknown) => e)) as ComposeError;
   const located = await locateFailures(failed.problems, opts.config);
