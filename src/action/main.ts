@@ -10,6 +10,7 @@ import type { BaseSpec } from '../inputs/base.js';
 import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
 import { dnfPreference } from '../solve/dnf.js';
+import { sbomChoice } from '../metadata/sbom.js';
 import { parseRetentionDays } from '../publish/artifact.js';
 import { AUTH_DIR_STATE } from './cleanup.js';
 import { selectBase, withBaseRegistry } from '../inputs/base-spec.js';
@@ -183,6 +184,7 @@ export async function run(): Promise<void> {
       strictCrossArch: booleanInput('strict-cross-arch', false),
       waitLock: booleanInput('wait-lock', false),
       allowEmpty: booleanInput('allow-empty', false),
+      sbom: sbomChoice(core.getInput('sbom'), 'sbom'),
       log: actionLogger,
     };
     const previousSource = core.getInput('previous-metadata');
