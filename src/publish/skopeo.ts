@@ -71,8 +71,7 @@ export async function inspectConfig(image: ImageName, tag: string, access: Regis
 /**
  * Copies `oci:LAYOUT:REF` to each tag and returns the digest the registry stored. Digests are
  * preserved (skopeo fails rather than convert), so it is the layout's own manifest digest.
- * `indexOnly` pushes an index without its images, which must already be in the repository;
- * `allImages` pushes an index with every manifest it lists, whatever their platform.
+ * `indexOnly` pushes an index without its images, which must already be in the repository.
  */
 export async function copyToTags(
   layout: string,
@@ -80,7 +79,7 @@ export async function copyToTags(
   image: ImageName,
   tags: readonly string[],
   access: RegistryAccess,
-  options: { indexOnly?: boolean; allImages?: boolean } = {},
+  options: { indexOnly?: boolean } = {},
 ): Promise<string> {
   const work = await mkdtemp(join(tmpdir(), 'ce-push-'));
   try {
@@ -94,7 +93,7 @@ export async function copyToTags(
       const digestFile = join(work, 'digest');
       const r = await run('skopeo', [
         '--policy', policy, 'copy', '--quiet', '--preserve-digests', ...RETRIES,
-        ...(options.indexOnly ? ['--multi-arch', 'index-only'] : options.allImages ? ['--multi-arch', 'all'] : []),
+        ...(options.indexOnly ? ['--multi-arch', 'index-only'] : []),
         ...registryFlags(image.registry, access, 'dest-'),
         '--digestfile', digestFile,
         `oci:${layout}:${ref}`, dest,
