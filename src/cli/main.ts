@@ -105,6 +105,8 @@ Options of publish and merge:
                          written only to a mode 0600 auth file that is removed afterwards
   --skip-unchanged       push nothing when the image at every tag already has this state checksum
                          (merge: already is this index)
+  publish attaches the SBOMs of each architecture (sbom.*.json) to its image as OCI referrers,
+  listed under the tag sha256-<image digest hex> for registries without the referrers API
   -h, --help             show this help
   -V, --version          show the version
 

@@ -3,6 +3,8 @@
 // index without that field, which breaks the digest). Credentials come from the same auth file
 // skopeo is given and stay in memory; a token is asked for only over https (or loopback).
 import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ToolError } from '../errors.js';
@@ -42,10 +44,27 @@ export function registryEndpoint(image: ImageName): { host: string; path: string
   return { host: image.registry, path: rest };
 }
 
+/** Where skopeo looks without --authfile (containers-auth.json(5)), in its order. */
+export function defaultAuthFiles(env: NodeJS.ProcessEnv = process.env): string[] {
+  const home = env['HOME'] ?? homedir();
+  return [
+    env['REGISTRY_AUTH_FILE'],
+    env['XDG_RUNTIME_DIR'] && join(env['XDG_RUNTIME_DIR'], 'containers', 'auth.json'),
+    join(env['XDG_CONFIG_HOME'] || join(home, '.config'), 'containers', 'auth.json'),
+    join(home, '.docker', 'config.json'),
+  ].filter((f): f is string => Boolean(f));
+}
+
+/** The base64 `user:password` for the registry from the auth file skopeo uses (credential helpers are not asked). */
 async function basicCredentials(registry: string, authFile: string | undefined): Promise<string | undefined> {
-  if (!authFile) return undefined;
-  const auths = (JSON.parse(await readFile(authFile, 'utf8')) as { auths?: Record<string, { auth?: string }> }).auths ?? {};
-  return auths[registry]?.auth ?? auths[`https://${registry}`]?.auth;
+  for (const file of authFile ? [authFile] : defaultAuthFiles()) {
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    const auths = (JSON.parse(text) as { auths?: Record<string, { auth?: string }> }).auths ?? {};
+    const found = auths[registry]?.auth ?? auths[`https://${registry}`]?.auth;
+    if (found || authFile) return found;
+  }
+  return undefined;
 }
 
 /** `Bearer realm="…",service="…",scope="…"` → its parameters. */
