@@ -176,6 +176,18 @@ describe('CycloneDX 1.6', () => {
   });
 });
 
+test('an empty compose (allow-empty): valid documents that describe the base', () => {
+  const f = fixture();
+  f.plan.extensions = [];
+  f.solve = { ...f.solve, packages: [], closures: {} };
+  f.files = {};
+  const d = docs(input(f));
+  expect(schemaErrors(spdxValidator(), d.spdx)).toEqual([]);
+  expect(schemaErrors(cyclonedxValidator(), d.cyclonedx)).toEqual([]);
+  expect(d.spdx.relationships).toEqual([{ spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: 'SPDXRef-Base' }]);
+  expect(d.cyclonedx.components.map((c: Doc) => c['bom-ref'])).toEqual(['base']);
+});
+
 test('same input, same bytes, whatever the order; SOURCE_DATE_EPOCH sets the time', () => {
   const a = buildSboms(input(), ['spdx', 'cyclonedx']);
   expect(buildSboms(input(shuffled(fixture())), ['spdx', 'cyclonedx'])).toEqual(a);

@@ -199,7 +199,8 @@ export function buildSpdx(m: Metadata, input: Pick<SbomInput, 'headers' | 'sourc
     };
   });
   const relationships = [
-    ...extensionRefs.map(([, ref]) => ({ spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: ref })),
+    // A document describes at least one element: the base, when no extension applies (allow-empty).
+    ...(extensionRefs.length > 0 ? extensionRefs.map(([, ref]) => ref) : [baseRef]).map((ref) => ({ spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: ref })),
     ...extensionRefs.flatMap(([name, ref]) => [
       ...m.extensions[name]!.packages.map((nevra) => ({ spdxElementId: ref, relationshipType: 'CONTAINS', relatedSpdxElement: rpmRefs.get(nevra)! })),
       { spdxElementId: ref, relationshipType: 'DEPENDS_ON', relatedSpdxElement: baseRef },
