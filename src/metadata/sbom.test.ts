@@ -98,18 +98,33 @@ describe('SPDX 2.3', () => {
       primaryPackagePurpose: 'OPERATING_SYSTEM',
       description: `the ostree base fedora/x86_64/coreos/stable (commit ${hex('commit')}); 3 packages installed`,
     });
-    const name = (id: string) => spdx.packages.find((p: Doc) => p.SPDXID === id).name;
-    const rel = spdx.relationships.map((r: Doc) => `${name(r.spdxElementId === 'SPDXRef-DOCUMENT' ? 'SPDXRef-Base' : r.spdxElementId).replace('fedora/x86_64/coreos/stable', 'DOCUMENT')} ${r.relationshipType} ${name(r.relatedSpdxElement)}`);
+    expect(spdx.packages.find((p: Doc) => p.SPDXID === 'SPDXRef-OperatingSystem')).toEqual({
+      name: 'fedora',
+      SPDXID: 'SPDXRef-OperatingSystem',
+      versionInfo: '42',
+      downloadLocation: 'NOASSERTION',
+      filesAnalyzed: false,
+      primaryPackagePurpose: 'OPERATING_SYSTEM',
+      description: 'the distribution the packages are built for (os-release ID fedora, VERSION_ID 42)',
+    });
+    const name = (id: string) => (id === 'SPDXRef-DOCUMENT' ? 'DOCUMENT' : id === 'SPDXRef-Base' ? 'BASE' : spdx.packages.find((p: Doc) => p.SPDXID === id).name);
+    const rel = spdx.relationships.map((r: Doc) => `${name(r.spdxElementId)} ${r.relationshipType} ${name(r.relatedSpdxElement)}`);
     expect(rel).toEqual([
       'DOCUMENT DESCRIBES kernel-devel',
       'DOCUMENT DESCRIBES usbguard',
+      'BASE DESCENDANT_OF fedora',
+      'fedora CONTAINS kernel-devel',
+      'fedora CONTAINS kernel-headers',
+      'fedora CONTAINS protobuf',
+      'fedora CONTAINS usbguard',
+      'fedora CONTAINS usbguard-selinux',
       'kernel-devel CONTAINS kernel-devel',
       'kernel-devel CONTAINS kernel-headers',
-      'kernel-devel DEPENDS_ON fedora/x86_64/coreos/stable',
+      'kernel-devel DEPENDS_ON BASE',
       'usbguard CONTAINS protobuf',
       'usbguard CONTAINS usbguard',
       'usbguard CONTAINS usbguard-selinux',
-      'usbguard DEPENDS_ON fedora/x86_64/coreos/stable',
+      'usbguard DEPENDS_ON BASE',
     ]);
   });
 
@@ -184,7 +199,10 @@ test('an empty compose (allow-empty): valid documents that describe the base', (
   const d = docs(input(f));
   expect(schemaErrors(spdxValidator(), d.spdx)).toEqual([]);
   expect(schemaErrors(cyclonedxValidator(), d.cyclonedx)).toEqual([]);
-  expect(d.spdx.relationships).toEqual([{ spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: 'SPDXRef-Base' }]);
+  expect(d.spdx.relationships).toEqual([
+    { spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: 'SPDXRef-Base' },
+    { spdxElementId: 'SPDXRef-Base', relationshipType: 'DESCENDANT_OF', relatedSpdxElement: 'SPDXRef-OperatingSystem' },
+  ]);
   expect(d.cyclonedx.components.map((c: Doc) => c['bom-ref'])).toEqual(['base']);
 });
 

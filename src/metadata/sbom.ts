@@ -169,6 +169,19 @@ export function buildSpdx(m: Metadata, input: Pick<SbomInput, 'headers' | 'sourc
     primaryPackagePurpose: 'OPERATING_SYSTEM',
     description: baseDescription(m.base),
   };
+  // The distribution the RPMs are built for (os-release ID and VERSION_ID, as in their purls), apart
+  // from the base, an instance of it: scanners such as Trivy take the packages an operating
+  // system CONTAINS as that distribution's packages, which is what selects the advisories.
+  const osRef = 'SPDXRef-OperatingSystem';
+  const osPackage = {
+    name: m.base.osRelease.ID,
+    SPDXID: osRef,
+    ...(m.base.osRelease.VERSION_ID && { versionInfo: m.base.osRelease.VERSION_ID }),
+    downloadLocation: 'NOASSERTION',
+    filesAnalyzed: false,
+    primaryPackagePurpose: 'OPERATING_SYSTEM',
+    description: `the distribution the packages are built for (os-release ID ${m.base.osRelease.ID}${m.base.osRelease.VERSION_ID ? `, VERSION_ID ${m.base.osRelease.VERSION_ID}` : ''})`,
+  };
   const extensionRefs = Object.keys(m.extensions).map((name) => [name, spdxRef('Extension', name)] as const);
   const extensionPackages = extensionRefs.map(([name, ref]) => ({
     name,
@@ -201,6 +214,8 @@ export function buildSpdx(m: Metadata, input: Pick<SbomInput, 'headers' | 'sourc
   const relationships = [
     // A document describes at least one element: the base, when no extension applies (allow-empty).
     ...(extensionRefs.length > 0 ? extensionRefs.map(([, ref]) => ref) : [baseRef]).map((ref) => ({ spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: ref })),
+    { spdxElementId: baseRef, relationshipType: 'DESCENDANT_OF', relatedSpdxElement: osRef },
+    ...m.packages.map((p) => ({ spdxElementId: osRef, relationshipType: 'CONTAINS', relatedSpdxElement: rpmRefs.get(p.nevra)! })),
     ...extensionRefs.flatMap(([name, ref]) => [
       ...m.extensions[name]!.packages.map((nevra) => ({ spdxElementId: ref, relationshipType: 'CONTAINS', relatedSpdxElement: rpmRefs.get(nevra)! })),
       { spdxElementId: ref, relationshipType: 'DEPENDS_ON', relatedSpdxElement: baseRef },
@@ -214,7 +229,7 @@ export function buildSpdx(m: Metadata, input: Pick<SbomInput, 'headers' | 'sourc
     name: `${m.generator.name} ${m.arch} ${m.stateChecksum}`,
     documentNamespace: `https://spdx.org/spdxdocs/${m.generator.name}-${m.arch}-${derivedUuid('spdx', m.arch, hex)}`,
     creationInfo: { created, creators: [tool], comment: `stateChecksum ${m.stateChecksum}` },
-    packages: [basePackage, ...extensionPackages, ...rpmPackages],
+    packages: [basePackage, osPackage, ...extensionPackages, ...rpmPackages],
     relationships,
     ...(extracted.size > 0 && {
       hasExtractedLicensingInfos: [...extracted]
