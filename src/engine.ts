@@ -22,6 +22,8 @@ import { describeHolder, lockDirs, markOwner, removeCachePartials, removeDeadWor
 import { checkOutputOverlap } from './repo/guard.js';
 import { buildMetadata, serializeMetadata } from './metadata/metadata.js';
 import { buildExtensionsJson, serializeExtensionsJson } from './metadata/extensions-json.js';
+import { buildSboms, sbomFormats, sourceDateEpoch, type RpmHeader, type SbomChoice } from './metadata/sbom.js';
+import { readFileHeaders } from './tools/rpm.js';
 import { combinedState, sha256Of, sorted, stateChecksum, type PackageFile } from './metadata/state.js';
 import { limiter, type Limiter } from './tools/limit.js';
 import { GENERATOR } from './version.js';
@@ -79,6 +81,8 @@ export interface ComposeOptions {
   waitLock?: boolean;
   /** Write an architecture that has no package (an empty repo) instead of refusing. */
   allowEmpty?: boolean;
+  /** Which SBOMs to write beside metadata.json (default `spdx`). */
+  sbom?: SbomChoice;
   log?: Logger;
 }
 
@@ -288,6 +292,7 @@ async function writeArch(run: RunContext, r: Resolved, unchanged: (state: string
     const files = filesOf(fetched, staged);
     const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
     await writeJson(staged.dir, 'metadata.json', serializeMetadata(metadata));
+    await writeSboms(staged.dir, { plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint }, options.sbom ?? 'spdx');
     const architectures = Object.fromEntries(config.extensions.map((e) => [e.name, e.architectures]));
     await writeJson(staged.dir, 'extensions.json', serializeExtensionsJson(buildExtensionsJson(plan, architectures)));
   } catch (err) {
@@ -297,6 +302,21 @@ async function writeArch(run: RunContext, r: Resolved, unchanged: (state: string
   timings['repo'] = Date.now() - started;
   log.info(`staged ${fetched.length} packages, state ${state}`);
   return { result: summarize(r, state, true, options.output, downloadBytes), staged };
+}
+
+/** The SBOMs of one architecture: the staged files' headers read in one rpm process. */
+async function writeSboms(dir: string, input: Parameters<typeof buildMetadata>[0], choice: SbomChoice): Promise<void> {
+  const formats = sbomFormats(choice);
+  if (formats.length === 0) return;
+  const nevras = Object.keys(input.files);
+  const read = await readFileHeaders(nevras.map((n) => join(dir, input.files[n]!.filename)));
+  const headers: Record<string, RpmHeader> = {};
+  for (const [i, h] of read.entries()) {
+    if (h.nevra !== nevras[i]) throw new Error(`sbom: ${input.files[nevras[i]!]!.filename} holds ${h.nevra}, not ${nevras[i]}`);
+    headers[h.nevra] = { license: h.license, vendor: h.vendor };
+  }
+  const epoch = sourceDateEpoch(process.env['SOURCE_DATE_EPOCH']);
+  for (const sbom of buildSboms({ ...input, headers, sourceDateEpoch: epoch }, formats)) await writeJson(dir, sbom.filename, sbom.content);
 }
 
 function archState(plan: ArchPlan, base: BaseInfo, solved: SolveResult, sha256Of: (p: SolveResult['packages'][number]) => string): string {

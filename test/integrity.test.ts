@@ -144,7 +144,7 @@ async function snapshot(output: string): Promise<Record<string, Run | 'missing' 
     }
     const metadata = await metadataOf(output, arch).catch(() => undefined);
     const run = (['A', 'B'] as const).find((r) => states[r][arch] === metadata?.stateChecksum);
-    const expected = [...(metadata?.packages.map((p) => p.filename) ?? []), 'extensions.json', 'metadata.json', 'repodata'].sort();
+    const expected = [...(metadata?.packages.map((p) => p.filename) ?? []), 'extensions.json', 'metadata.json', 'repodata', 'sbom.spdx.json'].sort();
     const complete = (await readdir(archDir)).sort().join() === expected.join() && (await exists(join(archDir, 'repodata/repomd.xml')));
     result[arch] = run && complete ? run : 'incomplete';
   }

@@ -129,7 +129,7 @@ extensions:
     const output = join(dir, 'allowed-empty-out');
     const { code } = await cli(['--output', output, '--allow-empty'], TYPO);
     expect(code).toBe(0);
-    expect((await readdir(join(output, 'x86_64'))).sort()).toEqual(['extensions.json', 'metadata.json', 'repodata']);
+    expect((await readdir(join(output, 'x86_64'))).sort()).toEqual(['extensions.json', 'metadata.json', 'repodata', 'sbom.spdx.json']);
     expect(JSON.parse(await readFile(join(output, 'x86_64/metadata.json'), 'utf8')).packages).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import { buildReport, diffJson, renderMarkdown, writeDiff } from '../report/repo
 import type { BaseSpec } from '../base/types.js';
 import { selectArches } from '../inputs/arch.js';
 import { dnfPreference } from '../solve/dnf.js';
+import { sbomChoice } from '../metadata/sbom.js';
 import { parseRetentionDays } from '../publish/artifact.js';
 import { AUTH_DIR_STATE } from './cleanup.js';
 import { selectBase, withBaseRegistry } from '../base/base-spec.js';
@@ -231,6 +232,7 @@ function composeOptions(mode: 'compose' | 'validate', configPath: string, base: 
     strictCrossArch: booleanInput('strict-cross-arch', false),
     waitLock: booleanInput('wait-lock', false),
     allowEmpty: booleanInput('allow-empty', false),
+    sbom: sbomChoice(core.getInput('sbom'), 'sbom'),
     log: actionLogger,
   };
 }

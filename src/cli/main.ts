@@ -13,16 +13,18 @@ import { KNOWN_ARCHITECTURES } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
 import { GENERATOR } from '../version.js';
 import { mergeCommand, publishCommand } from './publish.js';
+import { sbomChoice } from '../metadata/sbom.js';
 
 export const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR|URL --base-rev REF | --rootfs DIR|TAR|URL | --base-image REF)
       [--base-sha256 HEX] [--base-authfile FILE | --base-registry-username USER --base-registry-password-stdin]
       [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--dnf-conf FILE] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
-      [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty] --output DIR [--json]
+      [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty]
+      [--sbom spdx|cyclonedx|both|none] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
   compose-extensions validate --depsolve --config FILE (BASE as for compose)
-      [the compose options but --output, --previous-state and --allow-empty] [--json]
+      [the compose options but --output, --previous-state, --allow-empty and --sbom] [--json]
   compose-extensions publish --output DIR --image REPO [--tag TAG]... [--arch ARCH]... [--label KEY=VALUE]...
       [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
       [--source URL] [--revision REV] [--tls-verify BOOL] [--json]
@@ -88,6 +90,8 @@ Options:
                          failing at once with the holder's pid, host and start time
   --allow-empty          write an architecture to which no extension applies (an empty repo)
                          instead of failing
+  --sbom FORMAT          SBOMs written beside each metadata.json: spdx (sbom.spdx.json, SPDX 2.3,
+                         the default), cyclonedx (sbom.cdx.json, CycloneDX 1.6), both or none
   --json                 print the result as JSON on stdout
 
 Options of publish and merge:
@@ -104,6 +108,8 @@ Options of publish and merge:
                          written only to a mode 0600 auth file that is removed afterwards
   --skip-unchanged       push nothing when the image at every tag already has this state checksum
                          (merge: already is this index)
+  publish attaches the SBOMs of each architecture (sbom.*.json) to its image as OCI referrers,
+  listed under the tag sha256-<image digest hex> for registries without the referrers API
   -h, --help             show this help
   -V, --version          show the version
 
@@ -153,6 +159,7 @@ function parse(argv: string[]) {
         'strict-cross-arch': { type: 'boolean' },
         'wait-lock': { type: 'boolean' },
         'allow-empty': { type: 'boolean' },
+        sbom: { type: 'string' },
         'base-image': { type: 'string' },
         'base-sha256': { type: 'string' },
         'base-authfile': { type: 'string' },
@@ -256,6 +263,7 @@ function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): C
     strictCrossArch: Boolean(values['strict-cross-arch']),
     waitLock: Boolean(values['wait-lock']),
     allowEmpty: Boolean(values['allow-empty']),
+    sbom: sbomChoice(values.sbom, '--sbom'),
     log: cliLogger(io),
   };
 }

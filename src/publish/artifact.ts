@@ -1,4 +1,4 @@
-// Workflow artifacts: each architecture's output directory (RPMs, repodata/, extensions.json,
+// Workflow artifacts: each architecture's output directory (RPMs, repodata/, extensions.json, SBOMs,
 // metadata.json) as its own artifact `<name>-<arch>`, with the real @actions/artifact client.
 import type { DefaultArtifactClient } from '@actions/artifact';
 import { readdir } from 'node:fs/promises';

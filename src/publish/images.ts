@@ -10,6 +10,7 @@ import { currentState, pushArchImage, type PushedImage } from './oci-push.js';
 import { mergeImages, type MergedIndex } from './merge.js';
 import { inspectManifest, type RegistryOptions, type Repository } from '../tools/skopeo.js';
 import { archTag, checkTag, parseRepository } from './reference.js';
+import { referrersTag } from './oci-referrers.js';
 
 /** `labels` input: `key=value`, one per line; blank lines and lines starting with `#` are skipped. */
 export function parseLabels(input: string): Record<string, string> {
@@ -109,7 +110,7 @@ export async function pushImages(arches: ComposedArch[], inputs: RegistryInputs)
         const states = await Promise.all(inputs.tags.map((t) => currentState(image, archTag(t, a.arch), access)));
         if (states.every((s) => s === a.stateChecksum)) {
           const digest = (await inspectManifest(image, archTag(inputs.tags[0]!, a.arch), access))?.digest ?? '';
-          images.push({ arch: a.arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum: a.stateChecksum });
+          images.push({ arch: a.arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum: a.stateChecksum, referrers: [] });
           log(`${a.arch}: unchanged, ${image.name}:${archTag(inputs.tags[0]!, a.arch)} already has state ${a.stateChecksum}`);
           continue;
         }
@@ -123,6 +124,7 @@ export async function pushImages(arches: ComposedArch[], inputs: RegistryInputs)
         ...(inputs.source && { source: inputs.source }), ...(inputs.revision && { revision: inputs.revision }),
       });
       log(pushed.changed ? `${a.arch}: pushed ${pushed.ref} as ${pushed.tags.join(', ')}` : `${a.arch}: unchanged, nothing pushed (${pushed.ref})`);
+      for (const r of pushed.referrers) log(`${a.arch}: attached ${r.artifactType} SBOM ${image.name}@${r.digest} (referrers tag ${referrersTag(pushed.digest)})`);
       images.push(pushed);
     }
   } finally {

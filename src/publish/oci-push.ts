@@ -1,9 +1,12 @@
 // Per-architecture images of a compose job, pushed as `IMAGE:TAG-ARCH` for every tag. The merge job
 // (merge.ts) later finds them under exactly those tags; matrix jobs cannot hand digests to a later
 // job through outputs, since every leg of a matrix writes the same output names.
-import { rm } from 'node:fs/promises';
+import { access as exists, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { buildImage, LABELS, readMetadata, type ImageOptions } from './oci-image.js';
+import { SBOM_FILES, SBOM_MEDIA_TYPES, type SbomFormat } from '../metadata/sbom.js';
+import { buildImage, defaultCreated, LABELS, readMetadata, type ImageOptions } from './oci-image.js';
+import { attachReferrers, type AttachedReferrer, type Attachment } from './oci-referrers.js';
 import { copyToTags, inspectConfig, inspectManifest, type RegistryOptions, type Repository } from '../tools/skopeo.js';
 import { archTag, checkTag } from './reference.js';
 
@@ -24,6 +27,18 @@ export interface PushedImage {
   tags: string[];
   changed: boolean;
   stateChecksum: string;
+  /** The SBOMs attached to the image as OCI referrers (none when unchanged: they are there already). */
+  referrers: AttachedReferrer[];
+}
+
+/** The SBOMs the compose wrote beside metadata.json. */
+async function sbomAttachments(archDir: string): Promise<Attachment[]> {
+  const found: Attachment[] = [];
+  for (const format of Object.keys(SBOM_FILES) as SbomFormat[]) {
+    const path = join(archDir, SBOM_FILES[format]);
+    if (await exists(path).then(() => true, () => false)) found.push({ path, title: SBOM_FILES[format], mediaType: SBOM_MEDIA_TYPES[format] });
+  }
+  return found;
 }
 
 /** The state checksum label of the image at a tag; undefined when there is no image or label. */
@@ -44,13 +59,15 @@ export async function pushArchImage(archDir: string, image: Repository, options:
     if (states.every((s) => s === stateChecksum)) {
       const remote = await inspectManifest(image, tags[0]!, options.access);
       const digest = remote?.digest ?? '';
-      return { arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum };
+      return { arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum, referrers: [] };
     }
   }
   const built = await buildImage(archDir, options);
   try {
     const digest = await copyToTags(built.layout, built.ref, image, tags, options.access);
-    return { arch, digest, ref: `${image.name}@${digest}`, tags, changed: true, stateChecksum };
+    const created = (options.created ?? defaultCreated()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const referrers = await attachReferrers(image, built.manifest, await sbomAttachments(archDir), options.access, created, options.workDir);
+    return { arch, digest, ref: `${image.name}@${digest}`, tags, changed: true, stateChecksum, referrers };
   } finally {
     await rm(built.layout, { recursive: true, force: true });
   }
