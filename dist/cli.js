@@ -711,7 +711,7 @@ which.sync = whichSync
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _tools_relaunch_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9558);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2347);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4662);
 /* harmony import */ var _tools_registry_auth_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3647);
 /* harmony import */ var _tools_signals_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2606);
  // first: see young-generation.ts
@@ -728,7 +728,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2347:
+/***/ 4662:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -10631,6 +10631,51 @@ async function queryInstalled(root, dbpath, home) {
 }
 // Code-unit order, not locale order: stable across hosts.
 const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+const FILE_QF = '%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{LICENSE}\\t%{VENDOR}\\n';
+/** Paths per rpm process: one process for any real compose, below the kernel's argv limit (2 MiB) for huge ones. */
+const ARGV_BUDGET = 1 << 20;
+function argvChunks(files) {
+    const chunks = [[]];
+    let bytes = 0;
+    for (const f of files) {
+        if (bytes + f.length + 1 > ARGV_BUDGET && chunks.at(-1).length > 0) {
+            chunks.push([]);
+            bytes = 0;
+        }
+        chunks.at(-1).push(f);
+        bytes += f.length + 1;
+    }
+    return chunks;
+}
+/**
+ * The headers of many RPM files in one rpm process (the files are already verified by sha256, so
+ * rpm checks no signature or digest). Answers in the order of `files`.
+ */
+async function readFileHeaders(files) {
+    if (files.length === 0)
+        return [];
+    const home = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-rpm-home-'));
+    try {
+        const lines = [];
+        for (const chunk of argvChunks(files)) {
+            const { stdout } = await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', FILE_QF, '--', ...chunk], {
+                env: { HOME: home, LC_ALL: 'C' },
+            });
+            lines.push(...stdout.split('\n').filter(Boolean));
+        }
+        if (lines.length !== files.length)
+            throw new Error(`rpm -qp answered ${lines.length} headers for ${files.length} files`);
+        return lines.map((line) => {
+            const [name, epoch, version, release, arch, license, vendor] = line.split('\t');
+            const tag = (v) => (v === undefined || v === '(none)' || v === '' ? null : v);
+            const p = { name: name, epoch: epoch === '(none)' ? 0 : Number(epoch), version: version, release: release, arch: arch };
+            return { nevra: formatNevra(p), license: tag(license), vendor: tag(vendor) };
+        });
+    }
+    finally {
+        await (0,promises_.rm)(home, { recursive: true, force: true });
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/base/tree.ts
 // Reading a base's tree, whatever holds it (an OSTree commit, a directory, image layers): os-release,
@@ -24237,6 +24282,287 @@ function serializeExtensionsJson(doc) {
     return JSON.stringify(doc, null, 2);
 }
 
+;// CONCATENATED MODULE: ./src/metadata/sbom.ts
+// SBOMs of one architecture, SPDX 2.3 and CycloneDX 1.6 JSON, from the same inputs as metadata.json
+// plus what the RPM headers say (license, vendor). Pure and deterministic: equal inputs give equal
+// bytes; identifiers derive from the state checksum, the time from SOURCE_DATE_EPOCH.
+
+
+
+
+const SBOM_CHOICES = ['spdx', 'cyclonedx', 'both', 'none'];
+const SBOM_FILES = { spdx: 'sbom.spdx.json', cyclonedx: 'sbom.cdx.json' };
+const SBOM_MEDIA_TYPES = { spdx: 'application/spdx+json', cyclonedx: 'application/vnd.cyclonedx+json' };
+/** The `sbom` input or `--sbom` value; default spdx. */
+function sbomChoice(value, what) {
+    const v = value || 'spdx';
+    if (!SBOM_CHOICES.includes(v))
+        throw new errors/* UsageError */.eb(`${what} must be spdx, cyclonedx, both or none, got "${v}"`);
+    return v;
+}
+function sbomFormats(choice) {
+    return choice === 'both' ? ['spdx', 'cyclonedx'] : choice === 'none' ? [] : [choice];
+}
+function buildSboms(input, formats) {
+    const m = buildMetadata(input);
+    return formats.map((format) => ({
+        format,
+        filename: SBOM_FILES[format],
+        mediaType: SBOM_MEDIA_TYPES[format],
+        content: `${JSON.stringify(format === 'spdx' ? buildSpdx(m, input) : buildCycloneDx(m, input), null, 2)}\n`,
+    }));
+}
+/** SOURCE_DATE_EPOCH as seconds; 0 when unset or not a non-negative integer. */
+function sourceDateEpoch(value) {
+    return value !== undefined && /^\d+$/.test(value.trim()) ? Number(value.trim()) : 0;
+}
+const isoSeconds = (epoch) => new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** A name-based UUID (RFC 4122 layout, version 5 bits) from the given parts. */
+function derivedUuid(...parts) {
+    const h = (0,external_node_crypto_.createHash)('sha256').update(parts.join('\0')).digest();
+    h[6] = (h[6] & 0x0f) | 0x50;
+    h[8] = (h[8] & 0x3f) | 0x80;
+    const x = h.subarray(0, 16).toString('hex');
+    return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+}
+// purl-spec: namespace is the vendor (lowercased); Red Hat's own SBOMs use "redhat" for RHEL.
+const PURL_VENDORS = { rhel: 'redhat' };
+function purlVendor(osId) {
+    const id = osId.toLowerCase();
+    return PURL_VENDORS[id] ?? id;
+}
+/** Percent-encodes all but the purl-spec's unreserved characters. */
+const purlEncode = (s) => Array.from(new TextEncoder().encode(s), (b) => {
+    const c = String.fromCharCode(b);
+    return /[A-Za-z0-9.\-_~]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+}).join('');
+/**
+ * `pkg:rpm/<vendor>/<name>@<version>-<release>?arch=…&distro=…&epoch=…`, qualifiers in the
+ * canonical (sorted) order; epoch only when not 0, distro `<ID>-<VERSION_ID>`.
+ */
+function rpmPurl(p, os) {
+    const qualifiers = [['arch', p.arch]];
+    qualifiers.push(['distro', os.VERSION_ID ? `${os.ID}-${os.VERSION_ID}` : os.ID]);
+    if (p.epoch)
+        qualifiers.push(['epoch', String(p.epoch)]);
+    const q = qualifiers.map(([k, v]) => `${k}=${purlEncode(v)}`).join('&');
+    return `pkg:rpm/${purlEncode(purlVendor(os.ID))}/${purlEncode(p.name)}@${purlEncode(`${p.version}-${p.release}`)}?${q}`;
+}
+const evr = (p) => `${p.epoch ? `${p.epoch}:` : ''}${p.version}-${p.release}`;
+/**
+ * Whether `s` is syntactically an SPDX license expression (ids, AND/OR/WITH, parentheses).
+ * Fedora's License tags are SPDX expressions since 2023; older ones ("GPLv2+ and BSD") are not.
+ */
+function isSpdxExpression(s) {
+    const tokens = s.match(/\(|\)|[^\s()]+/g) ?? [];
+    if (tokens.length === 0 || /[^\s()A-Za-z0-9.+:\-]/.test(s))
+        return false;
+    let depth = 0;
+    let wantOperand = true;
+    for (const t of tokens) {
+        if (t === '(') {
+            if (!wantOperand)
+                return false;
+            depth++;
+        }
+        else if (t === ')') {
+            if (wantOperand || --depth < 0)
+                return false;
+        }
+        else if (t === 'AND' || t === 'OR' || t === 'WITH') {
+            if (wantOperand)
+                return false;
+            wantOperand = true;
+        }
+        else {
+            if (!wantOperand || !/^[A-Za-z0-9.\-]+\+?$|^(DocumentRef-[A-Za-z0-9.\-]+:)?LicenseRef-[A-Za-z0-9.\-]+$/.test(t))
+                return false;
+            wantOperand = false;
+        }
+    }
+    return depth === 0 && !wantOperand;
+}
+const spdxIdPart = (s) => s.replace(/[^A-Za-z0-9.\-]/g, '-');
+/** An SPDX element id; a hash suffix keeps ids distinct when characters had to be replaced. */
+function spdxRef(kind, name) {
+    const safe = spdxIdPart(name);
+    const suffix = safe === name ? '' : `-${(0,external_node_crypto_.createHash)('sha256').update(name).digest('hex').slice(0, 8)}`;
+    return `SPDXRef-${kind}-${safe}${suffix}`;
+}
+function baseChecksum(b) {
+    const id = b.commit ?? b.digest?.replace(/^sha256:/, '');
+    return id && /^[0-9a-f]{64}$/.test(id) ? id : undefined;
+}
+function baseDescription(b) {
+    const ids = [b.commit && `commit ${b.commit}`, b.digest && `digest ${b.digest}`, b.ostreeCommit && `ostree commit ${b.ostreeCommit}`].filter(Boolean);
+    return `the ${b.source} base ${b.ref}${ids.length ? ` (${ids.join(', ')})` : ''}; ${b.packageCount} packages installed`;
+}
+const generatorName = (m) => `${m.generator.name}-${m.generator.version}`;
+function buildSpdx(m, input) {
+    const created = isoSeconds(input.sourceDateEpoch);
+    const tool = `Tool: ${generatorName(m)}`;
+    const extracted = new Map();
+    const licenseOf = (raw) => {
+        if (!raw)
+            return 'NOASSERTION';
+        if (isSpdxExpression(raw))
+            return raw;
+        const ref = `LicenseRef-${spdxIdPart(raw)}-${(0,external_node_crypto_.createHash)('sha256').update(raw).digest('hex').slice(0, 8)}`;
+        extracted.set(ref, raw);
+        return ref;
+    };
+    const baseRef = 'SPDXRef-Base';
+    const baseSum = baseChecksum(m.base);
+    const basePackage = {
+        name: m.base.ref,
+        SPDXID: baseRef,
+        ...(m.base.version && { versionInfo: m.base.version }),
+        downloadLocation: 'NOASSERTION',
+        filesAnalyzed: false,
+        ...(baseSum && { checksums: [{ algorithm: 'SHA256', checksumValue: baseSum }] }),
+        primaryPackagePurpose: 'OPERATING_SYSTEM',
+        description: baseDescription(m.base),
+    };
+    // The distribution the RPMs are built for (os-release ID and VERSION_ID, as in their purls), apart
+    // from the base, an instance of it: scanners such as Trivy take the packages an operating
+    // system CONTAINS as that distribution's packages, which is what selects the advisories.
+    const osRef = 'SPDXRef-OperatingSystem';
+    const osPackage = {
+        name: m.base.osRelease.ID,
+        SPDXID: osRef,
+        ...(m.base.osRelease.VERSION_ID && { versionInfo: m.base.osRelease.VERSION_ID }),
+        downloadLocation: 'NOASSERTION',
+        filesAnalyzed: false,
+        primaryPackagePurpose: 'OPERATING_SYSTEM',
+        description: `the distribution the packages are built for (os-release ID ${m.base.osRelease.ID}${m.base.osRelease.VERSION_ID ? `, VERSION_ID ${m.base.osRelease.VERSION_ID}` : ''})`,
+    };
+    const extensionRefs = Object.keys(m.extensions).map((name) => [name, spdxRef('Extension', name)]);
+    const extensionPackages = extensionRefs.map(([name, ref]) => ({
+        name,
+        SPDXID: ref,
+        downloadLocation: 'NOASSERTION',
+        filesAnalyzed: false,
+        primaryPackagePurpose: 'APPLICATION',
+        description: `${m.extensions[name].kind} extension "${name}" for ${m.arch}: ${m.extensions[name].requested.join(', ')}`,
+    }));
+    const rpmRefs = new Map(m.packages.map((p) => [p.nevra, spdxRef('RPM', p.nevra)]));
+    const rpmPackages = m.packages.map((p) => {
+        const h = input.headers[p.nevra];
+        return {
+            name: p.name,
+            SPDXID: rpmRefs.get(p.nevra),
+            versionInfo: evr(p),
+            packageFileName: p.filename,
+            supplier: h?.vendor ? `Organization: ${h.vendor}` : 'NOASSERTION',
+            downloadLocation: p.url ?? 'NOASSERTION',
+            filesAnalyzed: false,
+            checksums: [{ algorithm: 'SHA256', checksumValue: p.sha256 }],
+            licenseConcluded: 'NOASSERTION',
+            licenseDeclared: licenseOf(h?.license),
+            copyrightText: 'NOASSERTION',
+            sourceInfo: `from repo ${p.repo}`,
+            externalRefs: [{ referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: rpmPurl(p, m.base.osRelease) }],
+            primaryPackagePurpose: 'LIBRARY',
+        };
+    });
+    const relationships = [
+        // A document describes at least one element: the base, when no extension applies (allow-empty).
+        ...(extensionRefs.length > 0 ? extensionRefs.map(([, ref]) => ref) : [baseRef]).map((ref) => ({ spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: ref })),
+        { spdxElementId: baseRef, relationshipType: 'DESCENDANT_OF', relatedSpdxElement: osRef },
+        ...m.packages.map((p) => ({ spdxElementId: osRef, relationshipType: 'CONTAINS', relatedSpdxElement: rpmRefs.get(p.nevra) })),
+        ...extensionRefs.flatMap(([name, ref]) => [
+            ...m.extensions[name].packages.map((nevra) => ({ spdxElementId: ref, relationshipType: 'CONTAINS', relatedSpdxElement: rpmRefs.get(nevra) })),
+            { spdxElementId: ref, relationshipType: 'DEPENDS_ON', relatedSpdxElement: baseRef },
+        ]),
+    ];
+    const hex = m.stateChecksum.replace(/^sha256:/, '');
+    return {
+        spdxVersion: 'SPDX-2.3',
+        dataLicense: 'CC0-1.0',
+        SPDXID: 'SPDXRef-DOCUMENT',
+        name: `${m.generator.name} ${m.arch} ${m.stateChecksum}`,
+        documentNamespace: `https://spdx.org/spdxdocs/${m.generator.name}-${m.arch}-${derivedUuid('spdx', m.arch, hex)}`,
+        creationInfo: { created, creators: [tool], comment: `stateChecksum ${m.stateChecksum}` },
+        packages: [basePackage, osPackage, ...extensionPackages, ...rpmPackages],
+        relationships,
+        ...(extracted.size > 0 && {
+            hasExtractedLicensingInfos: [...extracted]
+                .sort(([a], [b]) => state_byString(a, b))
+                .map(([licenseId, text]) => ({ licenseId, extractedText: text, name: text, comment: 'the RPM License tag, not an SPDX expression' })),
+        }),
+        annotations: [
+            { annotator: tool, annotationDate: created, annotationType: 'OTHER', comment: `stateChecksum=${m.stateChecksum}` },
+            ...(m.inputFingerprint ? [{ annotator: tool, annotationDate: created, annotationType: 'OTHER', comment: `inputFingerprint=${m.inputFingerprint}` }] : []),
+        ],
+    };
+}
+function buildCycloneDx(m, input) {
+    const prop = (name, value) => ({ name: `compose-extensions:${name}`, value });
+    const baseRef = 'base';
+    const baseSum = baseChecksum(m.base);
+    const base = {
+        type: 'operating-system',
+        'bom-ref': baseRef,
+        name: m.base.ref,
+        ...(m.base.version && { version: m.base.version }),
+        description: baseDescription(m.base),
+        ...(baseSum && { hashes: [{ alg: 'SHA-256', content: baseSum }] }),
+        properties: [
+            prop('base-source', m.base.source),
+            ...(m.base.commit ? [prop('base-commit', m.base.commit)] : []),
+            ...(m.base.digest ? [prop('base-digest', m.base.digest)] : []),
+            ...(m.base.ostreeCommit ? [prop('base-ostree-commit', m.base.ostreeCommit)] : []),
+        ],
+    };
+    const extRef = (name) => `extension:${name}`;
+    const purls = new Map(m.packages.map((p) => [p.nevra, rpmPurl(p, m.base.osRelease)]));
+    const extensions = Object.entries(m.extensions).map(([name, e]) => ({
+        type: 'application',
+        'bom-ref': extRef(name),
+        name,
+        description: `${e.kind} extension "${name}" for ${m.arch}: ${e.requested.join(', ')}`,
+        properties: [prop('kind', e.kind)],
+    }));
+    const rpms = m.packages.map((p) => {
+        const h = input.headers[p.nevra];
+        return {
+            type: 'library',
+            'bom-ref': purls.get(p.nevra),
+            ...(h?.vendor && { supplier: { name: h.vendor } }),
+            name: p.name,
+            version: evr(p),
+            hashes: [{ alg: 'SHA-256', content: p.sha256 }],
+            ...(h?.license && { licenses: isSpdxExpression(h.license) ? [{ expression: h.license }] : [{ license: { name: h.license } }] }),
+            purl: purls.get(p.nevra),
+            ...(p.url && { externalReferences: [{ type: 'distribution', url: p.url }] }),
+            properties: [prop('filename', p.filename), prop('repo', p.repo)],
+        };
+    });
+    const hex = m.stateChecksum.replace(/^sha256:/, '');
+    return {
+        $schema: 'http://cyclonedx.org/schema/bom-1.6.schema.json',
+        bomFormat: 'CycloneDX',
+        specVersion: '1.6',
+        serialNumber: `urn:uuid:${derivedUuid('cyclonedx', m.arch, hex)}`,
+        version: 1,
+        metadata: {
+            timestamp: isoSeconds(input.sourceDateEpoch),
+            tools: { components: [{ type: 'application', name: m.generator.name, version: m.generator.version }] },
+            component: { type: 'application', 'bom-ref': 'compose', name: `${m.generator.name} ${m.arch}`, version: m.stateChecksum },
+            properties: [
+                prop('arch', m.arch),
+                prop('stateChecksum', m.stateChecksum),
+                ...(m.inputFingerprint ? [prop('inputFingerprint', m.inputFingerprint)] : []),
+            ],
+        },
+        components: [base, ...extensions, ...rpms],
+        dependencies: [
+            { ref: 'compose', dependsOn: Object.keys(m.extensions).map(extRef) },
+            ...Object.entries(m.extensions).map(([name, e]) => ({ ref: extRef(name), dependsOn: [...e.packages.map((n) => purls.get(n)), baseRef] })),
+        ],
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/metadata/evr.ts
 // rpm's version ordering, for reports (diffs, cross-architecture checks); resolution itself is dnf's.
 /** rpmvercmp: compares alternating numeric and alphabetic segments; `~` sorts before anything, `^` after the base. */
@@ -24403,6 +24729,8 @@ function checkProblems(arches, strictCrossArch) {
 
 
 
+
+
 const silentLogger = { info() { }, warn() { }, scope: () => ({ stage() { }, info() { }, warn() { }, end() { } }) };
 function defaultCacheDir() {
     return (0,external_node_path_.join)(process.env['XDG_CACHE_HOME'] || (0,external_node_path_.join)((0,external_node_os_.homedir)(), '.cache'), 'compose-extensions');
@@ -24535,6 +24863,7 @@ async function writeArch(run, r, unchanged) {
         const files = filesOf(fetched, staged);
         const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
         await writeJson(staged.dir, 'metadata.json', serializeMetadata(metadata));
+        await writeSboms(staged.dir, { plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint }, options.sbom ?? 'spdx');
         const architectures = Object.fromEntries(config.extensions.map((e) => [e.name, e.architectures]));
         await writeJson(staged.dir, 'extensions.json', serializeExtensionsJson(buildExtensionsJson(plan, architectures)));
     }
@@ -24545,6 +24874,23 @@ async function writeArch(run, r, unchanged) {
     timings['repo'] = Date.now() - started;
     log.info(`staged ${fetched.length} packages, state ${state}`);
     return { result: summarize(r, state, true, options.output, downloadBytes), staged };
+}
+/** The SBOMs of one architecture: the staged files' headers read in one rpm process. */
+async function writeSboms(dir, input, choice) {
+    const formats = sbomFormats(choice);
+    if (formats.length === 0)
+        return;
+    const nevras = Object.keys(input.files);
+    const read = await readFileHeaders(nevras.map((n) => (0,external_node_path_.join)(dir, input.files[n].filename)));
+    const headers = {};
+    for (const [i, h] of read.entries()) {
+        if (h.nevra !== nevras[i])
+            throw new Error(`sbom: ${input.files[nevras[i]].filename} holds ${h.nevra}, not ${nevras[i]}`);
+        headers[h.nevra] = { license: h.license, vendor: h.vendor };
+    }
+    const epoch = sourceDateEpoch(process.env['SOURCE_DATE_EPOCH']);
+    for (const sbom of buildSboms({ ...input, headers, sourceDateEpoch: epoch }, formats))
+        await writeJson(dir, sbom.filename, sbom.content);
 }
 function archState(plan, base, solved, sha256Of) {
     const files = {};
@@ -24930,7 +25276,7 @@ function defaultCreated(env = process.env) {
     }
     return new Date(0);
 }
-const isoSeconds = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+const oci_image_isoSeconds = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 async function readMetadata(archDir) {
     const file = (0,external_node_path_.join)(archDir, 'metadata.json');
     const bytes = await (0,promises_.readFile)(file).catch((err) => {
@@ -24962,7 +25308,7 @@ function imageLabels(metadata, options, created) {
     // An image base records the OSTree commit inside the image (when it has one) beside its digest.
     const commit = base.commit ?? base.ostreeCommit;
     const labels = {
-        [LABELS.created]: isoSeconds(created),
+        [LABELS.created]: oci_image_isoSeconds(created),
         ...(options.source && { [LABELS.source]: options.source }),
         ...(options.revision && { [LABELS.revision]: options.revision }),
         ...(version && { [LABELS.version]: version }),
@@ -25020,7 +25366,7 @@ async function buildImage(archDir, options = {}) {
             layers.push(await moveBlob(layout, MEDIA.layerGzip, l.file, l.size));
             diffIds.push(l.diffId);
         }
-        const when = isoSeconds(created);
+        const when = oci_image_isoSeconds(created);
         const by = `${GENERATOR.name} ${GENERATOR.version}`;
         const config = {
             created: when,
@@ -25485,6 +25831,187 @@ async function composedArches(output, only = []) {
     return [...new Set(only)].map((a) => found.get(a));
 }
 
+;// CONCATENATED MODULE: ./src/publish/registry-put.ts
+// One manifest PUT straight to a registry (distribution-spec), for what skopeo cannot push: an
+// index whose descriptors carry `artifactType` (skopeo 1.9's containers/image re-serialises an
+// index without that field, which breaks the digest). Credentials come from the same auth file
+// skopeo is given and stay in memory; a token is asked for only over https (or loopback).
+
+
+
+
+
+
+
+function send(url, method, headers, body, tlsVerify) {
+    return new Promise((resolve, reject) => {
+        const request = url.protocol === 'http:' ? external_node_http_namespaceObject.request : external_node_https_namespaceObject.request;
+        const req = request(url, { method, headers, timeout: 60_000, ...(url.protocol === 'https:' && { rejectUnauthorized: tlsVerify }) }, (res) => {
+            const chunks = [];
+            let size = 0;
+            res.on('data', (c) => {
+                size += c.length;
+                if (size <= 1 << 20)
+                    chunks.push(c); // a reply is small; never buffer more
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+            res.on('error', reject);
+        });
+        req.on('timeout', () => req.destroy(new Error(`${method} ${url.origin}: no answer in 60 s`)));
+        req.on('error', reject);
+        req.end(body);
+    });
+}
+/** The registry's API host and the repository path in it. */
+function registryEndpoint(image) {
+    const rest = image.name.startsWith(`${image.registry}/`) ? image.name.slice(image.registry.length + 1) : image.name;
+    if (image.registry === 'docker.io')
+        return { host: 'registry-1.docker.io', path: rest.includes('/') ? rest : `library/${rest}` };
+    return { host: image.registry, path: rest };
+}
+/** Where skopeo looks without --authfile (containers-auth.json(5)), in its order. */
+function defaultAuthFiles(env = process.env) {
+    const home = env['HOME'] ?? (0,external_node_os_.homedir)();
+    return [
+        env['REGISTRY_AUTH_FILE'],
+        env['XDG_RUNTIME_DIR'] && (0,external_node_path_.join)(env['XDG_RUNTIME_DIR'], 'containers', 'auth.json'),
+        (0,external_node_path_.join)(env['XDG_CONFIG_HOME'] || (0,external_node_path_.join)(home, '.config'), 'containers', 'auth.json'),
+        (0,external_node_path_.join)(home, '.docker', 'config.json'),
+    ].filter((f) => Boolean(f));
+}
+/** The base64 `user:password` for the registry from the auth file skopeo uses (credential helpers are not asked). */
+async function basicCredentials(registry, authFile) {
+    for (const file of authFile ? [authFile] : defaultAuthFiles()) {
+        const text = await (0,promises_.readFile)(file, 'utf8').catch(() => undefined);
+        if (text === undefined)
+            continue;
+        const auths = JSON.parse(text).auths ?? {};
+        const found = auths[registry]?.auth ?? auths[`https://${registry}`]?.auth;
+        if (found || authFile)
+            return found;
+    }
+    return undefined;
+}
+/** `Bearer realm="…",service="…",scope="…"` → its parameters. */
+function parseChallenge(header) {
+    const [scheme = '', ...rest] = header.trim().split(/\s+/);
+    const params = {};
+    for (const m of rest.join(' ').matchAll(/(\w+)="([^"]*)"/g))
+        params[m[1].toLowerCase()] = m[2];
+    return { scheme: scheme.toLowerCase(), params };
+}
+/** PUTs a manifest at a tag; returns the digest the registry reports. */
+async function putManifest(image, tag, mediaType, body, access) {
+    const { host, path } = registryEndpoint(image);
+    const loopback = isLoopback(image.registry);
+    const tlsVerify = access.tlsVerify !== false && !loopback;
+    // Loopback registries are plain http here, as skopeo reaches them with --tls-verify=false.
+    const url = new URL(`${loopback ? 'http' : 'https'}://${host}/v2/${path}/manifests/${tag}`);
+    const headers = { 'Content-Type': mediaType };
+    const where = `${image.name}:${tag}`;
+    let reply = await send(url, 'PUT', headers, body, tlsVerify);
+    if (reply.status === 401) {
+        const basic = await basicCredentials(image.registry, access.authFile);
+        const challenge = parseChallenge(String(reply.headers['www-authenticate'] ?? ''));
+        let authorization;
+        if (challenge.scheme === 'bearer' && challenge.params['realm']) {
+            const realm = new URL(challenge.params['realm']);
+            if (realm.protocol !== 'https:' && !isLoopback(realm.host))
+                throw new errors/* ToolError */.v4(`pushing to ${where} failed: the registry asks for credentials over ${realm.protocol}`);
+            if (challenge.params['service'])
+                realm.searchParams.set('service', challenge.params['service']);
+            realm.searchParams.set('scope', `repository:${path}:pull,push`);
+            const token = await send(realm, 'GET', basic ? { Authorization: `Basic ${basic}` } : {}, undefined, tlsVerify);
+            if (token.status !== 200)
+                throw new errors/* ToolError */.v4(`pushing to ${where} failed: the token service answered ${token.status}`);
+            const t = JSON.parse(token.body);
+            authorization = `Bearer ${t.token ?? t.access_token ?? ''}`;
+        }
+        else if (challenge.scheme === 'basic' && basic) {
+            authorization = `Basic ${basic}`;
+        }
+        if (authorization)
+            reply = await send(url, 'PUT', { ...headers, Authorization: authorization }, body, tlsVerify);
+    }
+    if (reply.status !== 201 && reply.status !== 200) {
+        throw new errors/* ToolError */.v4(`pushing to ${where} failed: ${reply.status} ${reply.body.slice(0, 300).trim()}`);
+    }
+    return String(reply.headers['docker-content-digest'] ?? '');
+}
+
+;// CONCATENATED MODULE: ./src/publish/oci-referrers.ts
+// SBOMs attached to a pushed image as OCI 1.1 referrers (image-spec manifest.md `subject`,
+// `artifactType`), with the distribution-spec's referrers tag schema: an index tagged
+// `sha256-<hex>` of the subject's digest lists them, for registries without the referrers API
+// (docker-registry 2.x, ghcr.io). Registries with the API index them by their `subject` as well,
+// so both kinds of client find them (`oras discover` asks the API first, then the tag).
+
+
+
+
+
+
+/** image-spec's empty descriptor: the config of an artifact that has none. */
+const EMPTY_CONFIG = {
+    mediaType: 'application/vnd.oci.empty.v1+json',
+    digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+    size: 2,
+    data: 'e30=',
+};
+const TITLE = 'org.opencontainers.image.title';
+const CREATED = 'org.opencontainers.image.created';
+/** `sha256:<hex>` → `sha256-<hex>`: the tag under which a registry without the API keeps the referrers. */
+const referrersTag = (digest) => digest.replace(':', '-');
+/** The artifact manifest of one attachment (pure: same inputs, same bytes). */
+function referrerManifest(subject, artifactType, layer, created) {
+    return JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA.manifest,
+        artifactType,
+        config: EMPTY_CONFIG,
+        layers: [layer],
+        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+        annotations: { [CREATED]: created },
+    });
+}
+/** The referrers tag index: what the referrers API would answer for the subject. */
+function referrersIndex(entries) {
+    return JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: entries });
+}
+/**
+ * Pushes each attachment as a referrer of `subject` and the referrers tag index listing them;
+ * entries of other artifact types already in that index (a signature, say) are kept.
+ */
+async function attachReferrers(image, subject, attachments, access, created, workDir = (0,external_node_os_.tmpdir)()) {
+    if (attachments.length === 0)
+        return [];
+    const layout = await (0,promises_.mkdtemp)((0,external_node_path_.join)(workDir, 'ce-referrers-'));
+    try {
+        await initLayout(layout);
+        await putBlob(layout, EMPTY_CONFIG.mediaType, '{}');
+        const ours = [];
+        for (const a of attachments) {
+            const layer = await putBlob(layout, a.mediaType, await (0,promises_.readFile)(a.path));
+            const manifest = await putBlob(layout, MEDIA.manifest, referrerManifest(subject, a.mediaType, { ...layer, annotations: { [TITLE]: a.title } }, created));
+            ours.push({ ...manifest, artifactType: a.mediaType, annotations: { [CREATED]: created } });
+        }
+        // Each artifact by its digest (skopeo: blobs, then the manifest, bytes unchanged)...
+        await writeIndex(layout, ours.map((o, i) => ({ ref: `referrer-${i}`, descriptor: o })));
+        for (const [i, o] of ours.entries())
+            await copyToTags(layout, `referrer-${i}`, image, [o.digest], access);
+        // ...then the tag index, which skopeo cannot push with artifactType kept: one PUT of our own.
+        const tag = referrersTag(subject.digest);
+        const types = new Set(ours.map((o) => o.artifactType));
+        const existing = await inspectManifest(image, tag, access);
+        const kept = (existing?.json.manifests ?? []).filter((m) => !types.has(m.artifactType) && !ours.some((o) => o.digest === m.digest));
+        await putManifest(image, tag, MEDIA.index, referrersIndex([...kept, ...ours]), access);
+        return ours.map((o) => ({ artifactType: o.artifactType, digest: o.digest, size: o.size }));
+    }
+    finally {
+        await (0,promises_.rm)(layout, { recursive: true, force: true });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/publish/oci-push.ts
 // Per-architecture images of a compose job, pushed as `IMAGE:TAG-ARCH` for every tag. The merge job
 // (merge.ts) later finds them under exactly those tags; matrix jobs cannot hand digests to a later
@@ -25494,6 +26021,19 @@ async function composedArches(output, only = []) {
 
 
 
+
+
+
+/** The SBOMs the compose wrote beside metadata.json. */
+async function sbomAttachments(archDir) {
+    const found = [];
+    for (const format of Object.keys(SBOM_FILES)) {
+        const path = (0,external_node_path_.join)(archDir, SBOM_FILES[format]);
+        if (await (0,promises_.access)(path).then(() => true, () => false))
+            found.push({ path, title: SBOM_FILES[format], mediaType: SBOM_MEDIA_TYPES[format] });
+    }
+    return found;
+}
 /** The state checksum label of the image at a tag; undefined when there is no image or label. */
 async function currentState(image, tag, access) {
     const config = await inspectConfig(image, tag, access);
@@ -25512,13 +26052,15 @@ async function pushArchImage(archDir, image, options) {
         if (states.every((s) => s === stateChecksum)) {
             const remote = await inspectManifest(image, tags[0], options.access);
             const digest = remote?.digest ?? '';
-            return { arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum };
+            return { arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum, referrers: [] };
         }
     }
     const built = await buildImage(archDir, options);
     try {
         const digest = await copyToTags(built.layout, built.ref, image, tags, options.access);
-        return { arch, digest, ref: `${image.name}@${digest}`, tags, changed: true, stateChecksum };
+        const created = (options.created ?? defaultCreated()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        const referrers = await attachReferrers(image, built.manifest, await sbomAttachments(archDir), options.access, created, options.workDir);
+        return { arch, digest, ref: `${image.name}@${digest}`, tags, changed: true, stateChecksum, referrers };
     }
     finally {
         await (0,promises_.rm)(built.layout, { recursive: true, force: true });
@@ -25628,6 +26170,7 @@ async function mergeImages(image, options) {
 
 
 
+
 /** `labels` input: `key=value`, one per line; blank lines and lines starting with `#` are skipped. */
 function parseLabels(input) {
     const labels = Object.create(null); // a key such as `__proto__` is a key
@@ -25698,7 +26241,7 @@ async function pushImages(arches, inputs) {
                 const states = await Promise.all(inputs.tags.map((t) => currentState(image, archTag(t, a.arch), access)));
                 if (states.every((s) => s === a.stateChecksum)) {
                     const digest = (await inspectManifest(image, archTag(inputs.tags[0], a.arch), access))?.digest ?? '';
-                    images.push({ arch: a.arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum: a.stateChecksum });
+                    images.push({ arch: a.arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum: a.stateChecksum, referrers: [] });
                     log(`${a.arch}: unchanged, ${image.name}:${archTag(inputs.tags[0], a.arch)} already has state ${a.stateChecksum}`);
                     continue;
                 }
@@ -25712,6 +26255,8 @@ async function pushImages(arches, inputs) {
                 ...(inputs.source && { source: inputs.source }), ...(inputs.revision && { revision: inputs.revision }),
             });
             log(pushed.changed ? `${a.arch}: pushed ${pushed.ref} as ${pushed.tags.join(', ')}` : `${a.arch}: unchanged, nothing pushed (${pushed.ref})`);
+            for (const r of pushed.referrers)
+                log(`${a.arch}: attached ${r.artifactType} SBOM ${image.name}@${r.digest} (referrers tag ${referrersTag(pushed.digest)})`);
             images.push(pushed);
         }
     }
@@ -25828,15 +26373,17 @@ async function mergeCommand(args, io, context) {
 
 
 
+
 const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR|URL --base-rev REF | --rootfs DIR|TAR|URL | --base-image REF)
       [--base-sha256 HEX] [--base-authfile FILE | --base-registry-username USER --base-registry-password-stdin]
       [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--dnf-conf FILE] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
-      [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty] --output DIR [--json]
+      [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty]
+      [--sbom spdx|cyclonedx|both|none] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
   compose-extensions validate --depsolve --config FILE (BASE as for compose)
-      [the compose options but --output, --previous-state and --allow-empty] [--json]
+      [the compose options but --output, --previous-state, --allow-empty and --sbom] [--json]
   compose-extensions publish --output DIR --image REPO [--tag TAG]... [--arch ARCH]... [--label KEY=VALUE]...
       [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
       [--source URL] [--revision REV] [--tls-verify BOOL] [--json]
@@ -25902,6 +26449,8 @@ Options:
                          failing at once with the holder's pid, host and start time
   --allow-empty          write an architecture to which no extension applies (an empty repo)
                          instead of failing
+  --sbom FORMAT          SBOMs written beside each metadata.json: spdx (sbom.spdx.json, SPDX 2.3,
+                         the default), cyclonedx (sbom.cdx.json, CycloneDX 1.6), both or none
   --json                 print the result as JSON on stdout
 
 Options of publish and merge:
@@ -25918,6 +26467,8 @@ Options of publish and merge:
                          written only to a mode 0600 auth file that is removed afterwards
   --skip-unchanged       push nothing when the image at every tag already has this state checksum
                          (merge: already is this index)
+  publish attaches the SBOMs of each architecture (sbom.*.json) to its image as OCI referrers,
+  listed under the tag sha256-<image digest hex> for registries without the referrers API
   -h, --help             show this help
   -V, --version          show the version
 
@@ -25958,6 +26509,7 @@ function main_parse(argv) {
                 'strict-cross-arch': { type: 'boolean' },
                 'wait-lock': { type: 'boolean' },
                 'allow-empty': { type: 'boolean' },
+                sbom: { type: 'string' },
                 'base-image': { type: 'string' },
                 'base-sha256': { type: 'string' },
                 'base-authfile': { type: 'string' },
@@ -26053,6 +26605,7 @@ function composeOptions(values, mode, io) {
         strictCrossArch: Boolean(values['strict-cross-arch']),
         waitLock: Boolean(values['wait-lock']),
         allowEmpty: Boolean(values['allow-empty']),
+        sbom: sbomChoice(values.sbom, '--sbom'),
         log: cliLogger(io),
     };
 }
