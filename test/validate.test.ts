@@ -81,7 +81,8 @@ test('depsolve failures carry the file:line:col of their extension: CLI, summary
   const failed = (await compose(opts).catch((e: unknown) => e)) as ComposeError;
   const located = await locateFailures(failed.problems, opts.config);
   expect(located).toEqual([expect.objectContaining({ file: opts.config, line: 5, col: 3, extension: 'newer' })]);
-  expect(renderMarkdown(buildReport('t', [], { failures: located }))).toContain(`${opts.config}:5:3: ${newer}`);
+  // The summary is Markdown: its `>` is escaped.
+  expect(renderMarkdown(buildReport('t', [], { failures: located }))).toContain(`${opts.config}:5:3: ${newer.replace('>', '&gt;')}`);
 });
 
 test('cross-architecture differences: reported, or an error with --strict-cross-arch', async () => {
