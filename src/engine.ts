@@ -18,7 +18,11 @@ import { fetchRoute, type FetchRoute } from './download/route.js';
 import type { SolveResult } from './solve/types.js';
 import { fetchPackages, type FetchedPackage } from './download/fetch.js';
 import { commitArches, discardStaged, recoverOutput, stageArch, writeJson, type StagedArch } from './repo/output.js';
-import { describeHolder, lockDirs, markOwner, removeCachePartials, removeDeadWorkDirs, WORK_DIR_PREFIX, type RunLocks } from './repo/lock.js';
+import { describeHolder, lockDirs, removeCachePartials, WORK_DIR_PREFIX, type RunLocks } from './repo/lock.js';
+import { ownedStem, removeDeadLeftovers } from './tools/leftovers.js';
+
+/** The run's work directory in the temp dir: `compose-extensions-run-<pid>-<host>-…`. */
+const RUN_DIR_PREFIX = `${WORK_DIR_PREFIX}run-`;
 import { checkOutputOverlap } from './repo/guard.js';
 import { buildMetadata, serializeMetadata } from './metadata/metadata.js';
 import { buildExtensionsJson, serializeExtensionsJson } from './metadata/extensions-json.js';
@@ -406,7 +410,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
 
 /** What runs that died left: their temp dirs, an interrupted commit, staging dirs, partial cache files. */
 async function removeLeftovers(options: ComposeOptions, locks: RunLocks, log: Logger): Promise<void> {
-  for (const dir of await removeDeadWorkDirs(tmpdir())) log.info(`removed ${dir}, left by a run that died`);
+  for (const dir of await removeDeadLeftovers(tmpdir(), RUN_DIR_PREFIX)) log.info(`removed ${dir}, left by a run that died`);
   if (options.mode !== 'depsolve') {
     const { completed, restored, removed } = await recoverOutput(options.output);
     if (completed.length > 0) log.info(`completed the commit of ${completed.join(', ')} that a run which died had begun`);
@@ -432,8 +436,9 @@ async function composeLocked(
   log.info(`resolving with ${dnf.backend} ${dnf.version}`);
   options = { ...options, base };
 
-  const workDir = await mkdtemp(join(tmpdir(), WORK_DIR_PREFIX));
-  await markOwner(workDir); // a later run removes it if this process dies before its cleanup
+  // Named by process and host from the moment it exists: a later run removes it if this process
+  // dies before its cleanup, wherever it is killed (an owner file written after it left a window).
+  const workDir = await mkdtemp(join(tmpdir(), ownedStem(RUN_DIR_PREFIX)));
   const layout = solverLayout(dnf.backend, options.arches.length);
   const solver = new DnfSolver(dnf.backend, workDir, layout);
   // createrepo_c runs with two workers: one run per two cores.

@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ComposeError } from '../errors.js';
 import {
-  acquireLock, currentHolder, holderIsDead, LOCK_FILE, lockDirs, markOwner, removeCachePartials, removeDeadLockTemps, removeDeadWorkDirs, type Holder,
+  acquireLock, currentHolder, holderIsDead, LOCK_FILE, lockDirs, removeCachePartials, removeDeadLockTemps, type Holder,
 } from './lock.js';
 
 let dir: string;
@@ -137,23 +137,6 @@ test("removeDeadLockTemps removes dead processes' temporaries and stale records 
   ]);
   await removeDeadLockTemps(path);
   expect((await readdir(d)).sort()).toEqual([`${LOCK_FILE}.${process.pid}.abcd.tmp`, 'unrelated']);
-});
-
-test('removeDeadWorkDirs removes the temp dirs of dead owners on this host only', async () => {
-  const parent = await fresh();
-  const make = async (name: string, owner?: Partial<Holder>) => {
-    await mkdir(join(parent, name));
-    if (owner) await writeFile(join(parent, name, 'owner.json'), record(owner));
-  };
-  await make('compose-extensions-dead', { pid: await deadPid() });
-  await make('compose-extensions-alive', { pid: process.ppid, procStart: undefined });
-  await make('compose-extensions-remote', { pid: await deadPid(), host: 'elsewhere' });
-  await make('compose-extensions-unmarked');
-  await make('other-dead', { pid: await deadPid() });
-  await mkdir(join(parent, 'compose-extensions-mine'));
-  await markOwner(join(parent, 'compose-extensions-mine'));
-  expect(await removeDeadWorkDirs(parent)).toEqual([join(parent, 'compose-extensions-dead')]);
-  expect((await readdir(parent)).sort()).toEqual(['compose-extensions-alive', 'compose-extensions-mine', 'compose-extensions-remote', 'compose-extensions-unmarked', 'other-dead']);
 });
 
 test('removeCachePartials removes the partial files a dead run left in the cache, nothing else', async () => {

@@ -206,30 +206,7 @@ export async function removeDeadLockTemps(path: string): Promise<void> {
   }
 }
 
-export const OWNER_FILE = 'owner.json';
 export const WORK_DIR_PREFIX = 'compose-extensions-';
-
-/** Marks a run's temporary directory with its owner, so that a later run can tell it is abandoned. */
-export async function markOwner(dir: string): Promise<void> {
-  await writeFile(join(dir, OWNER_FILE), JSON.stringify(currentHolder()));
-}
-
-/**
- * Removes `compose-extensions-*` directories in `parent` whose owner died (SIGKILL, a crash):
- * directories without an owner record (another tool's, or one being created) are left alone.
- */
-export async function removeDeadWorkDirs(parent: string): Promise<string[]> {
-  const names = (await readdir(parent).catch(() => [] as string[])).filter((n) => n.startsWith(WORK_DIR_PREFIX));
-  const removed: string[] = [];
-  for (const name of names) {
-    const dir = join(parent, name);
-    const owner = parseHolder(await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => ''));
-    if (!owner || owner.token === currentHolder().token || !holderIsDead(owner)) continue;
-    await rm(dir, { recursive: true, force: true });
-    removed.push(dir);
-  }
-  return removed;
-}
 
 /** Where a run writes a cache file under a temporary name before renaming it into place. */
 const CACHE_PARTIALS: [string, RegExp][] = [
