@@ -23679,29 +23679,7 @@ async function removeDeadLockTemps(path) {
             await (0,promises_.rm)((0,external_node_path_.join)(dir, name), { force: true });
     }
 }
-const OWNER_FILE = 'owner.json';
 const WORK_DIR_PREFIX = 'compose-extensions-';
-/** Marks a run's temporary directory with its owner, so that a later run can tell it is abandoned. */
-async function markOwner(dir) {
-    await (0,promises_.writeFile)((0,external_node_path_.join)(dir, OWNER_FILE), JSON.stringify(currentHolder()));
-}
-/**
- * Removes `compose-extensions-*` directories in `parent` whose owner died (SIGKILL, a crash):
- * directories without an owner record (another tool's, or one being created) are left alone.
- */
-async function removeDeadWorkDirs(parent) {
-    const names = (await (0,promises_.readdir)(parent).catch(() => [])).filter((n) => n.startsWith(WORK_DIR_PREFIX));
-    const removed = [];
-    for (const name of names) {
-        const dir = (0,external_node_path_.join)(parent, name);
-        const owner = parseHolder(await (0,promises_.readFile)((0,external_node_path_.join)(dir, OWNER_FILE), 'utf8').catch(() => ''));
-        if (!owner || owner.token === currentHolder().token || !holderIsDead(owner))
-            continue;
-        await (0,promises_.rm)(dir, { recursive: true, force: true });
-        removed.push(dir);
-    }
-    return removed;
-}
 /** Where a run writes a cache file under a temporary name before renaming it into place. */
 const CACHE_PARTIALS = [
     ['packages', /\.part-\d+-\d+$/],
@@ -24723,6 +24701,9 @@ function checkProblems(arches, strictCrossArch) {
 
 
 
+/** The run's work directory in the temp dir: `compose-extensions-run-<pid>-<host>-…`. */
+const RUN_DIR_PREFIX = `${WORK_DIR_PREFIX}run-`;
+
 
 
 
@@ -24976,7 +24957,7 @@ async function compose(options) {
 }
 /** What runs that died left: their temp dirs, an interrupted commit, staging dirs, partial cache files. */
 async function removeLeftovers(options, locks, log) {
-    for (const dir of await removeDeadWorkDirs((0,external_node_os_.tmpdir)()))
+    for (const dir of await (0,leftovers/* removeDeadLeftovers */.vl)((0,external_node_os_.tmpdir)(), RUN_DIR_PREFIX))
         log.info(`removed ${dir}, left by a run that died`);
     if (options.mode !== 'depsolve') {
         const { completed, restored, removed } = await recoverOutput(options.output);
@@ -25003,8 +24984,9 @@ async function composeLocked(options, log, config, repos, vars, main) {
     ]);
     log.info(`resolving with ${dnf.backend} ${dnf.version}`);
     options = { ...options, base };
-    const workDir = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), WORK_DIR_PREFIX));
-    await markOwner(workDir); // a later run removes it if this process dies before its cleanup
+    // Named by process and host from the moment it exists: a later run removes it if this process
+    // dies before its cleanup, wherever it is killed (an owner file written after it left a window).
+    const workDir = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), (0,leftovers/* ownedStem */.pd)(RUN_DIR_PREFIX)));
     const layout = solverLayout(dnf.backend, options.arches.length);
     const solver = new DnfSolver(dnf.backend, workDir, layout);
     // createrepo_c runs with two workers: one run per two cores.
