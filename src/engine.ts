@@ -308,16 +308,25 @@ async function writeArch(run: RunContext, r: Resolved, unchanged: (state: string
   return { result: summarize(r, state, true, options.output, downloadBytes), staged };
 }
 
-/** The SBOMs of one architecture: the staged files' headers read in one rpm process. */
+/**
+ * The SBOMs of one architecture. License and Vendor come with the solve (the repo metadata states
+ * them as the headers do); only a solve recorded before they were kept has the staged files' headers
+ * read, in one rpm process.
+ */
 async function writeSboms(dir: string, input: Parameters<typeof buildMetadata>[0], choice: SbomChoice): Promise<void> {
   const formats = sbomFormats(choice);
   if (formats.length === 0) return;
-  const nevras = Object.keys(input.files);
-  const read = await readFileHeaders(nevras.map((n) => join(dir, input.files[n]!.filename)));
   const headers: Record<string, RpmHeader> = {};
-  for (const [i, h] of read.entries()) {
-    if (h.nevra !== nevras[i]) throw new Error(`sbom: ${input.files[nevras[i]!]!.filename} holds ${h.nevra}, not ${nevras[i]}`);
-    headers[h.nevra] = { license: h.license, vendor: h.vendor };
+  const solvedKnow = input.solve.packages.every((p) => p.license !== undefined && p.vendor !== undefined);
+  if (solvedKnow) {
+    for (const p of input.solve.packages) headers[p.nevra] = { license: p.license ?? null, vendor: p.vendor ?? null };
+  } else {
+    const nevras = Object.keys(input.files);
+    const read = await readFileHeaders(nevras.map((n) => join(dir, input.files[n]!.filename)));
+    for (const [i, h] of read.entries()) {
+      if (h.nevra !== nevras[i]) throw new Error(`sbom: ${input.files[nevras[i]!]!.filename} holds ${h.nevra}, not ${nevras[i]}`);
+      headers[h.nevra] = { license: h.license, vendor: h.vendor };
+    }
   }
   const epoch = sourceDateEpoch(process.env['SOURCE_DATE_EPOCH']);
   for (const sbom of buildSboms({ ...input, headers, sourceDateEpoch: epoch }, formats)) await writeJson(dir, sbom.filename, sbom.content);

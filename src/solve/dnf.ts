@@ -341,8 +341,8 @@ export class DnfSolver {
       throw new ComposeError(output.problems.map((p) => ({ message: redactUrls(this.explained(plainWords(p.message))), extension: p.extension ?? undefined, arch })));
     }
     // Only the fields we know: nothing a helper adds (a mirror URL with user-info) reaches a record or metadata.json.
-    const packages = (output.packages ?? []).map(({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, path, extensions }) =>
-      ({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, ...(path && { path }), extensions }));
+    const packages = (output.packages ?? []).map(({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, path, license, vendor, extensions }) =>
+      ({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, ...(path && { path }), license: license ?? null, vendor: vendor ?? null, extensions }));
     return { arch, packages, closures: output.closures ?? {}, repos: (output.repos ?? []).map(redactRepoState) };
   }
 

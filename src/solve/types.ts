@@ -12,6 +12,9 @@ export interface ResolvedPackage extends PackageId {
   size: number;
   /** The file in a local (file://) repo, read in place; others are fetched (see download/). */
   path?: string;
+  /** License and Vendor tags as the repo metadata states them (null when absent): for the SBOM. */
+  license?: string | null;
+  vendor?: string | null;
   /** Extensions whose closure includes it, sorted. */
   extensions: string[];
 }
