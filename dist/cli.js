@@ -22532,7 +22532,7 @@ class DnfSolver {
             throw new errors/* ComposeError */.hp(output.problems.map((p) => ({ message: redactUrls(this.explained(plainWords(p.message))), extension: p.extension ?? undefined, arch })));
         }
         // Only the fields we know: nothing a helper adds (a mirror URL with user-info) reaches a record or metadata.json.
-        const packages = (output.packages ?? []).map(({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, path, extensions }) => ({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, ...(path && { path }), extensions }));
+        const packages = (output.packages ?? []).map(({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, path, license, vendor, extensions }) => ({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, ...(path && { path }), license: license ?? null, vendor: vendor ?? null, extensions }));
         return { arch, packages, closures: output.closures ?? {}, repos: (output.repos ?? []).map(redactRepoState) };
     }
     closing;
@@ -24856,18 +24856,29 @@ async function writeArch(run, r, unchanged) {
     log.info(`staged ${fetched.length} packages, state ${state}`);
     return { result: summarize(r, state, true, options.output, downloadBytes), staged };
 }
-/** The SBOMs of one architecture: the staged files' headers read in one rpm process. */
+/**
+ * The SBOMs of one architecture. License and Vendor come with the solve (the repo metadata states
+ * them as the headers do); only a solve recorded before they were kept has the staged files' headers
+ * read, in one rpm process.
+ */
 async function writeSboms(dir, input, choice) {
     const formats = sbomFormats(choice);
     if (formats.length === 0)
         return;
-    const nevras = Object.keys(input.files);
-    const read = await readFileHeaders(nevras.map((n) => (0,external_node_path_.join)(dir, input.files[n].filename)));
     const headers = {};
-    for (const [i, h] of read.entries()) {
-        if (h.nevra !== nevras[i])
-            throw new Error(`sbom: ${input.files[nevras[i]].filename} holds ${h.nevra}, not ${nevras[i]}`);
-        headers[h.nevra] = { license: h.license, vendor: h.vendor };
+    const solvedKnow = input.solve.packages.every((p) => p.license !== undefined && p.vendor !== undefined);
+    if (solvedKnow) {
+        for (const p of input.solve.packages)
+            headers[p.nevra] = { license: p.license ?? null, vendor: p.vendor ?? null };
+    }
+    else {
+        const nevras = Object.keys(input.files);
+        const read = await readFileHeaders(nevras.map((n) => (0,external_node_path_.join)(dir, input.files[n].filename)));
+        for (const [i, h] of read.entries()) {
+            if (h.nevra !== nevras[i])
+                throw new Error(`sbom: ${input.files[nevras[i]].filename} holds ${h.nevra}, not ${nevras[i]}`);
+            headers[h.nevra] = { license: h.license, vendor: h.vendor };
+        }
     }
     const epoch = sourceDateEpoch(process.env['SOURCE_DATE_EPOCH']);
     for (const sbom of buildSboms({ ...input, headers, sourceDateEpoch: epoch }, formats))

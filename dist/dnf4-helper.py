@@ -379,6 +379,8 @@ def resolve_with(base, req):
             'arch': pkg.arch, 'nevra': key, 'repo': pkg.reponame, 'location': pkg.location,
             'checksum': {'type': hawkey.chksum_name(checksum_type), 'value': checksum.hex()},
             'size': pkg.downloadsize,
+            # As the repo metadata gives them (from the header): the SBOM reads them from here.
+            'license': pkg.license or None, 'vendor': pkg.vendor or None,
             # file:// repos are read in place; others are fetched by the caller (see fetch_arch).
             'path': pkg.localPkg() if pkg._is_local_pkg() else None,
             'extensions': sorted(exts),

@@ -513,6 +513,8 @@ def resolve_arch(req):
             'location': pkg.get_location(),
             'checksum': {'type': checksum.get_type_str(), 'value': checksum.get_checksum()},
             'size': pkg.get_download_size(),
+            # As the repo metadata gives them (from the header): the SBOM reads them from here.
+            'license': pkg.get_license() or None, 'vendor': pkg.get_vendor() or None,
             # file:// repos are read in place; others are fetched by the caller (see fetch_arch).
             'path': local_path(pkg),
             'extensions': sorted(exts),
