@@ -1,0 +1,147 @@
+import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ComposeError } from '../errors.js';
+import { run } from '../tools/exec.js';
+import { buildRpms, type FixturePackage } from '../../test/fixtures/rpms.js';
+import { buildSysext, type SysextRequest } from './build.js';
+
+const OS_RELEASE = { ID: 'fedora', VERSION_ID: '41', NAME: 'Fedora Linux' };
+const HELLO: FixturePackage = {
+  name: 'hello',
+  version: '2.1',
+  release: '3',
+  requires: ['hello-data'],
+  entries: [
+    { path: '/usr/bin/hello', content: '#!/bin/sh\necho hello\n', mode: '0755' },
+    { path: '/usr/lib64/libhello.so.1', content: 'ELF-ish library', mode: '0755' },
+    { path: '/usr/lib64/libhello.so', symlink: 'libhello.so.1' },
+    { path: '/usr/bin/hello-suid', content: 'suid', mode: '4755' },
+    { path: '/usr/bin/hello-ping', content: 'ping', mode: '0755', caps: 'cap_net_raw=ep' },
+    { path: '/usr/share/hello', dir: true, mode: '0750', user: 'hellouser', group: 'hellogrp' },
+    { path: '/usr/share/hello/secret', content: 'secret', mode: '0640', user: 'hellouser', group: 'hellogrp' },
+    { path: '/etc/hello.conf', content: 'greeting=hi\n', mode: '0644', config: true },
+  ],
+};
+const DATA: FixturePackage = { name: 'hello-data', version: '1.0', release: '1', noarch: true, entries: [{ path: '/usr/share/hello-data/words', content: 'hi\n' }] };
+
+let dir: string;
+let rpms: Record<string, string>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ce-sysext-test-'));
+  const bad: FixturePackage[] = [
+    { name: 'bad-var', entries: [{ path: '/var/lib/bad/state', content: 'x' }] },
+    { name: 'bad-etc', entries: [{ path: '/etc/bad.conf', content: 'x' }] },
+    { name: 'bad-user', entries: [{ path: '/usr/share/bad', content: 'x', user: 'nobody-here' }] },
+  ];
+  const built = await buildRpms([HELLO, DATA, ...bad], ['x86_64'], join(dir, 'rpms'));
+  rpms = Object.fromEntries(built['x86_64']!.map((f) => [f.split('/').pop()!.replace(/-\d.*$/, ''), f]));
+}, 120_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function request(sub: string, names: string[], extra: Partial<SysextRequest> = {}): SysextRequest {
+  const nevra: Record<string, [string, string]> = { hello: ['hello-2.1-3.x86_64', 'x86_64'], 'hello-data': ['hello-data-1.0-1.noarch', 'noarch'] };
+  return {
+    name: 'hello',
+    arch: 'x86_64',
+    version: '2.1-3',
+    packages: names.map((n) => ({ nevra: nevra[n]?.[0] ?? `${n}-1.0-1.x86_64`, arch: nevra[n]?.[1] ?? 'x86_64', file: rpms[n]! })),
+    osRelease: OS_RELEASE,
+    users: new Map([['hellouser', 990]]),
+    groups: new Map([['hellogrp', 991]]),
+    format: 'erofs',
+    epoch: 1700000000,
+    outDir: join(dir, sub, 'out'),
+    workDir: join(dir, sub, 'work'),
+    ...extra,
+  };
+}
+
+async function inspect(image: string, path: string): Promise<string> {
+  return (await run('dump.erofs', [`--path=${path}`, image])).stdout;
+}
+
+/** i_mode of a compact or extended inode: superblock meta_blkaddr (offset 1024 + 40), NID from dump.erofs. */
+async function imageMode(image: string, path: string): Promise<number> {
+  const nid = Number(/NID: (\d+)/.exec(await inspect(image, path))![1]);
+  const data = await readFile(image);
+  return data.readUInt16LE(data.readUInt32LE(1024 + 40) * 4096 + nid * 32 + 4);
+}
+
+async function xattrSize(image: string, path: string): Promise<number> {
+  return Number(/Xattr size: (\d+)/.exec(await inspect(image, path))![1]);
+}
+
+async function refusal(req: SysextRequest): Promise<string[]> {
+  const err = await buildSysext(req).then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(ComposeError);
+  return (err as ComposeError).problems.map((p) => `${p.extension} on ${p.arch}: ${p.message}`);
+}
+
+describe('buildSysext (real rpmbuild, rpm2archive, mkfs.erofs, fsck.erofs)', () => {
+  test('every attribute the headers declare is in the image, with the extension-release file', async () => {
+    const built = await buildSysext(request('a', ['hello', 'hello-data']));
+    expect(built.file).toBe(join(dir, 'a', 'out', 'hello-2.1-3-41-x86_64.raw'));
+    expect(built.extensionRelease).toBe('ID=fedora\nVERSION_ID=41\nARCHITECTURE=x86-64\n');
+    const x = join(dir, 'a', 'x');
+    await run('fsck.erofs', [`--extract=${x}`, '--preserve', built.file]);
+    const st = async (p: string) => {
+      const s = await lstat(join(x, p));
+      return { mode: (s.mode & 0o177777).toString(8), uid: s.uid, gid: s.gid };
+    };
+    expect(await st('usr/bin/hello')).toEqual({ mode: '100755', uid: 0, gid: 0 });
+    expect(await readFile(join(x, 'usr/bin/hello'), 'utf8')).toBe('#!/bin/sh\necho hello\n');
+    expect(await st('usr/lib64/libhello.so.1')).toEqual({ mode: '100755', uid: 0, gid: 0 });
+    expect(await readlink(join(x, 'usr/lib64/libhello.so'))).toBe('libhello.so.1');
+    expect((await st('usr/lib64/libhello.so')).mode).toBe('120777');
+    // fsck.erofs 1.5 chowns after chmod, which drops setuid: the inode in the image is read instead.
+    expect(await st('usr/bin/hello-suid')).toMatchObject({ uid: 0, gid: 0 });
+    expect((await imageMode(built.file, '/usr/bin/hello-suid')).toString(8)).toBe('104755');
+    expect((await imageMode(built.file, '/usr/bin/hello')).toString(8)).toBe('100755');
+    expect(await st('usr/share/hello')).toEqual({ mode: '40750', uid: 990, gid: 991 });
+    expect(await st('usr/share/hello/secret')).toEqual({ mode: '100640', uid: 990, gid: 991 });
+    expect(await readFile(join(x, 'usr/etc/hello.conf'), 'utf8')).toBe('greeting=hi\n');
+    expect(await readFile(join(x, 'usr/share/hello-data/words'), 'utf8')).toBe('hi\n');
+    expect(await readFile(join(x, 'usr/lib/extension-release.d/extension-release.hello'), 'utf8')).toBe('ID=fedora\nVERSION_ID=41\nARCHITECTURE=x86-64\n');
+    // fsck.erofs 1.5 does not extract xattrs: the capability is an xattr of the inode in the image
+    // (vfs_cap_data v2, effective, permitted = 1 << CAP_NET_RAW).
+    expect(await xattrSize(built.file, '/usr/bin/hello-ping')).toBeGreaterThan(0);
+    expect(await xattrSize(built.file, '/usr/bin/hello')).toBe(0);
+    expect((await readFile(built.file)).includes(Buffer.from([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00]))).toBe(true);
+    await expect(lstat(join(x, 'etc'))).rejects.toThrow(/ENOENT/);
+    await expect(lstat(join(x, 'usr/lib/os-release'))).rejects.toThrow(/ENOENT/);
+  }, 60_000);
+
+  test('the same inputs in another directory at another time give the same bytes', async () => {
+    const first = await buildSysext(request('r1', ['hello', 'hello-data']));
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = await buildSysext(request('r2', ['hello-data', 'hello']));
+    expect(second.sha256).toBe(first.sha256);
+    const other = await buildSysext(request('r3', ['hello', 'hello-data'], { epoch: 1700000001 }));
+    expect(other.sha256).not.toBe(first.sha256);
+  }, 60_000);
+
+  test('a noarch-only extension has no ARCHITECTURE; squashfs is an option', async () => {
+    const built = await buildSysext(request('n', ['hello-data'], { name: 'words', version: '1.0-1', format: 'squashfs' }));
+    expect(built.extensionRelease).toBe('ID=fedora\nVERSION_ID=41\n');
+    const x = join(dir, 'n', 'x');
+    await run('unsquashfs', ['-d', x, built.file]);
+    expect(await readFile(join(x, 'usr/lib/extension-release.d/extension-release.words'), 'utf8')).toBe('ID=fedora\nVERSION_ID=41\n');
+  }, 60_000);
+
+  test('each refusal names the package and the file', async () => {
+    expect(await refusal(request('v', ['bad-var'], { name: 'bad' }))).toEqual([
+      'bad on x86_64: bad-var-1.0-1.x86_64: /var/lib/bad/state is outside /usr and /opt: a system extension cannot ship it',
+    ]);
+    expect(await refusal(request('e', ['bad-etc'], { name: 'bad' }))).toEqual([
+      'bad on x86_64: bad-etc-1.0-1.x86_64: /etc/bad.conf is in /etc but not marked %config: a system extension only ships /usr and /opt',
+    ]);
+    expect(await refusal(request('u', ['bad-user'], { name: 'bad' }))).toEqual([
+      'bad on x86_64: bad-user-1.0-1.x86_64: /usr/share/bad is owned by user nobody-here, which the base does not define',
+    ]);
+  }, 60_000);
+});

@@ -1,0 +1,159 @@
+// Builds one system extension image from RPM files: payloads unpacked without scriptlets, the
+// header's owners, modes, capabilities and symlinks applied, then mkfs.erofs or mksquashfs.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, lchown, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ComposeError } from '../errors.js';
+import { run } from '../tools/exec.js';
+import { extensionRelease, fileType, imageName, parseHeaderFiles, parseIds, place, QUERY_FORMAT, sysextArchitecture, type HeaderFile } from './layout.js';
+
+export type SysextFormat = 'erofs' | 'squashfs';
+
+export interface SysextPackage {
+  nevra: string;
+  arch: string;
+  /** The verified .rpm file. */
+  file: string;
+}
+
+export interface SysextRequest {
+  name: string;
+  /** RPM basearch of the image. */
+  arch: string;
+  /** EVR for the file name and the sidecar. */
+  version: string;
+  packages: SysextPackage[];
+  osRelease: Record<string, string>;
+  /** Users and groups the base defines (name → id); root is always 0. */
+  users: Map<string, number>;
+  groups: Map<string, number>;
+  format: SysextFormat;
+  /** Every timestamp in the image. */
+  epoch: number;
+  /** Where the image goes. */
+  outDir: string;
+  /** Scratch space, removed afterwards. */
+  workDir: string;
+}
+
+export interface BuiltSysext {
+  name: string;
+  arch: string;
+  version: string;
+  file: string;
+  sha256: string;
+  extensionRelease: string;
+  files: HeaderFile[];
+}
+
+/** Reads every file entry of the packages' headers with one rpm call. */
+export async function readHeaderFiles(files: string[]): Promise<HeaderFile[]> {
+  if (files.length === 0) return [];
+  const out = await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', QUERY_FORMAT, ...files], { env: { LC_ALL: 'C' } });
+  return parseHeaderFiles(out.stdout);
+}
+
+export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
+  const scope = { arch: req.arch, extension: req.name };
+  const files = await readHeaderFiles(req.packages.map((p) => p.file));
+  const problems: string[] = [];
+  const placed: { f: HeaderFile; target: string }[] = [];
+  for (const f of files) {
+    const p = place(f);
+    if ('error' in p) problems.push(p.error);
+    else if ('target' in p) placed.push({ f, target: p.target });
+  }
+  const uid = (u: string) => (u === 'root' ? 0 : req.users.get(u));
+  const gid = (g: string) => (g === 'root' ? 0 : req.groups.get(g));
+  for (const { f } of placed) {
+    if (uid(f.user) === undefined) problems.push(`${f.nevra}: ${f.path} is owned by user ${f.user}, which the base does not define`);
+    if (gid(f.group) === undefined) problems.push(`${f.nevra}: ${f.path} is owned by group ${f.group}, which the base does not define`);
+  }
+  const needsPrivilege = placed.some(({ f }) => uid(f.user) !== 0 || gid(f.group) !== 0 || f.caps !== '');
+  if (needsPrivilege && process.getuid?.() !== 0) {
+    problems.push('files owned by other users than root or with capabilities need root to build the image (mkfs.erofs reads owners from the tree)');
+  }
+  if (problems.length > 0) throw new ComposeError([...new Set(problems)].map((message) => ({ ...scope, message })));
+
+  await rm(req.workDir, { recursive: true, force: true });
+  const payloads = join(req.workDir, 'payload');
+  const tree = join(req.workDir, 'tree');
+  await mkdir(tree, { recursive: true, mode: 0o755 });
+  for (const [i, p] of req.packages.entries()) {
+    const dir = join(payloads, String(i));
+    await mkdir(dir, { recursive: true });
+    // rpm2archive only converts the payload: no scriptlet can run.
+    const tar = join(payloads, `${i}.tar`);
+    await run('rpm2archive', ['-n', '-'], { inputFile: p.file, stdout: { file: tar } });
+    await run('tar', ['-x', '-f', tar, '-C', dir, '--no-same-owner', '--delay-directory-restore']);
+  }
+  const index = new Map(req.packages.map((p, i) => [p.nevra, i]));
+  // Sorted so that parents exist before children and the result never depends on header order.
+  placed.sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  const done = new Set<string>();
+  for (const { f, target } of placed) {
+    if (done.has(target)) continue;
+    done.add(target);
+    const dest = join(tree, target);
+    await mkdir(dirname(dest), { recursive: true, mode: 0o755 });
+    const type = fileType(f.mode);
+    if (type === 'dir') await mkdir(dest, { recursive: true });
+    else if (type === 'symlink') await symlink(f.linkTo, dest);
+    else await rename(join(payloads, String(index.get(f.nevra)), '.' + f.path), dest);
+  }
+  // The release file names the extension; systemd refuses an image whose name disagrees.
+  const release = extensionRelease({ osRelease: req.osRelease, architecture: sysextArchitecture(req.arch, req.packages.map((p) => p.arch)) });
+  const releaseDir = join(tree, 'usr/lib/extension-release.d');
+  await mkdir(releaseDir, { recursive: true, mode: 0o755 });
+  await writeFile(join(releaseDir, `extension-release.${req.name}`), release, { mode: 0o644 });
+  // Attributes last: a read-only directory would refuse its children.
+  for (const { f, target } of [...placed].reverse()) {
+    const dest = join(tree, target);
+    if (fileType(f.mode) !== 'symlink') await chmod(dest, f.mode & 0o7777);
+    if (needsPrivilege) await lchown(dest, uid(f.user)!, gid(f.group)!);
+    // chown clears setuid bits and capabilities: both are set after it.
+    if (needsPrivilege && fileType(f.mode) !== 'symlink') await chmod(dest, f.mode & 0o7777);
+    if (f.caps) await run('setcap', [f.caps, dest]);
+  }
+  await chmod(tree, 0o755);
+
+  await mkdir(req.outDir, { recursive: true });
+  const file = join(req.outDir, imageName(req.name, req.version, req.osRelease['VERSION_ID'] ?? '', req.arch));
+  await rm(file, { force: true });
+  const epoch = String(req.epoch);
+  if (req.format === 'erofs') {
+    await run('mkfs.erofs', ['--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), file, tree]);
+  } else {
+    await run('mksquashfs', [tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(needsPrivilege ? [] : ['-all-root'])]);
+  }
+  await rm(req.workDir, { recursive: true, force: true });
+  return { name: req.name, arch: req.arch, version: req.version, file, sha256: await sha256File(file), extensionRelease: release, files };
+}
+
+/** The same extension, version and architecture always get the same filesystem UUID. */
+function fixedUuid(req: SysextRequest): string {
+  const h = createHash('sha256').update(`${req.name}\0${req.version}\0${req.arch}\0${req.packages.map((p) => p.nevra).sort().join(',')}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Users and groups of a base tree (etc and usr/lib, like nss-altfiles). */
+export async function readBaseIds(root: string): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {
+  const read = async (names: string[]) => {
+    const ids = new Map<string, number>();
+    for (const n of names) {
+      const text = await readFile(join(root, n), 'utf8').catch(() => '');
+      for (const [k, v] of parseIds(text)) if (!ids.has(k)) ids.set(k, v);
+    }
+    return ids;
+  };
+  return { users: await read(['etc/passwd', 'usr/lib/passwd']), groups: await read(['etc/group', 'usr/lib/group']) };
+}
+
+
