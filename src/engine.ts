@@ -24,6 +24,8 @@ import { buildExtensionsJson, serializeExtensionsJson } from './metadata/extensi
 import { combinedState, sha256Of, sorted, stateChecksum, type PackageFile } from './metadata/state.js';
 import { limiter, type Limiter } from './tools/limit.js';
 import { GENERATOR } from './version.js';
+import { writeSysexts, type SysextOptions } from './sysext/index.js';
+import { checkSysextNames } from './sysext/options.js';
 import { checkProblems, type ArchExtensions } from './report/checks.js';
 
 export interface Logger {
@@ -76,6 +78,8 @@ export interface ComposeOptions {
   waitLock?: boolean;
   /** Write an architecture that has no package (an empty repo) instead of refusing. */
   allowEmpty?: boolean;
+  /** System extension images per os-extension (src/sysext/); off when undefined. */
+  sysext?: SysextOptions;
   log?: Logger;
 }
 
@@ -276,7 +280,8 @@ async function writeArch(run: RunContext, r: Resolved, unchanged: (state: string
   const staged = await stageArch(options.output, arch, fetched, { indexing: run.repoBuilds, checksumCache: join(options.cacheDir, 'createrepo') });
   try {
     const files = filesOf(fetched, staged);
-    const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
+    const sysext = options.sysext && (await writeSysexts({ options: options.sysext, config, plan, base, solved, fetched, dir: staged.dir, workDir: join(workDir, 'sysext'), log }));
+    const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint, ...(sysext && { sysext }) });
     await writeJson(staged.dir, 'metadata.json', serializeMetadata(metadata));
     const architectures = Object.fromEntries(config.extensions.map((e) => [e.name, e.architectures]));
     await writeJson(staged.dir, 'extensions.json', serializeExtensionsJson(buildExtensionsJson(plan, architectures)));
@@ -347,6 +352,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   for (const secret of repoSecrets(repos)) log.secret?.(secret);
   const unknown = unknownRepoProblems(config, repos);
   if (unknown.length > 0) throw new ConfigError(unknown);
+  if (options.sysext) checkSysextNames(config, options.sysext);
   const writing = options.mode !== 'depsolve';
   if (writing) {
     const usedRepos = [...config.repos, ...config.extensions.flatMap((e) => e.repos)];

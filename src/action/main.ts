@@ -16,6 +16,7 @@ import { selectBase, withBaseRegistry } from '../inputs/base-spec.js';
 import { secretsToMask } from '../tools/registry-auth.js';
 import { parseLabels, parseUpload, publishComposed, publishMerge, type PublishInputs, type PublishResult } from '../publish/publish.js';
 import { ensureTools, REQUIREMENTS } from '../tools/ensure.js';
+import { parseSysext } from '../sysext/options.js';
 
 /** A list input: one item per line or comma-separated; blank items and `#` comments ignored. */
 export function listInput(name: string): string[] {
@@ -183,6 +184,10 @@ export async function run(): Promise<void> {
       strictCrossArch: booleanInput('strict-cross-arch', false),
       waitLock: booleanInput('wait-lock', false),
       allowEmpty: booleanInput('allow-empty', false),
+      ...(() => {
+        const sysext = parseSysext(core.getInput('sysext') || undefined, core.getInput('sysext-format') || undefined, 'sysext');
+        return sysext ? { sysext } : {};
+      })(),
       log: actionLogger,
     };
     const previousSource = core.getInput('previous-metadata');

@@ -13,13 +13,15 @@ import { KNOWN_ARCHITECTURES } from '../inputs/extensions-yaml.js';
 import { selectArches } from '../inputs/arch.js';
 import { GENERATOR } from '../version.js';
 import { mergeCommand, publishCommand } from './publish.js';
+import { parseSysext } from '../sysext/options.js';
 
 export const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR|URL --base-rev REF | --rootfs DIR|TAR|URL | --base-image REF)
       [--base-sha256 HEX] [--base-authfile FILE | --base-registry-username USER --base-registry-password-stdin]
       [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
-      [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty] --output DIR [--json]
+      [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty]
+      [--sysext[=NAME,...]] [--sysext-format erofs|squashfs] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
   compose-extensions validate --depsolve --config FILE (BASE as for compose)
       [the compose options but --output, --previous-state and --allow-empty] [--json]
@@ -85,6 +87,10 @@ Options:
                          failing at once with the holder's pid, host and start time
   --allow-empty          write an architecture to which no extension applies (an empty repo)
                          instead of failing
+  --sysext[=NAME,...]    also write a system extension image per os-extension (or per listed one)
+                         and architecture: <output>/<arch>/sysext/<name>-<version>-<VERSION_ID>-<arch>.raw,
+                         with SHA256SUMS (see README, System extensions)
+  --sysext-format FMT    erofs (default) or squashfs
   --json                 print the result as JSON on stdout
 
 Options of publish and merge:
@@ -128,7 +134,8 @@ function cliLogger(io: Io): Logger {
 function parse(argv: string[]) {
   try {
     return parseArgs({
-      args: argv,
+      // A bare `--sysext` means every os-extension: parseArgs has no optional values.
+      args: argv.map((a) => (a === '--sysext' ? '--sysext=' : a)),
       allowPositionals: true,
       options: {
         config: { type: 'string' },
@@ -149,6 +156,8 @@ function parse(argv: string[]) {
         'strict-cross-arch': { type: 'boolean' },
         'wait-lock': { type: 'boolean' },
         'allow-empty': { type: 'boolean' },
+        sysext: { type: 'string' },
+        'sysext-format': { type: 'string' },
         'base-image': { type: 'string' },
         'base-sha256': { type: 'string' },
         'base-authfile': { type: 'string' },
@@ -232,6 +241,8 @@ function resultText(result: ComposeResult): string {
     .join('\n');
 }
 
+const optional = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, V>));
+
 /** The compose options shared by `compose` and `validate --depsolve`. */
 function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): ComposeOptions {
   return {
@@ -251,6 +262,7 @@ function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): C
     strictCrossArch: Boolean(values['strict-cross-arch']),
     waitLock: Boolean(values['wait-lock']),
     allowEmpty: Boolean(values['allow-empty']),
+    ...optional('sysext', parseSysext(values.sysext, values['sysext-format'], '--sysext')),
     log: cliLogger(io),
   };
 }

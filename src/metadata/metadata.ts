@@ -5,6 +5,17 @@ export interface MetadataInput extends ComposedArch {
   generator: { name: string; version: string };
   stateChecksum: string;
   inputFingerprint?: string;
+  /** System extension images written beside the repo (src/sysext/). */
+  sysext?: MetadataSysext[];
+}
+
+export interface MetadataSysext {
+  extension: string;
+  version: string;
+  /** Relative to the architecture directory: `sysext/<name>-<version>-<VERSION_ID>-<arch>.raw`. */
+  path: string;
+  sha256: string;
+  format: 'erofs' | 'squashfs';
 }
 
 export interface MetadataExtension {
@@ -57,6 +68,7 @@ export interface Metadata {
   repos: { id: string; url: string; revision: string | null; repomdSha256: string }[];
   extensions: Record<string, MetadataExtension>;
   packages: MetadataPackage[];
+  sysext?: MetadataSysext[];
 }
 
 /** A filename from elsewhere must stay inside the arch directory. */
@@ -110,6 +122,7 @@ export function buildMetadata(input: MetadataInput): Metadata {
       const { url: _ignored, ...fields } = p as typeof p & { url?: string }; // only where the file came from, as the download stage says
       return { ...fields, filename: checkFilename(p.nevra, file.filename), sha256: file.sha256, ...(file.url && { url: file.url }) };
     }),
+    ...(input.sysext !== undefined && { sysext: input.sysext }),
   });
 }
 
@@ -176,6 +189,11 @@ function normaliseMetadata(m: Metadata): Metadata {
         ...(p.url !== undefined && { url: p.url }),
         extensions: sorted(p.extensions),
       })),
+    ...(m.sysext !== undefined && {
+      sysext: [...m.sysext]
+        .sort((x, y) => byString(x.path, y.path))
+        .map((i) => ({ extension: i.extension, version: i.version, path: i.path, sha256: i.sha256, format: i.format })),
+    }),
   };
 }
 

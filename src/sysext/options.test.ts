@@ -1,0 +1,22 @@
+import { UsageError } from '../errors.js';
+import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
+import { checkSysextNames, parseSysext } from './options.js';
+
+test('sysext values', () => {
+  expect(parseSysext(undefined, undefined, '--sysext')).toBeUndefined();
+  expect(parseSysext('false', undefined, 'sysext')).toBeUndefined();
+  expect(parseSysext('', undefined, '--sysext')).toEqual({ extensions: true });
+  expect(parseSysext('true', 'squashfs', 'sysext')).toEqual({ extensions: true, format: 'squashfs' });
+  expect(parseSysext('a, b\nc', undefined, 'sysext')).toEqual({ extensions: ['a', 'b', 'c'] });
+  expect(() => parseSysext('true', 'zip', '--sysext')).toThrow(new UsageError('--sysext-format must be one of erofs, squashfs, not "zip"'));
+});
+
+test('listed names must be os-extensions of the file', () => {
+  const config = { file: 'e.yaml', extensions: [{ name: 'a', kind: 'os-extension' }, { name: 'd', kind: 'development' }] } as ExtensionsConfig;
+  expect(() => checkSysextNames(config, { extensions: ['a'] })).not.toThrow();
+  const err = (() => { try { checkSysextNames(config, { extensions: ['a', 'x', 'd'] }); } catch (e) { return e as UsageError; } })();
+  expect(err?.lines).toEqual([
+    'sysext: "x" is not an extension of e.yaml',
+    'sysext: "d" is a development extension; only os-extensions become system extension images',
+  ]);
+});

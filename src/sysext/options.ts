@@ -1,0 +1,32 @@
+// The `sysext` input (action) and `--sysext` flag (CLI): parsed and checked against extensions.yaml.
+import { UsageError } from '../errors.js';
+import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
+import type { SysextFormat } from './build.js';
+import type { SysextOptions } from './index.js';
+
+const FORMATS: readonly SysextFormat[] = ['erofs', 'squashfs'];
+
+/**
+ * `true`/`''` (a bare `--sysext`): every os-extension; `false`/undefined: off; else a comma- or
+ * newline-separated list of extension names.
+ */
+export function parseSysext(value: string | undefined, format: string | undefined, what: string): SysextOptions | undefined {
+  if (format !== undefined && format !== '' && !FORMATS.includes(format as SysextFormat)) {
+    throw new UsageError(`${what}-format must be one of ${FORMATS.join(', ')}, not ${JSON.stringify(format)}`);
+  }
+  const v = value?.trim();
+  if (v === undefined || v === 'false') return undefined;
+  const extensions = v === '' || v === 'true' ? true : v.split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
+  return { extensions, ...(format && { format: format as SysextFormat }) };
+}
+
+/** Every name in the list must be an os-extension of the file (a development one has no image). */
+export function checkSysextNames(config: ExtensionsConfig, options: SysextOptions): void {
+  if (options.extensions === true) return;
+  const kinds = new Map(config.extensions.map((e) => [e.name, e.kind]));
+  const bad = options.extensions.flatMap((n) =>
+    !kinds.has(n) ? [`sysext: ${JSON.stringify(n)} is not an extension of ${config.file}`]
+    : kinds.get(n) !== 'os-extension' ? [`sysext: ${JSON.stringify(n)} is a development extension; only os-extensions become system extension images`]
+    : []);
+  if (bad.length > 0) throw new UsageError(bad);
+}

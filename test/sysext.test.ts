@@ -1,0 +1,106 @@
+// The sysext stage through the engine: a rootfs base, a file:// repo built with rpmbuild, real dnf,
+// rpm2archive, mkfs.erofs and fsck.erofs.
+import { lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { compose, type ComposeOptions } from '../src/engine.js';
+import { ComposeError, UsageError } from '../src/errors.js';
+import type { Metadata } from '../src/metadata/metadata.js';
+import { run } from '../src/tools/exec.js';
+import { makeRootfs } from './fixtures/base.js';
+import { buildRpms, createRepo, type FixturePackage } from './fixtures/rpms.js';
+import { parseSysext } from '../src/sysext/options.js';
+import { checkSchema, type Schema } from '../src/metadata/schema-check.js';
+
+const PACKAGES: FixturePackage[] = [
+  { name: 'base-lib', version: '1.0', release: '1' },
+  { name: 'greeter', version: '2.1', release: '3', requires: ['base-lib', 'greeter-data'], entries: [{ path: '/usr/bin/greeter', content: 'greeter', mode: '0755' }] },
+  { name: 'greeter-data', version: '5', release: '1', noarch: true, entries: [{ path: '/usr/share/greeter/words', content: 'hi\n' }] },
+  { name: 'logger', version: '1.0', release: '1', entries: [{ path: '/var/log/logger.log', content: '' }] },
+];
+
+let dir: string;
+let base: string;
+let repo: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ce-sysext-e2e-'));
+  const rpms = await buildRpms(PACKAGES, ['x86_64'], join(dir, 'repo'));
+  repo = join(dir, 'repo', 'x86_64');
+  await createRepo(repo);
+  base = await makeRootfs(join(dir, 'base'), {
+    rpms: rpms['x86_64']!.filter((f) => f.includes('base-lib')),
+    osRelease: { ID: 'fixture', VERSION_ID: '40', SYSEXT_LEVEL: '1.2' },
+  });
+}, 120_000);
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let n = 0;
+async function options(yaml: string, extra: Partial<ComposeOptions> = {}): Promise<ComposeOptions> {
+  const config = join(dir, `extensions-${n}.yaml`);
+  await (await import('node:fs/promises')).writeFile(config, yaml);
+  return {
+    config,
+    base: { kind: 'rootfs', path: base },
+    arches: ['x86_64'],
+    repoPairs: [`local=${repo}`],
+    weakDeps: true,
+    cacheDir: join(dir, 'cache'),
+    previousState: [],
+    output: join(dir, `out-${n++}`),
+    ...extra,
+  };
+}
+
+const YAML = 'repos: [local]\nextensions:\n  greeter:\n    packages: [greeter]\n  logger:\n    packages: [logger]\n  devel:\n    kind: development\n    packages: [greeter-data]\n';
+
+describe('compose with sysext', () => {
+  test('an image per os-extension from its own closure, listed in metadata.json with SHA256SUMS', async () => {
+    const opts = await options(YAML, { sysext: { extensions: ['greeter'] } });
+    await compose(opts);
+    const arch = join(opts.output, 'x86_64');
+    expect((await readdir(join(arch, 'sysext'))).sort()).toEqual(['SHA256SUMS', 'greeter-2.1-3-40-x86_64.raw']);
+    const image = join(arch, 'sysext', 'greeter-2.1-3-40-x86_64.raw');
+    const sha = createHash('sha256').update(await readFile(image)).digest('hex');
+    expect(await readFile(join(arch, 'sysext', 'SHA256SUMS'), 'utf8')).toBe(`${sha}  greeter-2.1-3-40-x86_64.raw\n`);
+    const metadata = JSON.parse(await readFile(join(arch, 'metadata.json'), 'utf8')) as Metadata;
+    expect(metadata.sysext).toEqual([{ extension: 'greeter', version: '2.1-3', path: 'sysext/greeter-2.1-3-40-x86_64.raw', sha256: sha, format: 'erofs' }]);
+    const schema = JSON.parse(await readFile(new URL('../schema/metadata.schema.json', import.meta.url), 'utf8')) as Schema;
+    expect(checkSchema(schema, metadata)).toEqual([]);
+    const x = join(dir, 'x');
+    await run('fsck.erofs', [`--extract=${x}`, image]);
+    expect(await readFile(join(x, 'usr/lib/extension-release.d/extension-release.greeter'), 'utf8')).toBe('ID=fixture\nVERSION_ID=40\nSYSEXT_LEVEL=1.2\nARCHITECTURE=x86-64\n');
+    expect(await readFile(join(x, 'usr/bin/greeter'), 'utf8')).toBe('greeter');
+    expect(await readFile(join(x, 'usr/share/greeter/words'), 'utf8')).toBe('hi\n');
+    // base-lib is the base's: not in the image.
+    expect((await readdir(join(x, 'usr'))).sort()).toEqual(['bin', 'lib', 'share']);
+  }, 120_000);
+
+  test('off by default: nothing but the repo', async () => {
+    const opts = await options(YAML);
+    await compose(opts);
+    await expect(lstat(join(opts.output, 'x86_64', 'sysext'))).rejects.toThrow(/ENOENT/);
+    const metadata = JSON.parse(await readFile(join(opts.output, 'x86_64', 'metadata.json'), 'utf8')) as Metadata;
+    expect('sysext' in metadata).toBe(false);
+  }, 120_000);
+
+  test('a refused file fails the compose and leaves the previous output as it was', async () => {
+    const opts = await options(YAML, { sysext: { extensions: true } });
+    const err = await compose(opts).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ComposeError);
+    expect((err as ComposeError).message).toBe('logger on x86_64: logger-1.0-1.x86_64: /var/log/logger.log is outside /usr and /opt: a system extension cannot ship it');
+    await expect(lstat(join(opts.output, 'x86_64'))).rejects.toThrow(/ENOENT/);
+  }, 120_000);
+
+  test('a listed name that is not an os-extension is a usage error before anything runs', async () => {
+    const opts = await options(YAML, { sysext: parseSysext('greeter,devel,nope', undefined, 'sysext') });
+    const err = await compose(opts).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).lines).toEqual([
+      'sysext: "devel" is a development extension; only os-extensions become system extension images',
+      `sysext: "nope" is not an extension of ${opts.config}`,
+    ]);
+  }, 60_000);
+});
