@@ -58,15 +58,50 @@ const YAML = 'repos: [local]\nextensions:\n  greeter:\n    packages: [greeter]\n
 
 describe('compose with sysext', () => {
   test('an image per os-extension from its own closure, listed in metadata.json with SHA256SUMS', async () => {
-    const opts = await options(YAML, { sysext: { extensions: ['greeter'] } });
+    const opts = await options(YAML, { sysext: parseSysext('greeter', undefined, 'sysext', 'https://example.org/ext/${arch}') });
     await compose(opts);
     const arch = join(opts.output, 'x86_64');
-    expect((await readdir(join(arch, 'sysext'))).sort()).toEqual(['SHA256SUMS', 'greeter-2.1-3-40-x86_64.raw']);
+    expect((await readdir(join(arch, 'sysext'))).sort()).toEqual(['SHA256SUMS', 'greeter-2.1-3-40-x86_64.raw', 'greeter-2.1-3-40-x86_64.raw.json', 'greeter.transfer']);
+    expect(await readFile(join(arch, 'sysext', 'greeter.transfer'), 'utf8')).toBe([
+      '# systemd-sysupdate transfer for the greeter system extension (written by compose-extensions).',
+      '# On the host: /etc/sysupdate.greeter.d/greeter.transfer, then',
+      '#   systemd-sysupdate --component=greeter update && systemd-sysext refresh',
+      '[Transfer]',
+      '# SHA256SUMS is published unsigned: sign it (SHA256SUMS.gpg) and set Verify=yes to check it.',
+      'Verify=no',
+      '',
+      '[Source]',
+      'Type=url-file',
+      'Path=https://example.org/ext/x86_64/',
+      'MatchPattern=greeter-@v-40-x86_64.raw',
+      '',
+      '[Target]',
+      'Type=regular-file',
+      'Path=/var/lib/extensions.d/',
+      'MatchPattern=greeter-@v-40-x86_64.raw',
+      'CurrentSymlink=/var/lib/extensions/greeter.raw',
+      '',
+    ].join('\n'));
     const image = join(arch, 'sysext', 'greeter-2.1-3-40-x86_64.raw');
     const sha = createHash('sha256').update(await readFile(image)).digest('hex');
     expect(await readFile(join(arch, 'sysext', 'SHA256SUMS'), 'utf8')).toBe(`${sha}  greeter-2.1-3-40-x86_64.raw\n`);
     const metadata = JSON.parse(await readFile(join(arch, 'metadata.json'), 'utf8')) as Metadata;
     expect(metadata.sysext).toEqual([{ extension: 'greeter', version: '2.1-3', path: 'sysext/greeter-2.1-3-40-x86_64.raw', sha256: sha, format: 'erofs' }]);
+    const rpmSha = (nevra: string) => metadata.packages.find((p) => p.nevra === nevra)!.sha256;
+    expect(JSON.parse(await readFile(`${image}.json`, 'utf8'))).toEqual({
+      extension: 'greeter',
+      arch: 'x86_64',
+      version: '2.1-3',
+      image: 'greeter-2.1-3-40-x86_64.raw',
+      sha256: sha,
+      format: 'erofs',
+      base: { source: 'rootfs', ref: base, version: null, osRelease: { ID: 'fixture', VERSION_ID: '40' } },
+      extensionRelease: { ID: 'fixture', VERSION_ID: '40', SYSEXT_LEVEL: '1.2', ARCHITECTURE: 'x86-64' },
+      packages: [
+        { nevra: 'greeter-2.1-3.x86_64', sha256: rpmSha('greeter-2.1-3.x86_64') },
+        { nevra: 'greeter-data-5-1.noarch', sha256: rpmSha('greeter-data-5-1.noarch') },
+      ],
+    });
     const schema = JSON.parse(await readFile(new URL('../schema/metadata.schema.json', import.meta.url), 'utf8')) as Schema;
     expect(checkSchema(schema, metadata)).toEqual([]);
     const x = join(dir, 'x');

@@ -21,7 +21,7 @@ export const USAGE = `Usage:
       [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
       [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty]
-      [--sysext[=NAME,...]] [--sysext-format erofs|squashfs] --output DIR [--json]
+      [--sysext[=NAME,...]] [--sysext-format erofs|squashfs] [--sysext-url URL] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
   compose-extensions validate --depsolve --config FILE (BASE as for compose)
       [the compose options but --output, --previous-state and --allow-empty] [--json]
@@ -91,6 +91,8 @@ Options:
                          and architecture: <output>/<arch>/sysext/<name>-<version>-<VERSION_ID>-<arch>.raw,
                          with SHA256SUMS (see README, System extensions)
   --sysext-format FMT    erofs (default) or squashfs
+  --sysext-url URL       where hosts download the images (\${arch} replaced): the Source Path of
+                         the systemd-sysupdate transfer file written per extension
   --json                 print the result as JSON on stdout
 
 Options of publish and merge:
@@ -158,6 +160,7 @@ function parse(argv: string[]) {
         'allow-empty': { type: 'boolean' },
         sysext: { type: 'string' },
         'sysext-format': { type: 'string' },
+        'sysext-url': { type: 'string' },
         'base-image': { type: 'string' },
         'base-sha256': { type: 'string' },
         'base-authfile': { type: 'string' },
@@ -262,7 +265,7 @@ function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): C
     strictCrossArch: Boolean(values['strict-cross-arch']),
     waitLock: Boolean(values['wait-lock']),
     allowEmpty: Boolean(values['allow-empty']),
-    ...optional('sysext', parseSysext(values.sysext, values['sysext-format'], '--sysext')),
+    ...optional('sysext', parseSysext(values.sysext, values['sysext-format'], '--sysext', values['sysext-url'])),
     log: cliLogger(io),
   };
 }

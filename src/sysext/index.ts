@@ -11,11 +11,14 @@ import { ComposeError, type ComposeProblem } from '../errors.js';
 import { run } from '../tools/exec.js';
 import { buildSysext, readBaseIds, type BuiltSysext, type SysextFormat } from './build.js';
 import { selectVersion } from './version.js';
+import { sidecarJson, transferFile } from './publish-files.js';
 
 export interface SysextOptions {
   /** true: every os-extension; a list: those extensions. */
   extensions: true | string[];
   format?: SysextFormat;
+  /** Where a host downloads the images from (`${arch}` replaced), for the sysupdate transfer files. */
+  url?: string;
 }
 
 export interface SysextImage {
@@ -94,6 +97,10 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
     await chmod(b.file, 0o644);
     images.push({ extension: b.name, version: b.version, path: `sysext/${basename(b.file)}`, sha256: b.sha256, format });
     log.info(`system extension ${basename(b.file)} (${format}, sha256 ${b.sha256})`);
+    const packages = (solved.closures[b.name] ?? []).map((n) => ({ nevra: n, sha256: byNevra.get(n)!.sha256 }));
+    const sidecar = { extension: b.name, arch, version: b.version, image: basename(b.file), sha256: b.sha256, format, base, extensionRelease: b.extensionRelease, packages };
+    await writeFile(`${b.file}.json`, sidecarJson(sidecar), { mode: 0o644 });
+    await writeFile(join(dir, 'sysext', `${b.name}.transfer`), transferFile(b.name, base.osRelease['VERSION_ID'] ?? '', arch, options.url), { mode: 0o644 });
   }
   if (images.length > 0) {
     const sums = images.map((i) => `${i.sha256}  ${basename(i.path)}\n`).sort().join('');

@@ -8,6 +8,8 @@ test('sysext values', () => {
   expect(parseSysext('', undefined, '--sysext')).toEqual({ extensions: true });
   expect(parseSysext('true', 'squashfs', 'sysext')).toEqual({ extensions: true, format: 'squashfs' });
   expect(parseSysext('a, b\nc', undefined, 'sysext')).toEqual({ extensions: ['a', 'b', 'c'] });
+  expect(parseSysext('true', undefined, 'sysext', 'https://h/x/${arch}')).toEqual({ extensions: true, url: 'https://h/x/${arch}' });
+  expect(() => parseSysext('true', undefined, '--sysext', 'ftp://h')).toThrow(new UsageError('--sysext-url must be an http(s) URL, not "ftp://h"'));
   expect(() => parseSysext('true', 'zip', '--sysext')).toThrow(new UsageError('--sysext-format must be one of erofs, squashfs, not "zip"'));
 });
 

@@ -10,14 +10,15 @@ const FORMATS: readonly SysextFormat[] = ['erofs', 'squashfs'];
  * `true`/`''` (a bare `--sysext`): every os-extension; `false`/undefined: off; else a comma- or
  * newline-separated list of extension names.
  */
-export function parseSysext(value: string | undefined, format: string | undefined, what: string): SysextOptions | undefined {
+export function parseSysext(value: string | undefined, format: string | undefined, what: string, url?: string): SysextOptions | undefined {
   if (format !== undefined && format !== '' && !FORMATS.includes(format as SysextFormat)) {
     throw new UsageError(`${what}-format must be one of ${FORMATS.join(', ')}, not ${JSON.stringify(format)}`);
   }
   const v = value?.trim();
   if (v === undefined || v === 'false') return undefined;
   const extensions = v === '' || v === 'true' ? true : v.split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
-  return { extensions, ...(format && { format: format as SysextFormat }) };
+  if (url && !/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`${what}-url must be an http(s) URL, not ${JSON.stringify(url)}`);
+  return { extensions, ...(format && { format: format as SysextFormat }), ...(url && { url }) };
 }
 
 /** Every name in the list must be an os-extension of the file (a development one has no image). */
