@@ -187,7 +187,8 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
     ...(options.releasever !== undefined && { releasever: options.releasever }),
     weakDeps: options.weakDeps, repos, vars: run.vars,
   });
-  const key = identity && keyOf(identity);
+  // A system extension is checked against the base's rpmdb: a recorded solve has none to read.
+  const key = identity && !options.sysext ? keyOf(identity) : undefined;
   const recorded = key !== undefined ? await findResolved(options.cacheDir, key, (record) => repomdNow(run, record)) : undefined;
   if (recorded) {
     timings['base'] = Date.now() - started;

@@ -14,7 +14,8 @@ import { parseSysext } from '../src/sysext/options.js';
 import { checkSchema, type Schema } from '../src/metadata/schema-check.js';
 
 const PACKAGES: FixturePackage[] = [
-  { name: 'base-lib', version: '1.0', release: '1' },
+  { name: 'base-lib', version: '1.0', release: '1', entries: [{ path: '/usr/share/common/file', content: 'base' }, { path: '/usr/share/common/same', content: 'same' }] },
+  { name: 'twin', version: '1.0', release: '1', entries: [{ path: '/usr/share/common/same', content: 'same' }] },
   { name: 'greeter', version: '2.1', release: '3', requires: ['base-lib', 'greeter-data'], entries: [{ path: '/usr/bin/greeter', content: 'greeter', mode: '0755' }] },
   { name: 'greeter-data', version: '5', release: '1', noarch: true, entries: [{ path: '/usr/share/greeter/words', content: 'hi\n' }] },
   { name: 'logger', version: '1.0', release: '1', entries: [{ path: '/var/log/logger.log', content: '' }] },
@@ -26,6 +27,8 @@ let repo: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ce-sysext-e2e-'));
   const rpms = await buildRpms(PACKAGES, ['x86_64'], join(dir, 'repo'));
+  // A spec of its own: in one spec, both packages would get the last file written to the buildroot.
+  await buildRpms([{ name: 'clash', version: '1.0', release: '1', entries: [{ path: '/usr/share/common/file', content: 'ext' }] }], ['x86_64'], join(dir, 'repo'));
   repo = join(dir, 'repo', 'x86_64');
   await createRepo(repo);
   base = await makeRootfs(join(dir, 'base'), {
@@ -101,6 +104,7 @@ describe('compose with sysext', () => {
         { nevra: 'greeter-2.1-3.x86_64', sha256: rpmSha('greeter-2.1-3.x86_64') },
         { nevra: 'greeter-data-5-1.noarch', sha256: rpmSha('greeter-data-5-1.noarch') },
       ],
+      findings: [],
     });
     const schema = JSON.parse(await readFile(new URL('../schema/metadata.schema.json', import.meta.url), 'utf8')) as Schema;
     expect(checkSchema(schema, metadata)).toEqual([]);
@@ -111,6 +115,23 @@ describe('compose with sysext', () => {
     expect(await readFile(join(x, 'usr/share/greeter/words'), 'utf8')).toBe('hi\n');
     // base-lib is the base's: not in the image.
     expect((await readdir(join(x, 'usr'))).sort()).toEqual(['bin', 'lib', 'share']);
+  }, 120_000);
+
+  test('checked against the base rpmdb: a differing file refuses, an identical one is listed (an error with strict shadow)', async () => {
+    const clash = await options('repos: [local]\nextensions:\n  clash:\n    packages: [clash]\n', { sysext: { extensions: true } });
+    const err = await compose(clash).then(() => undefined, (e: unknown) => e);
+    expect((err as ComposeError).message).toBe(
+      "clash on x86_64: clash-1.0-1.x86_64: /usr/share/common/file is also in the base, with different contents: the image would hide the base's file",
+    );
+    const warnings: string[] = [];
+    const log = { info() {}, warn: (m: string) => warnings.push(m), scope: () => ({ stage() {}, info() {}, warn: (m: string) => warnings.push(m), end() {} }) };
+    const twin = await options('repos: [local]\nextensions:\n  twin:\n    packages: [twin]\n', { sysext: { extensions: true }, log });
+    await compose(twin);
+    expect(warnings).toEqual(['twin: twin-1.0-1.x86_64: /usr/share/common/same is also in the base, identical']);
+    const strict = await options('repos: [local]\nextensions:\n  twin:\n    packages: [twin]\n', { sysext: { extensions: true, strict: ['shadow'] } });
+    expect(((await compose(strict).then(() => undefined, (e: unknown) => e)) as ComposeError).message).toBe(
+      'twin on x86_64: twin-1.0-1.x86_64: /usr/share/common/same is also in the base, identical',
+    );
   }, 120_000);
 
   test('off by default: nothing but the repo', async () => {

@@ -185,7 +185,7 @@ export async function run(): Promise<void> {
       waitLock: booleanInput('wait-lock', false),
       allowEmpty: booleanInput('allow-empty', false),
       ...(() => {
-        const sysext = parseSysext(core.getInput('sysext') || undefined, core.getInput('sysext-format') || undefined, 'sysext', core.getInput('sysext-url') || undefined);
+        const sysext = parseSysext(core.getInput('sysext') || undefined, core.getInput('sysext-format') || undefined, 'sysext', core.getInput('sysext-url') || undefined, core.getInput('sysext-strict') || undefined);
         return sysext ? { sysext } : {};
       })(),
       log: actionLogger,

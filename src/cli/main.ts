@@ -21,7 +21,8 @@ export const USAGE = `Usage:
       [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
       [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty]
-      [--sysext[=NAME,...]] [--sysext-format erofs|squashfs] [--sysext-url URL] --output DIR [--json]
+      [--sysext[=NAME,...]] [--sysext-format erofs|squashfs] [--sysext-url URL]
+      [--sysext-strict CLASS,...] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
   compose-extensions validate --depsolve --config FILE (BASE as for compose)
       [the compose options but --output, --previous-state and --allow-empty] [--json]
@@ -91,6 +92,9 @@ Options:
                          and architecture: <output>/<arch>/sysext/<name>-<version>-<VERSION_ID>-<arch>.raw,
                          with SHA256SUMS (see README, System extensions)
   --sysext-format FMT    erofs (default) or squashfs
+  --sysext-strict CLASS,...  make these findings errors instead of warnings: shadow (a file the
+                         base has, identical), scriptlet (not run), sysusers (usr/lib/sysusers.d),
+                         kmod (kernel modules; depmod cannot run)
   --sysext-url URL       where hosts download the images (\${arch} replaced): the Source Path of
                          the systemd-sysupdate transfer file written per extension
   --json                 print the result as JSON on stdout
@@ -161,6 +165,7 @@ function parse(argv: string[]) {
         sysext: { type: 'string' },
         'sysext-format': { type: 'string' },
         'sysext-url': { type: 'string' },
+        'sysext-strict': { type: 'string' },
         'base-image': { type: 'string' },
         'base-sha256': { type: 'string' },
         'base-authfile': { type: 'string' },
@@ -265,7 +270,7 @@ function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): C
     strictCrossArch: Boolean(values['strict-cross-arch']),
     waitLock: Boolean(values['wait-lock']),
     allowEmpty: Boolean(values['allow-empty']),
-    ...optional('sysext', parseSysext(values.sysext, values['sysext-format'], '--sysext', values['sysext-url'])),
+    ...optional('sysext', parseSysext(values.sysext, values['sysext-format'], '--sysext', values['sysext-url'], values['sysext-strict'])),
     log: cliLogger(io),
   };
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,16 @@ beforeAll(async () => {
     { name: 'bad-var', entries: [{ path: '/var/lib/bad/state', content: 'x' }] },
     { name: 'bad-etc', entries: [{ path: '/etc/bad.conf', content: 'x' }] },
     { name: 'bad-user', entries: [{ path: '/usr/share/bad', content: 'x', user: 'nobody-here' }] },
+    {
+      name: 'needy',
+      post: 'echo configured',
+      entries: [
+        { path: '/usr/lib/sysusers.d/needy.conf', content: 'u needy - -\n' },
+        { path: '/usr/lib/modules/6.1.0/extra/needy.ko.xz', content: 'module' },
+        { path: '/usr/share/needy/same', content: 'same' },
+        { path: '/usr/share/needy/other', content: 'new' },
+      ],
+    },
   ];
   const built = await buildRpms([HELLO, DATA, ...bad], ['x86_64'], join(dir, 'rpms'));
   rpms = Object.fromEntries(built['x86_64']!.map((f) => [f.split('/').pop()!.replace(/-\d.*$/, ''), f]));
@@ -44,7 +55,8 @@ afterAll(async () => {
 });
 
 function request(sub: string, names: string[], extra: Partial<SysextRequest> = {}): SysextRequest {
-  const nevra: Record<string, [string, string]> = { hello: ['hello-2.1-3.x86_64', 'x86_64'], 'hello-data': ['hello-data-1.0-1.noarch', 'noarch'] };
+  const nevra: Record<string, [string, string]> = {
+    needy: ['needy-1.0-1.x86_64', 'x86_64'], hello: ['hello-2.1-3.x86_64', 'x86_64'], 'hello-data': ['hello-data-1.0-1.noarch', 'noarch'] };
   return {
     name: 'hello',
     arch: 'x86_64',
@@ -57,6 +69,8 @@ function request(sub: string, names: string[], extra: Partial<SysextRequest> = {
     epoch: 1700000000,
     outDir: join(dir, sub, 'out'),
     workDir: join(dir, sub, 'work'),
+    baseFiles: new Map(),
+    strict: [],
     ...extra,
   };
 }
@@ -81,6 +95,35 @@ async function refusal(req: SysextRequest): Promise<string[]> {
   expect(err).toBeInstanceOf(ComposeError);
   return (err as ComposeError).problems.map((p) => `${p.extension} on ${p.arch}: ${p.message}`);
 }
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+describe('checks against the base', () => {
+  const baseFiles = new Map([
+    ['/usr/share/needy/same', { mode: 0o100644, digest: sha256('same'), linkTo: '' }],
+    ['/usr/share/needy/other', { mode: 0o100644, digest: sha256('old'), linkTo: '' }],
+  ]);
+  test('a differing shadowed file refuses the image', async () => {
+    expect(await refusal(request('s1', ['needy'], { name: 'needy', version: '1.0-1', baseFiles }))).toEqual([
+      'needy on x86_64: needy-1.0-1.x86_64: /usr/share/needy/other is also in the base, with different contents: the image would hide the base\'s file',
+    ]);
+  }, 60_000);
+
+  test('scriptlets, sysusers, kernel modules and identical shadowed files are listed; strict classes refuse', async () => {
+    const same = new Map([...baseFiles].filter(([p]) => p.endsWith('same')));
+    const built = await buildSysext(request('s2', ['needy'], { name: 'needy', version: '1.0-1', baseFiles: same }));
+    expect(built.findings).toEqual([
+      { class: 'kmod', severity: 'warning', message: 'needy-1.0-1.x86_64: /usr/lib/modules/6.1.0/extra/needy.ko.xz is a kernel module: depmod cannot run for it inside an extension' },
+      { class: 'sysusers', severity: 'warning', message: 'needy-1.0-1.x86_64: /usr/lib/sysusers.d/needy.conf declares users or groups: systemd-sysusers must run on the host' },
+      { class: 'shadow', severity: 'warning', message: 'needy-1.0-1.x86_64: /usr/share/needy/same is also in the base, identical' },
+      { class: 'scriptlet', severity: 'warning', message: 'needy-1.0-1.x86_64: has post scriptlets, which are not run' },
+    ]);
+    expect(await refusal(request('s3', ['needy'], { name: 'needy', version: '1.0-1', baseFiles: same, strict: ['scriptlet', 'kmod'] }))).toEqual([
+      'needy on x86_64: needy-1.0-1.x86_64: /usr/lib/modules/6.1.0/extra/needy.ko.xz is a kernel module: depmod cannot run for it inside an extension',
+      'needy on x86_64: needy-1.0-1.x86_64: has post scriptlets, which are not run',
+    ]);
+  }, 60_000);
+});
 
 describe('buildSysext (real rpmbuild, rpm2archive, mkfs.erofs, fsck.erofs)', () => {
   test('every attribute the headers declare is in the image, with the extension-release file', async () => {

@@ -6,6 +6,7 @@ import { chmod, lchown, mkdir, readFile, rename, rm, symlink, writeFile } from '
 import { dirname, join } from 'node:path';
 import { ComposeError } from '../errors.js';
 import { run } from '../tools/exec.js';
+import { checkAgainstBase, parseScripts, SCRIPTS_FORMAT, type BaseFile, type Finding, type FindingClass } from './checks.js';
 import { extensionRelease, fileType, imageName, parseHeaderFiles, parseIds, place, QUERY_FORMAT, sysextArchitecture, type HeaderFile } from './layout.js';
 
 export type SysextFormat = 'erofs' | 'squashfs';
@@ -35,6 +36,10 @@ export interface SysextRequest {
   outDir: string;
   /** Scratch space, removed afterwards. */
   workDir: string;
+  /** Every path the base's rpmdb records. */
+  baseFiles: ReadonlyMap<string, BaseFile>;
+  /** Finding classes that refuse the image instead of being listed. */
+  strict: readonly FindingClass[];
 }
 
 export interface BuiltSysext {
@@ -45,6 +50,8 @@ export interface BuiltSysext {
   sha256: string;
   extensionRelease: string;
   files: HeaderFile[];
+  /** What the user must handle (warnings only: an error refuses the image). */
+  findings: Finding[];
 }
 
 /** Reads every file entry of the packages' headers with one rpm call. */
@@ -74,6 +81,9 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
   if (needsPrivilege && process.getuid?.() !== 0) {
     problems.push('files owned by other users than root or with capabilities need root to build the image (mkfs.erofs reads owners from the tree)');
   }
+  const scripts = parseScripts((await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', SCRIPTS_FORMAT, ...req.packages.map((p) => p.file)], { env: { LC_ALL: 'C' } })).stdout);
+  const findings = checkAgainstBase(placed.map((p) => p.f), req.baseFiles, scripts, req.strict);
+  for (const f of findings) if (f.severity === 'error') problems.push(f.message);
   if (problems.length > 0) throw new ComposeError([...new Set(problems)].map((message) => ({ ...scope, message })));
 
   await rm(req.workDir, { recursive: true, force: true });
@@ -128,7 +138,7 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
     await run('mksquashfs', [tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(needsPrivilege ? [] : ['-all-root'])]);
   }
   await rm(req.workDir, { recursive: true, force: true });
-  return { name: req.name, arch: req.arch, version: req.version, file, sha256: await sha256File(file), extensionRelease: release, files };
+  return { name: req.name, arch: req.arch, version: req.version, file, sha256: await sha256File(file), extensionRelease: release, files, findings };
 }
 
 /** The same extension, version and architecture always get the same filesystem UUID. */

@@ -12,11 +12,16 @@ import { run } from '../tools/exec.js';
 import { buildSysext, readBaseIds, type BuiltSysext, type SysextFormat } from './build.js';
 import { selectVersion } from './version.js';
 import { sidecarJson, transferFile } from './publish-files.js';
+import { BASE_FILES_FORMAT, parseBaseFiles, type FindingClass } from './checks.js';
+import { PRIVATE_DBPATH } from '../inputs/base.js';
+import { queryInstalledFormat } from '../tools/rpm.js';
 
 export interface SysextOptions {
   /** true: every os-extension; a list: those extensions. */
   extensions: true | string[];
   format?: SysextFormat;
+  /** Finding classes (shadow, scriptlet, sysusers, kmod) that refuse an image instead of being listed. */
+  strict?: FindingClass[];
   /** Where a host downloads the images from (`${arch}` replaced), for the sysupdate transfer files. */
   url?: string;
 }
@@ -59,6 +64,7 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
   const byNevra = new Map(fetched.map((p) => [p.nevra, p]));
   const declared = new Map(config.extensions.map((e) => [e.name, e]));
   const ids = await readBaseIds(base.root);
+  const baseFiles = wanted.length > 0 ? parseBaseFiles(await queryInstalledFormat(base.root, PRIVATE_DBPATH, BASE_FILES_FORMAT)) : new Map();
   const format = options.format ?? 'erofs';
   const problems: ComposeProblem[] = [];
   const built: BuiltSysext[] = [];
@@ -85,6 +91,8 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
         epoch: await epochOf(closure.map((p) => p.file)),
         outDir: join(dir, 'sysext'),
         workDir: join(workDir, e.name),
+        baseFiles,
+        strict: options.strict ?? [],
       }));
     } catch (err) {
       if (err instanceof ComposeError) problems.push(...err.problems);
@@ -97,8 +105,9 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
     await chmod(b.file, 0o644);
     images.push({ extension: b.name, version: b.version, path: `sysext/${basename(b.file)}`, sha256: b.sha256, format });
     log.info(`system extension ${basename(b.file)} (${format}, sha256 ${b.sha256})`);
+    for (const f of b.findings) log.warn(`${b.name}: ${f.message}`);
     const packages = (solved.closures[b.name] ?? []).map((n) => ({ nevra: n, sha256: byNevra.get(n)!.sha256 }));
-    const sidecar = { extension: b.name, arch, version: b.version, image: basename(b.file), sha256: b.sha256, format, base, extensionRelease: b.extensionRelease, packages };
+    const sidecar = { extension: b.name, arch, version: b.version, image: basename(b.file), sha256: b.sha256, format, base, extensionRelease: b.extensionRelease, packages, findings: b.findings };
     await writeFile(`${b.file}.json`, sidecarJson(sidecar), { mode: 0o644 });
     await writeFile(join(dir, 'sysext', `${b.name}.transfer`), transferFile(b.name, base.osRelease['VERSION_ID'] ?? '', arch, options.url), { mode: 0o644 });
   }

@@ -10,6 +10,8 @@ test('sysext values', () => {
   expect(parseSysext('a, b\nc', undefined, 'sysext')).toEqual({ extensions: ['a', 'b', 'c'] });
   expect(parseSysext('true', undefined, 'sysext', 'https://h/x/${arch}')).toEqual({ extensions: true, url: 'https://h/x/${arch}' });
   expect(() => parseSysext('true', undefined, '--sysext', 'ftp://h')).toThrow(new UsageError('--sysext-url must be an http(s) URL, not "ftp://h"'));
+  expect(parseSysext('true', undefined, 'sysext', undefined, 'scriptlet,\nkmod')).toEqual({ extensions: true, strict: ['scriptlet', 'kmod'] });
+  expect(() => parseSysext('true', undefined, '--sysext', undefined, 'shadow,scripts')).toThrow(new UsageError('--sysext-strict takes shadow, scriptlet, sysusers, kmod, not "scripts"'));
   expect(() => parseSysext('true', 'zip', '--sysext')).toThrow(new UsageError('--sysext-format must be one of erofs, squashfs, not "zip"'));
 });
 

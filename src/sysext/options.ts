@@ -3,6 +3,7 @@ import { UsageError } from '../errors.js';
 import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
 import type { SysextFormat } from './build.js';
 import type { SysextOptions } from './index.js';
+import { FINDING_CLASSES, type FindingClass } from './checks.js';
 
 const FORMATS: readonly SysextFormat[] = ['erofs', 'squashfs'];
 
@@ -10,7 +11,10 @@ const FORMATS: readonly SysextFormat[] = ['erofs', 'squashfs'];
  * `true`/`''` (a bare `--sysext`): every os-extension; `false`/undefined: off; else a comma- or
  * newline-separated list of extension names.
  */
-export function parseSysext(value: string | undefined, format: string | undefined, what: string, url?: string): SysextOptions | undefined {
+export function parseSysext(value: string | undefined, format: string | undefined, what: string, url?: string, strict?: string): SysextOptions | undefined {
+  const classes = (strict ?? '').split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
+  const unknown = classes.filter((c) => !(FINDING_CLASSES as readonly string[]).includes(c));
+  if (unknown.length > 0) throw new UsageError(`${what}-strict takes ${FINDING_CLASSES.join(', ')}, not ${unknown.map((c) => JSON.stringify(c)).join(', ')}`);
   if (format !== undefined && format !== '' && !FORMATS.includes(format as SysextFormat)) {
     throw new UsageError(`${what}-format must be one of ${FORMATS.join(', ')}, not ${JSON.stringify(format)}`);
   }
@@ -18,7 +22,7 @@ export function parseSysext(value: string | undefined, format: string | undefine
   if (v === undefined || v === 'false') return undefined;
   const extensions = v === '' || v === 'true' ? true : v.split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
   if (url && !/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`${what}-url must be an http(s) URL, not ${JSON.stringify(url)}`);
-  return { extensions, ...(format && { format: format as SysextFormat }), ...(url && { url }) };
+  return { extensions, ...(format && { format: format as SysextFormat }), ...(url && { url }), ...(classes.length > 0 && { strict: classes as FindingClass[] }) };
 }
 
 /** Every name in the list must be an os-extension of the file (a development one has no image). */

@@ -1,6 +1,7 @@
 // What sits next to the images: a JSON sidecar per image and a systemd-sysupdate transfer file
 // per extension. Pure text builders; the stage writes them.
 import type { BaseInfo } from '../inputs/base.js';
+import type { Finding } from './checks.js';
 
 export interface SidecarInput {
   extension: string;
@@ -12,6 +13,7 @@ export interface SidecarInput {
   base: BaseInfo;
   extensionRelease: string;
   packages: { nevra: string; sha256: string }[];
+  findings: Finding[];
 }
 
 export function sidecarJson(s: SidecarInput): string {
@@ -34,6 +36,8 @@ export function sidecarJson(s: SidecarInput): string {
     },
     extensionRelease: release,
     packages: [...s.packages].sort((x, y) => (x.nevra < y.nevra ? -1 : x.nevra > y.nevra ? 1 : 0)),
+    // What the host must handle: scriptlets not run, identical shadowed files, sysusers, kernel modules.
+    findings: s.findings.map((f) => ({ class: f.class, message: f.message })),
   };
   return `${JSON.stringify(value, null, 2)}\n`;
 }

@@ -41,3 +41,13 @@ export async function queryInstalled(root: string, dbpath: string, home?: string
 
 // Code-unit order, not locale order: stable across hosts.
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Raw `rpm -qa --qf FORMAT` over the rpmdb at `<root><dbpath>` (one process), for callers that parse it. */
+export async function queryInstalledFormat(root: string, dbpath: string, format: string): Promise<string> {
+  const home = await mkdtemp(join(tmpdir(), 'ce-rpm-home-'));
+  try {
+    return (await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', format], { env: { HOME: home, LC_ALL: 'C' } })).stdout;
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}
