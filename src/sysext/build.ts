@@ -2,7 +2,7 @@
 // header's owners, modes, capabilities and symlinks applied, then mkfs.erofs or mksquashfs.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, lchown, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lchown, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ComposeError } from '../errors.js';
 import { run } from '../tools/exec.js';
@@ -40,7 +40,39 @@ export interface SysextRequest {
   baseFiles: ReadonlyMap<string, BaseFile>;
   /** Finding classes that refuse the image instead of being listed. */
   strict: readonly FindingClass[];
+  /** Use fakeroot even as root (tests: both ways must give the same bytes). */
+  fakeroot?: boolean;
 }
+
+interface Attribute {
+  path: string;
+  uid: number;
+  gid: number;
+  /** null for a symlink. */
+  mode: number | null;
+  caps: string;
+}
+
+/** chown clears setuid bits and capabilities: the mode is set again after it, then the caps. */
+async function applyAttributes(attributes: Attribute[]): Promise<void> {
+  for (const a of attributes) {
+    await lchown(a.path, a.uid, a.gid);
+    if (a.mode !== null) await chmod(a.path, a.mode);
+    if (a.caps) await run('setcap', [a.caps, a.path]);
+  }
+}
+
+/** applyAttributes and mkfs inside fakeroot; argv[2] is the manifest written by buildSysext. */
+const APPLY_SCRIPT = `import { chmod, lchown, readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+const { attributes, mkfs } = JSON.parse(await readFile(process.argv[2], 'utf8'));
+for (const a of attributes) {
+  await lchown(a.path, a.uid, a.gid);
+  if (a.mode !== null) await chmod(a.path, a.mode);
+  if (a.caps) execFileSync('setcap', [a.caps, a.path], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+execFileSync(mkfs[0], mkfs.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
+`;
 
 export interface BuiltSysext {
   name: string;
@@ -78,9 +110,6 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
     if (gid(f.group) === undefined) problems.push(`${f.nevra}: ${f.path} is owned by group ${f.group}, which the base does not define`);
   }
   const needsPrivilege = placed.some(({ f }) => uid(f.user) !== 0 || gid(f.group) !== 0 || f.caps !== '');
-  if (needsPrivilege && process.getuid?.() !== 0) {
-    problems.push('files owned by other users than root or with capabilities need root to build the image (mkfs.erofs reads owners from the tree)');
-  }
   const scripts = parseScripts((await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', SCRIPTS_FORMAT, ...req.packages.map((p) => p.file)], { env: { LC_ALL: 'C' } })).stdout);
   const findings = checkAgainstBase(placed.map((p) => p.f), req.baseFiles, scripts, req.strict);
   for (const f of findings) if (f.severity === 'error') problems.push(f.message);
@@ -117,25 +146,42 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
   const releaseDir = join(tree, 'usr/lib/extension-release.d');
   await mkdir(releaseDir, { recursive: true, mode: 0o755 });
   await writeFile(join(releaseDir, `extension-release.${req.name}`), release, { mode: 0o644 });
-  // Attributes last: a read-only directory would refuse its children.
+  // Modes first (any user may set them on its own files), deepest first: a read-only directory
+  // would refuse its children.
+  const attributes: Attribute[] = [];
   for (const { f, target } of [...placed].reverse()) {
     const dest = join(tree, target);
-    if (fileType(f.mode) !== 'symlink') await chmod(dest, f.mode & 0o7777);
-    if (needsPrivilege) await lchown(dest, uid(f.user)!, gid(f.group)!);
-    // chown clears setuid bits and capabilities: both are set after it.
-    if (needsPrivilege && fileType(f.mode) !== 'symlink') await chmod(dest, f.mode & 0o7777);
-    if (f.caps) await run('setcap', [f.caps, dest]);
+    const link = fileType(f.mode) === 'symlink';
+    if (!link) await chmod(dest, f.mode & 0o7777);
+    if (needsPrivilege) attributes.push({ path: dest, uid: uid(f.user)!, gid: gid(f.group)!, mode: link ? null : f.mode & 0o7777, caps: f.caps });
   }
   await chmod(tree, 0o755);
+  if (needsPrivilege) {
+    // Under fakeroot, a path nobody chowned shows the real (unprivileged) owner: the rest is root's.
+    const listed = new Set(attributes.map((a) => a.path));
+    const rest = (await readdir(tree, { recursive: true })).map((p) => join(tree, p)).filter((p) => !listed.has(p));
+    for (const path of [tree, ...rest.sort()]) attributes.push({ path, uid: 0, gid: 0, mode: null, caps: '' });
+  }
 
   await mkdir(req.outDir, { recursive: true });
   const file = join(req.outDir, imageName(req.name, req.version, req.osRelease['VERSION_ID'] ?? '', req.arch));
   await rm(file, { force: true });
   const epoch = String(req.epoch);
-  if (req.format === 'erofs') {
-    await run('mkfs.erofs', ['--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), file, tree]);
+  const mkfs = req.format === 'erofs'
+    ? ['mkfs.erofs', '--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), file, tree]
+    : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(needsPrivilege ? [] : ['-all-root'])];
+  if (!needsPrivilege) await run(mkfs[0]!, mkfs.slice(1));
+  else if (process.getuid?.() === 0 && !req.fakeroot) {
+    await applyAttributes(attributes);
+    await run(mkfs[0]!, mkfs.slice(1));
   } else {
-    await run('mksquashfs', [tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(needsPrivilege ? [] : ['-all-root'])]);
+    // Without root, owners and capabilities exist only inside one fakeroot session: a small
+    // script of ours applies them and runs mkfs in it.
+    const manifest = join(req.workDir, 'attributes.json');
+    const script = join(req.workDir, 'apply.mjs');
+    await writeFile(manifest, JSON.stringify({ attributes, mkfs }));
+    await writeFile(script, APPLY_SCRIPT);
+    await run('fakeroot', ['--', process.execPath, script, manifest]);
   }
   await rm(req.workDir, { recursive: true, force: true });
   return { name: req.name, arch: req.arch, version: req.version, file, sha256: await sha256File(file), extensionRelease: release, files, findings };
