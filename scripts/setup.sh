@@ -15,6 +15,7 @@ for tool in rpm rpmbuild rpmsign createrepo_c ostree gpg dnf skopeo zstd curl op
 done
 # mkfs.erofs, fsck.erofs, mksquashfs, unsquashfs, setcap and fakeroot (owners and capabilities
 # without root): system extension images (src/sysext/).
+command -v rpm2archive >/dev/null 2>&1 || missing+=(rpm2cpio)
 command -v mkfs.erofs >/dev/null 2>&1 || missing+=(erofs-utils)
 command -v mksquashfs >/dev/null 2>&1 || missing+=(squashfs-tools)
 command -v setcap >/dev/null 2>&1 || missing+=(setcap)
@@ -28,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     sudo_if_needed apt-get update -qq
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       rpm dnf dnf-plugins-core python3-dnf createrepo-c ostree gnupg skopeo zstd docker-registry curl openssl \
-      erofs-utils squashfs-tools libcap2-bin fakeroot >/dev/null
+      rpm2cpio erofs-utils squashfs-tools libcap2-bin fakeroot >/dev/null
   elif command -v dnf >/dev/null 2>&1; then
     sudo_if_needed dnf install -y -q rpm-build rpm-sign createrepo_c ostree gnupg2 python3-dnf skopeo zstd curl openssl \
       erofs-utils squashfs-tools libcap fakeroot

@@ -14,7 +14,7 @@ const PACKAGES: Record<string, { apt: string; dnf: string }> = {
   // System extension images (src/sysext/).
   'mkfs.erofs': { apt: 'erofs-utils', dnf: 'erofs-utils' },
   mksquashfs: { apt: 'squashfs-tools', dnf: 'squashfs-tools' },
-  rpm2archive: { apt: 'rpm', dnf: 'rpm' },
+  rpm2archive: { apt: 'rpm2cpio', dnf: 'rpm' },
   setcap: { apt: 'libcap2-bin', dnf: 'libcap' },
   fakeroot: { apt: 'fakeroot', dnf: 'fakeroot' },
 };
