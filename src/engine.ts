@@ -198,7 +198,7 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
   }
   solver.start();
 
-  const base: BaseInfo = await run.baseReads(() => readBase(options.base, arch, join(workDir, 'base')));
+  const base: BaseInfo = await run.baseReads(() => readBase(options.base, arch, join(workDir, 'base'), { accounts: Boolean(options.sysext) }));
   timings['base'] = Date.now() - started;
   const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
   if (!releasever) {

@@ -1,6 +1,6 @@
 // The sysext stage through the engine: a rootfs base, a file:// repo built with rpmbuild, real dnf,
 // rpm2archive, mkfs.erofs and fsck.erofs.
-import { lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -15,6 +15,7 @@ import { checkSchema, type Schema } from '../src/metadata/schema-check.js';
 
 const PACKAGES: FixturePackage[] = [
   { name: 'base-lib', version: '1.0', release: '1', entries: [{ path: '/usr/share/common/file', content: 'base' }, { path: '/usr/share/common/same', content: 'same' }] },
+  { name: 'owned', version: '1.0', release: '1', entries: [{ path: '/usr/share/owned/state', content: 's', mode: '0640', user: 'greeterd', group: 'greeterd' }] },
   { name: 'twin', version: '1.0', release: '1', entries: [{ path: '/usr/share/common/same', content: 'same' }] },
   { name: 'greeter', version: '2.1', release: '3', requires: ['base-lib', 'greeter-data'], entries: [{ path: '/usr/bin/greeter', content: 'greeter', mode: '0755' }] },
   { name: 'greeter-data', version: '5', release: '1', noarch: true, entries: [{ path: '/usr/share/greeter/words', content: 'hi\n' }] },
@@ -35,6 +36,10 @@ beforeAll(async () => {
     rpms: rpms['x86_64']!.filter((f) => f.includes('base-lib')),
     osRelease: { ID: 'fixture', VERSION_ID: '40', SYSEXT_LEVEL: '1.2' },
   });
+  // Like Fedora's nss-altfiles: root in etc, system users in usr/lib.
+  await writeFile(join(base, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
+  await writeFile(join(base, 'usr/lib/passwd'), 'greeterd:x:990:991::/:/sbin/nologin\n');
+  await writeFile(join(base, 'usr/lib/group'), 'greeterd:x:991:\n');
 }, 120_000);
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -43,7 +48,7 @@ afterAll(async () => {
 let n = 0;
 async function options(yaml: string, extra: Partial<ComposeOptions> = {}): Promise<ComposeOptions> {
   const config = join(dir, `extensions-${n}.yaml`);
-  await (await import('node:fs/promises')).writeFile(config, yaml);
+  await writeFile(config, yaml);
   return {
     config,
     base: { kind: 'rootfs', path: base },
@@ -132,6 +137,13 @@ describe('compose with sysext', () => {
     expect(((await compose(strict).then(() => undefined, (e: unknown) => e)) as ComposeError).message).toBe(
       'twin on x86_64: twin-1.0-1.x86_64: /usr/share/common/same is also in the base, identical',
     );
+  }, 120_000);
+
+  test("owners are mapped with the base's own users and groups", async () => {
+    const opts = await options('repos: [local]\nextensions:\n  owned:\n    packages: [owned]\n', { sysext: { extensions: true } });
+    await compose(opts);
+    const dump = await run('dump.erofs', ['--path=/usr/share/owned/state', join(opts.output, 'x86_64', 'sysext', 'owned-1.0-1-40-x86_64.raw')]);
+    expect(dump.stdout).toMatch(/Uid: 990 +Gid: 991 +Access: 0640/);
   }, 120_000);
 
   test('off by default: nothing but the repo', async () => {

@@ -1,5 +1,5 @@
 // Read a base (OSTree commit or root filesystem): version, os-release, installed packages.
-import { cp, lstat as fsLstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { cp, lstat as fsLstat, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as ostree from '../tools/ostree.js';
 import { queryInstalled } from '../tools/rpm.js';
@@ -56,7 +56,8 @@ export interface BaseInfo {
   packages: InstalledPackage[];
   /**
    * A private directory laid out as a root whose rpmdb is at usr/lib/sysimage/rpm: a copy that
-   * dnf may read (and lock) without touching the base.
+   * dnf may read (and lock) without touching the base. Its sibling `accounts/` holds the base's
+   * passwd and group files (see accountsDir).
    */
   root: string;
 }
@@ -252,11 +253,34 @@ async function copyRpmdb(tree: Tree, where: string, dest: string): Promise<strin
   return rpmdb.path;
 }
 
+export interface ReadOptions {
+  /** Also copy the base's passwd and group files (system extension images need its ids). */
+  accounts?: boolean;
+}
+
+/** The base's user and group files (etc, usr/etc and usr/lib, in that order) as `passwd` and `group`. */
+export const accountsDir = (root: string): string => join(root, '..', 'accounts');
+
+/** Owners of packaged files are names: the system extension stage maps them with the base's ids. */
+async function copyAccounts(tree: Tree, dest: string): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  for (const name of ['passwd', 'group']) {
+    const parts = await Promise.all(['etc', 'usr/etc', 'usr/lib'].map(async (dir) => {
+      const found = await resolveInTree(`${dir}/${name}`, tree.lstat).catch(() => undefined);
+      return found?.type === 'file' ? tree.read(found.path).catch(() => '') : '';
+    }));
+    await writeFile(join(dest, name), parts.map((p) => (p && !p.endsWith('\n') ? `${p}\n` : p)).join(''));
+  }
+}
+
 /** os-release, packages and a private copy of the rpmdb at `<workDir>/root` + PRIVATE_DBPATH. */
-export async function readTree(tree: Tree, where: string, workDir: string) {
+export async function readTree(tree: Tree, where: string, workDir: string, read: ReadOptions = {}) {
   const root = resolve(workDir, 'root');
   // Independent reads (on OSTree, a `cat` and a `checkout`): run together.
-  const [osRelease, rpmdbPath] = await both(readOsRelease(tree), copyRpmdb(tree, where, join(root, PRIVATE_DBPATH)));
+  const [[osRelease, rpmdbPath]] = await Promise.all([
+    both(readOsRelease(tree), copyRpmdb(tree, where, join(root, PRIVATE_DBPATH))),
+    read.accounts ? copyAccounts(tree, accountsDir(root)).catch(() => undefined) : undefined,
+  ]);
   const home = resolve(workDir, 'home');
   await mkdir(home, { recursive: true });
   const packages = await queryInstalled(root, PRIVATE_DBPATH, home);
@@ -314,28 +338,28 @@ export function baseArchError(base: Pick<BaseInfo, 'source' | 'ref'>, arch: stri
  * A base that prepareBase has not seen (a URL, an unpinned image) is prepared here for this
  * architecture alone, without a cache: the engine prepares once per run instead.
  */
-export async function readBase(spec: BaseSpec, arch: string, workDir: string): Promise<BaseInfo> {
-  const base = await readAnyBase(spec, arch, workDir);
+export async function readBase(spec: BaseSpec, arch: string, workDir: string, read: ReadOptions = {}): Promise<BaseInfo> {
+  const base = await readAnyBase(spec, arch, workDir, read);
   const mismatch = baseArchMismatch(base.packages, arch);
   if (mismatch) throw baseArchError(base, arch, mismatch);
   return base;
 }
 
-async function readAnyBase(spec: BaseSpec, arch: string, workDir: string): Promise<BaseInfo> {
+async function readAnyBase(spec: BaseSpec, arch: string, workDir: string, read: ReadOptions): Promise<BaseInfo> {
   if (isRemote(spec)) spec = await prepareBase(spec, [arch], { cacheDir: join(workDir, 'cache') });
-  if (spec.kind === 'image') return readImageBase(spec.resolved!, arch, workDir, spec.registry ?? {});
+  if (spec.kind === 'image') return readImageBase(spec.resolved!, arch, workDir, spec.registry ?? {}, read);
   if (spec.kind === 'rootfs') {
     const ref = spec.url ?? spec.path;
     const st = await stat(spec.path).catch(() => undefined);
     if (st?.isFile() && (await looksLikeTarball(spec.path))) {
       // A root filesystem tarball: read like a single-layer image.
-      const info = await readLayers([resolve(spec.path)], ref, workDir);
+      const info = await readLayers([resolve(spec.path)], ref, workDir, read);
       return { source: 'rootfs', ref, version: info.osRelease.VERSION, ...info };
     }
     if (!st?.isDirectory()) {
       throw new BaseError('rootfs-missing', `root filesystem ${spec.path} ${st ? 'is not a directory or a tarball' : 'does not exist'}`);
     }
-    const info = await readTree(rootfsTree(resolve(spec.path)), ref, workDir);
+    const info = await readTree(rootfsTree(resolve(spec.path)), ref, workDir, read);
     return { source: 'rootfs', ref, version: info.osRelease.VERSION, ...info };
   }
 
@@ -347,6 +371,6 @@ async function readAnyBase(spec: BaseSpec, arch: string, workDir: string): Promi
   if (!commit) throw new BaseError('ref-not-found', `ref ${ref} not found in OSTree repo ${spec.repo}`);
   const where = ref === commit ? `commit ${commit}` : `${ref} (commit ${commit})`;
   const tree = ostreeTree(spec.repo, commit, [...OS_RELEASE_CANDIDATES, ...RPMDB_CANDIDATES]);
-  const [commitVersion, info] = await both(ostree.commitVersion(spec.repo, commit), readTree(tree, where, workDir));
+  const [commitVersion, info] = await both(ostree.commitVersion(spec.repo, commit), readTree(tree, where, workDir, read));
   return { source: 'ostree', ref, commit, version: commitVersion ?? info.osRelease.VERSION, ...info };
 }

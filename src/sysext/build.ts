@@ -199,17 +199,17 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Users and groups of a base tree (etc and usr/lib, like nss-altfiles). */
-export async function readBaseIds(root: string): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {
+/** Users and groups from the base's passwd and group files (the first entry of a name wins). */
+export async function readBaseIds(dir: string): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {
   const read = async (names: string[]) => {
     const ids = new Map<string, number>();
     for (const n of names) {
-      const text = await readFile(join(root, n), 'utf8').catch(() => '');
+      const text = await readFile(join(dir, n), 'utf8').catch(() => '');
       for (const [k, v] of parseIds(text)) if (!ids.has(k)) ids.set(k, v);
     }
     return ids;
   };
-  return { users: await read(['etc/passwd', 'usr/lib/passwd']), groups: await read(['etc/group', 'usr/lib/group']) };
+  return { users: await read(['passwd']), groups: await read(['group']) };
 }
 
 

@@ -13,7 +13,7 @@ import { buildSysext, readBaseIds, type BuiltSysext, type SysextFormat } from '.
 import { selectVersion } from './version.js';
 import { sidecarJson, transferFile } from './publish-files.js';
 import { BASE_FILES_FORMAT, parseBaseFiles, type FindingClass } from './checks.js';
-import { PRIVATE_DBPATH } from '../inputs/base.js';
+import { accountsDir, PRIVATE_DBPATH } from '../inputs/base.js';
 import { queryInstalledFormat } from '../tools/rpm.js';
 
 export interface SysextOptions {
@@ -63,7 +63,7 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
   const wanted = plan.extensions.filter((e) => e.kind === 'os-extension' && (options.extensions === true || options.extensions.includes(e.name)));
   const byNevra = new Map(fetched.map((p) => [p.nevra, p]));
   const declared = new Map(config.extensions.map((e) => [e.name, e]));
-  const ids = await readBaseIds(base.root);
+  const ids = await readBaseIds(accountsDir(base.root));
   const baseFiles = wanted.length > 0 ? parseBaseFiles(await queryInstalledFormat(base.root, PRIVATE_DBPATH, BASE_FILES_FORMAT)) : new Map();
   const format = options.format ?? 'erofs';
   const problems: ComposeProblem[] = [];
