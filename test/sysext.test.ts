@@ -1,6 +1,6 @@
 // The sysext stage through the engine: a rootfs base, a file:// repo built with rpmbuild, real dnf,
 // rpm2archive, mkfs.erofs and fsck.erofs.
-import { lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -40,6 +40,10 @@ beforeAll(async () => {
   await writeFile(join(base, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
   await writeFile(join(base, 'usr/lib/passwd'), 'greeterd:x:990:991::/:/sbin/nologin\n');
   await writeFile(join(base, 'usr/lib/group'), 'greeterd:x:991:\n');
+  // The base's own policy (a fixture name, so a label can only come from here, not the host).
+  await mkdir(join(base, 'etc/selinux/fixturepol/contexts/files'), { recursive: true });
+  await writeFile(join(base, 'etc/selinux/config'), 'SELINUX=enforcing\nSELINUXTYPE=fixturepol\n');
+  await writeFile(join(base, 'etc/selinux/fixturepol/contexts/files/file_contexts'), '/usr(/.*)?\tsystem_u:object_r:fixture_usr_t:s0\n/usr/bin(/.*)?\tsystem_u:object_r:fixture_bin_t:s0\n');
 }, 120_000);
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -118,6 +122,11 @@ describe('compose with sysext', () => {
     expect(await readFile(join(x, 'usr/lib/extension-release.d/extension-release.greeter'), 'utf8')).toBe('ID=fixture\nVERSION_ID=40\nSYSEXT_LEVEL=1.2\nARCHITECTURE=x86-64\n');
     expect(await readFile(join(x, 'usr/bin/greeter'), 'utf8')).toBe('greeter');
     expect(await readFile(join(x, 'usr/share/greeter/words'), 'utf8')).toBe('hi\n');
+    // Labels from the base's file_contexts: xattrs on the inodes (fsck.erofs 1.5 does not extract them).
+    expect((await run('dump.erofs', ['--path=/usr/bin/greeter', image])).stdout).toMatch(/Xattr size: [1-9]/);
+    const bytes = await readFile(image);
+    expect(bytes.includes('system_u:object_r:fixture_bin_t:s0')).toBe(true);
+    expect(bytes.includes('system_u:object_r:fixture_usr_t:s0')).toBe(true);
     // base-lib is the base's: not in the image.
     expect((await readdir(join(x, 'usr'))).sort()).toEqual(['bin', 'lib', 'share']);
   }, 120_000);

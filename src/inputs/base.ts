@@ -261,16 +261,27 @@ export interface ReadOptions {
 /** The base's user and group files (etc, usr/etc and usr/lib, in that order) as `passwd` and `group`. */
 export const accountsDir = (root: string): string => join(root, '..', 'accounts');
 
-/** Owners of packaged files are names: the system extension stage maps them with the base's ids. */
+/**
+ * Owners of packaged files are names: the system extension stage maps them with the base's ids,
+ * and labels its images with the base's own SELinux file_contexts (not the host's).
+ */
 async function copyAccounts(tree: Tree, dest: string): Promise<void> {
   await mkdir(dest, { recursive: true });
-  for (const name of ['passwd', 'group']) {
-    const parts = await Promise.all(['etc', 'usr/etc', 'usr/lib'].map(async (dir) => {
-      const found = await resolveInTree(`${dir}/${name}`, tree.lstat).catch(() => undefined);
+  const readFirst = async (paths: string[]) => {
+    const texts = await Promise.all(paths.map(async (rel) => {
+      const found = await resolveInTree(rel, tree.lstat).catch(() => undefined);
       return found?.type === 'file' ? tree.read(found.path).catch(() => '') : '';
     }));
+    return texts;
+  };
+  for (const name of ['passwd', 'group']) {
+    const parts = await readFirst(['etc', 'usr/etc', 'usr/lib'].map((dir) => `${dir}/${name}`));
     await writeFile(join(dest, name), parts.map((p) => (p && !p.endsWith('\n') ? `${p}\n` : p)).join(''));
   }
+  const config = (await readFirst(['etc/selinux/config', 'usr/etc/selinux/config'])).find(Boolean) ?? '';
+  const policy = /^SELINUXTYPE=([A-Za-z0-9_-]+)\s*$/m.exec(config)?.[1] ?? 'targeted';
+  const contexts = (await readFirst(['etc', 'usr/etc'].map((dir) => `${dir}/selinux/${policy}/contexts/files/file_contexts`))).find(Boolean);
+  if (contexts) await writeFile(join(dest, 'file_contexts'), contexts);
 }
 
 /** os-release, packages and a private copy of the rpmdb at `<workDir>/root` + PRIVATE_DBPATH. */

@@ -40,6 +40,8 @@ export interface SysextRequest {
   baseFiles: ReadonlyMap<string, BaseFile>;
   /** Finding classes that refuse the image instead of being listed. */
   strict: readonly FindingClass[];
+  /** The base's SELinux file_contexts: the image's labels (EROFS only). */
+  fileContexts?: string;
   /** Use fakeroot even as root (tests: both ways must give the same bytes). */
   fakeroot?: boolean;
 }
@@ -168,7 +170,7 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
   await rm(file, { force: true });
   const epoch = String(req.epoch);
   const mkfs = req.format === 'erofs'
-    ? ['mkfs.erofs', '--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), file, tree]
+    ? ['mkfs.erofs', '--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), ...(req.fileContexts ? [`--file-contexts=${req.fileContexts}`] : []), file, tree]
     : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(needsPrivilege ? [] : ['-all-root'])];
   if (!needsPrivilege) await run(mkfs[0]!, mkfs.slice(1));
   else if (process.getuid?.() === 0 && !req.fakeroot) {

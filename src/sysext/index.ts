@@ -1,6 +1,6 @@
 // The sysext stage: after the repo is staged, one image per os-extension from its own closure,
 // written into the staged architecture directory so it is committed (or discarded) with it.
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
 import type { BaseInfo } from '../inputs/base.js';
@@ -64,6 +64,9 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
   const byNevra = new Map(fetched.map((p) => [p.nevra, p]));
   const declared = new Map(config.extensions.map((e) => [e.name, e]));
   const ids = await readBaseIds(accountsDir(base.root));
+  const contexts = join(accountsDir(base.root), 'file_contexts');
+  const fileContexts = (await stat(contexts).catch(() => undefined))?.isFile() ? contexts : undefined;
+  if (fileContexts && (options.format ?? 'erofs') === 'squashfs') log.warn('squashfs images carry no SELinux labels (mksquashfs cannot read file_contexts): use erofs for labelled images');
   const baseFiles = wanted.length > 0 ? parseBaseFiles(await queryInstalledFormat(base.root, PRIVATE_DBPATH, BASE_FILES_FORMAT)) : new Map();
   const format = options.format ?? 'erofs';
   const problems: ComposeProblem[] = [];
@@ -93,6 +96,7 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
         workDir: join(workDir, e.name),
         baseFiles,
         strict: options.strict ?? [],
+        ...(fileContexts && format === 'erofs' && { fileContexts }),
       }));
     } catch (err) {
       if (err instanceof ComposeError) problems.push(...err.problems);
