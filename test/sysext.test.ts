@@ -11,6 +11,7 @@ import { run } from '../src/tools/exec.js';
 import { makeRootfs } from './fixtures/base.js';
 import { buildRpms, createRepo, type FixturePackage } from './fixtures/rpms.js';
 import { parseSysext } from '../src/sysext/options.js';
+import { buildImage } from '../src/publish/oci-image.js';
 import { checkSchema, type Schema } from '../src/metadata/schema-check.js';
 
 const PACKAGES: FixturePackage[] = [
@@ -127,6 +128,21 @@ describe('compose with sysext', () => {
     const bytes = await readFile(image);
     expect(bytes.includes('system_u:object_r:fixture_bin_t:s0')).toBe(true);
     expect(bytes.includes('system_u:object_r:fixture_usr_t:s0')).toBe(true);
+    // With upload: oci, the images ride along in the repository layer.
+    const built = await buildImage(arch, { workDir: dir });
+    const blobs = join(built.layout, 'blobs', 'sha256');
+    const listing: string[] = [];
+    for (const blob of await readdir(blobs)) {
+      const list = await run('tar', ['-tzf', join(blobs, blob)], { allowFailure: true });
+      if (list.exitCode === 0) listing.push(...list.stdout.split('\n'));
+    }
+    expect(listing).toEqual(expect.arrayContaining([
+      'usr/share/rpm-ostree/extensions/sysext/greeter-2.1-3-40-x86_64.raw',
+      'usr/share/rpm-ostree/extensions/sysext/greeter-2.1-3-40-x86_64.raw.json',
+      'usr/share/rpm-ostree/extensions/sysext/SHA256SUMS',
+      'usr/share/rpm-ostree/extensions/sysext/greeter.transfer',
+    ]));
+    await rm(built.layout, { recursive: true, force: true });
     // base-lib is the base's: not in the image.
     expect((await readdir(join(x, 'usr'))).sort()).toEqual(['bin', 'lib', 'share']);
   }, 120_000);
