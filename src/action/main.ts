@@ -185,7 +185,10 @@ export async function run(): Promise<void> {
       waitLock: booleanInput('wait-lock', false),
       allowEmpty: booleanInput('allow-empty', false),
       ...(() => {
-        const sysext = parseSysext(core.getInput('sysext') || undefined, core.getInput('sysext-format') || undefined, 'sysext', core.getInput('sysext-url') || undefined, core.getInput('sysext-strict') || undefined);
+        const sysext = parseSysext(core.getInput('sysext') || undefined, core.getInput('sysext-format') || undefined, 'sysext', core.getInput('sysext-url') || undefined, core.getInput('sysext-strict') || undefined, {
+          ...(core.getInput('sysext-compression') && { compression: core.getInput('sysext-compression') }),
+          ...(booleanInput('sysext-any-id', false) && { anyId: true }),
+        });
         return sysext ? { sysext } : {};
       })(),
       log: actionLogger,

@@ -22,7 +22,7 @@ export const USAGE = `Usage:
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
       [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty]
       [--sysext[=NAME,...]] [--sysext-format erofs|squashfs] [--sysext-url URL]
-      [--sysext-strict CLASS,...] --output DIR [--json]
+      [--sysext-strict CLASS,...] [--sysext-compression ALGO] [--sysext-any-id] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
   compose-extensions validate --depsolve --config FILE (BASE as for compose)
       [the compose options but --output, --previous-state and --allow-empty] [--json]
@@ -95,6 +95,9 @@ Options:
   --sysext-strict CLASS,...  make these findings errors instead of warnings: shadow (a file the
                          base has, identical), scriptlet (not run), sysusers (usr/lib/sysusers.d),
                          kmod (kernel modules; depmod cannot run)
+  --sysext-compression ALGO  erofs: lz4, lz4hc (default: none); squashfs: gzip (default), xz,
+                         zstd, lzo, lz4
+  --sysext-any-id        ID=_any in extension-release instead of the base's ID and VERSION_ID
   --sysext-url URL       where hosts download the images (\${arch} replaced): the Source Path of
                          the systemd-sysupdate transfer file written per extension
   --json                 print the result as JSON on stdout
@@ -166,6 +169,8 @@ function parse(argv: string[]) {
         'sysext-format': { type: 'string' },
         'sysext-url': { type: 'string' },
         'sysext-strict': { type: 'string' },
+        'sysext-compression': { type: 'string' },
+        'sysext-any-id': { type: 'boolean' },
         'base-image': { type: 'string' },
         'base-sha256': { type: 'string' },
         'base-authfile': { type: 'string' },
@@ -270,7 +275,10 @@ function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): C
     strictCrossArch: Boolean(values['strict-cross-arch']),
     waitLock: Boolean(values['wait-lock']),
     allowEmpty: Boolean(values['allow-empty']),
-    ...optional('sysext', parseSysext(values.sysext, values['sysext-format'], '--sysext', values['sysext-url'], values['sysext-strict'])),
+    ...optional('sysext', parseSysext(values.sysext, values['sysext-format'], '--sysext', values['sysext-url'], values['sysext-strict'], {
+      ...(values['sysext-compression'] && { compression: values['sysext-compression'] }),
+      ...(values['sysext-any-id'] && { anyId: true }),
+    })),
     log: cliLogger(io),
   };
 }

@@ -179,6 +179,30 @@ describe('buildSysext (real rpmbuild, rpm2archive, mkfs.erofs, fsck.erofs)', () 
     expect(await readFile(join(x, 'usr/lib/extension-release.d/extension-release.words'), 'utf8')).toBe('ID=fedora\nVERSION_ID=41\n');
   }, 60_000);
 
+  test('compression, ID=_any, and squashfs bytes are reproducible too', async () => {
+    const z = await buildSysext(request('z1', ['hello', 'hello-data'], { compression: 'lz4hc', anyId: true }));
+    expect(z.extensionRelease).toBe('ID=_any\nARCHITECTURE=x86-64\n');
+    const plain = await buildSysext(request('z2', ['hello', 'hello-data']));
+    expect((await lstat(z.file)).size).toBeLessThanOrEqual((await lstat(plain.file)).size);
+    // lz4's 0padding feature is set only on a compressed image; the UUID is the fixed one.
+    const sb = (f: string) => run('dump.erofs', ['-s', f]).then((r) => r.stdout);
+    expect(await sb(z.file)).toMatch(/Filesystem features: +sb_csum mtime 0padding/);
+    expect(await sb(plain.file)).not.toMatch(/0padding/);
+    const uuid = (text: string) => /Filesystem UUID: +(\S+)/.exec(text)?.[1];
+    expect(uuid(await sb(z.file))).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(uuid(await sb(z.file))).toBe(uuid(await sb(plain.file)));
+    const x = join(dir, 'z1', 'x');
+    await run('fsck.erofs', [`--extract=${x}`, z.file]);
+    expect(await readFile(join(x, 'usr/bin/hello'), 'utf8')).toBe('#!/bin/sh\necho hello\n');
+    const sq1 = await buildSysext(request('q1', ['hello', 'hello-data'], { format: 'squashfs', compression: 'xz' }));
+    await new Promise((r) => setTimeout(r, 1100));
+    const sq2 = await buildSysext(request('q2', ['hello-data', 'hello'], { format: 'squashfs', compression: 'xz' }));
+    expect(sq2.sha256).toBe(sq1.sha256);
+    const listing = await run('unsquashfs', ['-lln', sq1.file]);
+    expect(listing.stdout).toMatch(/-rwsr-xr-x 0\/0 +4 \d{4}-\d\d-\d\d \d\d:\d\d squashfs-root\/usr\/bin\/hello-suid/);
+    expect(listing.stdout).toMatch(/-rw-r----- 990\/991 +6 .* squashfs-root\/usr\/share\/hello\/secret/);
+  }, 60_000);
+
   test('each refusal names the package and the file', async () => {
     expect(await refusal(request('v', ['bad-var'], { name: 'bad' }))).toEqual([
       'bad on x86_64: bad-var-1.0-1.x86_64: /var/lib/bad/state is outside /usr and /opt: a system extension cannot ship it',

@@ -30,6 +30,10 @@ export interface SysextRequest {
   users: Map<string, number>;
   groups: Map<string, number>;
   format: SysextFormat;
+  /** mkfs.erofs -z (lz4, lz4hc) or mksquashfs -comp (gzip, xz, zstd, lzo, lz4); default: none for erofs, gzip for squashfs. */
+  compression?: string;
+  /** `ID=_any` in extension-release: the image fits every distribution. */
+  anyId?: boolean;
   /** Every timestamp in the image. */
   epoch: number;
   /** Where the image goes. */
@@ -144,7 +148,7 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
     else await rename(join(payloads, String(index.get(f.nevra)), '.' + f.path), dest);
   }
   // The release file names the extension; systemd refuses an image whose name disagrees.
-  const release = extensionRelease({ osRelease: req.osRelease, architecture: sysextArchitecture(req.arch, req.packages.map((p) => p.arch)) });
+  const release = extensionRelease({ osRelease: req.osRelease, ...(req.anyId && { anyId: true }), architecture: sysextArchitecture(req.arch, req.packages.map((p) => p.arch)) });
   const releaseDir = join(tree, 'usr/lib/extension-release.d');
   await mkdir(releaseDir, { recursive: true, mode: 0o755 });
   await writeFile(join(releaseDir, `extension-release.${req.name}`), release, { mode: 0o644 });
@@ -170,8 +174,8 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
   await rm(file, { force: true });
   const epoch = String(req.epoch);
   const mkfs = req.format === 'erofs'
-    ? ['mkfs.erofs', '--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), ...(req.fileContexts ? [`--file-contexts=${req.fileContexts}`] : []), file, tree]
-    : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(needsPrivilege ? [] : ['-all-root'])];
+    ? ['mkfs.erofs', '--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), ...(req.fileContexts ? [`--file-contexts=${req.fileContexts}`] : []), ...(req.compression ? [`-z${req.compression}`] : []), file, tree]
+    : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(req.compression ? ['-comp', req.compression] : []), ...(needsPrivilege ? [] : ['-all-root'])];
   if (!needsPrivilege) await run(mkfs[0]!, mkfs.slice(1));
   else if (process.getuid?.() === 0 && !req.fakeroot) {
     await applyAttributes(attributes);

@@ -20,6 +20,9 @@ export interface SysextOptions {
   /** true: every os-extension; a list: those extensions. */
   extensions: true | string[];
   format?: SysextFormat;
+  compression?: string;
+  /** `ID=_any` instead of the base's ID and VERSION_ID. */
+  anyId?: boolean;
   /** Finding classes (shadow, scriptlet, sysusers, kmod) that refuse an image instead of being listed. */
   strict?: FindingClass[];
   /** Where a host downloads the images from (`${arch}` replaced), for the sysupdate transfer files. */
@@ -97,6 +100,8 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
         baseFiles,
         strict: options.strict ?? [],
         ...(fileContexts && format === 'erofs' && { fileContexts }),
+        ...(options.compression && { compression: options.compression }),
+        ...(options.anyId && { anyId: true }),
       }));
     } catch (err) {
       if (err instanceof ComposeError) problems.push(...err.problems);

@@ -12,6 +12,8 @@ test('sysext values', () => {
   expect(() => parseSysext('true', undefined, '--sysext', 'ftp://h')).toThrow(new UsageError('--sysext-url must be an http(s) URL, not "ftp://h"'));
   expect(parseSysext('true', undefined, 'sysext', undefined, 'scriptlet,\nkmod')).toEqual({ extensions: true, strict: ['scriptlet', 'kmod'] });
   expect(() => parseSysext('true', undefined, '--sysext', undefined, 'shadow,scripts')).toThrow(new UsageError('--sysext-strict takes shadow, scriptlet, sysusers, kmod, not "scripts"'));
+  expect(parseSysext('true', 'squashfs', 'sysext', undefined, undefined, { compression: 'zstd', anyId: true })).toEqual({ extensions: true, format: 'squashfs', compression: 'zstd', anyId: true });
+  expect(() => parseSysext('true', undefined, '--sysext', undefined, undefined, { compression: 'zstd' })).toThrow(new UsageError('--sysext-compression for erofs must be one of lz4, lz4hc, not "zstd"'));
   expect(() => parseSysext('true', 'zip', '--sysext')).toThrow(new UsageError('--sysext-format must be one of erofs, squashfs, not "zip"'));
 });
 
