@@ -22,6 +22,8 @@ const HELLO: FixturePackage = {
     { path: '/usr/share/hello', dir: true, mode: '0750', user: 'hellouser', group: 'hellogrp' },
     { path: '/usr/share/hello/secret', content: 'secret', mode: '0640', user: 'hellouser', group: 'hellogrp' },
     { path: '/etc/hello.conf', content: 'greeting=hi\n', mode: '0644', config: true },
+    { path: '/usr/share/hello-ro', dir: true, mode: '0555' },
+    { path: '/usr/share/hello-ro/file', content: 'ro', mode: '0444' },
   ],
 };
 const DATA: FixturePackage = { name: 'hello-data', version: '1.0', release: '1', noarch: true, entries: [{ path: '/usr/share/hello-data/words', content: 'hi\n' }] };
@@ -51,6 +53,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  // Extracted trees keep the image's read-only directories: a non-root run could not remove them.
+  await run('chmod', ['-R', 'u+rwX', dir]);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -147,6 +151,8 @@ describe('buildSysext (real rpmbuild, rpm2archive, mkfs.erofs, fsck.erofs)', () 
     expect(await st('usr/bin/hello-suid')).toEqual({ mode: '104755', uid: 0, gid: 0 });
     expect(await st('usr/share/hello')).toEqual({ mode: '40750', uid: 990, gid: 991 });
     expect(await st('usr/share/hello/secret')).toEqual({ mode: '100640', uid: 990, gid: 991 });
+    expect(await st('usr/share/hello-ro')).toEqual({ mode: '40555', uid: 0, gid: 0 });
+    expect(await st('usr/share/hello-ro/file')).toEqual({ mode: '100444', uid: 0, gid: 0 });
     expect(await readFile(join(x, 'usr/etc/hello.conf'), 'utf8')).toBe('greeting=hi\n');
     expect(await readFile(join(x, 'usr/share/hello-data/words'), 'utf8')).toBe('hi\n');
     expect(await readFile(join(x, 'usr/lib/extension-release.d/extension-release.hello'), 'utf8')).toBe('ID=fedora\nVERSION_ID=41\nARCHITECTURE=x86-64\n');

@@ -132,6 +132,9 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
     const tar = join(payloads, `${i}.tar`);
     await run('rpm2archive', ['-n', '-'], { inputFile: p.file, stdout: { file: tar } });
     await run('tar', ['-x', '-f', tar, '-C', dir, '--no-same-owner', '--delay-directory-restore']);
+    // A read-only packaged directory (0555) would keep its files from moving into the tree; the
+    // header's modes are applied there afterwards.
+    await run('chmod', ['-R', 'u+rwX', dir]);
   }
   const index = new Map(req.packages.map((p, i) => [p.nevra, i]));
   // Sorted so that parents exist before children and the result never depends on header order.
@@ -173,9 +176,12 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
   const file = join(req.outDir, imageName(req.name, req.version, req.osRelease['VERSION_ID'] ?? '', req.arch));
   await rm(file, { force: true });
   const epoch = String(req.epoch);
+  // Extended attributes come from the header only (capabilities) or the base's file_contexts: the
+  // build host's own (its SELinux labels on the scratch tree) must not reach the image.
+  const capabilities = placed.some(({ f }) => f.caps !== '');
   const mkfs = req.format === 'erofs'
-    ? ['mkfs.erofs', '--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), ...(req.fileContexts ? [`--file-contexts=${req.fileContexts}`] : []), ...(req.compression ? [`-z${req.compression}`] : []), file, tree]
-    : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(req.compression ? ['-comp', req.compression] : []), ...(needsPrivilege ? [] : ['-all-root'])];
+    ? ['mkfs.erofs', '--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), ...(capabilities || req.fileContexts ? [] : ['-x-1']), ...(req.fileContexts ? [`--file-contexts=${req.fileContexts}`] : []), ...(req.compression ? [`-z${req.compression}`] : []), file, tree]
+    : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(req.compression ? ['-comp', req.compression] : []), ...(capabilities ? [] : ['-no-xattrs']), ...(needsPrivilege ? [] : ['-all-root'])];
   if (!needsPrivilege) await run(mkfs[0]!, mkfs.slice(1));
   else if (process.getuid?.() === 0 && !req.fakeroot) {
     await applyAttributes(attributes);
