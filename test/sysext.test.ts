@@ -12,6 +12,7 @@ import { makeRootfs } from './fixtures/base.js';
 import { buildRpms, createRepo, type FixturePackage } from './fixtures/rpms.js';
 import { parseSysext } from '../src/sysext/options.js';
 import { buildImage } from '../src/publish/oci-image.js';
+import { main } from '../src/cli/main.js';
 import { checkSchema, type Schema } from '../src/metadata/schema-check.js';
 
 const PACKAGES: FixturePackage[] = [
@@ -196,4 +197,18 @@ describe('compose with sysext', () => {
       `sysext: "nope" is not an extension of ${opts.config}`,
     ]);
   }, 60_000);
+
+  test('CLI: a bare --sysext builds every os-extension; bad values exit 2 with the message', async () => {
+    const cli = async (...args: string[]) => {
+      const err: string[] = [];
+      const code = await main(args, { out: () => {}, err: (t) => err.push(t) });
+      return { code, err: err.join('\n') };
+    };
+    const opts = await options('repos: [local]\nextensions:\n  greeter:\n    packages: [greeter]\n');
+    const common = ['compose', '--config', opts.config, '--rootfs', base, '--arch', 'x86_64', '--repo', `local=${repo}`, '--cache-dir', opts.cacheDir, '--output', opts.output];
+    expect(await cli(...common, '--sysext', '--sysext-format', 'zip')).toEqual({ code: 2, err: 'error: --sysext-format must be one of erofs, squashfs, not "zip"\nRun \'compose-extensions --help\' for usage.' });
+    expect(await cli(...common, '--sysext=nope')).toEqual({ code: 2, err: `error: sysext: "nope" is not an extension of ${opts.config}\nRun 'compose-extensions --help' for usage.` });
+    expect((await cli(...common, '--sysext')).code).toBe(0);
+    expect((await readdir(join(opts.output, 'x86_64', 'sysext'))).sort()).toEqual(['SHA256SUMS', 'greeter-2.1-3-40-x86_64.raw', 'greeter-2.1-3-40-x86_64.raw.json', 'greeter.transfer']);
+  }, 120_000);
 });
