@@ -39,7 +39,7 @@ beforeAll(async () => {
     { name: 'bad-user', entries: [{ path: '/usr/share/bad', content: 'x', user: 'nobody-here' }] },
     {
       name: 'needy',
-      post: 'echo configured',
+      post: 'echo configured\n/usr/sbin/update-alternatives --install /usr/bin/needy needy /usr/libexec/needy 10 || :',
       entries: [
         { path: '/usr/lib/sysusers.d/needy.conf', content: 'u needy - -\n' },
         { path: '/usr/lib/modules/6.1.0/extra/needy.ko.xz', content: 'module' },
@@ -121,10 +121,12 @@ describe('checks against the base', () => {
       { class: 'sysusers', severity: 'warning', message: 'needy-1.0-1.x86_64: /usr/lib/sysusers.d/needy.conf declares users or groups: systemd-sysusers must run on the host' },
       { class: 'shadow', severity: 'warning', message: 'needy-1.0-1.x86_64: /usr/share/needy/same is also in the base, identical' },
       { class: 'scriptlet', severity: 'warning', message: 'needy-1.0-1.x86_64: has post scriptlets, which are not run' },
+      { class: 'scriptlet', severity: 'warning', message: 'needy-1.0-1.x86_64: a scriptlet calls alternatives: the links it would make are not in the image' },
     ]);
     expect(await refusal(request('s3', ['needy'], { name: 'needy', version: '1.0-1', baseFiles: same, strict: ['scriptlet', 'kmod'] }))).toEqual([
       'needy on x86_64: needy-1.0-1.x86_64: /usr/lib/modules/6.1.0/extra/needy.ko.xz is a kernel module: depmod cannot run for it inside an extension',
       'needy on x86_64: needy-1.0-1.x86_64: has post scriptlets, which are not run',
+      'needy on x86_64: needy-1.0-1.x86_64: a scriptlet calls alternatives: the links it would make are not in the image',
     ]);
   }, 60_000);
 });

@@ -47,7 +47,9 @@ export function checkAgainstBase(
     if (KMOD.test(f.path)) add('kmod', 'warning', `${f.nevra}: ${f.path} is a kernel module: depmod cannot run for it inside an extension`);
   }
   for (const [nevra, kinds] of [...scripts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    if (kinds.length > 0) add('scriptlet', 'warning', `${nevra}: has ${kinds.join(', ')} scriptlets, which are not run`);
+    const scripts = kinds.filter((k) => k !== 'alternatives');
+    if (scripts.length > 0) add('scriptlet', 'warning', `${nevra}: has ${scripts.join(', ')} scriptlets, which are not run`);
+    if (kinds.includes('alternatives')) add('scriptlet', 'warning', `${nevra}: a scriptlet calls alternatives: the links it would make are not in the image`);
   }
   return out;
 }
@@ -66,16 +68,30 @@ export function parseBaseFiles(text: string): Map<string, BaseFile> {
   return files;
 }
 
-/** One line per package: its NEVRA, then the scriptlet kinds its header has. */
-export const SCRIPTS_FORMAT =
-  '%{=NEVRA}\\t%|PRETRANS?{pretrans }|%|PREIN?{pre }|%|POSTIN?{post }|%|POSTTRANS?{posttrans }|%|PREUN?{preun }|%|POSTUN?{postun }|%|TRIGGERSCRIPTS?{trigger }|%|FILETRIGGERSCRIPTS?{file-trigger }|%|TRANSFILETRIGGERSCRIPTS?{transaction-file-trigger }|\\n';
+// Scriptlet bodies can hold tabs and newlines: fields and records are split by ASCII unit and
+// record separators, which shell scripts do not contain.
+const US = '\u001f';
+const RS = '\u001e';
+const BODIES = [['pretrans', 'PRETRANS'], ['pre', 'PREIN'], ['post', 'POSTIN'], ['posttrans', 'POSTTRANS'], ['preun', 'PREUN'], ['postun', 'POSTUN']] as const;
+const TRIGGERS = [['trigger', 'TRIGGERSCRIPTS'], ['file-trigger', 'FILETRIGGERSCRIPTS'], ['transaction-file-trigger', 'TRANSFILETRIGGERSCRIPTS']] as const;
 
+/** Per package: NEVRA, each scriptlet body (`(none)` when absent), then which trigger kinds exist. */
+export const SCRIPTS_FORMAT =
+  `%{=NEVRA}${BODIES.map(([, tag]) => `${US}%{${tag}}`).join('')}${TRIGGERS.map(([kind, tag]) => `${US}%|${tag}?{${kind}}|`).join('')}${RS}`;
+
+/** nevra → the scriptlet kinds it has, `alternatives` added when a body calls it. */
 export function parseScripts(text: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const [nevra, kinds] = line.split('\t');
-    out.set(nevra!, (kinds ?? '').split(' ').filter(Boolean));
+  for (const record of text.split(RS)) {
+    const fields = record.replace(/^\n/, '').split(US);
+    if (fields.length < 1 + BODIES.length) continue;
+    const [nevra, ...rest] = fields;
+    const bodies = rest.slice(0, BODIES.length);
+    const kinds: string[] = BODIES.filter((_, i) => bodies[i] !== '(none)' && bodies[i] !== '').map(([kind]) => kind);
+    kinds.push(...rest.slice(BODIES.length).filter(Boolean));
+    // alternatives(8) links are made by a scriptlet: an extension ships none of them.
+    if (bodies.some((b) => b !== '(none)' && /\b(update-)?alternatives\b/.test(b!))) kinds.push('alternatives');
+    out.set(nevra!, kinds);
   }
   return out;
 }
