@@ -11,6 +11,7 @@ import { ComposeError, type ComposeProblem } from '../errors.js';
 import { run } from '../tools/exec.js';
 import { buildSysext, readBaseIds, type BuiltSysext, type SysextFormat } from './build.js';
 import { selectVersion } from './version.js';
+import { unsafeNamePart } from './layout.js';
 import { sidecarJson, transferFile } from './publish-files.js';
 import { BASE_FILES_FORMAT, parseBaseFiles, type FindingClass } from './checks.js';
 import { accountsDir, PRIVATE_DBPATH } from '../inputs/base.js';
@@ -79,6 +80,12 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
     const version = selectVersion(e.name, declared.get(e.name)?.versionPackage, e.requested, closure);
     if ('error' in version) {
       problems.push({ arch, extension: e.name, message: version.error });
+      continue;
+    }
+    // Names come from extensions.yaml and the base's os-release: they must not leave sysext/.
+    const unsafe = unsafeNamePart({ 'extension name': e.name, version: version.evr.replace(/:/g, '_'), "base's VERSION_ID": base.osRelease['VERSION_ID'] ?? '' });
+    if (unsafe) {
+      problems.push({ arch, extension: e.name, message: unsafe });
       continue;
     }
     if (closure.length === 0) {

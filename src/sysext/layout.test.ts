@@ -1,4 +1,4 @@
-import { extensionRelease, imageName, parseHeaderFiles, parseIds, place, sysextArchitecture, type HeaderFile } from './layout.js';
+import { unsafeNamePart, extensionRelease, imageName, parseHeaderFiles, parseIds, place, sysextArchitecture, type HeaderFile } from './layout.js';
 
 const file = (path: string, extra: Partial<HeaderFile> = {}): HeaderFile => ({
   nevra: 'p-1-1.x86_64', path, mode: 0o100644, user: 'root', group: 'root', flags: 0, caps: '', linkTo: '', digest: '', ...extra,
@@ -43,4 +43,11 @@ test('header lines and id files parse', () => {
     { nevra: 'p-1-1.noarch', path: '/usr/x', mode: 33188, user: 'root', group: 'root', flags: 0, caps: '', linkTo: '', digest: '' },
   ]);
   expect([...parseIds('root:x:0:0::/root:/bin/sh\nfoo:x:990:990::/:/sbin/nologin\n')]).toEqual([['root', 0], ['foo', 990]]);
+});
+
+test('names that would leave sysext/ or confuse a pattern are refused', () => {
+  expect(unsafeNamePart({ 'extension name': 'usbguard', version: '1_1.2-3.fc41', "base's VERSION_ID": '41' })).toBeUndefined();
+  expect(unsafeNamePart({ 'extension name': '../evil' })).toBe('the extension name "../evil" cannot be part of a system extension image name (letters, digits and ._+~^- only)');
+  expect(unsafeNamePart({ "base's VERSION_ID": '' })).toBe('the base\'s VERSION_ID "" cannot be part of a system extension image name (letters, digits and ._+~^- only)');
+  expect(unsafeNamePart({ version: 'a..b' })).toMatch(/^the version "a..b" cannot/);
 });

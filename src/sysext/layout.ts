@@ -70,6 +70,19 @@ export function extensionRelease(r: ReleaseFields): string {
   return lines.join('\n') + '\n';
 }
 
+/** What may go into an image's file name: no `/`, no `..`, nothing a sysupdate pattern misreads. */
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+~^-]*$/;
+
+/** Why the parts of an image name cannot make a file name, or undefined. */
+export function unsafeNamePart(parts: Record<string, string>): string | undefined {
+  for (const [what, value] of Object.entries(parts)) {
+    if (!SAFE_NAME.test(value) || value.includes('..')) {
+      return `the ${what} ${JSON.stringify(value)} cannot be part of a system extension image name (letters, digits and ._+~^- only)`;
+    }
+  }
+  return undefined;
+}
+
 /** `<name>-<version>-<VERSION_ID>-<arch>.raw`; `:` of an epoch becomes `_` (sysupdate patterns). */
 export function imageName(name: string, version: string, versionId: string, arch: string): string {
   return `${name}-${version.replace(/:/g, '_')}-${versionId}-${arch}.raw`;
