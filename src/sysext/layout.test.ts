@@ -15,6 +15,9 @@ describe('place', () => {
     expect(place(file('/etc/x.conf'))).toEqual({ error: 'p-1-1.x86_64: /etc/x.conf is in /etc but not marked %config: a system extension only ships /usr and /opt' });
     expect(place(file('/var/log/x', { flags: 64 }))).toEqual({ skip: true });
   });
+  test('an os-release is refused', () => {
+    expect(place(file('/usr/lib/os-release'))).toEqual({ error: "p-1-1.x86_64: /usr/lib/os-release would replace the host's os-release: a system extension must not ship one" });
+  });
   test('anything else is refused with the package', () => {
     expect(place(file('/run/x'))).toEqual({ error: 'p-1-1.x86_64: /run/x is outside /usr and /opt: a system extension cannot ship it' });
     expect(place(file('/boot/vmlinuz'))).toEqual({ error: 'p-1-1.x86_64: /boot/vmlinuz is outside /usr and /opt: a system extension cannot ship it' });

@@ -37,6 +37,8 @@ export type Placement = { target: string } | { skip: true } | { error: string };
 export function place(f: HeaderFile): Placement {
   if (f.flags & RPMFILE_GHOST) return { skip: true };
   const p = f.path;
+  // systemd-sysext merges /usr over the host's: an os-release there would replace the host's.
+  if (p === '/usr/lib/os-release' || p === '/etc/os-release') return { error: `${f.nevra}: ${p} would replace the host's os-release: a system extension must not ship one` };
   if (p === '/usr' || p.startsWith('/usr/') || p === '/opt' || p.startsWith('/opt/')) return { target: p.slice(1) };
   // Directories above the shipped trees (`/etc` itself) are the base's, not ours to ship.
   if (fileType(f.mode) === 'dir' && (p === '/etc' || p === '/')) return { skip: true };
