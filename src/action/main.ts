@@ -163,6 +163,10 @@ export async function run(): Promise<void> {
         ...(mode === 'compose' ? [REQUIREMENTS.createrepo] : []),
         ...(base.kind === 'ostree' ? [REQUIREMENTS.ostree] : []),
         ...(pushing || base.kind === 'image' ? [REQUIREMENTS.skopeo] : []),
+        ...(mode === 'compose' && !['', 'false'].includes(core.getInput('sysext').trim())
+          // fakeroot and setcap only matter for non-root owners and capabilities: checked where used.
+          ? [core.getInput('sysext-format') === 'squashfs' ? REQUIREMENTS.squashfs : REQUIREMENTS.erofs, REQUIREMENTS.rpm2archive]
+          : []),
       ],
       (m) => core.info(m),
     );
