@@ -194,7 +194,7 @@ describe('buildSysext (real rpmbuild, rpm2archive, mkfs.erofs, fsck.erofs)', () 
     expect((await lstat(z.file)).size).toBeLessThanOrEqual((await lstat(plain.file)).size);
     // lz4's 0padding feature is set only on a compressed image; the UUID is the fixed one.
     const sb = (f: string) => run('dump.erofs', ['-s', f]).then((r) => r.stdout);
-    expect(await sb(z.file)).toMatch(/Filesystem features: +sb_csum mtime 0padding/);
+    expect(await sb(z.file)).toMatch(/Filesystem features: .*0padding/);
     expect(await sb(plain.file)).not.toMatch(/0padding/);
     const uuid = (text: string) => /Filesystem UUID: +(\S+)/.exec(text)?.[1];
     expect(uuid(await sb(z.file))).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/);
