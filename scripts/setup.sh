@@ -13,6 +13,13 @@ missing=()
 for tool in rpm rpmbuild rpmsign createrepo_c ostree gpg dnf skopeo zstd curl openssl; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+# mkfs.erofs, fsck.erofs, mksquashfs, unsquashfs, setcap and fakeroot (owners and capabilities
+# without root): system extension images (src/sysext/).
+command -v rpm2archive >/dev/null 2>&1 || missing+=(rpm2cpio)
+command -v mkfs.erofs >/dev/null 2>&1 || missing+=(erofs-utils)
+command -v mksquashfs >/dev/null 2>&1 || missing+=(squashfs-tools)
+command -v setcap >/dev/null 2>&1 || missing+=(setcap)
+command -v fakeroot >/dev/null 2>&1 || missing+=(fakeroot)
 command -v docker-registry >/dev/null 2>&1 || command -v registry >/dev/null 2>&1 || missing+=(docker-registry)
 /usr/bin/python3 -c 'import dnf' 2>/dev/null || missing+=(python3-dnf)
 
@@ -21,9 +28,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo_if_needed apt-get update -qq
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      rpm dnf dnf-plugins-core python3-dnf createrepo-c ostree gnupg skopeo zstd docker-registry curl openssl >/dev/null
+      rpm dnf dnf-plugins-core python3-dnf createrepo-c ostree gnupg skopeo zstd docker-registry curl openssl \
+      rpm2cpio erofs-utils squashfs-tools libcap2-bin fakeroot >/dev/null
   elif command -v dnf >/dev/null 2>&1; then
-    sudo_if_needed dnf install -y -q rpm-build rpm-sign createrepo_c ostree gnupg2 python3-dnf skopeo zstd curl openssl
+    sudo_if_needed dnf install -y -q rpm-build rpm-sign createrepo_c ostree gnupg2 python3-dnf skopeo zstd curl openssl \
+      erofs-utils squashfs-tools libcap fakeroot
     # The registry the tests start: Fedora packages it as docker-distribution (/usr/bin/registry).
     command -v docker-registry >/dev/null 2>&1 || sudo_if_needed dnf install -y -q docker-distribution
   else

@@ -31,6 +31,8 @@ import { readFileHeaders } from './tools/rpm.js';
 import { combinedState, sha256Of, sorted, stateChecksum, type PackageFile } from './metadata/state.js';
 import { limiter, type Limiter } from './tools/limit.js';
 import { GENERATOR } from './version.js';
+import { writeSysexts, type SysextOptions } from './sysext/index.js';
+import { checkSysextNames } from './sysext/options.js';
 import { checkProblems, type ArchExtensions } from './report/checks.js';
 
 export interface Logger {
@@ -87,6 +89,8 @@ export interface ComposeOptions {
   allowEmpty?: boolean;
   /** Which SBOMs to write beside metadata.json (default `spdx`). */
   sbom?: SbomChoice;
+  /** System extension images per os-extension (src/sysext/); off when undefined. */
+  sysext?: SysextOptions;
   log?: Logger;
 }
 
@@ -201,7 +205,8 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
     ...(options.releasever !== undefined && { releasever: options.releasever }),
     weakDeps: options.weakDeps, repos, vars: run.vars, main: run.main,
   });
-  const key = identity && keyOf(identity);
+  // A system extension is checked against the base's rpmdb: a recorded solve has none to read.
+  const key = identity && !options.sysext ? keyOf(identity) : undefined;
   const recorded = key !== undefined ? await findResolved(options.cacheDir, key, (record) => repomdNow(run, record)) : undefined;
   if (recorded) {
     timings['base'] = Date.now() - started;
@@ -211,7 +216,7 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
   }
   solver.start();
 
-  const base: BaseInfo = await run.baseReads(() => readBase(options.base, arch, join(workDir, 'base')));
+  const base: BaseInfo = await run.baseReads(() => readBase(options.base, arch, join(workDir, 'base'), { accounts: Boolean(options.sysext) }));
   timings['base'] = Date.now() - started;
   const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
   if (!releasever) {
@@ -294,7 +299,8 @@ async function writeArch(run: RunContext, r: Resolved, unchanged: (state: string
   const staged = await stageArch(options.output, arch, fetched, { indexing: run.repoBuilds, checksumCache: join(options.cacheDir, 'createrepo') });
   try {
     const files = filesOf(fetched, staged);
-    const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
+    const sysext = options.sysext && (await writeSysexts({ options: options.sysext, config, plan, base, solved, fetched, dir: staged.dir, workDir: join(workDir, 'sysext'), log }));
+    const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint, ...(sysext && { sysext }) });
     await writeJson(staged.dir, 'metadata.json', serializeMetadata(metadata));
     await writeSboms(staged.dir, { plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint }, options.sbom ?? 'spdx');
     const architectures = Object.fromEntries(config.extensions.map((e) => [e.name, e.architectures]));
@@ -392,6 +398,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
   for (const secret of repoSecrets(repos, vars, main)) log.secret?.(secret);
   const unknown = unknownRepoProblems(config, repos);
   if (unknown.length > 0) throw new ConfigError(unknown);
+  if (options.sysext) checkSysextNames(config, options.sysext);
   const writing = options.mode !== 'depsolve';
   if (writing) {
     const usedRepos = [...config.repos, ...config.extensions.flatMap((e) => e.repos)];

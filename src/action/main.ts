@@ -16,6 +16,7 @@ import { selectBase, withBaseRegistry } from '../base/base-spec.js';
 import { secretsToMask } from '../tools/registry-auth.js';
 import { parseLabels, parseUpload, publishComposed, publishMerge, type PublishInputs, type PublishResult } from '../publish/publish.js';
 import { ensureTools, REQUIREMENTS } from '../tools/ensure.js';
+import { parseSysext } from '../sysext/options.js';
 
 /** A list input: one item per line or comma-separated; blank items and `#` comments ignored. */
 export function listInput(name: string): string[] {
@@ -200,6 +201,10 @@ async function resolveExtensions(mode: 'compose' | 'validate', configPath: strin
       ...(mode === 'compose' ? [REQUIREMENTS.createrepo] : []),
       ...(base.kind === 'ostree' ? [REQUIREMENTS.ostree] : []),
       ...(pushing || base.kind === 'image' ? [REQUIREMENTS.skopeo] : []),
+      ...(mode === 'compose' && !['', 'false'].includes(core.getInput('sysext').trim())
+        // fakeroot and setcap only matter for non-root owners and capabilities: checked where used.
+        ? [core.getInput('sysext-format') === 'squashfs' ? REQUIREMENTS.squashfs : REQUIREMENTS.erofs, REQUIREMENTS.rpm2archive]
+        : []),
     ],
     (m) => core.info(m),
   );
@@ -233,6 +238,13 @@ function composeOptions(mode: 'compose' | 'validate', configPath: string, base: 
     waitLock: booleanInput('wait-lock', false),
     allowEmpty: booleanInput('allow-empty', false),
     sbom: sbomChoice(core.getInput('sbom'), 'sbom'),
+    ...(() => {
+      const sysext = parseSysext(core.getInput('sysext') || undefined, core.getInput('sysext-format') || undefined, 'sysext', core.getInput('sysext-url') || undefined, core.getInput('sysext-strict') || undefined, {
+        ...(core.getInput('sysext-compression') && { compression: core.getInput('sysext-compression') }),
+        ...(booleanInput('sysext-any-id', false) && { anyId: true }),
+      });
+      return sysext ? { sysext } : {};
+    })(),
     log: actionLogger,
   };
 }

@@ -8,7 +8,7 @@ import { readImageBase } from './image.js';
 import { readLayers } from './layers.js';
 import { isRemote, prepareBase } from './remote.js';
 import { both, OS_RELEASE_CANDIDATES, readTree, RPMDB_CANDIDATES, type Node, type Tree } from './tree.js';
-import { BaseError, substituteBasearch, type BaseInfo, type BaseSpec } from './types.js';
+import { BaseError, substituteBasearch, type BaseInfo, type BaseSpec, type ReadOptions } from './types.js';
 
 /**
  * An OSTree commit as a Tree. Each ostree run costs a process start and a repo open, so the paths
@@ -106,28 +106,28 @@ export function baseArchError(base: Pick<BaseInfo, 'source' | 'ref'>, arch: stri
  * A base that prepareBase has not seen (a URL, an unpinned image) is prepared here for this
  * architecture alone, without a cache: the engine prepares once per run instead.
  */
-export async function readBase(spec: BaseSpec, arch: string, workDir: string): Promise<BaseInfo> {
-  const base = await readAnyBase(spec, arch, workDir);
+export async function readBase(spec: BaseSpec, arch: string, workDir: string, read: ReadOptions = {}): Promise<BaseInfo> {
+  const base = await readAnyBase(spec, arch, workDir, read);
   const mismatch = baseArchMismatch(base.packages, arch);
   if (mismatch) throw baseArchError(base, arch, mismatch);
   return base;
 }
 
-async function readAnyBase(spec: BaseSpec, arch: string, workDir: string): Promise<BaseInfo> {
+async function readAnyBase(spec: BaseSpec, arch: string, workDir: string, read: ReadOptions): Promise<BaseInfo> {
   if (isRemote(spec)) spec = await prepareBase(spec, [arch], { cacheDir: join(workDir, 'cache') });
-  if (spec.kind === 'image') return readImageBase(spec.resolved!, arch, workDir, spec.registry ?? {});
+  if (spec.kind === 'image') return readImageBase(spec.resolved!, arch, workDir, spec.registry ?? {}, read);
   if (spec.kind === 'rootfs') {
     const ref = spec.url ?? spec.path;
     const st = await stat(spec.path).catch(() => undefined);
     if (st?.isFile() && (await looksLikeTarball(spec.path))) {
       // A root filesystem tarball: read like a single-layer image.
-      const info = await readLayers([resolve(spec.path)], ref, workDir);
+      const info = await readLayers([resolve(spec.path)], ref, workDir, read);
       return { source: 'rootfs', ref, version: info.osRelease.VERSION, ...info };
     }
     if (!st?.isDirectory()) {
       throw new BaseError('rootfs-missing', `root filesystem ${spec.path} ${st ? 'is not a directory or a tarball' : 'does not exist'}`);
     }
-    const info = await readTree(rootfsTree(resolve(spec.path)), ref, workDir);
+    const info = await readTree(rootfsTree(resolve(spec.path)), ref, workDir, read);
     return { source: 'rootfs', ref, version: info.osRelease.VERSION, ...info };
   }
 
@@ -139,6 +139,6 @@ async function readAnyBase(spec: BaseSpec, arch: string, workDir: string): Promi
   if (!commit) throw new BaseError('ref-not-found', `ref ${ref} not found in OSTree repo ${spec.repo}`);
   const where = ref === commit ? `commit ${commit}` : `${ref} (commit ${commit})`;
   const tree = ostreeTree(spec.repo, commit, [...OS_RELEASE_CANDIDATES, ...RPMDB_CANDIDATES]);
-  const [commitVersion, info] = await both(ostree.commitVersion(spec.repo, commit), readTree(tree, where, workDir));
+  const [commitVersion, info] = await both(ostree.commitVersion(spec.repo, commit), readTree(tree, where, workDir, read));
   return { source: 'ostree', ref, commit, version: commitVersion ?? info.osRelease.VERSION, ...info };
 }

@@ -14,7 +14,7 @@ import {
   type Platform,
   type RegistryOptions,
 } from '../tools/skopeo.js';
-import { BaseError, type BaseInfo, type IndexEntry, type ResolvedImage } from './types.js';
+import { BaseError, type BaseInfo, type IndexEntry, type ReadOptions, type ResolvedImage } from './types.js';
 import { LayeredTree, readLayers } from './layers.js';
 
 /** RPM basearch → OCI/Go architecture (and variant, for arm64). */
@@ -150,9 +150,9 @@ async function withImage<T>(
   }
 }
 
-export async function readImageBase(resolved: ResolvedImage, arch: string, workDir: string, options: RegistryOptions = {}): Promise<BaseInfo> {
+export async function readImageBase(resolved: ResolvedImage, arch: string, workDir: string, options: RegistryOptions = {}, read: ReadOptions = {}): Promise<BaseInfo> {
   return withImage(resolved, arch, workDir, options, async ({ digest, entry, layers, labels }) => {
-    const info = await readLayers(layers, `image ${resolved.display} (${digest})`, workDir);
+    const info = await readLayers(layers, `image ${resolved.display} (${digest})`, workDir, read);
     const imageVersion = labels['org.opencontainers.image.version'];
     const ostreeCommit = labels['ostree.commit'];
     return {

@@ -5,6 +5,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promise
 import { join } from 'node:path';
 import { readTar, plainOrGzip } from '../tools/tar.js';
 import { readTree, type Tree } from './tree.js';
+import type { ReadOptions } from './types.js';
 
 interface Source {
   layer: number;
@@ -197,11 +198,11 @@ async function indexLayer(root: Node, layer: number, file: string, scratch: stri
 }
 
 /** os-release, packages and a private rpmdb copy from layers applied in order. */
-export async function readLayers(layers: string[], where: string, workDir: string) {
+export async function readLayers(layers: string[], where: string, workDir: string, read: ReadOptions = {}) {
   const scratch = join(workDir, 'layers');
   try {
     const tree = await LayeredTree.index(layers, scratch);
-    return await readTree(tree, where, workDir);
+    return await readTree(tree, where, workDir, read);
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

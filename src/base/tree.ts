@@ -1,10 +1,10 @@
 // Reading a base's tree, whatever holds it (an OSTree commit, a directory, image layers): os-release,
 // the installed packages and a private copy of the rpmdb. Nothing here writes to the base: the
 // rpmdb is copied into `<workDir>/root`.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { queryInstalled } from '../tools/rpm.js';
-import { BaseError } from './types.js';
+import { BaseError, type ReadOptions } from './types.js';
 
 export const RPMDB_CANDIDATES = ['usr/lib/sysimage/rpm', 'usr/share/rpm'];
 export const OS_RELEASE_CANDIDATES = ['usr/lib/os-release', 'etc/os-release'];
@@ -122,11 +122,37 @@ async function copyRpmdb(tree: Tree, where: string, dest: string): Promise<strin
   return rpmdb.path;
 }
 
+/** The base's user and group files (etc, usr/etc and usr/lib, in that order) as `passwd` and `group`. */
+export const accountsDir = (root: string): string => join(root, '..', 'accounts');
+
+/**
+ * Owners of packaged files are names: the system extension stage maps them with the base's ids,
+ * and labels its images with the base's own SELinux file_contexts (not the host's).
+ */
+async function copyAccounts(tree: Tree, dest: string): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  const readFirst = async (paths: string[]) => Promise.all(paths.map(async (rel) => {
+    const found = await resolveInTree(rel, tree.lstat).catch(() => undefined);
+    return found?.type === 'file' ? tree.read(found.path).catch(() => '') : '';
+  }));
+  for (const name of ['passwd', 'group']) {
+    const parts = await readFirst(['etc', 'usr/etc', 'usr/lib'].map((dir) => `${dir}/${name}`));
+    await writeFile(join(dest, name), parts.map((p) => (p && !p.endsWith('\n') ? `${p}\n` : p)).join(''));
+  }
+  const config = (await readFirst(['etc/selinux/config', 'usr/etc/selinux/config'])).find(Boolean) ?? '';
+  const policy = /^SELINUXTYPE=([A-Za-z0-9_-]+)\s*$/m.exec(config)?.[1] ?? 'targeted';
+  const contexts = (await readFirst(['etc', 'usr/etc'].map((dir) => `${dir}/selinux/${policy}/contexts/files/file_contexts`))).find(Boolean);
+  if (contexts) await writeFile(join(dest, 'file_contexts'), contexts);
+}
+
 /** os-release, packages and a private copy of the rpmdb at `<workDir>/root` + PRIVATE_DBPATH. */
-export async function readTree(tree: Tree, where: string, workDir: string) {
+export async function readTree(tree: Tree, where: string, workDir: string, read: ReadOptions = {}) {
   const root = resolve(workDir, 'root');
   // Independent reads (on OSTree, a `cat` and a `checkout`): run together.
-  const [osRelease, rpmdbPath] = await both(readOsRelease(tree), copyRpmdb(tree, where, join(root, PRIVATE_DBPATH)));
+  const [[osRelease, rpmdbPath]] = await Promise.all([
+    both(readOsRelease(tree), copyRpmdb(tree, where, join(root, PRIVATE_DBPATH))),
+    read.accounts ? copyAccounts(tree, accountsDir(root)).catch(() => undefined) : undefined,
+  ]);
   const home = resolve(workDir, 'home');
   await mkdir(home, { recursive: true });
   const packages = await queryInstalled(root, PRIVATE_DBPATH, home);

@@ -97,3 +97,8 @@ export class BaseError extends Error {
 export function substituteBasearch(ref: string, arch: string): string {
   return ref.replaceAll('${basearch}', arch);
 }
+
+export interface ReadOptions {
+  /** Also copy the base's passwd and group files (system extension images need its ids). */
+  accounts?: boolean;
+}

@@ -14,6 +14,7 @@ import { selectArches } from '../inputs/arch.js';
 import { GENERATOR } from '../version.js';
 import { mergeCommand, publishCommand } from './publish.js';
 import { sbomChoice } from '../metadata/sbom.js';
+import { parseSysext } from '../sysext/options.js';
 
 export const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR|URL --base-rev REF | --rootfs DIR|TAR|URL | --base-image REF)
@@ -21,7 +22,8 @@ export const USAGE = `Usage:
       [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--dnf-conf FILE] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
       [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty]
-      [--sbom spdx|cyclonedx|both|none] --output DIR [--json]
+      [--sbom spdx|cyclonedx|both|none] [--sysext[=NAME,...]] [--sysext-format erofs|squashfs] [--sysext-url URL]
+      [--sysext-strict CLASS,...] [--sysext-compression ALGO] [--sysext-any-id] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
   compose-extensions validate --depsolve --config FILE (BASE as for compose)
       [the compose options but --output, --previous-state, --allow-empty and --sbom] [--json]
@@ -92,6 +94,18 @@ Options:
                          instead of failing
   --sbom FORMAT          SBOMs written beside each metadata.json: spdx (sbom.spdx.json, SPDX 2.3,
                          the default), cyclonedx (sbom.cdx.json, CycloneDX 1.6), both or none
+  --sysext[=NAME,...]    also write a system extension image per os-extension (or per listed one)
+                         and architecture: <output>/<arch>/sysext/<name>-<version>-<VERSION_ID>-<arch>.raw,
+                         with SHA256SUMS (see README, System extensions)
+  --sysext-format FMT    erofs (default) or squashfs
+  --sysext-strict CLASS,...  make these findings errors instead of warnings: shadow (a file the
+                         base has, identical), scriptlet (not run), sysusers (usr/lib/sysusers.d),
+                         kmod (kernel modules; depmod cannot run)
+  --sysext-compression ALGO  erofs: lz4, lz4hc (default: none); squashfs: gzip (default), xz,
+                         zstd, lzo, lz4
+  --sysext-any-id        ID=_any in extension-release instead of the base's ID and VERSION_ID
+  --sysext-url URL       where hosts download the images (\${arch} replaced): the Source Path of
+                         the systemd-sysupdate transfer file written per extension
   --json                 print the result as JSON on stdout
 
 Options of publish and merge:
@@ -137,7 +151,8 @@ function cliLogger(io: Io): Logger {
 function parse(argv: string[]) {
   try {
     return parseArgs({
-      args: argv,
+      // A bare `--sysext` means every os-extension: parseArgs has no optional values.
+      args: argv.map((a) => (a === '--sysext' ? '--sysext=' : a)),
       allowPositionals: true,
       options: {
         config: { type: 'string' },
@@ -160,6 +175,12 @@ function parse(argv: string[]) {
         'wait-lock': { type: 'boolean' },
         'allow-empty': { type: 'boolean' },
         sbom: { type: 'string' },
+        sysext: { type: 'string' },
+        'sysext-format': { type: 'string' },
+        'sysext-url': { type: 'string' },
+        'sysext-strict': { type: 'string' },
+        'sysext-compression': { type: 'string' },
+        'sysext-any-id': { type: 'boolean' },
         'base-image': { type: 'string' },
         'base-sha256': { type: 'string' },
         'base-authfile': { type: 'string' },
@@ -243,6 +264,8 @@ function resultText(result: ComposeResult): string {
     .join('\n');
 }
 
+const optional = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, V>));
+
 /** The compose options shared by `compose` and `validate --depsolve`. */
 function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): ComposeOptions {
   return {
@@ -264,6 +287,10 @@ function composeOptions(values: Values, mode: 'compose' | 'depsolve', io: Io): C
     waitLock: Boolean(values['wait-lock']),
     allowEmpty: Boolean(values['allow-empty']),
     sbom: sbomChoice(values.sbom, '--sbom'),
+    ...optional('sysext', parseSysext(values.sysext, values['sysext-format'], '--sysext', values['sysext-url'], values['sysext-strict'], {
+      ...(values['sysext-compression'] && { compression: values['sysext-compression'] }),
+      ...(values['sysext-any-id'] && { anyId: true }),
+    })),
     log: cliLogger(io),
   };
 }

@@ -151,7 +151,7 @@ describe('problems', () => {
 
   test('unknown key without a near miss lists the valid keys', () => {
     expect(problemsOf('extensions: {a: {packages: [a], colour: red}}\nfoo: 1\n').map(formatProblem)).toEqual([
-      'f.yaml:1:33: extensions.a.colour: unknown key `colour`; valid keys: packages, kind, architectures, match-base-evr, repos',
+      'f.yaml:1:33: extensions.a.colour: unknown key `colour`; valid keys: packages, kind, architectures, match-base-evr, version-package, repos',
       'f.yaml:2:1: foo: unknown key `foo`; valid keys: extensions, repos',
     ]);
   });
@@ -290,6 +290,16 @@ describe('problems', () => {
     expect(problemOf('extensions:\n  foo:\n    packages: [a]\n    match-base-evr: ""\n')).toBe(
       'f.yaml:4:21: extensions.foo.match-base-evr: `match-base-evr` must not be empty',
     );
+  });
+
+  test('version-package must be a plain package name', () => {
+    expect(problemOf('extensions:\n  foo:\n    packages: [a]\n    version-package: a >= 1.0\n')).toBe(
+      'f.yaml:4:22: extensions.foo.version-package: `version-package` must be a plain package name such as "usbguard" (no spaces, versions or operators), not "a >= 1.0"',
+    );
+    expect(problemOf('extensions:\n  foo:\n    packages: [a]\n    version-package: [a]\n')).toBe(
+      'f.yaml:4:22: extensions.foo.version-package: `version-package` must be a string, not a list',
+    );
+    expect(parseExtensionsYaml('extensions:\n  foo:\n    packages: [a, b]\n    version-package: b\n', 'f.yaml').extensions[0]).toMatchObject({ name: 'foo', versionPackage: 'b' });
   });
 
   test('extension names must be non-empty strings', () => {
@@ -505,11 +515,11 @@ describe('hostile or huge input stays bounded and is a config problem', () => {
     // Alone, and with its own problems, located like any other.
     expect(parseExtensionsYaml('extensions:\n  __proto__:\n    packages: [a]\n', 'f.yaml').extensions.map((e) => e.name)).toEqual(['__proto__']);
     expect(problemsOf('extensions:\n  __proto__:\n    packages: [a]\n    bogus: 1\n  __proto__:\n    packages: [b]\n').map(formatProblem)).toEqual([
-      'f.yaml:4:5: extensions.__proto__.bogus: unknown key `bogus`; valid keys: packages, kind, architectures, match-base-evr, repos',
+      'f.yaml:4:5: extensions.__proto__.bogus: unknown key `bogus`; valid keys: packages, kind, architectures, match-base-evr, version-package, repos',
       'f.yaml:5:3: extensions.__proto__: duplicate extension `__proto__`; first defined at line 2',
     ]);
     expect(problemOf('extensions:\n  a:\n    packages: [a]\n    __proto__: [x]\n')).toBe(
-      'f.yaml:4:5: extensions.a.__proto__: unknown key `__proto__`; valid keys: packages, kind, architectures, match-base-evr, repos',
+      'f.yaml:4:5: extensions.a.__proto__: unknown key `__proto__`; valid keys: packages, kind, architectures, match-base-evr, version-package, repos',
     );
   });
 });

@@ -19,6 +19,8 @@ export interface Extension {
   architectures?: string[];
   /** Name of a base package whose epoch:version-release every package of the extension is pinned to. */
   matchBaseEvr?: string;
+  /** Package whose EVR versions the extension's system extension image (default: its first package). */
+  versionPackage?: string;
   /** Repo ids enabled only where this extension applies. */
   repos: string[];
   /** 1-based position of the extension's key in the file, for annotations. */
@@ -46,7 +48,7 @@ export const MAX_ALIASES = 1000;
 export const KNOWN_ARCHITECTURES = ['x86_64', 'aarch64', 'ppc64le', 's390x', 'riscv64'] as const;
 const KINDS = ['os-extension', 'development'] as const;
 const TOP_KEYS = ['extensions', 'repos'];
-const EXTENSION_KEYS = ['packages', 'kind', 'architectures', 'match-base-evr', 'repos'];
+const EXTENSION_KEYS = ['packages', 'kind', 'architectures', 'match-base-evr', 'version-package', 'repos'];
 // rpm-ostree still had `modules` when the historical RHCOS files were written; say why it is gone.
 const MODULES_REMOVED =
   '`modules` is not supported: rpm-ostree removed modularity support in 2024; ' +
@@ -120,6 +122,12 @@ const extensionSchema = z.strictObject(
       .refine((s) => s.trim() === '' || PACKAGE_NAME.test(s), {
         error: (iss) =>
           `\`match-base-evr\` must be a plain package name such as "kernel" (no spaces, versions or operators), not ${JSON.stringify(iss.input)}`,
+      })
+      .optional(),
+    // Ours, not rpm-ostree's (which ignores unknown keys): names the image version of a sysext.
+    'version-package': text('`version-package`')
+      .refine((s) => s.trim() === '' || PACKAGE_NAME.test(s), {
+        error: (iss) => `\`version-package\` must be a plain package name such as "usbguard" (no spaces, versions or operators), not ${JSON.stringify(iss.input)}`,
       })
       .optional(),
     // Null is allowed like in rpm-ostree: it is what a list with every entry commented out parses to.
@@ -432,6 +440,7 @@ export function parseExtensionsYaml(text: string, file: string): ExtensionsConfi
         packages: e.packages,
         architectures: e.architectures,
         matchBaseEvr: e['match-base-evr'],
+        ...(e['version-package'] !== undefined && { versionPackage: e['version-package'] }),
         repos: e.repos ?? [],
         ...lines.linePos(locate(doc, ['extensions', name]).key?.range?.[0] ?? 0),
       };

@@ -7,6 +7,17 @@ export interface MetadataInput extends ComposedArch {
   generator: { name: string; version: string };
   stateChecksum: string;
   inputFingerprint?: string;
+  /** System extension images written beside the repo (src/sysext/). */
+  sysext?: MetadataSysext[];
+}
+
+export interface MetadataSysext {
+  extension: string;
+  version: string;
+  /** Relative to the architecture directory: `sysext/<name>-<version>-<VERSION_ID>-<arch>.raw`. */
+  path: string;
+  sha256: string;
+  format: 'erofs' | 'squashfs';
 }
 
 export interface MetadataExtension {
@@ -46,6 +57,7 @@ export interface Metadata {
   repos: { id: string; url: string; revision: string | null; repomdSha256: string }[];
   extensions: Record<string, MetadataExtension>;
   packages: MetadataPackage[];
+  sysext?: MetadataSysext[];
 }
 
 /** A filename from elsewhere must stay inside the arch directory. */
@@ -99,6 +111,7 @@ export function buildMetadata(input: MetadataInput): Metadata {
       const { url: _ignored, ...fields } = p as typeof p & { url?: string }; // only where the file came from, as the download stage says
       return { ...fields, filename: checkFilename(p.nevra, file.filename), sha256: file.sha256, ...(file.url && { url: file.url }) };
     }),
+    ...(input.sysext !== undefined && { sysext: input.sysext }),
   });
 }
 
@@ -165,6 +178,11 @@ function normaliseMetadata(m: Metadata): Metadata {
         ...(p.url !== undefined && { url: p.url }),
         extensions: sorted(p.extensions),
       })),
+    ...(m.sysext !== undefined && {
+      sysext: [...m.sysext]
+        .sort((x, y) => byString(x.path, y.path))
+        .map((i) => ({ extension: i.extension, version: i.version, path: i.path, sha256: i.sha256, format: i.format })),
+    }),
   };
 }
 

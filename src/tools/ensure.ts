@@ -25,6 +25,12 @@ export const REQUIREMENTS = {
     fedoraPackage: backendPackage(existsSync('/usr/bin/dnf5') ? 'dnf5' : 'dnf4'),
     debianPackage: 'python3-dnf',
   },
+  // System extension images (sysext: on).
+  erofs: { name: 'mkfs.erofs', probe: ['mkfs.erofs', ['--help']], fedoraPackage: 'erofs-utils', debianPackage: 'erofs-utils' },
+  squashfs: { name: 'mksquashfs', probe: ['mksquashfs', ['-version']], fedoraPackage: 'squashfs-tools', debianPackage: 'squashfs-tools' },
+  rpm2archive: { name: 'rpm2archive', probe: ['rpm2archive', ['--help']], fedoraPackage: 'rpm', debianPackage: 'rpm2cpio' },
+  fakeroot: { name: 'fakeroot', probe: ['fakeroot', ['-v']], fedoraPackage: 'fakeroot', debianPackage: 'fakeroot' },
+  setcap: { name: 'setcap', probe: ['setcap', ['-h']], fedoraPackage: 'libcap', debianPackage: 'libcap2-bin' },
 } satisfies Record<string, Requirement>;
 
 async function present(req: Requirement): Promise<boolean> {

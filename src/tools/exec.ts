@@ -11,6 +11,12 @@ const PACKAGES: Record<string, { apt: string; dnf: string }> = {
   ostree: { apt: 'ostree', dnf: 'ostree' },
   skopeo: { apt: 'skopeo', dnf: 'skopeo' },
   python3: { apt: 'python3', dnf: 'python3' },
+  // System extension images (src/sysext/).
+  'mkfs.erofs': { apt: 'erofs-utils', dnf: 'erofs-utils' },
+  mksquashfs: { apt: 'squashfs-tools', dnf: 'squashfs-tools' },
+  rpm2archive: { apt: 'rpm2cpio', dnf: 'rpm' },
+  setcap: { apt: 'libcap2-bin', dnf: 'libcap' },
+  fakeroot: { apt: 'fakeroot', dnf: 'fakeroot' },
 };
 
 export function installHint(tool: string): string {

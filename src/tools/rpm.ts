@@ -107,3 +107,13 @@ export async function readFileHeaders(files: string[]): Promise<RpmFileHeader[]>
     await rm(home, { recursive: true, force: true });
   }
 }
+
+/** Raw `rpm -qa --qf FORMAT` over the rpmdb at `<root><dbpath>` (one process), for callers that parse it. */
+export async function queryInstalledFormat(root: string, dbpath: string, format: string): Promise<string> {
+  const home = await mkdtemp(join(tmpdir(), 'ce-rpm-home-'));
+  try {
+    return (await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', format], { env: { HOME: home, LC_ALL: 'C' } })).stdout;
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,225 @@
+import { createHash } from 'node:crypto';
+import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ComposeError } from '../errors.js';
+import { run } from '../tools/exec.js';
+import { buildRpms, type FixturePackage } from '../../test/fixtures/rpms.js';
+import { buildSysext, type SysextRequest } from './build.js';
+
+const OS_RELEASE = { ID: 'fedora', VERSION_ID: '41', NAME: 'Fedora Linux' };
+const HELLO: FixturePackage = {
+  name: 'hello',
+  version: '2.1',
+  release: '3',
+  requires: ['hello-data'],
+  entries: [
+    { path: '/usr/bin/hello', content: '#!/bin/sh\necho hello\n', mode: '0755' },
+    { path: '/usr/lib64/libhello.so.1', content: 'ELF-ish library', mode: '0755' },
+    { path: '/usr/lib64/libhello.so', symlink: 'libhello.so.1' },
+    { path: '/usr/bin/hello-suid', content: 'suid', mode: '4755' },
+    { path: '/usr/bin/hello-ping', content: 'ping', mode: '0755', caps: 'cap_net_raw=ep' },
+    { path: '/usr/share/hello', dir: true, mode: '0750', user: 'hellouser', group: 'hellogrp' },
+    { path: '/usr/share/hello/secret', content: 'secret', mode: '0640', user: 'hellouser', group: 'hellogrp' },
+    { path: '/etc/hello.conf', content: 'greeting=hi\n', mode: '0644', config: true },
+    { path: '/usr/share/hello-ro', dir: true, mode: '0555' },
+    { path: '/usr/share/hello-ro/file', content: 'ro', mode: '0444' },
+  ],
+};
+const DATA: FixturePackage = { name: 'hello-data', version: '1.0', release: '1', noarch: true, entries: [{ path: '/usr/share/hello-data/words', content: 'hi\n' }] };
+
+let dir: string;
+let rpms: Record<string, string>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ce-sysext-test-'));
+  const bad: FixturePackage[] = [
+    { name: 'bad-var', entries: [{ path: '/var/lib/bad/state', content: 'x' }] },
+    { name: 'bad-etc', entries: [{ path: '/etc/bad.conf', content: 'x' }] },
+    { name: 'bad-user', entries: [{ path: '/usr/share/bad', content: 'x', user: 'nobody-here' }] },
+    {
+      name: 'needy',
+      post: 'echo configured\n/usr/sbin/update-alternatives --install /usr/bin/needy needy /usr/libexec/needy 10 || :',
+      entries: [
+        { path: '/usr/lib/sysusers.d/needy.conf', content: 'u needy - -\n' },
+        { path: '/usr/lib/modules/6.1.0/extra/needy.ko.xz', content: 'module' },
+        { path: '/usr/share/needy/same', content: 'same' },
+        { path: '/usr/share/needy/other', content: 'new' },
+      ],
+    },
+  ];
+  const built = await buildRpms([HELLO, DATA, ...bad], ['x86_64'], join(dir, 'rpms'));
+  rpms = Object.fromEntries(built['x86_64']!.map((f) => [f.split('/').pop()!.replace(/-\d.*$/, ''), f]));
+}, 120_000);
+
+afterAll(async () => {
+  // Extracted trees keep the image's read-only directories: a non-root run could not remove them.
+  await run('chmod', ['-R', 'u+rwX', dir]);
+  await rm(dir, { recursive: true, force: true });
+});
+
+function request(sub: string, names: string[], extra: Partial<SysextRequest> = {}): SysextRequest {
+  const nevra: Record<string, [string, string]> = {
+    needy: ['needy-1.0-1.x86_64', 'x86_64'], hello: ['hello-2.1-3.x86_64', 'x86_64'], 'hello-data': ['hello-data-1.0-1.noarch', 'noarch'] };
+  return {
+    name: 'hello',
+    arch: 'x86_64',
+    version: '2.1-3',
+    packages: names.map((n) => ({ nevra: nevra[n]?.[0] ?? `${n}-1.0-1.x86_64`, arch: nevra[n]?.[1] ?? 'x86_64', file: rpms[n]! })),
+    osRelease: OS_RELEASE,
+    users: new Map([['hellouser', 990]]),
+    groups: new Map([['hellogrp', 991]]),
+    format: 'erofs',
+    epoch: 1700000000,
+    outDir: join(dir, sub, 'out'),
+    workDir: join(dir, sub, 'work'),
+    baseFiles: new Map(),
+    strict: [],
+    ...extra,
+  };
+}
+
+async function inspect(image: string, path: string): Promise<string> {
+  return (await run('dump.erofs', [`--path=${path}`, image])).stdout;
+}
+
+/** i_mode of a compact or extended inode: superblock meta_blkaddr (offset 1024 + 40), NID from dump.erofs. */
+async function imageMode(image: string, path: string): Promise<number> {
+  const nid = Number(/NID: (\d+)/.exec(await inspect(image, path))![1]);
+  const data = await readFile(image);
+  return data.readUInt16LE(data.readUInt32LE(1024 + 40) * 4096 + nid * 32 + 4);
+}
+
+async function xattrSize(image: string, path: string): Promise<number> {
+  return Number(/Xattr size: (\d+)/.exec(await inspect(image, path))![1]);
+}
+
+async function refusal(req: SysextRequest): Promise<string[]> {
+  const err = await buildSysext(req).then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(ComposeError);
+  return (err as ComposeError).problems.map((p) => `${p.extension} on ${p.arch}: ${p.message}`);
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+describe('checks against the base', () => {
+  const baseFiles = new Map([
+    ['/usr/share/needy/same', { mode: 0o100644, digest: sha256('same'), linkTo: '' }],
+    ['/usr/share/needy/other', { mode: 0o100644, digest: sha256('old'), linkTo: '' }],
+  ]);
+  test('a differing shadowed file refuses the image', async () => {
+    expect(await refusal(request('s1', ['needy'], { name: 'needy', version: '1.0-1', baseFiles }))).toEqual([
+      'needy on x86_64: needy-1.0-1.x86_64: /usr/share/needy/other is also in the base, with different contents: the image would hide the base\'s file',
+    ]);
+  }, 60_000);
+
+  test('scriptlets, sysusers, kernel modules and identical shadowed files are listed; strict classes refuse', async () => {
+    const same = new Map([...baseFiles].filter(([p]) => p.endsWith('same')));
+    const built = await buildSysext(request('s2', ['needy'], { name: 'needy', version: '1.0-1', baseFiles: same }));
+    expect(built.findings).toEqual([
+      { class: 'kmod', severity: 'warning', message: 'needy-1.0-1.x86_64: /usr/lib/modules/6.1.0/extra/needy.ko.xz is a kernel module: depmod cannot run for it inside an extension' },
+      { class: 'sysusers', severity: 'warning', message: 'needy-1.0-1.x86_64: /usr/lib/sysusers.d/needy.conf declares users or groups: systemd-sysusers must run on the host' },
+      { class: 'shadow', severity: 'warning', message: 'needy-1.0-1.x86_64: /usr/share/needy/same is also in the base, identical' },
+      { class: 'scriptlet', severity: 'warning', message: 'needy-1.0-1.x86_64: has post scriptlets, which are not run' },
+      { class: 'scriptlet', severity: 'warning', message: 'needy-1.0-1.x86_64: a scriptlet calls alternatives: the links it would make are not in the image' },
+    ]);
+    expect(await refusal(request('s3', ['needy'], { name: 'needy', version: '1.0-1', baseFiles: same, strict: ['scriptlet', 'kmod'] }))).toEqual([
+      'needy on x86_64: needy-1.0-1.x86_64: /usr/lib/modules/6.1.0/extra/needy.ko.xz is a kernel module: depmod cannot run for it inside an extension',
+      'needy on x86_64: needy-1.0-1.x86_64: has post scriptlets, which are not run',
+      'needy on x86_64: needy-1.0-1.x86_64: a scriptlet calls alternatives: the links it would make are not in the image',
+    ]);
+  }, 60_000);
+});
+
+describe('buildSysext (real rpmbuild, rpm2archive, mkfs.erofs, fsck.erofs)', () => {
+  test('every attribute the headers declare is in the image, with the extension-release file', async () => {
+    const built = await buildSysext(request('a', ['hello', 'hello-data']));
+    expect(built.file).toBe(join(dir, 'a', 'out', 'hello-2.1-3-41-x86_64.raw'));
+    expect(built.extensionRelease).toBe('ID=fedora\nVERSION_ID=41\nARCHITECTURE=x86-64\n');
+    const x = join(dir, 'a', 'x');
+    await run('fsck.erofs', [`--extract=${x}`, built.file]);
+    // Owners and modes from the image's inodes (dump.erofs, any user); contents from the extraction.
+    const st = async (p: string) => {
+      const info = await inspect(built.file, `/${p}`);
+      const [, uid, gid] = /Uid: (\d+)\s+Gid: (\d+)/.exec(info)!;
+      return { mode: (await imageMode(built.file, `/${p}`)).toString(8), uid: Number(uid), gid: Number(gid) };
+    };
+    expect(await st('usr/bin/hello')).toEqual({ mode: '100755', uid: 0, gid: 0 });
+    expect(await readFile(join(x, 'usr/bin/hello'), 'utf8')).toBe('#!/bin/sh\necho hello\n');
+    expect(await st('usr/lib64/libhello.so.1')).toEqual({ mode: '100755', uid: 0, gid: 0 });
+    expect(await readlink(join(x, 'usr/lib64/libhello.so'))).toBe('libhello.so.1');
+    expect((await st('usr/lib64/libhello.so')).mode).toBe('120777');
+    // (fsck.erofs 1.5 chowns after chmod when extracting, which would drop this setuid bit.)
+    expect(await st('usr/bin/hello-suid')).toEqual({ mode: '104755', uid: 0, gid: 0 });
+    expect(await st('usr/share/hello')).toEqual({ mode: '40750', uid: 990, gid: 991 });
+    expect(await st('usr/share/hello/secret')).toEqual({ mode: '100640', uid: 990, gid: 991 });
+    expect(await st('usr/share/hello-ro')).toEqual({ mode: '40555', uid: 0, gid: 0 });
+    expect(await st('usr/share/hello-ro/file')).toEqual({ mode: '100444', uid: 0, gid: 0 });
+    expect(await readFile(join(x, 'usr/etc/hello.conf'), 'utf8')).toBe('greeting=hi\n');
+    expect(await readFile(join(x, 'usr/share/hello-data/words'), 'utf8')).toBe('hi\n');
+    expect(await readFile(join(x, 'usr/lib/extension-release.d/extension-release.hello'), 'utf8')).toBe('ID=fedora\nVERSION_ID=41\nARCHITECTURE=x86-64\n');
+    // fsck.erofs 1.5 does not extract xattrs: the capability is an xattr of the inode in the image
+    // (vfs_cap_data v2, effective, permitted = 1 << CAP_NET_RAW).
+    expect(await xattrSize(built.file, '/usr/bin/hello-ping')).toBeGreaterThan(0);
+    expect(await xattrSize(built.file, '/usr/bin/hello')).toBe(0);
+    expect((await readFile(built.file)).includes(Buffer.from([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00]))).toBe(true);
+    await expect(lstat(join(x, 'etc'))).rejects.toThrow(/ENOENT/);
+    await expect(lstat(join(x, 'usr/lib/os-release'))).rejects.toThrow(/ENOENT/);
+  }, 60_000);
+
+  test('the same inputs in another directory at another time give the same bytes', async () => {
+    const first = await buildSysext(request('r1', ['hello', 'hello-data']));
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = await buildSysext(request('r2', ['hello-data', 'hello']));
+    expect(second.sha256).toBe(first.sha256);
+    // Owners and capabilities applied inside fakeroot (how a non-root run builds) give the same bytes.
+    const faked = await buildSysext(request('r4', ['hello', 'hello-data'], { fakeroot: true }));
+    expect(faked.sha256).toBe(first.sha256);
+    const other = await buildSysext(request('r3', ['hello', 'hello-data'], { epoch: 1700000001 }));
+    expect(other.sha256).not.toBe(first.sha256);
+  }, 60_000);
+
+  test('a noarch-only extension has no ARCHITECTURE; squashfs is an option', async () => {
+    const built = await buildSysext(request('n', ['hello-data'], { name: 'words', version: '1.0-1', format: 'squashfs' }));
+    expect(built.extensionRelease).toBe('ID=fedora\nVERSION_ID=41\n');
+    const x = join(dir, 'n', 'x');
+    await run('unsquashfs', ['-d', x, built.file]);
+    expect(await readFile(join(x, 'usr/lib/extension-release.d/extension-release.words'), 'utf8')).toBe('ID=fedora\nVERSION_ID=41\n');
+  }, 60_000);
+
+  test('compression, ID=_any, and squashfs bytes are reproducible too', async () => {
+    const z = await buildSysext(request('z1', ['hello', 'hello-data'], { compression: 'lz4hc', anyId: true }));
+    expect(z.extensionRelease).toBe('ID=_any\nARCHITECTURE=x86-64\n');
+    const plain = await buildSysext(request('z2', ['hello', 'hello-data']));
+    expect((await lstat(z.file)).size).toBeLessThanOrEqual((await lstat(plain.file)).size);
+    // lz4's 0padding feature is set only on a compressed image; the UUID is the fixed one.
+    const sb = (f: string) => run('dump.erofs', ['-s', f]).then((r) => r.stdout);
+    expect(await sb(z.file)).toMatch(/Filesystem features: .*0padding/);
+    expect(await sb(plain.file)).not.toMatch(/0padding/);
+    const uuid = (text: string) => /Filesystem UUID: +(\S+)/.exec(text)?.[1];
+    expect(uuid(await sb(z.file))).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(uuid(await sb(z.file))).toBe(uuid(await sb(plain.file)));
+    const x = join(dir, 'z1', 'x');
+    await run('fsck.erofs', [`--extract=${x}`, z.file]);
+    expect(await readFile(join(x, 'usr/bin/hello'), 'utf8')).toBe('#!/bin/sh\necho hello\n');
+    const sq1 = await buildSysext(request('q1', ['hello', 'hello-data'], { format: 'squashfs', compression: 'xz' }));
+    await new Promise((r) => setTimeout(r, 1100));
+    const sq2 = await buildSysext(request('q2', ['hello-data', 'hello'], { format: 'squashfs', compression: 'xz' }));
+    expect(sq2.sha256).toBe(sq1.sha256);
+    const listing = await run('unsquashfs', ['-lln', sq1.file]);
+    expect(listing.stdout).toMatch(/-rwsr-xr-x 0\/0 +4 \d{4}-\d\d-\d\d \d\d:\d\d squashfs-root\/usr\/bin\/hello-suid/);
+    expect(listing.stdout).toMatch(/-rw-r----- 990\/991 +6 .* squashfs-root\/usr\/share\/hello\/secret/);
+  }, 60_000);
+
+  test('each refusal names the package and the file', async () => {
+    expect(await refusal(request('v', ['bad-var'], { name: 'bad' }))).toEqual([
+      'bad on x86_64: bad-var-1.0-1.x86_64: /var/lib/bad/state is outside /usr and /opt: a system extension cannot ship it',
+    ]);
+    expect(await refusal(request('e', ['bad-etc'], { name: 'bad' }))).toEqual([
+      'bad on x86_64: bad-etc-1.0-1.x86_64: /etc/bad.conf is in /etc but not marked %config: a system extension only ships /usr and /opt',
+    ]);
+    expect(await refusal(request('u', ['bad-user'], { name: 'bad' }))).toEqual([
+      'bad on x86_64: bad-user-1.0-1.x86_64: /usr/share/bad is owned by user nobody-here, which the base does not define',
+    ]);
+  }, 60_000);
+});
