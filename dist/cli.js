@@ -711,7 +711,7 @@ which.sync = whichSync
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _tools_relaunch_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9558);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4662);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6860);
 /* harmony import */ var _tools_registry_auth_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3647);
 /* harmony import */ var _tools_signals_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2606);
  // first: see young-generation.ts
@@ -728,7 +728,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4662:
+/***/ 6860:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -9917,6 +9917,12 @@ const PACKAGES = {
     ostree: { apt: 'ostree', dnf: 'ostree' },
     skopeo: { apt: 'skopeo', dnf: 'skopeo' },
     python3: { apt: 'python3', dnf: 'python3' },
+    // System extension images (src/sysext/).
+    'mkfs.erofs': { apt: 'erofs-utils', dnf: 'erofs-utils' },
+    mksquashfs: { apt: 'squashfs-tools', dnf: 'squashfs-tools' },
+    rpm2archive: { apt: 'rpm2cpio', dnf: 'rpm' },
+    setcap: { apt: 'libcap2-bin', dnf: 'libcap' },
+    fakeroot: { apt: 'fakeroot', dnf: 'fakeroot' },
 };
 function installHint(tool) {
     const p = PACKAGES[tool] ?? { apt: tool, dnf: tool };
@@ -10676,6 +10682,16 @@ async function readFileHeaders(files) {
         await (0,promises_.rm)(home, { recursive: true, force: true });
     }
 }
+/** Raw `rpm -qa --qf FORMAT` over the rpmdb at `<root><dbpath>` (one process), for callers that parse it. */
+async function queryInstalledFormat(root, dbpath, format) {
+    const home = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-rpm-home-'));
+    try {
+        return (await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', format], { env: { HOME: home, LC_ALL: 'C' } })).stdout;
+    }
+    finally {
+        await (0,promises_.rm)(home, { recursive: true, force: true });
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/base/tree.ts
 // Reading a base's tree, whatever holds it (an OSTree commit, a directory, image layers): os-release,
@@ -10801,11 +10817,36 @@ async function copyRpmdb(tree, where, dest) {
     await tree.copyDir(rpmdb.path, dest);
     return rpmdb.path;
 }
+/** The base's user and group files (etc, usr/etc and usr/lib, in that order) as `passwd` and `group`. */
+const accountsDir = (root) => (0,external_node_path_.join)(root, '..', 'accounts');
+/**
+ * Owners of packaged files are names: the system extension stage maps them with the base's ids,
+ * and labels its images with the base's own SELinux file_contexts (not the host's).
+ */
+async function copyAccounts(tree, dest) {
+    await (0,promises_.mkdir)(dest, { recursive: true });
+    const readFirst = async (paths) => Promise.all(paths.map(async (rel) => {
+        const found = await resolveInTree(rel, tree.lstat).catch(() => undefined);
+        return found?.type === 'file' ? tree.read(found.path).catch(() => '') : '';
+    }));
+    for (const name of ['passwd', 'group']) {
+        const parts = await readFirst(['etc', 'usr/etc', 'usr/lib'].map((dir) => `${dir}/${name}`));
+        await (0,promises_.writeFile)((0,external_node_path_.join)(dest, name), parts.map((p) => (p && !p.endsWith('\n') ? `${p}\n` : p)).join(''));
+    }
+    const config = (await readFirst(['etc/selinux/config', 'usr/etc/selinux/config'])).find(Boolean) ?? '';
+    const policy = /^SELINUXTYPE=([A-Za-z0-9_-]+)\s*$/m.exec(config)?.[1] ?? 'targeted';
+    const contexts = (await readFirst(['etc', 'usr/etc'].map((dir) => `${dir}/selinux/${policy}/contexts/files/file_contexts`))).find(Boolean);
+    if (contexts)
+        await (0,promises_.writeFile)((0,external_node_path_.join)(dest, 'file_contexts'), contexts);
+}
 /** os-release, packages and a private copy of the rpmdb at `<workDir>/root` + PRIVATE_DBPATH. */
-async function readTree(tree, where, workDir) {
+async function readTree(tree, where, workDir, read = {}) {
     const root = (0,external_node_path_.resolve)(workDir, 'root');
     // Independent reads (on OSTree, a `cat` and a `checkout`): run together.
-    const [osRelease, rpmdbPath] = await both(readOsRelease(tree), copyRpmdb(tree, where, (0,external_node_path_.join)(root, PRIVATE_DBPATH)));
+    const [[osRelease, rpmdbPath]] = await Promise.all([
+        both(readOsRelease(tree), copyRpmdb(tree, where, (0,external_node_path_.join)(root, PRIVATE_DBPATH))),
+        read.accounts ? copyAccounts(tree, accountsDir(root)).catch(() => undefined) : undefined,
+    ]);
     const home = (0,external_node_path_.resolve)(workDir, 'home');
     await (0,promises_.mkdir)(home, { recursive: true });
     const packages = await queryInstalled(root, PRIVATE_DBPATH, home);
@@ -11011,11 +11052,11 @@ async function indexLayer(root, layer, file, scratch) {
     merge(root, own);
 }
 /** os-release, packages and a private rpmdb copy from layers applied in order. */
-async function readLayers(layers, where, workDir) {
+async function readLayers(layers, where, workDir, read = {}) {
     const scratch = (0,external_node_path_.join)(workDir, 'layers');
     try {
         const tree = await LayeredTree.index(layers, scratch);
-        return await readTree(tree, where, workDir);
+        return await readTree(tree, where, workDir, read);
     }
     finally {
         await (0,promises_.rm)(scratch, { recursive: true, force: true });
@@ -11132,9 +11173,9 @@ async function withImage(resolved, arch, workDir, options, use) {
         await (0,promises_.rm)(dir, { recursive: true, force: true });
     }
 }
-async function readImageBase(resolved, arch, workDir, options = {}) {
+async function readImageBase(resolved, arch, workDir, options = {}, read = {}) {
     return withImage(resolved, arch, workDir, options, async ({ digest, entry, layers, labels }) => {
-        const info = await readLayers(layers, `image ${resolved.display} (${digest})`, workDir);
+        const info = await readLayers(layers, `image ${resolved.display} (${digest})`, workDir, read);
         const imageVersion = labels['org.opencontainers.image.version'];
         const ostreeCommit = labels['ostree.commit'];
         return {
@@ -11886,30 +11927,30 @@ function baseArchError(base, arch, found) {
  * A base that prepareBase has not seen (a URL, an unpinned image) is prepared here for this
  * architecture alone, without a cache: the engine prepares once per run instead.
  */
-async function readBase(spec, arch, workDir) {
-    const base = await readAnyBase(spec, arch, workDir);
+async function readBase(spec, arch, workDir, read = {}) {
+    const base = await readAnyBase(spec, arch, workDir, read);
     const mismatch = baseArchMismatch(base.packages, arch);
     if (mismatch)
         throw baseArchError(base, arch, mismatch);
     return base;
 }
-async function readAnyBase(spec, arch, workDir) {
+async function readAnyBase(spec, arch, workDir, read) {
     if (isRemote(spec))
         spec = await prepareBase(spec, [arch], { cacheDir: (0,external_node_path_.join)(workDir, 'cache') });
     if (spec.kind === 'image')
-        return readImageBase(spec.resolved, arch, workDir, spec.registry ?? {});
+        return readImageBase(spec.resolved, arch, workDir, spec.registry ?? {}, read);
     if (spec.kind === 'rootfs') {
         const ref = spec.url ?? spec.path;
         const st = await (0,promises_.stat)(spec.path).catch(() => undefined);
         if (st?.isFile() && (await looksLikeTarball(spec.path))) {
             // A root filesystem tarball: read like a single-layer image.
-            const info = await readLayers([(0,external_node_path_.resolve)(spec.path)], ref, workDir);
+            const info = await readLayers([(0,external_node_path_.resolve)(spec.path)], ref, workDir, read);
             return { source: 'rootfs', ref, version: info.osRelease.VERSION, ...info };
         }
         if (!st?.isDirectory()) {
             throw new BaseError('rootfs-missing', `root filesystem ${spec.path} ${st ? 'is not a directory or a tarball' : 'does not exist'}`);
         }
-        const info = await readTree(rootfsTree((0,external_node_path_.resolve)(spec.path)), ref, workDir);
+        const info = await readTree(rootfsTree((0,external_node_path_.resolve)(spec.path)), ref, workDir, read);
         return { source: 'rootfs', ref, version: info.osRelease.VERSION, ...info };
     }
     const ref = substituteBasearch(spec.ref, arch);
@@ -11921,7 +11962,7 @@ async function readAnyBase(spec, arch, workDir) {
         throw new BaseError('ref-not-found', `ref ${ref} not found in OSTree repo ${spec.repo}`);
     const where = ref === commit ? `commit ${commit}` : `${ref} (commit ${commit})`;
     const tree = ostreeTree(spec.repo, commit, [...OS_RELEASE_CANDIDATES, ...RPMDB_CANDIDATES]);
-    const [commitVersion, info] = await both(ostree_commitVersion(spec.repo, commit), readTree(tree, where, workDir));
+    const [commitVersion, info] = await both(ostree_commitVersion(spec.repo, commit), readTree(tree, where, workDir, read));
     return { source: 'ostree', ref, commit, version: commitVersion ?? info.osRelease.VERSION, ...info };
 }
 
@@ -21481,7 +21522,7 @@ const MAX_ALIASES = 1000;
 const KNOWN_ARCHITECTURES = ['x86_64', 'aarch64', 'ppc64le', 's390x', 'riscv64'];
 const KINDS = ['os-extension', 'development'];
 const TOP_KEYS = ['extensions', 'repos'];
-const EXTENSION_KEYS = ['packages', 'kind', 'architectures', 'match-base-evr', 'repos'];
+const EXTENSION_KEYS = ['packages', 'kind', 'architectures', 'match-base-evr', 'version-package', 'repos'];
 // rpm-ostree still had `modules` when the historical RHCOS files were written; say why it is gone.
 const MODULES_REMOVED = '`modules` is not supported: rpm-ostree removed modularity support in 2024; ' +
     'list the packages in `packages` and enable non-modular repos that provide them instead';
@@ -21533,6 +21574,12 @@ const extensionSchema = strictObject({
     'match-base-evr': extensions_yaml_text('`match-base-evr`')
         .refine((s) => s.trim() === '' || PACKAGE_NAME.test(s), {
         error: (iss) => `\`match-base-evr\` must be a plain package name such as "kernel" (no spaces, versions or operators), not ${JSON.stringify(iss.input)}`,
+    })
+        .optional(),
+    // Ours, not rpm-ostree's (which ignores unknown keys): names the image version of a sysext.
+    'version-package': extensions_yaml_text('`version-package`')
+        .refine((s) => s.trim() === '' || PACKAGE_NAME.test(s), {
+        error: (iss) => `\`version-package\` must be a plain package name such as "usbguard" (no spaces, versions or operators), not ${JSON.stringify(iss.input)}`,
     })
         .optional(),
     // Null is allowed like in rpm-ostree: it is what a list with every entry commented out parses to.
@@ -21848,6 +21895,7 @@ function parseExtensionsYaml(text, file) {
                 packages: e.packages,
                 architectures: e.architectures,
                 matchBaseEvr: e['match-base-evr'],
+                ...(e['version-package'] !== undefined && { versionPackage: e['version-package'] }),
                 repos: e.repos ?? [],
                 ...lines.linePos(locate(doc, ['extensions', name]).key?.range?.[0] ?? 0),
             };
@@ -24161,6 +24209,7 @@ function buildMetadata(input) {
             const { url: _ignored, ...fields } = p; // only where the file came from, as the download stage says
             return { ...fields, filename: checkFilename(p.nevra, file.filename), sha256: file.sha256, ...(file.url && { url: file.url }) };
         }),
+        ...(input.sysext !== undefined && { sysext: input.sysext }),
     });
 }
 /**
@@ -24224,6 +24273,11 @@ function normaliseMetadata(m) {
             ...(p.url !== undefined && { url: p.url }),
             extensions: sorted(p.extensions),
         })),
+        ...(m.sysext !== undefined && {
+            sysext: [...m.sysext]
+                .sort((x, y) => state_byString(x.path, y.path))
+                .map((i) => ({ extension: i.extension, version: i.version, path: i.path, sha256: i.sha256, format: i.format })),
+        }),
     };
 }
 /** Stable 2-space JSON with a trailing newline. */
@@ -24541,6 +24595,568 @@ function buildCycloneDx(m, input) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/sysext/layout.ts
+// Pure rules of a system extension image: where each packaged path goes, what is refused, and
+// the extension-release file systemd-sysext matches against the host.
+/** systemd's architecture names (uname's differ). */
+const SYSTEMD_ARCH = { x86_64: 'x86-64', aarch64: 'arm64', ppc64le: 'ppc64-le', s390x: 's390x', riscv64: 'riscv64' };
+/** RPMFILE_CONFIG and RPMFILE_GHOST from rpm's rpmfiles.h. */
+const RPMFILE_CONFIG = 1 << 0;
+const RPMFILE_GHOST = 1 << 6;
+function fileType(mode) {
+    const t = mode & 0o170000;
+    return t === 0o040000 ? 'dir' : t === 0o100000 ? 'file' : t === 0o120000 ? 'symlink' : 'other';
+}
+function layout_place(f) {
+    if (f.flags & RPMFILE_GHOST)
+        return { skip: true };
+    const p = f.path;
+    // systemd-sysext merges /usr over the host's: an os-release there would replace the host's.
+    if (p === '/usr/lib/os-release' || p === '/etc/os-release')
+        return { error: `${f.nevra}: ${p} would replace the host's os-release: a system extension must not ship one` };
+    if (p === '/usr' || p.startsWith('/usr/') || p === '/opt' || p.startsWith('/opt/'))
+        return { target: p.slice(1) };
+    // Directories above the shipped trees (`/etc` itself) are the base's, not ours to ship.
+    if (fileType(f.mode) === 'dir' && (p === '/etc' || p === '/'))
+        return { skip: true };
+    if (p.startsWith('/etc/')) {
+        if (fileType(f.mode) === 'dir' || f.flags & RPMFILE_CONFIG)
+            return { target: `usr${p}` };
+        return { error: `${f.nevra}: ${p} is in /etc but not marked %config: a system extension only ships /usr and /opt` };
+    }
+    return { error: `${f.nevra}: ${p} is outside /usr and /opt: a system extension cannot ship it` };
+}
+/** `x86-64`, or undefined when every package is noarch (the image fits any architecture). */
+function sysextArchitecture(arch, packageArches) {
+    if (packageArches.every((a) => a === 'noarch'))
+        return undefined;
+    return SYSTEMD_ARCH[arch] ?? arch;
+}
+/** The contents of usr/lib/extension-release.d/extension-release.<name>. */
+function extensionRelease(r) {
+    const lines = [];
+    lines.push(`ID=${r.anyId ? '_any' : r.osRelease['ID'] ?? ''}`);
+    if (!r.anyId && r.osRelease['VERSION_ID'])
+        lines.push(`VERSION_ID=${r.osRelease['VERSION_ID']}`);
+    if (r.osRelease['SYSEXT_LEVEL'])
+        lines.push(`SYSEXT_LEVEL=${r.osRelease['SYSEXT_LEVEL']}`);
+    if (r.architecture)
+        lines.push(`ARCHITECTURE=${r.architecture}`);
+    return lines.join('\n') + '\n';
+}
+/** What may go into an image's file name: no `/`, no `..`, nothing a sysupdate pattern misreads. */
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+~^-]*$/;
+/** Why the parts of an image name cannot make a file name, or undefined. */
+function unsafeNamePart(parts) {
+    for (const [what, value] of Object.entries(parts)) {
+        if (!SAFE_NAME.test(value) || value.includes('..')) {
+            return `the ${what} ${JSON.stringify(value)} cannot be part of a system extension image name (letters, digits and ._+~^- only)`;
+        }
+    }
+    return undefined;
+}
+/** `<name>-<version>-<VERSION_ID>-<arch>.raw`; `:` of an epoch becomes `_` (sysupdate patterns). */
+function imageName(name, version, versionId, arch) {
+    return `${name}-${version.replace(/:/g, '_')}-${versionId}-${arch}.raw`;
+}
+/** Parses `rpm -qp --qf` output of QUERY_FORMAT (one tab-separated line per file). */
+const QUERY_FORMAT = '[%{=NEVRA}\\t%{FILENAMES}\\t%{FILEMODES}\\t%{FILEUSERNAME}\\t%{FILEGROUPNAME}\\t%{FILEFLAGS}\\t%{FILECAPS}\\t%{FILELINKTOS}\\t%{FILEDIGESTS}\\n]';
+function parseHeaderFiles(text) {
+    const out = [];
+    for (const line of text.split('\n')) {
+        if (!line)
+            continue;
+        const [nevra, path, mode, user, group, flags, caps, linkTo, digest] = line.split('\t');
+        // rpm prints `(none)` for a tag a package lacks (FILECAPS when no file has capabilities).
+        const opt = (v) => (v === undefined || v === '(none)' ? '' : v);
+        out.push({ nevra: nevra, path: path, mode: Number(mode), user: user, group: group, flags: Number(flags), caps: opt(caps), linkTo: opt(linkTo), digest: opt(digest) });
+    }
+    return out;
+}
+/** name → id from a passwd or group file. */
+function parseIds(text) {
+    const ids = new Map();
+    for (const line of text.split('\n')) {
+        const [name, , id] = line.split(':');
+        if (name && id && /^\d+$/.test(id) && !ids.has(name))
+            ids.set(name, Number(id));
+    }
+    return ids;
+}
+
+;// CONCATENATED MODULE: ./src/sysext/checks.ts
+// What an image means for the base it extends: paths it shadows, scriptlets that will not run,
+// sysusers entries and kernel modules the host must handle. Pure: the stage gathers the inputs.
+
+const FINDING_CLASSES = ['shadow', 'scriptlet', 'sysusers', 'kmod'];
+const KMOD = /^\/usr\/lib\/modules\/[^/]+\/.+\.ko(\.(xz|zst|gz))?$/;
+/**
+ * `placed`: the files the image ships, by their packaged path. `scripts`: nevra → the scriptlet
+ * kinds its header has. `strict`: classes whose warnings become errors.
+ */
+function checkAgainstBase(placed, baseFiles, scripts, strict) {
+    const out = [];
+    const add = (cls, severity, message) => out.push({ class: cls, severity: severity === 'warning' && strict.includes(cls) ? 'error' : severity, message });
+    for (const f of placed) {
+        const type = fileType(f.mode);
+        if (type === 'dir')
+            continue; // shared directories are how packages coexist
+        const b = baseFiles.get(f.path);
+        if (b) {
+            const same = b.mode === f.mode && b.digest === f.digest && b.linkTo === f.linkTo;
+            if (same)
+                add('shadow', 'warning', `${f.nevra}: ${f.path} is also in the base, identical`);
+            else
+                add('shadow', 'error', `${f.nevra}: ${f.path} is also in the base, with different contents: the image would hide the base's file`);
+        }
+        if (f.path.startsWith('/usr/lib/sysusers.d/'))
+            add('sysusers', 'warning', `${f.nevra}: ${f.path} declares users or groups: systemd-sysusers must run on the host`);
+        if (KMOD.test(f.path))
+            add('kmod', 'warning', `${f.nevra}: ${f.path} is a kernel module: depmod cannot run for it inside an extension`);
+    }
+    for (const [nevra, kinds] of [...scripts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+        const scripts = kinds.filter((k) => k !== 'alternatives');
+        if (scripts.length > 0)
+            add('scriptlet', 'warning', `${nevra}: has ${scripts.join(', ')} scriptlets, which are not run`);
+        if (kinds.includes('alternatives'))
+            add('scriptlet', 'warning', `${nevra}: a scriptlet calls alternatives: the links it would make are not in the image`);
+    }
+    return out;
+}
+/** `rpm -q[p] --qf` for the base's files; parsed by parseBaseFiles. */
+const BASE_FILES_FORMAT = '[%{FILENAMES}\\t%{FILEMODES}\\t%{FILEDIGESTS}\\t%{FILELINKTOS}\\n]';
+function parseBaseFiles(text) {
+    const files = new Map();
+    for (const line of text.split('\n')) {
+        if (!line)
+            continue;
+        const [path, mode, digest, linkTo] = line.split('\t');
+        const opt = (v) => (v === undefined || v === '(none)' ? '' : v);
+        files.set(path, { mode: Number(mode), digest: opt(digest), linkTo: opt(linkTo) });
+    }
+    return files;
+}
+// Scriptlet bodies can hold tabs and newlines: fields and records are split by ASCII unit and
+// record separators, which shell scripts do not contain.
+const US = '\u001f';
+const RS = '\u001e';
+const BODIES = [['pretrans', 'PRETRANS'], ['pre', 'PREIN'], ['post', 'POSTIN'], ['posttrans', 'POSTTRANS'], ['preun', 'PREUN'], ['postun', 'POSTUN']];
+const TRIGGERS = [['trigger', 'TRIGGERSCRIPTS'], ['file-trigger', 'FILETRIGGERSCRIPTS'], ['transaction-file-trigger', 'TRANSFILETRIGGERSCRIPTS']];
+/** Per package: NEVRA, each scriptlet body (`(none)` when absent), then which trigger kinds exist. */
+const SCRIPTS_FORMAT = `%{=NEVRA}${BODIES.map(([, tag]) => `${US}%{${tag}}`).join('')}${TRIGGERS.map(([kind, tag]) => `${US}%|${tag}?{${kind}}|`).join('')}${RS}`;
+/** nevra → the scriptlet kinds it has, `alternatives` added when a body calls it. */
+function parseScripts(text) {
+    const out = new Map();
+    for (const record of text.split(RS)) {
+        const fields = record.replace(/^\n/, '').split(US);
+        if (fields.length < 1 + BODIES.length)
+            continue;
+        const [nevra, ...rest] = fields;
+        const bodies = rest.slice(0, BODIES.length);
+        const kinds = BODIES.filter((_, i) => bodies[i] !== '(none)' && bodies[i] !== '').map(([kind]) => kind);
+        kinds.push(...rest.slice(BODIES.length).filter(Boolean));
+        // alternatives(8) links are made by a scriptlet: an extension ships none of them.
+        if (bodies.some((b) => b !== '(none)' && /\b(update-)?alternatives\b/.test(b)))
+            kinds.push('alternatives');
+        out.set(nevra, kinds);
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/sysext/build.ts
+// Builds one system extension image from RPM files: payloads unpacked without scriptlets, the
+// header's owners, modes, capabilities and symlinks applied, then mkfs.erofs or mksquashfs.
+
+
+
+
+
+
+
+
+/** chown clears setuid bits and capabilities: the mode is set again after it, then the caps. */
+async function applyAttributes(attributes) {
+    for (const a of attributes) {
+        await (0,promises_.lchown)(a.path, a.uid, a.gid);
+        if (a.mode !== null)
+            await (0,promises_.chmod)(a.path, a.mode);
+        if (a.caps)
+            await run('setcap', [a.caps, a.path]);
+    }
+}
+/** applyAttributes and mkfs inside fakeroot; argv[2] is the manifest written by buildSysext. */
+const APPLY_SCRIPT = `import { chmod, lchown, readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+const { attributes, mkfs } = JSON.parse(await readFile(process.argv[2], 'utf8'));
+for (const a of attributes) {
+  await lchown(a.path, a.uid, a.gid);
+  if (a.mode !== null) await chmod(a.path, a.mode);
+  if (a.caps) execFileSync('setcap', [a.caps, a.path], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+execFileSync(mkfs[0], mkfs.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
+`;
+/** Reads every file entry of the packages' headers with one rpm call. */
+async function readHeaderFiles(files) {
+    if (files.length === 0)
+        return [];
+    const out = await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', QUERY_FORMAT, ...files], { env: { LC_ALL: 'C' } });
+    return parseHeaderFiles(out.stdout);
+}
+async function buildSysext(req) {
+    const scope = { arch: req.arch, extension: req.name };
+    const files = await readHeaderFiles(req.packages.map((p) => p.file));
+    const problems = [];
+    const placed = [];
+    for (const f of files) {
+        const p = layout_place(f);
+        if ('error' in p)
+            problems.push(p.error);
+        else if ('target' in p)
+            placed.push({ f, target: p.target });
+    }
+    const uid = (u) => (u === 'root' ? 0 : req.users.get(u));
+    const gid = (g) => (g === 'root' ? 0 : req.groups.get(g));
+    for (const { f } of placed) {
+        if (uid(f.user) === undefined)
+            problems.push(`${f.nevra}: ${f.path} is owned by user ${f.user}, which the base does not define`);
+        if (gid(f.group) === undefined)
+            problems.push(`${f.nevra}: ${f.path} is owned by group ${f.group}, which the base does not define`);
+    }
+    const needsPrivilege = placed.some(({ f }) => uid(f.user) !== 0 || gid(f.group) !== 0 || f.caps !== '');
+    const scripts = parseScripts((await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', SCRIPTS_FORMAT, ...req.packages.map((p) => p.file)], { env: { LC_ALL: 'C' } })).stdout);
+    const findings = checkAgainstBase(placed.map((p) => p.f), req.baseFiles, scripts, req.strict);
+    for (const f of findings)
+        if (f.severity === 'error')
+            problems.push(f.message);
+    if (problems.length > 0)
+        throw new errors/* ComposeError */.hp([...new Set(problems)].map((message) => ({ ...scope, message })));
+    await (0,promises_.rm)(req.workDir, { recursive: true, force: true });
+    const payloads = (0,external_node_path_.join)(req.workDir, 'payload');
+    const tree = (0,external_node_path_.join)(req.workDir, 'tree');
+    await (0,promises_.mkdir)(tree, { recursive: true, mode: 0o755 });
+    for (const [i, p] of req.packages.entries()) {
+        const dir = (0,external_node_path_.join)(payloads, String(i));
+        await (0,promises_.mkdir)(dir, { recursive: true });
+        // rpm2archive only converts the payload: no scriptlet can run.
+        const tar = (0,external_node_path_.join)(payloads, `${i}.tar`);
+        await run('rpm2archive', ['-n', '-'], { inputFile: p.file, stdout: { file: tar } });
+        await run('tar', ['-x', '-f', tar, '-C', dir, '--no-same-owner', '--delay-directory-restore']);
+        // A read-only packaged directory (0555) would keep its files from moving into the tree; the
+        // header's modes are applied there afterwards.
+        await run('chmod', ['-R', 'u+rwX', dir]);
+    }
+    const index = new Map(req.packages.map((p, i) => [p.nevra, i]));
+    // Sorted so that parents exist before children and the result never depends on header order.
+    placed.sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+    const done = new Set();
+    for (const { f, target } of placed) {
+        if (done.has(target))
+            continue;
+        done.add(target);
+        const dest = (0,external_node_path_.join)(tree, target);
+        await (0,promises_.mkdir)((0,external_node_path_.dirname)(dest), { recursive: true, mode: 0o755 });
+        const type = fileType(f.mode);
+        if (type === 'dir')
+            await (0,promises_.mkdir)(dest, { recursive: true });
+        else if (type === 'symlink')
+            await (0,promises_.symlink)(f.linkTo, dest);
+        else
+            await (0,promises_.rename)((0,external_node_path_.join)(payloads, String(index.get(f.nevra)), '.' + f.path), dest);
+    }
+    // The release file names the extension; systemd refuses an image whose name disagrees.
+    const release = extensionRelease({ osRelease: req.osRelease, ...(req.anyId && { anyId: true }), architecture: sysextArchitecture(req.arch, req.packages.map((p) => p.arch)) });
+    const releaseDir = (0,external_node_path_.join)(tree, 'usr/lib/extension-release.d');
+    await (0,promises_.mkdir)(releaseDir, { recursive: true, mode: 0o755 });
+    await (0,promises_.writeFile)((0,external_node_path_.join)(releaseDir, `extension-release.${req.name}`), release, { mode: 0o644 });
+    // Modes first (any user may set them on its own files), deepest first: a read-only directory
+    // would refuse its children.
+    const attributes = [];
+    for (const { f, target } of [...placed].reverse()) {
+        const dest = (0,external_node_path_.join)(tree, target);
+        const link = fileType(f.mode) === 'symlink';
+        if (!link)
+            await (0,promises_.chmod)(dest, f.mode & 0o7777);
+        if (needsPrivilege)
+            attributes.push({ path: dest, uid: uid(f.user), gid: gid(f.group), mode: link ? null : f.mode & 0o7777, caps: f.caps });
+    }
+    await (0,promises_.chmod)(tree, 0o755);
+    if (needsPrivilege) {
+        // Under fakeroot, a path nobody chowned shows the real (unprivileged) owner: the rest is root's.
+        const listed = new Set(attributes.map((a) => a.path));
+        const rest = (await (0,promises_.readdir)(tree, { recursive: true })).map((p) => (0,external_node_path_.join)(tree, p)).filter((p) => !listed.has(p));
+        for (const path of [tree, ...rest.sort()])
+            attributes.push({ path, uid: 0, gid: 0, mode: null, caps: '' });
+    }
+    await (0,promises_.mkdir)(req.outDir, { recursive: true });
+    const file = (0,external_node_path_.join)(req.outDir, imageName(req.name, req.version, req.osRelease['VERSION_ID'] ?? '', req.arch));
+    await (0,promises_.rm)(file, { force: true });
+    const epoch = String(req.epoch);
+    // Extended attributes come from the header only (capabilities) or the base's file_contexts: the
+    // build host's own (its SELinux labels on the scratch tree) must not reach the image.
+    const capabilities = placed.some(({ f }) => f.caps !== '');
+    const mkfs = req.format === 'erofs'
+        ? ['mkfs.erofs', '--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), ...(capabilities || req.fileContexts ? [] : ['-x-1']), ...(req.fileContexts ? [`--file-contexts=${req.fileContexts}`] : []), ...(req.compression ? [`-z${req.compression}`] : []), file, tree]
+        : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(req.compression ? ['-comp', req.compression] : []), ...(capabilities ? [] : ['-no-xattrs']), ...(needsPrivilege ? [] : ['-all-root'])];
+    if (!needsPrivilege)
+        await run(mkfs[0], mkfs.slice(1));
+    else if (process.getuid?.() === 0 && !req.fakeroot) {
+        await applyAttributes(attributes);
+        await run(mkfs[0], mkfs.slice(1));
+    }
+    else {
+        // Without root, owners and capabilities exist only inside one fakeroot session: a small
+        // script of ours applies them and runs mkfs in it.
+        const manifest = (0,external_node_path_.join)(req.workDir, 'attributes.json');
+        const script = (0,external_node_path_.join)(req.workDir, 'apply.mjs');
+        await (0,promises_.writeFile)(manifest, JSON.stringify({ attributes, mkfs }));
+        await (0,promises_.writeFile)(script, APPLY_SCRIPT);
+        await run('fakeroot', ['--', process.execPath, script, manifest]);
+    }
+    await (0,promises_.rm)(req.workDir, { recursive: true, force: true });
+    return { name: req.name, arch: req.arch, version: req.version, file, sha256: await build_sha256File(file), extensionRelease: release, files, findings };
+}
+/** The same extension, version and architecture always get the same filesystem UUID. */
+function fixedUuid(req) {
+    const h = (0,external_node_crypto_.createHash)('sha256').update(`${req.name}\0${req.version}\0${req.arch}\0${req.packages.map((p) => p.nevra).sort().join(',')}`).digest('hex');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+async function build_sha256File(file) {
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    for await (const chunk of (0,external_node_fs_.createReadStream)(file))
+        hash.update(chunk);
+    return hash.digest('hex');
+}
+/** Users and groups from the base's passwd and group files (the first entry of a name wins). */
+async function readBaseIds(dir) {
+    const read = async (names) => {
+        const ids = new Map();
+        for (const n of names) {
+            const text = await (0,promises_.readFile)((0,external_node_path_.join)(dir, n), 'utf8').catch(() => '');
+            for (const [k, v] of parseIds(text))
+                if (!ids.has(k))
+                    ids.set(k, v);
+        }
+        return ids;
+    };
+    return { users: await read(['passwd']), groups: await read(['group']) };
+}
+
+;// CONCATENATED MODULE: ./src/sysext/version.ts
+// Which package's EVR names a system extension image.
+const version_evrOf = (p) => `${p.epoch ? `${p.epoch}:` : ''}${p.version}-${p.release}`;
+/**
+ * `version-package:` when set, else the extension's first package as listed; either must be in
+ * the extension's own closure (a package the base already has does not version the image).
+ */
+function selectVersion(extension, versionPackage, requested, closure) {
+    const name = versionPackage ?? requested[0] ?? '';
+    const found = closure.find((p) => p.name === name);
+    if (found)
+        return { evr: version_evrOf(found) };
+    if (versionPackage)
+        return { error: `version-package ${versionPackage} is not among the packages this extension adds to the base` };
+    return { error: `the first package ${JSON.stringify(name)} of ${extension} is not a package this extension adds to the base: set version-package: to the package whose version names the image` };
+}
+
+;// CONCATENATED MODULE: ./src/sysext/publish-files.ts
+function sidecarJson(s) {
+    const b = s.base;
+    const release = Object.fromEntries(s.extensionRelease.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const value = {
+        extension: s.extension,
+        arch: s.arch,
+        version: s.version,
+        image: s.image,
+        sha256: s.sha256,
+        format: s.format,
+        base: {
+            source: b.source,
+            ref: b.ref,
+            ...(b.commit !== undefined && { commit: b.commit }),
+            ...(b.digest !== undefined && { digest: b.digest }),
+            version: b.version ?? null,
+            osRelease: { ID: b.osRelease['ID'] ?? 'linux', VERSION_ID: b.osRelease['VERSION_ID'] ?? null },
+        },
+        extensionRelease: release,
+        packages: [...s.packages].sort((x, y) => (x.nevra < y.nevra ? -1 : x.nevra > y.nevra ? 1 : 0)),
+        // What the host must handle: scriptlets not run, identical shadowed files, sysusers, kernel modules.
+        findings: s.findings.map((f) => ({ class: f.class, message: f.message })),
+    };
+    return `${JSON.stringify(value, null, 2)}\n`;
+}
+/**
+ * A transfer file for systemd-sysupdate: `@v` stands for the version part of the image names,
+ * so a host follows newer images of the same extension, base VERSION_ID and architecture.
+ */
+function transferFile(extension, versionId, arch, url) {
+    const pattern = `${extension}-@v-${versionId}-${arch}.raw`;
+    return [
+        `# systemd-sysupdate transfer for the ${extension} system extension (written by compose-extensions).`,
+        `# On the host: /etc/sysupdate.${extension}.d/${extension}.transfer, then`,
+        `#   systemd-sysupdate --component=${extension} update && systemd-sysext refresh`,
+        '[Transfer]',
+        '# SHA256SUMS is published unsigned: sign it (SHA256SUMS.gpg) and set Verify=yes to check it.',
+        'Verify=no',
+        '',
+        '[Source]',
+        'Type=url-file',
+        `Path=${url ? url.replace(/\$\{arch\}/g, arch).replace(/\/?$/, '/') : `https://SET-sysext-url/${arch}/sysext/`}`,
+        `MatchPattern=${pattern}`,
+        '',
+        '[Target]',
+        'Type=regular-file',
+        'Path=/var/lib/extensions.d/',
+        `MatchPattern=${pattern}`,
+        `CurrentSymlink=/var/lib/extensions/${extension}.raw`,
+        '',
+    ].join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/sysext/index.ts
+// The sysext stage: after the repo is staged, one image per os-extension from its own closure,
+// written into the staged architecture directory so it is committed (or discarded) with it.
+
+
+
+
+
+
+
+
+
+
+
+/** Every timestamp in an image: SOURCE_DATE_EPOCH, else the newest build time of its packages. */
+async function epochOf(files) {
+    const env = process.env['SOURCE_DATE_EPOCH'];
+    if (env && /^\d+$/.test(env))
+        return Number(env);
+    const out = await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', '%{BUILDTIME}\n', ...files], { env: { LC_ALL: 'C' } });
+    return Math.max(0, ...out.stdout.split('\n').filter((l) => /^\d+$/.test(l)).map(Number));
+}
+async function writeSysexts(input) {
+    const { options, config, plan, base, solved, fetched, dir, workDir, log } = input;
+    log.stage('sysext');
+    const arch = plan.arch;
+    const wanted = plan.extensions.filter((e) => e.kind === 'os-extension' && (options.extensions === true || options.extensions.includes(e.name)));
+    const byNevra = new Map(fetched.map((p) => [p.nevra, p]));
+    const declared = new Map(config.extensions.map((e) => [e.name, e]));
+    const ids = await readBaseIds(accountsDir(base.root));
+    const contexts = (0,external_node_path_.join)(accountsDir(base.root), 'file_contexts');
+    const fileContexts = (await (0,promises_.stat)(contexts).catch(() => undefined))?.isFile() ? contexts : undefined;
+    if (fileContexts && (options.format ?? 'erofs') === 'squashfs')
+        log.warn('squashfs images carry no SELinux labels (mksquashfs cannot read file_contexts): use erofs for labelled images');
+    const baseFiles = wanted.length > 0 ? parseBaseFiles(await queryInstalledFormat(base.root, PRIVATE_DBPATH, BASE_FILES_FORMAT)) : new Map();
+    const format = options.format ?? 'erofs';
+    const problems = [];
+    const built = [];
+    for (const e of wanted) {
+        const closure = (solved.closures[e.name] ?? []).map((n) => byNevra.get(n)).filter(Boolean);
+        const version = selectVersion(e.name, declared.get(e.name)?.versionPackage, e.requested, closure);
+        if ('error' in version) {
+            problems.push({ arch, extension: e.name, message: version.error });
+            continue;
+        }
+        // Names come from extensions.yaml and the base's os-release: they must not leave sysext/.
+        const unsafe = unsafeNamePart({ 'extension name': e.name, version: version.evr.replace(/:/g, '_'), "base's VERSION_ID": base.osRelease['VERSION_ID'] ?? '' });
+        if (unsafe) {
+            problems.push({ arch, extension: e.name, message: unsafe });
+            continue;
+        }
+        if (closure.length === 0) {
+            problems.push({ arch, extension: e.name, message: 'the base already has every package of this extension: no system extension image to build' });
+            continue;
+        }
+        try {
+            built.push(await buildSysext({
+                name: e.name,
+                arch,
+                version: version.evr,
+                packages: closure.map((p) => ({ nevra: p.nevra, arch: p.arch, file: p.file })),
+                osRelease: base.osRelease,
+                ...ids,
+                format,
+                epoch: await epochOf(closure.map((p) => p.file)),
+                outDir: (0,external_node_path_.join)(dir, 'sysext'),
+                workDir: (0,external_node_path_.join)(workDir, e.name),
+                baseFiles,
+                strict: options.strict ?? [],
+                ...(fileContexts && format === 'erofs' && { fileContexts }),
+                ...(options.compression && { compression: options.compression }),
+                ...(options.anyId && { anyId: true }),
+            }));
+        }
+        catch (err) {
+            if (err instanceof errors/* ComposeError */.hp)
+                problems.push(...err.problems);
+            else
+                throw err;
+        }
+    }
+    if (problems.length > 0)
+        throw new errors/* ComposeError */.hp(problems);
+    const images = [];
+    for (const b of built) {
+        await (0,promises_.chmod)(b.file, 0o644);
+        images.push({ extension: b.name, version: b.version, path: `sysext/${(0,external_node_path_.basename)(b.file)}`, sha256: b.sha256, format });
+        log.info(`system extension ${(0,external_node_path_.basename)(b.file)} (${format}, sha256 ${b.sha256})`);
+        for (const f of b.findings)
+            log.warn(`${b.name}: ${f.message}`);
+        const packages = (solved.closures[b.name] ?? []).map((n) => ({ nevra: n, sha256: byNevra.get(n).sha256 }));
+        const sidecar = { extension: b.name, arch, version: b.version, image: (0,external_node_path_.basename)(b.file), sha256: b.sha256, format, base, extensionRelease: b.extensionRelease, packages, findings: b.findings };
+        await (0,promises_.writeFile)(`${b.file}.json`, sidecarJson(sidecar), { mode: 0o644 });
+        await (0,promises_.writeFile)((0,external_node_path_.join)(dir, 'sysext', `${b.name}.transfer`), transferFile(b.name, base.osRelease['VERSION_ID'] ?? '', arch, options.url), { mode: 0o644 });
+    }
+    if (images.length > 0) {
+        const sums = images.map((i) => `${i.sha256}  ${(0,external_node_path_.basename)(i.path)}\n`).sort().join('');
+        await (0,promises_.writeFile)((0,external_node_path_.join)(dir, 'sysext', 'SHA256SUMS'), sums, { mode: 0o644 });
+    }
+    return images;
+}
+
+;// CONCATENATED MODULE: ./src/sysext/options.ts
+// The `sysext` input (action) and `--sysext` flag (CLI): parsed and checked against extensions.yaml.
+
+
+const FORMATS = ['erofs', 'squashfs'];
+/** What erofs-utils 1.5 and squashfs-tools 4.5 offer. */
+const COMPRESSIONS = { erofs: ['lz4', 'lz4hc'], squashfs: ['gzip', 'xz', 'zstd', 'lzo', 'lz4'] };
+/**
+ * `true`/`''` (a bare `--sysext`): every os-extension; `false`/undefined: off; else a comma- or
+ * newline-separated list of extension names.
+ */
+function parseSysext(value, format, what, url, strict, more = {}) {
+    const fmt = (format || 'erofs');
+    if (more.compression && FORMATS.includes(fmt) && !COMPRESSIONS[fmt].includes(more.compression)) {
+        throw new errors/* UsageError */.eb(`${what}-compression for ${fmt} must be one of ${COMPRESSIONS[fmt].join(', ')}, not ${JSON.stringify(more.compression)}`);
+    }
+    const classes = (strict ?? '').split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
+    const unknown = classes.filter((c) => !FINDING_CLASSES.includes(c));
+    if (unknown.length > 0)
+        throw new errors/* UsageError */.eb(`${what}-strict takes ${FINDING_CLASSES.join(', ')}, not ${unknown.map((c) => JSON.stringify(c)).join(', ')}`);
+    if (format !== undefined && format !== '' && !FORMATS.includes(format)) {
+        throw new errors/* UsageError */.eb(`${what}-format must be one of ${FORMATS.join(', ')}, not ${JSON.stringify(format)}`);
+    }
+    const v = value?.trim();
+    if (v === undefined || v === 'false')
+        return undefined;
+    const extensions = v === '' || v === 'true' ? true : v.split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
+    if (url && !/^https?:\/\/[^\s]+$/.test(url))
+        throw new errors/* UsageError */.eb(`${what}-url must be an http(s) URL, not ${JSON.stringify(url)}`);
+    return { extensions, ...(format && { format: format }), ...(url && { url }), ...(classes.length > 0 && { strict: classes }), ...(more.compression && { compression: more.compression }), ...(more.anyId && { anyId: true }) };
+}
+/** Every name in the list must be an os-extension of the file (a development one has no image). */
+function checkSysextNames(config, options) {
+    if (options.extensions === true)
+        return;
+    const kinds = new Map(config.extensions.map((e) => [e.name, e.kind]));
+    const bad = options.extensions.flatMap((n) => !kinds.has(n) ? [`sysext: ${JSON.stringify(n)} is not an extension of ${config.file}`]
+        : kinds.get(n) !== 'os-extension' ? [`sysext: ${JSON.stringify(n)} is a development extension; only os-extensions become system extension images`]
+            : []);
+    if (bad.length > 0)
+        throw new errors/* UsageError */.eb(bad);
+}
+
 ;// CONCATENATED MODULE: ./src/metadata/evr.ts
 // rpm's version ordering, for reports (diffs, cross-architecture checks); resolution itself is dnf's.
 /** rpmvercmp: compares alternating numeric and alphabetic segments; `~` sorts before anything, `^` after the base. */
@@ -24712,6 +25328,8 @@ const RUN_DIR_PREFIX = `${WORK_DIR_PREFIX}run-`;
 
 
 
+
+
 const silentLogger = { info() { }, warn() { }, scope: () => ({ stage() { }, info() { }, warn() { }, end() { } }) };
 function defaultCacheDir() {
     return (0,external_node_path_.join)(process.env['XDG_CACHE_HOME'] || (0,external_node_path_.join)((0,external_node_os_.homedir)(), '.cache'), 'compose-extensions');
@@ -24753,7 +25371,8 @@ async function resolveArch(run, arch, log) {
         ...(options.releasever !== undefined && { releasever: options.releasever }),
         weakDeps: options.weakDeps, repos, vars: run.vars, main: run.main,
     });
-    const key = identity && keyOf(identity);
+    // A system extension is checked against the base's rpmdb: a recorded solve has none to read.
+    const key = identity && !options.sysext ? keyOf(identity) : undefined;
     const recorded = key !== undefined ? await findResolved(options.cacheDir, key, (record) => repomdNow(run, record)) : undefined;
     if (recorded) {
         timings['base'] = Date.now() - started;
@@ -24762,7 +25381,7 @@ async function resolveArch(run, arch, log) {
         return withState({ arch, base, plan: recorded.plan, solved: recorded.solved, fingerprint: recorded.fingerprint, reused: true, log, timings });
     }
     solver.start();
-    const base = await run.baseReads(() => readBase(options.base, arch, (0,external_node_path_.join)(workDir, 'base')));
+    const base = await run.baseReads(() => readBase(options.base, arch, (0,external_node_path_.join)(workDir, 'base'), { accounts: Boolean(options.sysext) }));
     timings['base'] = Date.now() - started;
     const releasever = options.releasever ?? base.osRelease['VERSION_ID'];
     if (!releasever) {
@@ -24842,7 +25461,8 @@ async function writeArch(run, r, unchanged) {
     const staged = await stageArch(options.output, arch, fetched, { indexing: run.repoBuilds, checksumCache: (0,external_node_path_.join)(options.cacheDir, 'createrepo') });
     try {
         const files = filesOf(fetched, staged);
-        const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint });
+        const sysext = options.sysext && (await writeSysexts({ options: options.sysext, config, plan, base, solved, fetched, dir: staged.dir, workDir: (0,external_node_path_.join)(workDir, 'sysext'), log }));
+        const metadata = buildMetadata({ plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint, ...(sysext && { sysext }) });
         await writeJson(staged.dir, 'metadata.json', serializeMetadata(metadata));
         await writeSboms(staged.dir, { plan, base, solve: solved, files, generator: GENERATOR, stateChecksum: state, inputFingerprint: r.fingerprint }, options.sbom ?? 'spdx');
         const architectures = Object.fromEntries(config.extensions.map((e) => [e.name, e.architectures]));
@@ -24942,6 +25562,8 @@ async function compose(options) {
     const unknown = unknownRepoProblems(config, repos);
     if (unknown.length > 0)
         throw new errors/* ConfigError */.xL(unknown);
+    if (options.sysext)
+        checkSysextNames(config, options.sysext);
     const writing = options.mode !== 'depsolve';
     if (writing) {
         const usedRepos = [...config.repos, ...config.extensions.flatMap((e) => e.repos)];
@@ -26367,13 +26989,15 @@ async function mergeCommand(args, io, context) {
 
 
 
+
 const USAGE = `Usage:
   compose-extensions compose --config FILE (--ostree-repo DIR|URL --base-rev REF | --rootfs DIR|TAR|URL | --base-image REF)
       [--base-sha256 HEX] [--base-authfile FILE | --base-registry-username USER --base-registry-password-stdin]
       [--tls-verify BOOL] [--arch ARCH]... [--repos-dir DIR] [--vars-dir DIR]... [--dnf-conf FILE] [--repo ID=URL]... [--releasever N] [--no-weak-deps]
       [--cache-dir DIR] [--previous-state SUM]... [--dnf auto|dnf5|dnf4]
       [--previous-metadata SRC] [--strict-cross-arch] [--wait-lock] [--allow-empty]
-      [--sbom spdx|cyclonedx|both|none] --output DIR [--json]
+      [--sbom spdx|cyclonedx|both|none] [--sysext[=NAME,...]] [--sysext-format erofs|squashfs] [--sysext-url URL]
+      [--sysext-strict CLASS,...] [--sysext-compression ALGO] [--sysext-any-id] --output DIR [--json]
   compose-extensions validate --config FILE [--json]
   compose-extensions validate --depsolve --config FILE (BASE as for compose)
       [the compose options but --output, --previous-state, --allow-empty and --sbom] [--json]
@@ -26444,6 +27068,18 @@ Options:
                          instead of failing
   --sbom FORMAT          SBOMs written beside each metadata.json: spdx (sbom.spdx.json, SPDX 2.3,
                          the default), cyclonedx (sbom.cdx.json, CycloneDX 1.6), both or none
+  --sysext[=NAME,...]    also write a system extension image per os-extension (or per listed one)
+                         and architecture: <output>/<arch>/sysext/<name>-<version>-<VERSION_ID>-<arch>.raw,
+                         with SHA256SUMS (see README, System extensions)
+  --sysext-format FMT    erofs (default) or squashfs
+  --sysext-strict CLASS,...  make these findings errors instead of warnings: shadow (a file the
+                         base has, identical), scriptlet (not run), sysusers (usr/lib/sysusers.d),
+                         kmod (kernel modules; depmod cannot run)
+  --sysext-compression ALGO  erofs: lz4, lz4hc (default: none); squashfs: gzip (default), xz,
+                         zstd, lzo, lz4
+  --sysext-any-id        ID=_any in extension-release instead of the base's ID and VERSION_ID
+  --sysext-url URL       where hosts download the images (\${arch} replaced): the Source Path of
+                         the systemd-sysupdate transfer file written per extension
   --json                 print the result as JSON on stdout
 
 Options of publish and merge:
@@ -26480,7 +27116,8 @@ function cliLogger(io) {
 function main_parse(argv) {
     try {
         return (0,external_node_util_namespaceObject.parseArgs)({
-            args: argv,
+            // A bare `--sysext` means every os-extension: parseArgs has no optional values.
+            args: argv.map((a) => (a === '--sysext' ? '--sysext=' : a)),
             allowPositionals: true,
             options: {
                 config: { type: 'string' },
@@ -26503,6 +27140,12 @@ function main_parse(argv) {
                 'wait-lock': { type: 'boolean' },
                 'allow-empty': { type: 'boolean' },
                 sbom: { type: 'string' },
+                sysext: { type: 'string' },
+                'sysext-format': { type: 'string' },
+                'sysext-url': { type: 'string' },
+                'sysext-strict': { type: 'string' },
+                'sysext-compression': { type: 'string' },
+                'sysext-any-id': { type: 'boolean' },
                 'base-image': { type: 'string' },
                 'base-sha256': { type: 'string' },
                 'base-authfile': { type: 'string' },
@@ -26578,6 +27221,7 @@ function resultText(result) {
         .map((a) => (a.changed ? `${a.arch}: written to ${(0,errors/* escapeControl */.hN)(a.outputDir)} (metadata: ${(0,errors/* escapeControl */.hN)(a.metadataPath)})` : `${a.arch}: unchanged; nothing written`))
         .join('\n');
 }
+const main_optional = (key, value) => (value === undefined ? {} : { [key]: value });
 /** The compose options shared by `compose` and `validate --depsolve`. */
 function composeOptions(values, mode, io) {
     return {
@@ -26599,6 +27243,10 @@ function composeOptions(values, mode, io) {
         waitLock: Boolean(values['wait-lock']),
         allowEmpty: Boolean(values['allow-empty']),
         sbom: sbomChoice(values.sbom, '--sbom'),
+        ...main_optional('sysext', parseSysext(values.sysext, values['sysext-format'], '--sysext', values['sysext-url'], values['sysext-strict'], {
+            ...(values['sysext-compression'] && { compression: values['sysext-compression'] }),
+            ...(values['sysext-any-id'] && { anyId: true }),
+        })),
         log: cliLogger(io),
     };
 }
