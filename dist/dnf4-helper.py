@@ -78,6 +78,8 @@ def make_base(req):
             repo.enable()
             repo.skip_if_unavailable = False
             repo.metadata_expire = expire
+            if expire == 0:
+                repo._repo.expire()  # libdnf counts age 0 as fresh; a clock ahead gives a negative age
         else:
             repo.disable()
     return base

@@ -1,7 +1,7 @@
 // Unchanged inputs skip the base read and the solve; any change to them is noticed. Real ostree,
 // dnf and createrepo_c, and a repo served over http whose requests are counted.
 import { createHash } from 'node:crypto';
-import { cp, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, open, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compose, type ComposeOptions } from '../src/engine.js';
@@ -148,6 +148,17 @@ describe('one cache, several runs', () => {
   });
 
   test('a new version in a repo changes its repomd.xml: solved again, and the new version is taken', async () => {
+    // As if the last run were this very second (or its clock ran ahead): dnf4 counts metadata as
+    // fresh while its age is not above metadata_expire=0, so the age alone must not decide.
+    const ahead = new Date(Date.now() + 60_000);
+    const touchAll = async (path: string): Promise<void> => {
+      for (const entry of await readdir(path, { withFileTypes: true })) {
+        const child = join(path, entry.name);
+        if (entry.isDirectory()) await touchAll(child);
+        await utimes(child, ahead, ahead);
+      }
+    };
+    await touchAll(firstOptions.cacheDir);
     await buildRpms([{ name: 'extra-tool', version: '2.0', release: '1', requires: ['libc.so.6'] }], [...FIXTURE_ARCHES], web);
     for (const arch of FIXTURE_ARCHES) await createRepo(join(web, arch));
     const updated = await compose({ ...firstOptions, output: join(dir, 'updated') });

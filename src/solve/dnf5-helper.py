@@ -152,6 +152,8 @@ def add_repos(base, req):
             repo.enable()
             repo.get_config().skip_if_unavailable = False
             repo.get_config().metadata_expire = expire
+            if expire == '0':
+                repo.expire()  # the age alone is not enough: a cache from this second, or a clock ahead
         else:
             repo.disable()
 
