@@ -25580,7 +25580,9 @@ async function compose(options) {
         if (!outputExisted)
             await (0,promises_.chmod)(options.output, 0o755); // created for the lock, whatever the umask
         await removeLeftovers(options, locks, log);
-        return await composeLocked(options, log, config, repos, vars, main);
+        const result = await composeLocked(options, log, config, repos, vars, main);
+        await options.whileLocked?.(result);
+        return result;
     }
     finally {
         await locks?.release();

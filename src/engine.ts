@@ -85,6 +85,11 @@ export interface ComposeOptions {
   onBasesRead?: () => Promise<void>;
   /** Wait for another run's lock on the output or cache directory instead of failing at once. */
   waitLock?: boolean;
+  /**
+   * Runs after a successful compose with the output still locked, so that what it reads (an
+   * upload, a push) is this run's output and no concurrent run's.
+   */
+  whileLocked?: (result: ComposeResult) => Promise<void>;
   /** Write an architecture that has no package (an empty repo) instead of refusing. */
   allowEmpty?: boolean;
   /** Which SBOMs to write beside metadata.json (default `spdx`). */
@@ -417,7 +422,9 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
     );
     if (!outputExisted) await chmod(options.output, 0o755); // created for the lock, whatever the umask
     await removeLeftovers(options, locks, log);
-    return await composeLocked(options, log, config, repos, vars, main);
+    const result = await composeLocked(options, log, config, repos, vars, main);
+    await options.whileLocked?.(result);
+    return result;
   } finally {
     await locks?.release();
     if (!outputExisted) await rmdir(options.output).catch(() => {}); // only if nothing was written

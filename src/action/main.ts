@@ -172,8 +172,7 @@ export async function run(): Promise<void> {
 async function composeMode(configPath: string, publish: PublishInputs): Promise<void> {
   const output = resolve(core.getInput('output') || 'extensions-output');
   const resolved = await resolveExtensions('compose', configPath, output, publish);
-  const published = resolved.result && publish.upload !== 'none' ? await publishOutputs(resolved.result, publish) : undefined;
-  await reportRun('compose', resolved, published, output);
+  await reportRun('compose', resolved, resolved.published, output);
 }
 
 /** mode: validate — depsolve every architecture, write nothing. */
@@ -186,6 +185,8 @@ interface Resolved {
   options: ComposeOptions;
   previous?: Awaited<ReturnType<typeof loadPrevious>>;
   result?: ComposeResult;
+  /** Uploaded or pushed while the output was still locked. */
+  published?: PublishResult;
   failures: ComposeProblem[];
 }
 
@@ -210,12 +211,28 @@ async function resolveExtensions(mode: 'compose' | 'validate', configPath: strin
   );
   const options = composeOptions(mode, configPath, base, output);
   const previous = await previousInput(options.arches);
+  // Published before the output lock goes, so that a concurrent run cannot swap it mid-upload; a
+  // publishing error is kept apart from the compose's own failures and thrown as before.
+  let published: PublishResult | undefined;
+  let publishError: { error: unknown } | undefined;
+  if (publish && publish.upload !== 'none' && mode === 'compose') {
+    options.whileLocked = async (result) => {
+      try {
+        published = await publishOutputs(result, publish);
+      } catch (error) {
+        publishError = { error };
+      }
+    };
+  }
+  let result: ComposeResult;
   try {
-    return { configPath, options, previous, result: await composeWithBaseRegistry(options), failures: [] };
+    result = await composeWithBaseRegistry(options);
   } catch (err) {
     if (!(err instanceof ComposeError)) throw err;
     return { configPath, options, previous, failures: await locateFailures(err.problems, configPath) };
   }
+  if (publishError) throw publishError.error;
+  return { configPath, options, previous, result, ...(published && { published }), failures: [] };
 }
 
 function composeOptions(mode: 'compose' | 'validate', configPath: string, base: BaseSpec, output: string): ComposeOptions {
