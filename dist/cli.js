@@ -26906,6 +26906,7 @@ async function pushIndex(archesToMerge, inputs) {
 
 
 
+
 /** The registry flags, checked before anything is read or pushed, in the CLI's own words. */
 function checkRegistryFlags(args) {
     if (!args.image)
@@ -26945,9 +26946,18 @@ async function publishCommand(args, io, context) {
         throw new errors/* UsageError */.eb('--output is required: the directory compose wrote (<output>/<arch>/)');
     checkRegistryFlags(args);
     const only = args.arch?.length ? selectArches(args.arch, '--arch') : [];
-    const arches = await composedArches((0,external_node_path_.resolve)(args.output), only);
+    const output = (0,external_node_path_.resolve)(args.output);
+    await composedArches(output, only); // a missing or empty output is a usage error before any lock
     const inputs = await registryInputs(args, io, context);
-    const images = await pushImages(arches, inputs);
+    // The compose lock: no run may swap the output while its images are pushed.
+    const locks = await lockDirs([{ dir: output, what: `the output directory ${output}` }], Boolean(args['wait-lock']), (what, holder) => io.err(`waiting for ${what}, locked by ${describeHolder(holder)}`));
+    let images;
+    try {
+        images = await pushImages(await composedArches(output, only), inputs);
+    }
+    finally {
+        await locks.release();
+    }
     const changed = images.some((i) => i.changed);
     if (args.json) {
         io.out(JSON.stringify({ ok: true, changed, images }, null, 2));
@@ -27005,7 +27015,7 @@ const USAGE = `Usage:
       [the compose options but --output, --previous-state, --allow-empty and --sbom] [--json]
   compose-extensions publish --output DIR --image REPO [--tag TAG]... [--arch ARCH]... [--label KEY=VALUE]...
       [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
-      [--source URL] [--revision REV] [--tls-verify BOOL] [--json]
+      [--source URL] [--revision REV] [--tls-verify BOOL] [--wait-lock] [--json]
   compose-extensions merge --image REPO --arch ARCH... [--tag TAG]...
       [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
       [--tls-verify BOOL] [--json]
@@ -27098,6 +27108,7 @@ Options of publish and merge:
                          written only to a mode 0600 auth file that is removed afterwards
   --skip-unchanged       push nothing when the image at every tag already has this state checksum
                          (merge: already is this index)
+  --wait-lock            publish: wait while a compose holds --output, instead of failing at once
   publish attaches the SBOMs of each architecture (sbom.*.json) to its image as OCI referrers,
   listed under the tag sha256-<image digest hex> for registries without the referrers API
   -h, --help             show this help
