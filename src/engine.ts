@@ -19,7 +19,7 @@ import type { SolveResult } from './solve/types.js';
 import { fetchPackages, type FetchedPackage } from './download/fetch.js';
 import { commitArches, discardStaged, recoverOutput, stageArch, writeJson, type StagedArch } from './repo/output.js';
 import { describeHolder, lockDirs, removeCachePartials, WORK_DIR_PREFIX, type RunLocks } from './repo/lock.js';
-import { ownedStem, removeDeadLeftovers } from './tools/leftovers.js';
+import { ownedStem, removeDeadLeftovers, removeDeadScratch } from './tools/leftovers.js';
 
 /** The run's work directory in the temp dir: `compose-extensions-run-<pid>-<host>-…`. */
 const RUN_DIR_PREFIX = `${WORK_DIR_PREFIX}run-`;
@@ -433,7 +433,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
 
 /** What runs that died left: their temp dirs, an interrupted commit, staging dirs, partial cache files. */
 async function removeLeftovers(options: ComposeOptions, locks: RunLocks, log: Logger): Promise<void> {
-  for (const dir of await removeDeadLeftovers(tmpdir(), RUN_DIR_PREFIX)) log.info(`removed ${dir}, left by a run that died`);
+  for (const dir of [...await removeDeadLeftovers(tmpdir(), RUN_DIR_PREFIX), ...await removeDeadScratch()]) log.info(`removed ${dir}, left by a run that died`);
   if (options.mode !== 'depsolve') {
     const { completed, restored, removed } = await recoverOutput(options.output);
     if (completed.length > 0) log.info(`completed the commit of ${completed.join(', ')} that a run which died had begun`);

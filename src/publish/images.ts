@@ -11,6 +11,7 @@ import { mergeImages, type MergedIndex } from './merge.js';
 import { inspectManifest, type RegistryOptions, type Repository } from '../tools/skopeo.js';
 import { archTag, checkTag, parseRepository } from './reference.js';
 import { referrersTag } from './oci-referrers.js';
+import { removeDeadScratch } from '../tools/leftovers.js';
 
 /** `labels` input: `key=value`, one per line; blank lines and lines starting with `#` are skipped. */
 export function parseLabels(input: string): Record<string, string> {
@@ -101,6 +102,7 @@ export async function pushImages(arches: ComposedArch[], inputs: RegistryInputs)
   const log = inputs.log ?? (() => {});
   const env = inputs.env ?? process.env;
   const { image, access, cleanup } = await registryAccess(inputs);
+  for (const dir of await removeDeadScratch()) log(`removed ${dir}, left by a run that died`);
   const images: PushedImage[] = [];
   try {
     const created = inputs.created ?? defaultCreated(env);
@@ -137,6 +139,7 @@ export async function pushImages(arches: ComposedArch[], inputs: RegistryInputs)
 export async function pushIndex(archesToMerge: string[], inputs: RegistryInputs): Promise<MergedIndex> {
   const log = inputs.log ?? (() => {});
   const { image, access, cleanup } = await registryAccess(inputs);
+  for (const dir of await removeDeadScratch()) log(`removed ${dir}, left by a run that died`);
   try {
     const index = await mergeImages(image, { tags: inputs.tags, arches: archesToMerge, access, skipUnchanged: inputs.skipUnchanged });
     log(index.changed
