@@ -4,7 +4,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolError } from '../errors.js';
-import { repoRequest, startHelper, type DnfBackend, type Helper, type RepoContext } from '../solve/dnf.js';
+import { repoRequest, startHelper, type Helper, type RepoContext } from '../solve/dnf.js';
+import type { DnfBackend } from '../tools/dnf-python.js';
 import { lastLines } from '../tools/exec.js';
 import { redactUrls } from '../tools/redact.js';
 

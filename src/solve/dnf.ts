@@ -1,6 +1,6 @@
 // Adapter around the distribution's dnf: helper processes that load each architecture's repos once
 // and resolve every extension in it.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,20 +12,15 @@ import { releaseverVars, renderRepoFile, type RepoDefinition } from '../inputs/r
 import { underFileSizeLimit } from '../tools/prlimit.js';
 import { redactUrl, redactUrls } from '../tools/redact.js';
 import type { ArchPlan } from '../plan/types.js';
+import { backendPackage, systemPython, type DnfBackend } from '../tools/dnf-python.js';
 import { lastLines, run } from '../tools/exec.js';
 import { plainWords } from './problems.js';
 import type { RepoState, SolveResult } from './types.js';
 
-/** dnf's Python needs the system interpreter: a python3 earlier on PATH may lack the dnf module. */
-export function systemPython(): string {
-  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-}
-
-export type DnfBackend = 'dnf4' | 'dnf5';
 export type DnfPreference = DnfBackend | 'auto';
 
 /** What each backend needs: a Python module (dnf4's own, or dnf5's library bindings) and its helper. */
-const BACKENDS: Record<DnfBackend, { probe: string[]; helper: string; fedoraPackage: string }> = {
+const BACKENDS: Record<DnfBackend, { probe: string[]; helper: string }> = {
   dnf5: {
     // libdnf5 numbers itself prime.major.minor.micro (5.2.18.0 is prime 5, major 2); a release without
     // a prime part (5.0) says major.minor.micro.
@@ -35,7 +30,6 @@ const BACKENDS: Record<DnfBackend, { probe: string[]; helper: string; fedoraPack
       "print('.'.join(str(p) for p in (getattr(v, 'prime', None), v.major, v.minor, v.micro) if p is not None))",
     ],
     helper: 'dnf5-helper.py',
-    fedoraPackage: 'python3-libdnf5',
   },
   dnf4: {
     // The version as dnf/const.py states it: importing dnf would cost a fifth of a second of every run.
@@ -47,7 +41,6 @@ const BACKENDS: Record<DnfBackend, { probe: string[]; helper: string; fedoraPack
       "print(m.group(1) if m else __import__('dnf').VERSION)",
     ],
     helper: 'dnf4-helper.py',
-    fedoraPackage: 'python3-dnf',
   },
 };
 
@@ -68,7 +61,7 @@ export function chooseBackend(preference: DnfPreference, found: Partial<Record<D
     const version = found[backend];
     if (version) return { backend, version };
   }
-  const wanted = order.map((b) => `\`${BACKENDS[b].fedoraPackage}\``).join(' or ');
+  const wanted = order.map((b) => `\`${backendPackage(b)}\``).join(' or ');
   throw new ToolError(
     `${preference === 'auto' ? "dnf's Python API" : `the ${preference} Python API`} was not found for ${systemPython()}: ` +
       `install ${wanted} (Fedora) or \`apt-get install -y python3-dnf\` (Debian/Ubuntu)`,
@@ -89,11 +82,6 @@ export async function availableBackends(order: DnfBackend[] = ['dnf5', 'dnf4']):
 
 export async function detectDnf(preference: DnfPreference = 'auto'): Promise<{ backend: DnfBackend; version: string }> {
   return chooseBackend(preference, await availableBackends(preference === 'auto' ? ['dnf5', 'dnf4'] : [preference]));
-}
-
-/** The Fedora package that provides a backend's Python API, for installing it in a container. */
-export function backendPackage(backend: DnfBackend): string {
-  return BACKENDS[backend].fedoraPackage;
 }
 
 export interface SolveRequest {
