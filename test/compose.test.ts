@@ -8,7 +8,8 @@ import { ComposeError, ConfigError } from '../src/errors.js';
 import { run } from '../src/tools/exec.js';
 import type { Metadata } from '../src/metadata/metadata.js';
 import { BACKENDS } from './fixtures/backends.js';
-import { composeOptions, configFile as fixtureConfigFile, fixtureWorkspace } from './fixtures/compose.js';
+import { composeOptions, configFile as fixtureConfigFile } from './fixtures/compose.js';
+import { fixtureWorkspace } from './fixtures/distro.js';
 
 const ws = fixtureWorkspace('ce-compose-');
 

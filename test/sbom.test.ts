@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { compose, type ComposeOptions } from '../src/engine.js';
 import type { Metadata } from '../src/metadata/metadata.js';
 import { run } from '../src/tools/exec.js';
-import { composeOptions, FIXTURE_CONFIG, fixtureWorkspace } from './fixtures/compose.js';
+import { composeOptions, FIXTURE_CONFIG } from './fixtures/compose.js';
+import { fixtureWorkspace } from './fixtures/distro.js';
 import { cyclonedxValidator, schemaErrors, spdxValidator } from './fixtures/sbom-schemas.js';
 
 type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
