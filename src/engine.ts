@@ -11,7 +11,8 @@ import { locateProblems, readExtensionsYaml, type ExtensionsConfig } from './inp
 import { DEFAULT_DNF_CONF, DEFAULT_VARS_DIRS, loadRepos, readMainOptions, readRepoVars, repoSecrets, type RepoDefinition } from './inputs/repos.js';
 import { evrOf, planArch } from './plan/plan.js';
 import type { ArchPlan } from './plan/types.js';
-import { detectDnf, DnfSolver, solverLayout, solvesAtOnce, type DnfPreference, type RepoContext } from './solve/dnf.js';
+import { detectDnf, DnfSolver, solverLayout, solvesAtOnce, type DnfPreference } from './solve/dnf.js';
+import type { RepoContext } from './solve/helper.js';
 import { baseIdentity, currentRepomd, findResolved, inputFingerprint, inputsKey, saveResolved, type ResolvedRecord } from './solve/reuse.js';
 import { DnfFetcher } from './download/dnf-fetch.js';
 import { fetchRoute, type FetchRoute } from './download/route.js';

@@ -1,7 +1,6 @@
 // The engine end to end on the fixture distro: real rpm, dnf, createrepo_c and ostree.
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compose, type ComposeOptions } from '../src/engine.js';
@@ -10,17 +9,10 @@ import { run } from '../src/tools/exec.js';
 import type { Metadata } from '../src/metadata/metadata.js';
 import { LOCK_FILE } from '../src/repo/lock.js';
 import { BACKENDS } from './fixtures/backends.js';
-import { BASE_REF, buildFixtureDistro, type FixtureDistro } from './fixtures/distro.js';
+import { composeOptions, configFile as fixtureConfigFile } from './fixtures/compose.js';
+import { fixtureWorkspace } from './fixtures/distro.js';
 
-let distro: FixtureDistro;
-let dir: string;
-beforeAll(async () => {
-  distro = await buildFixtureDistro();
-  dir = await mkdtemp(join(tmpdir(), 'ce-compose-'));
-});
-afterAll(async () => {
-  await distro?.cleanup();
-});
+const ws = fixtureWorkspace('ce-compose-');
 
 const GOOD = `
 repos: [fedora]
@@ -47,30 +39,11 @@ extensions:
     packages: [devtool, libfoo]
 `;
 
-let n = 0;
-async function configFile(text: string): Promise<string> {
-  const file = join(dir, `extensions-${n++}.yaml`);
-  await writeFile(file, text);
-  return file;
-}
-
-async function options(text: string, extra: Partial<ComposeOptions> = {}): Promise<ComposeOptions> {
-  return {
-    config: await configFile(text),
-    base: { kind: 'ostree', repo: distro.ostreeRepo, ref: BASE_REF },
-    arches: ['x86_64', 'aarch64'],
-    reposDir: distro.reposDir,
-    repoPairs: [],
-    weakDeps: true,
-    cacheDir: join(dir, 'cache'),
-    previousState: [],
-    output: join(dir, `out-${n}`),
-    ...extra,
-  };
-}
+const configFile = (text: string) => fixtureConfigFile(ws.dir, text);
+const options = (text: string, extra: Partial<ComposeOptions> = {}) => composeOptions(ws.distro, ws.dir, text, extra);
 
 async function emptyFile(): Promise<string> {
-  const file = join(dir, 'empty.conf');
+  const file = join(ws.dir, 'empty.conf');
   await writeFile(file, '[main]\n');
   return file;
 }
@@ -98,7 +71,7 @@ describe('a good config on two architectures', () => {
     for (const arch of ['x86_64', 'aarch64']) {
       const m = await metadataOf(opts.output, arch);
       expect(m.arch).toBe(arch);
-      expect(m.base).toMatchObject({ source: 'ostree', ref: `fixture/${arch}/base`, commit: distro.commits[arch], version: '40.20260101.0' });
+      expect(m.base).toMatchObject({ source: 'ostree', ref: `fixture/${arch}/base`, commit: ws.distro.commits[arch], version: '40.20260101.0' });
       expect(m.base.osRelease).toEqual({ ID: 'fixture', VERSION_ID: '40' });
       expect(m.extensions['usbguard']!.packages).toEqual([
         `libqb-2.0.8-1.${arch}`, `usbguard-1.1.3-1.${arch}`, 'usbguard-selinux-1.1.3-1.noarch',
@@ -134,8 +107,8 @@ describe('a good config on two architectures', () => {
   test('the written repo is a repo dnf can read', async () => {
     const { stdout } = await run('dnf', [
       '-q', `--config=${await emptyFile()}`, '--setopt=reposdir=', `--repofrompath=ext,${join(opts.output, 'x86_64')}`,
-      '--repo=ext', '--forcearch=x86_64', `--setopt=cachedir=${join(dir, 'dnfq')}`, 'repoquery', '--qf', '%{name}',
-    ], { env: { HOME: dir } });
+      '--repo=ext', '--forcearch=x86_64', `--setopt=cachedir=${join(ws.dir, 'dnfq')}`, 'repoquery', '--qf', '%{name}',
+    ], { env: { HOME: ws.dir } });
     expect(stdout.split('\n')).toEqual(expect.arrayContaining(['usbguard', 'x86-firmware', 'kernel-devel']));
   });
 
@@ -206,7 +179,7 @@ test('the dnf helpers leave no byte-code beside themselves', async () => {
   const pycache = fileURLToPath(new URL('../src/solve/__pycache__', import.meta.url));
   await rm(pycache, { recursive: true, force: true });
   const opts = await options('repos: [fedora]\nextensions:\n  usbguard:\n    packages: [usbguard]\n', {
-    arches: ['x86_64'], cacheDir: await mkdtemp(join(dir, 'pycache-cache-')),
+    arches: ['x86_64'], cacheDir: await mkdtemp(join(ws.dir, 'pycache-cache-')),
   });
   // As on a user's machine: Python writes byte-code unless told not to (some shells here set this).
   const saved = process.env['PYTHONDONTWRITEBYTECODE'];
@@ -222,10 +195,10 @@ test('the dnf helpers leave no byte-code beside themselves', async () => {
 
 test('a root filesystem base and ID=URL repos', async () => {
   const opts = await options('repos: [mine]\nextensions:\n  usbguard:\n    packages: [usbguard]\n', {
-    base: { kind: 'rootfs', path: distro.rootfs['aarch64']! },
+    base: { kind: 'rootfs', path: ws.distro.rootfs['aarch64']! },
     arches: ['aarch64'],
     reposDir: undefined,
-    repoPairs: [`mine=${distro.repos.main}/aarch64`],
+    repoPairs: [`mine=${ws.distro.repos.main}/aarch64`],
   });
   await compose(opts);
   const m = await metadataOf(opts.output, 'aarch64');

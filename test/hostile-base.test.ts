@@ -2,38 +2,23 @@
 // promptly with a message naming the URL and the limit, and leaves no partial file.
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, statfs, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { archiveLimit, DISK_RESERVE, fetchArchive, prepareBase } from '../src/base/remote.js';
 import { ownedStem } from '../src/tools/leftovers.js';
-import { writeForever } from './fixtures/http.js';
+import { serveHostile, type HostileServer } from './fixtures/http.js';
 
 let dir: string;
-let hostile: Server;
+let hostile: HostileServer;
 let base: string;
-const timers = new Set<NodeJS.Timeout>();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ce-hostile-base-'));
-  hostile = createServer((req, res) => {
-    if (req.url === '/endless.tar') {
-      res.writeHead(200);
-      writeForever(res, Buffer.alloc(64 << 10, 'x'));
-    } else if (req.url === '/trickle.ociarchive') {
-      res.writeHead(200);
-      const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write('x')), 50);
-      timers.add(t);
-    } // else: never answers
-  });
-  await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`;
+  hostile = await serveHostile();
+  base = hostile.url;
 });
 afterAll(async () => {
-  for (const t of timers) clearInterval(t);
-  hostile.closeAllConnections();
-  await new Promise((resolve) => hostile.close(resolve));
+  await hostile?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

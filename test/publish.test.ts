@@ -21,22 +21,12 @@ import { parseRepository } from '../src/publish/reference.js';
 import { copyToTags, digestOf as sha256Bytes, type RegistryOptions } from '../src/tools/skopeo.js';
 import { run } from '../src/tools/exec.js';
 import { startArtifactService, type ArtifactService } from './fixtures/artifact-service.js';
-import { BASE_REF, buildFixtureDistro, type FixtureDistro } from './fixtures/distro.js';
+import { composeOptions, FIXTURE_CONFIG } from './fixtures/compose.js';
+import { buildFixtureDistro, type FixtureDistro } from './fixtures/distro.js';
 import { startRegistry, type TestRegistry } from './fixtures/registry.js';
 
 const ARCHES = ['x86_64', 'aarch64'];
-const CONFIG = `
-repos: [fedora]
-extensions:
-  usbguard:
-    packages: [usbguard]
-  tools:
-    packages: [tool-a, needs-epochy]
-  kernel-devel:
-    kind: development
-    match-base-evr: kernel
-    packages: [kernel-devel, kernel-headers]
-  newest-devel:
+const CONFIG = `${FIXTURE_CONFIG}  newest-devel:
     kind: development
     packages: [kernel-devel]
 `;
@@ -59,12 +49,7 @@ beforeAll(async () => {
   distro = await buildFixtureDistro();
   dir = await mkdtemp(join(tmpdir(), 'ce-publish-'));
   output = join(dir, 'out');
-  const config = join(dir, 'extensions.yaml');
-  await writeFile(config, CONFIG);
-  await compose({
-    config, base: { kind: 'ostree', repo: distro.ostreeRepo, ref: BASE_REF }, arches: ARCHES, reposDir: distro.reposDir,
-    repoPairs: [], weakDeps: true, cacheDir: join(dir, 'cache'), previousState: [], output,
-  });
+  await compose(await composeOptions(distro, dir, CONFIG, { arches: ARCHES, output }));
   registry = await startRegistry({ auth: { user: USER, password: PASSWORD } });
   openRegistry = await startRegistry();
   service = await startArtifactService();

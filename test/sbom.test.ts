@@ -2,62 +2,27 @@
 // schemas, every RPM in the output present with its purl and the sha256 of the file on disk.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compose, type ComposeOptions } from '../src/engine.js';
 import type { Metadata } from '../src/metadata/metadata.js';
 import { run } from '../src/tools/exec.js';
-import { BASE_REF, buildFixtureDistro, type FixtureDistro } from './fixtures/distro.js';
+import { composeOptions, FIXTURE_CONFIG } from './fixtures/compose.js';
+import { fixtureWorkspace } from './fixtures/distro.js';
 import { cyclonedxValidator, schemaErrors, spdxValidator } from './fixtures/sbom-schemas.js';
 
 type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-let distro: FixtureDistro;
-let dir: string;
-beforeAll(async () => {
-  distro = await buildFixtureDistro();
-  dir = await mkdtemp(join(tmpdir(), 'ce-sbom-'));
-});
-afterAll(async () => {
-  await distro?.cleanup();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-const CONFIG = `
-repos: [fedora]
-extensions:
-  usbguard:
-    packages: [usbguard]
-  tools:
-    packages: [tool-a, needs-epochy]
-  kernel-devel:
-    kind: development
-    match-base-evr: kernel
-    packages: [kernel-devel, kernel-headers]
-`;
+const ws = fixtureWorkspace('ce-sbom-');
 
 async function composeWith(output: string, sbom: ComposeOptions['sbom']): Promise<void> {
-  const config = join(dir, 'extensions.yaml');
-  await writeFile(config, CONFIG);
-  await compose({
-    config,
-    base: { kind: 'ostree', repo: distro.ostreeRepo, ref: BASE_REF },
-    arches: ['x86_64', 'aarch64'],
-    reposDir: distro.reposDir,
-    repoPairs: [],
-    weakDeps: true,
-    cacheDir: join(dir, 'cache'),
-    previousState: [],
-    output,
-    ...(sbom && { sbom }),
-  });
+  await compose(await composeOptions(ws.distro, ws.dir, FIXTURE_CONFIG, { output, ...(sbom && { sbom }) }));
 }
 
 const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 
 test('both SBOMs of every architecture: valid, every RPM with its purl, sha256, license and vendor', async () => {
-  const output = join(dir, 'both');
+  const output = join(ws.dir, 'both');
   await composeWith(output, 'both');
   for (const arch of ['x86_64', 'aarch64']) {
     const archDir = join(output, arch);
@@ -94,11 +59,11 @@ test('both SBOMs of every architecture: valid, every RPM with its purl, sha256, 
 });
 
 test('the default writes SPDX only, the same bytes as before; none writes no SBOM', async () => {
-  const spdxOnly = join(dir, 'spdx');
+  const spdxOnly = join(ws.dir, 'spdx');
   await composeWith(spdxOnly, undefined);
   expect(existsSync(join(spdxOnly, 'x86_64', 'sbom.cdx.json'))).toBe(false);
-  expect(await readFile(join(spdxOnly, 'x86_64', 'sbom.spdx.json'))).toEqual(await readFile(join(dir, 'both', 'x86_64', 'sbom.spdx.json')));
-  const none = join(dir, 'none');
+  expect(await readFile(join(spdxOnly, 'x86_64', 'sbom.spdx.json'))).toEqual(await readFile(join(ws.dir, 'both', 'x86_64', 'sbom.spdx.json')));
+  const none = join(ws.dir, 'none');
   await composeWith(none, 'none');
   expect((await readdir(join(none, 'x86_64'))).filter((f) => f.startsWith('sbom'))).toEqual([]);
 });

@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildFixtureDistro, BASE_REF, FIXTURE_ARCHES, type FixtureDistro } from '../../test/fixtures/distro.js';
+import { BASE_REF, FIXTURE_ARCHES, fixtureWorkspace } from '../../test/fixtures/distro.js';
 import { commitToOstree, makeRootfs } from '../../test/fixtures/base.js';
 import { run } from '../tools/exec.js';
 import { revParse } from '../tools/ostree.js';
@@ -12,36 +11,27 @@ import { parseOsRelease, resolveInTree } from './tree.js';
 import { BaseError, substituteBasearch, type BaseInfo } from './types.js';
 import { prepareBase } from './remote.js';
 
-let distro: FixtureDistro;
-let tmp: string;
+const ws = fixtureWorkspace('ce-base-test-');
 let n = 0;
-const work = () => join(tmp, `work-${n++}`);
+const work = () => join(ws.dir, `work-${n++}`);
 const rpmsFor = async (arch: string, names: string[]) =>
-  (await readdir(join(distro.repos.main, arch))).filter((f) => names.some((n) => f.startsWith(n + '-'))).map((f) => join(distro.repos.main, arch, f));
+  (await readdir(join(ws.distro.repos.main, arch))).filter((f) => names.some((n) => f.startsWith(n + '-'))).map((f) => join(ws.distro.repos.main, arch, f));
 /** sha256 of every file under dir (path → hash), to prove nothing was written. */
 const hashes = (dir: string) => execFileSync('sh', ['-c', 'cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum', 'sh', dir]).toString();
 
-beforeAll(async () => {
-  distro = await buildFixtureDistro();
-  tmp = await mkdtemp(join(tmpdir(), 'ce-base-test-'));
-});
-afterAll(async () => {
-  await distro?.cleanup();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
 
 const nevras = (info: BaseInfo) => info.packages.map((p) => p.nevra);
 
 describe.each(FIXTURE_ARCHES)('ostree base %s', (arch) => {
   let info: BaseInfo;
   beforeAll(async () => {
-    info = await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: BASE_REF }, arch, work());
+    info = await readBase({ kind: 'ostree', repo: ws.distro.ostreeRepo, ref: BASE_REF }, arch, work());
   });
 
   test('resolves ${basearch} and the commit', () => {
     expect(info.source).toBe('ostree');
     expect(info.ref).toBe(`fixture/${arch}/base`);
-    expect(info.commit).toBe(distro.commits[arch]);
+    expect(info.commit).toBe(ws.distro.commits[arch]);
   });
 
   test('version and os-release', () => {
@@ -69,23 +59,23 @@ describe.each(FIXTURE_ARCHES)('ostree base %s', (arch) => {
 });
 
 test('a ref given as a commit checksum', async () => {
-  const info = await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: distro.commits.aarch64! }, 'aarch64', work());
-  expect(info.commit).toBe(distro.commits.aarch64);
-  expect(info.ref).toBe(distro.commits.aarch64);
+  const info = await readBase({ kind: 'ostree', repo: ws.distro.ostreeRepo, ref: ws.distro.commits.aarch64! }, 'aarch64', work());
+  expect(info.commit).toBe(ws.distro.commits.aarch64);
+  expect(info.ref).toBe(ws.distro.commits.aarch64);
   expect(nevras(info)).toContain('kernel-5.0-1.fc40.aarch64');
 });
 
 describe('a base of another architecture', () => {
   test('an x86_64 commit composed for aarch64 (a forgotten ${basearch}) is refused, naming both', async () => {
-    const err = await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: 'fixture/x86_64/base' }, 'aarch64', work()).catch((e: unknown) => e);
+    const err = await readBase({ kind: 'ostree', repo: ws.distro.ostreeRepo, ref: 'fixture/x86_64/base' }, 'aarch64', work()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BaseError);
     expect(err).toMatchObject({
       reason: 'wrong-arch',
       message: 'the base fixture/x86_64/base is for x86_64, not aarch64 (its rpmdb has 9 x86_64 packages and none for aarch64): check ${basearch} in --base-rev',
     });
-    const rootfs = await readBase({ kind: 'rootfs', path: distro.rootfs['aarch64']! }, 'x86_64', work()).catch((e: unknown) => e);
+    const rootfs = await readBase({ kind: 'rootfs', path: ws.distro.rootfs['aarch64']! }, 'x86_64', work()).catch((e: unknown) => e);
     expect((rootfs as Error).message).toBe(
-      `the base ${distro.rootfs['aarch64']} is for aarch64, not x86_64 (its rpmdb has 9 aarch64 packages and none for x86_64): pass a root filesystem for x86_64`,
+      `the base ${ws.distro.rootfs['aarch64']} is for aarch64, not x86_64 (its rpmdb has 9 aarch64 packages and none for x86_64): pass a root filesystem for x86_64`,
     );
   });
 
@@ -114,16 +104,16 @@ describe('a base of another architecture', () => {
 
 test('the OSTree repo is never written, even a bare-user one that checkout could hardlink from', async () => {
   // archive repos always copy on checkout; bare-user ones hardlink unless --force-copy.
-  const repo = join(tmp, 'bare-user');
+  const repo = join(ws.dir, 'bare-user');
   await run('ostree', ['--repo=' + repo, 'init', '--mode=bare-user']);
-  await run('ostree', ['--repo=' + repo, 'pull-local', distro.ostreeRepo, 'fixture/x86_64/base']);
-  const before = [hashes(join(repo, 'objects')), hashes(join(distro.ostreeRepo, 'objects'))];
-  for (const r of [repo, distro.ostreeRepo]) {
+  await run('ostree', ['--repo=' + repo, 'pull-local', ws.distro.ostreeRepo, 'fixture/x86_64/base']);
+  const before = [hashes(join(repo, 'objects')), hashes(join(ws.distro.ostreeRepo, 'objects'))];
+  for (const r of [repo, ws.distro.ostreeRepo]) {
     const dir = work();
     const info = await readBase({ kind: 'ostree', repo: r, ref: 'fixture/x86_64/base' }, 'x86_64', dir);
     // Write through the copy as dnf would: rebuild the db and import a key.
     await run('rpm', ['--root', info.root, '--dbpath', '/usr/lib/sysimage/rpm', '--rebuilddb'], { env: { HOME: dir } });
-    await run('rpm', ['--root', info.root, '--dbpath', '/usr/lib/sysimage/rpm', '--import', distro.key.publicKey], { env: { HOME: dir } });
+    await run('rpm', ['--root', info.root, '--dbpath', '/usr/lib/sysimage/rpm', '--import', ws.distro.key.publicKey], { env: { HOME: dir } });
     for (const f of await readdir(join(info.root, 'usr/lib/sysimage/rpm'))) {
       expect((await stat(join(info.root, 'usr/lib/sysimage/rpm', f))).nlink).toBe(1);
     }
@@ -132,19 +122,19 @@ test('the OSTree repo is never written, even a bare-user one that checkout could
     expect(again.packages.some((p) => p.name === 'gpg-pubkey')).toBe(false);
     expect(again.packages).toHaveLength(9);
   }
-  expect([hashes(join(repo, 'objects')), hashes(join(distro.ostreeRepo, 'objects'))]).toEqual(before);
+  expect([hashes(join(repo, 'objects')), hashes(join(ws.distro.ostreeRepo, 'objects'))]).toEqual(before);
 });
 
 test('readBase can run twice in the same workDir', async () => {
   const dir = work();
-  await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: BASE_REF }, 'x86_64', dir);
-  const info = await readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: BASE_REF }, 'aarch64', dir);
+  await readBase({ kind: 'ostree', repo: ws.distro.ostreeRepo, ref: BASE_REF }, 'x86_64', dir);
+  const info = await readBase({ kind: 'ostree', repo: ws.distro.ostreeRepo, ref: BASE_REF }, 'aarch64', dir);
   expect(nevras(info)).toContain('kernel-5.0-1.fc40.aarch64');
 });
 
 describe.each(FIXTURE_ARCHES)('rootfs base %s', (arch) => {
   test('reads packages and os-release, and leaves the rootfs untouched', async () => {
-    const root = distro.rootfs[arch]!;
+    const root = ws.distro.rootfs[arch]!;
     const before = hashes(root);
     const info = await readBase({ kind: 'rootfs', path: root }, arch, work());
     expect(info).toMatchObject({ source: 'rootfs', ref: root, version: '40.20260101.0', osRelease: { ID: 'fixture', VERSION_ID: '40' } });
@@ -159,7 +149,7 @@ describe('symlinks resolve inside the tree, as in a chroot', () => {
   let root: string;
   let repo: string;
   beforeAll(async () => {
-    root = join(tmp, 'tricky');
+    root = join(ws.dir, 'tricky');
     await makeRootfs(root, { rpms: await rpmsFor('x86_64', ['bash', 'glibc']), rpmdbAt: 'share' });
     // Absolute target: must mean <root>/usr/share/rpm, not the host's.
     await unlink(join(root, 'usr/lib/sysimage/rpm'));
@@ -168,7 +158,7 @@ describe('symlinks resolve inside the tree, as in a chroot', () => {
     await unlink(join(root, 'usr/lib/os-release'));
     await symlink('../../../../../../../etc/real-os-release', join(root, 'usr/lib/os-release'));
     await writeFile(join(root, 'etc/real-os-release'), 'ID=tricky\nVERSION="1 (Tricky)"\n');
-    repo = join(tmp, 'tricky-repo');
+    repo = join(ws.dir, 'tricky-repo');
     await commitToOstree(repo, 'tricky', root, 'commit-version');
   });
 
@@ -209,7 +199,7 @@ describe('symlinks resolve inside the tree, as in a chroot', () => {
  */
 async function ostreeRuns<T>(fn: () => Promise<T>): Promise<{ result: T; runs: string[] }> {
   const real = (process.env.PATH ?? '').split(':').map((d) => join(d, 'ostree')).find((f) => existsSync(f))!;
-  const bin = await mkdtemp(join(tmp, 'bin-'));
+  const bin = await mkdtemp(join(ws.dir, 'bin-'));
   const log = join(bin, 'log');
   await writeFile(join(bin, 'ostree'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${real}' "$@"\n`);
   await chmod(join(bin, 'ostree'), 0o755);
@@ -231,15 +221,15 @@ const subcommands = (runs: string[]) => runs.map((r) => r.split(' ')[0]).sort();
 describe('ostree processes per base', () => {
   // Each one is a process start and a repo open, for every architecture at once: keep them few.
   test.each(FIXTURE_ARCHES)('%s: one ls answers every lookup of the tree and the rpmdb listing', async (arch) => {
-    const { result, runs } = await ostreeRuns(() => readBase({ kind: 'ostree', repo: distro.ostreeRepo, ref: BASE_REF }, arch, work()));
+    const { result, runs } = await ostreeRuns(() => readBase({ kind: 'ostree', repo: ws.distro.ostreeRepo, ref: BASE_REF }, arch, work()));
     expect(subcommands(runs)).toEqual(['cat', 'checkout', 'ls', 'rev-parse', 'show']);
     expect(result.packages).toHaveLength(9);
   });
 
   test('a base without usr/lib/sysimage costs one more ls, not one per path component', async () => {
-    const root = await makeRootfs(join(tmp, 'old-layout'), { rpms: await rpmsFor('x86_64', ['bash']), rpmdbAt: 'share' });
+    const root = await makeRootfs(join(ws.dir, 'old-layout'), { rpms: await rpmsFor('x86_64', ['bash']), rpmdbAt: 'share' });
     await rm(join(root, 'usr/lib/sysimage'), { recursive: true });
-    const repo = join(tmp, 'old-layout-repo');
+    const repo = join(ws.dir, 'old-layout-repo');
     await commitToOstree(repo, 'old', root, '1');
     const { result, runs } = await ostreeRuns(() => readBase({ kind: 'ostree', repo, ref: 'old' }, 'x86_64', work()));
     expect(nevras(result)).toEqual(['bash-5.2-1.x86_64']);
@@ -249,15 +239,15 @@ describe('ostree processes per base', () => {
 
 describe('a base pinned by prepareBase', () => {
   test('reads the commit its ref named then, with no rev-parse, even after the ref moved', async () => {
-    const repo = join(tmp, 'moving-ref');
-    const root = await makeRootfs(join(tmp, 'moving-ref-v1'), { rpms: await rpmsFor('x86_64', ['bash']) });
+    const repo = join(ws.dir, 'moving-ref');
+    const root = await makeRootfs(join(ws.dir, 'moving-ref-v1'), { rpms: await rpmsFor('x86_64', ['bash']) });
     const first = await commitToOstree(repo, 'stream/x86_64', root, '1');
-    const pinned = await prepareBase({ kind: 'ostree', repo, ref: 'stream/${basearch}' }, ['x86_64', 'aarch64'], { cacheDir: join(tmp, 'pin-cache') });
+    const pinned = await prepareBase({ kind: 'ostree', repo, ref: 'stream/${basearch}' }, ['x86_64', 'aarch64'], { cacheDir: join(ws.dir, 'pin-cache') });
     // aarch64 has no such ref: left unpinned, so reading it reports the ref as missing.
     expect(pinned).toMatchObject({ kind: 'ostree', repo, commits: { x86_64: first } });
     expect(Object.keys((pinned as { commits: object }).commits)).toEqual(['x86_64']);
 
-    const moved = await makeRootfs(join(tmp, 'moving-ref-v2'), { rpms: await rpmsFor('x86_64', ['bash', 'glibc']) });
+    const moved = await makeRootfs(join(ws.dir, 'moving-ref-v2'), { rpms: await rpmsFor('x86_64', ['bash', 'glibc']) });
     const second = await commitToOstree(repo, 'stream/x86_64', moved, '2');
     expect(second).not.toBe(first);
     const { result, runs } = await ostreeRuns(() => readBase(pinned, 'x86_64', work()));
@@ -327,9 +317,9 @@ describe('an OSTree base reads as the same tree as a root filesystem would', () 
 
   test.each(cases)('%s', async (name, rpmdbAt, edit, expected) => {
     const slug = name.replace(/[^a-z]+/g, '-');
-    const root = await makeRootfs(join(tmp, `edge-${slug}`), { rpms: await rpms(), rpmdbAt, osRelease: { ID: 'edge' } });
+    const root = await makeRootfs(join(ws.dir, `edge-${slug}`), { rpms: await rpms(), rpmdbAt, osRelease: { ID: 'edge' } });
     await edit(root);
-    const repo = join(tmp, `edge-repo-${slug}`);
+    const repo = join(ws.dir, `edge-repo-${slug}`);
     await commitToOstree(repo, 'edge', root, '1');
     const outcome = async (spec: Parameters<typeof readBase>[0], where: string): Promise<Outcome> => {
       try {
@@ -353,14 +343,14 @@ describe('an OSTree base reads as the same tree as a root filesystem would', () 
   });
 
   test('a partially pulled commit (only the paths a base is read from, as from a remote repo)', async () => {
-    const root = await makeRootfs(join(tmp, 'partial'), { rpms: await rpms(), osRelease: { ID: 'edge' } });
+    const root = await makeRootfs(join(ws.dir, 'partial'), { rpms: await rpms(), osRelease: { ID: 'edge' } });
     await mkdir(join(root, 'usr/lib/other/deep'), { recursive: true });
     await writeFile(join(root, 'usr/lib/other/deep/f'), 'x');
     await writeFile(join(root, 'etc/hostname'), 'x');
     await mkdir(join(root, 'var/lib'), { recursive: true });
-    const source = join(tmp, 'partial-source');
+    const source = join(ws.dir, 'partial-source');
     await commitToOstree(source, 'edge', root, '1');
-    const repo = join(tmp, 'partial-repo');
+    const repo = join(ws.dir, 'partial-repo');
     const ost = (args: string[]) => run('ostree', ['--repo=' + repo, ...args]);
     await ost(['init', '--mode=archive']);
     await ost(['remote', 'add', '--no-gpg-verify', 'origin', 'file://' + source]);
@@ -379,31 +369,31 @@ describe('errors', () => {
   const ostreeErr = (repo: string, ref: string) => readBase({ kind: 'ostree', repo, ref }, 'x86_64', work());
 
   test('ref not found names the substituted ref and the repo', async () => {
-    const p = ostreeErr(distro.ostreeRepo, 'fixture/${basearch}/nope');
+    const p = ostreeErr(ws.distro.ostreeRepo, 'fixture/${basearch}/nope');
     await expect(p).rejects.toThrow(BaseError);
-    await expect(p).rejects.toThrow(`ref fixture/x86_64/nope not found in OSTree repo ${distro.ostreeRepo}`);
+    await expect(p).rejects.toThrow(`ref fixture/x86_64/nope not found in OSTree repo ${ws.distro.ostreeRepo}`);
     await expect(p).rejects.toMatchObject({ reason: 'ref-not-found' });
   });
 
   test('a checksum that is not in the repo', async () => {
-    await expect(ostreeErr(distro.ostreeRepo, '0'.repeat(64))).rejects.toThrow(`ref ${'0'.repeat(64)} not found in OSTree repo`);
+    await expect(ostreeErr(ws.distro.ostreeRepo, '0'.repeat(64))).rejects.toThrow(`ref ${'0'.repeat(64)} not found in OSTree repo`);
   });
 
   test('not an OSTree repo', async () => {
-    const dir = join(tmp, 'not-a-repo');
+    const dir = join(ws.dir, 'not-a-repo');
     await mkdir(dir);
     await expect(ostreeErr(dir, BASE_REF)).rejects.toThrow(`${dir} is not an OSTree repo`);
-    await expect(ostreeErr(join(tmp, 'missing'), BASE_REF)).rejects.toMatchObject({ reason: 'not-ostree-repo' });
+    await expect(ostreeErr(join(ws.dir, 'missing'), BASE_REF)).rejects.toMatchObject({ reason: 'not-ostree-repo' });
   });
 
   test('no rpmdb (rootfs and ostree)', async () => {
-    const root = join(tmp, 'no-rpmdb');
+    const root = join(ws.dir, 'no-rpmdb');
     await mkdir(join(root, 'usr/lib'), { recursive: true });
     await writeFile(join(root, 'usr/lib/os-release'), 'ID=x\n');
     await expect(readBase({ kind: 'rootfs', path: root }, 'x86_64', work())).rejects.toThrow(
       `no rpmdb found at usr/lib/sysimage/rpm or usr/share/rpm in ${root}`,
     );
-    const repo = join(tmp, 'no-rpmdb-repo');
+    const repo = join(ws.dir, 'no-rpmdb-repo');
     await commitToOstree(repo, 'norpm', root, '1');
     const p = ostreeErr(repo, 'norpm');
     await expect(p).rejects.toThrow(/^no rpmdb found at usr\/lib\/sysimage\/rpm or usr\/share\/rpm in norpm \(commit [0-9a-f]{64}\)$/);
@@ -411,21 +401,21 @@ describe('errors', () => {
   });
 
   test('a dangling rpmdb symlink is no rpmdb', async () => {
-    const root = join(tmp, 'dangling');
+    const root = join(ws.dir, 'dangling');
     await mkdir(join(root, 'usr/lib/sysimage'), { recursive: true });
     await symlink('/nowhere', join(root, 'usr/lib/sysimage/rpm'));
     await expect(readBase({ kind: 'rootfs', path: root }, 'x86_64', work())).rejects.toMatchObject({ reason: 'no-rpmdb' });
   });
 
   test('an empty rpmdb says the dbpath is probably wrong', async () => {
-    const root = await makeRootfs(join(tmp, 'empty-db'), { rpms: [] });
+    const root = await makeRootfs(join(ws.dir, 'empty-db'), { rpms: [] });
     const p = readBase({ kind: 'rootfs', path: root }, 'x86_64', work());
     await expect(p).rejects.toThrow(`the rpmdb at usr/lib/sysimage/rpm in ${root} lists no packages: almost certainly the wrong database`);
     await expect(p).rejects.toMatchObject({ reason: 'empty-rpmdb' });
   });
 
   test('missing os-release is not fatal', async () => {
-    const root = await makeRootfs(join(tmp, 'no-os-release'), { rpms: await rpmsFor('aarch64', ['bash']) });
+    const root = await makeRootfs(join(ws.dir, 'no-os-release'), { rpms: await rpmsFor('aarch64', ['bash']) });
     await unlink(join(root, 'usr/lib/os-release'));
     const info = await readBase({ kind: 'rootfs', path: root }, 'aarch64', work());
     expect(info.osRelease).toEqual({});
@@ -434,9 +424,9 @@ describe('errors', () => {
   });
 
   test('rootfs path missing or not a directory', async () => {
-    const missing = join(tmp, 'nope');
+    const missing = join(ws.dir, 'nope');
     await expect(readBase({ kind: 'rootfs', path: missing }, 'x86_64', work())).rejects.toThrow(`root filesystem ${missing} does not exist`);
-    const file = join(tmp, 'a-file');
+    const file = join(ws.dir, 'a-file');
     await writeFile(file, '');
     const p = readBase({ kind: 'rootfs', path: file }, 'x86_64', work());
     await expect(p).rejects.toThrow(`root filesystem ${file} is not a directory`);

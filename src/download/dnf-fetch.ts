@@ -4,7 +4,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolError } from '../errors.js';
-import { repoRequest, startHelper, type DnfBackend, type Helper, type RepoContext } from '../solve/dnf.js';
+import { HelperPool, repoRequest, type RepoContext } from '../solve/helper.js';
+import type { DnfBackend } from '../tools/dnf-python.js';
 import { lastLines } from '../tools/exec.js';
 import { redactUrls } from '../tools/redact.js';
 
@@ -37,32 +38,22 @@ export interface DnfRepomd {
  * when a repo needs it.
  */
 export class DnfFetcher {
-  private readonly helpers: Helper[] = [];
-  private nextId = 0;
+  private readonly pool: HelperPool;
 
   constructor(
-    private readonly backend: DnfBackend,
+    backend: DnfBackend,
     /** Scratch directory of the run. */
-    private readonly workDir: string,
-    private readonly processes = 1,
-  ) {}
-
-  private helper(): Helper {
-    const idle = this.helpers.find((h) => h.pending.size === 0);
-    if (idle) return idle;
-    if (this.helpers.length < this.processes) {
-      const helper = startHelper(this.backend, join(this.workDir, `dnf-fetch-home-${this.helpers.length}`));
-      this.helpers.push(helper);
-      return helper;
-    }
-    return this.helpers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    workDir: string,
+    processes = 1,
+  ) {
+    this.pool = new HelperPool(backend, join(workDir, 'dnf-fetch-home'), { helpers: processes, threads: 1 });
   }
 
   private async ask(ctx: RepoContext, request: object): Promise<Record<string, unknown>> {
     const root = join(ctx.workDir, 'root'); // dnf wants an installroot; nothing is installed or read there
     await mkdir(root, { recursive: true });
     const input = { ...(await repoRequest(ctx)), installroot: root, weakDeps: false, ...request };
-    const answer = (await this.helper().ask(this.nextId++, ctx.arch, input)) as Record<string, unknown>;
+    const answer = (await this.pool.ask(ctx.arch, input)) as Record<string, unknown>;
     const error = answer['error'];
     if (typeof error === 'string') throw new ToolError(`dnf's downloader failed on ${ctx.arch}: ${redactUrls(lastLines(error))}`);
     return answer;
@@ -91,6 +82,6 @@ export class DnfFetcher {
   }
 
   close(): Promise<void> {
-    return Promise.all(this.helpers.map((h) => h.close())).then(() => {});
+    return this.pool.close();
   }
 }

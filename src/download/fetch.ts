@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Readable } from 'node:stream';
 import { ComposeError, type ComposeProblem } from '../errors.js';
-import type { RepoContext } from '../solve/dnf.js';
+import type { RepoContext } from '../solve/helper.js';
 import type { RepoState, ResolvedPackage } from '../solve/types.js';
 import { run } from '../tools/exec.js';
 import { download as downloadUrl, fetchBuffer, HttpError, isRetryable, NetworkError, reasonOf } from '../tools/http.js';

@@ -1,9 +1,7 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { serveDirectory, type StaticServer, writeForever } from '../../test/fixtures/http.js';
+import { serveDirectory, serveHostile, type HostileServer, type StaticServer } from '../../test/fixtures/http.js';
 import { loadPrevious } from './previous.js';
 
 let dir: string;
@@ -49,28 +47,13 @@ test('unreadable, missing or foreign documents are usage errors', async () => {
 });
 
 describe('a hostile previous-metadata server', () => {
-  let hostile: Server;
+  let hostile: HostileServer;
   let base: string;
-  const timers = new Set<NodeJS.Timeout>();
   beforeAll(async () => {
-    hostile = createServer((req, res) => {
-      if (req.url === '/endless.json') {
-        res.writeHead(200);
-        writeForever(res, Buffer.alloc(64 << 10, ' '));
-      } else if (req.url === '/trickle.json') {
-        res.writeHead(200);
-        const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write(' ')), 50);
-        timers.add(t);
-      } // else: never answers
-    });
-    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`;
+    hostile = await serveHostile();
+    base = hostile.url;
   });
-  afterAll(async () => {
-    for (const t of timers) clearInterval(t);
-    hostile.closeAllConnections();
-    await new Promise((resolve) => hostile.close(resolve));
-  });
+  afterAll(() => hostile.close());
   const limits = { idleTimeoutMs: 300, maxBytes: 4 << 20 };
   const timed = async (source: string) => {
     const started = Date.now();

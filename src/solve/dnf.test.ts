@@ -125,7 +125,7 @@ describe('the helpers\' request loop', () => {
   const SCRIPT = [
     'import sys, threading',
     `sys.path.insert(0, ${JSON.stringify(HELPER_DIR)})`,
-    'from helper_serve import serve, threads_from_argv',
+    'from helper_common import serve, threads_from_argv',
     'barrier = threading.Barrier(2, timeout=2)',
     'def resolve(req):',
     '    barrier.wait()',

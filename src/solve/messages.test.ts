@@ -1,8 +1,8 @@
 // What a user reads when a solve fails: one table of cases, the same expected words, run once per
 // dnf backend this machine has (dnf4 on CI; dnf4 and dnf5 where a libdnf5 is importable).
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ComposeError } from '../errors.js';
 import { parseRepoPair, type RepoDefinition } from '../inputs/repos.js';
 import type { ArchPlan } from '../plan/types.js';
@@ -44,10 +44,14 @@ beforeAll(async () => {
       { name: 'needs-libq2', version: '1', release: '1', requires: ['libq >= 2.0'] },
       { name: 'conflict-a', version: '1.0', release: '1', conflicts: ['conflict-b'] },
       { name: 'conflict-b', version: '1.0', release: '1' },
+      { name: 'needs-armlib', version: '1', release: '1', requires: ['libarm.so.1'] },
     ],
     ['x86_64'],
     join(dir, 'main'),
   );
+  // A repo that also carries another architecture's package: the only provider of libarm.so.1.
+  const arm = await buildRpms([{ name: 'armlib', version: '1', release: '1', provides: ['libarm.so.1'] }], ['aarch64'], join(dir, 'arm'));
+  await copyFile(arm['aarch64']![0]!, join(dir, 'main', 'x86_64', basename(arm['aarch64']![0]!)));
   await buildRpms([{ name: 'broken', version: '1', release: '1', requires: ['libmissing.so.1'] }], ['x86_64'], join(dir, 'xtra'));
   main = join(dir, 'main', 'x86_64');
   xtra = join(dir, 'xtra', 'x86_64');
@@ -101,6 +105,8 @@ const CASES: [string, Record<string, string[]>, string[]][] = [
     'locked2: package needs-libq2-1-1.x86_64 from fedora requires libq >= 2.0, but none of the providers can be installed; ' +
       'package libq-2.0-1.x86_64 from fedora is not allowed: the base has libq-1.0-1.x86_64 and is never changed',
   ]],
+  ['a dependency only another architecture\'s package provides is not provided (no multilib)', { arm: ['needs-armlib'] },
+    ['arm: nothing provides libarm.so.1 needed by needs-armlib-1-1.x86_64 from fedora']],
   ['a package no repo has', { missing: ['no-such-package'] }, ['missing: no package matches no-such-package in repos fedora, xtra']],
   ['a package the base has', { inbase: ['shell-acme'] }, ['inbase: package shell-acme already present in base (shell-acme-5.2-1.x86_64)']],
 ];

@@ -2,7 +2,7 @@
 // error that names the exact command to run.
 import { existsSync, readFileSync } from 'node:fs';
 import { ToolError } from '../errors.js';
-import { backendPackage, systemPython } from '../solve/dnf.js';
+import { backendPackage, systemPython } from './dnf-python.js';
 import { run } from './exec.js';
 
 /** A tool, how to tell it is there, and the Fedora package that provides it. */

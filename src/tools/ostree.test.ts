@@ -1,31 +1,23 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildFixtureDistro, type FixtureDistro } from '../../test/fixtures/distro.js';
+import { fixtureWorkspace } from '../../test/fixtures/distro.js';
 import { commitToOstree } from '../../test/fixtures/base.js';
 import { ToolError } from '../errors.js';
 import { run } from './exec.js';
 import * as ostree from './ostree.js';
 
-let distro: FixtureDistro;
-let tmp: string;
+const ws = fixtureWorkspace('ce-ostree-test-');
 let repo: string;
-const x86 = () => distro.commits.x86_64!;
+const x86 = () => ws.distro.commits.x86_64!;
 
-beforeAll(async () => {
-  distro = await buildFixtureDistro();
-  repo = distro.ostreeRepo;
-  tmp = await mkdtemp(join(tmpdir(), 'ce-ostree-test-'));
-});
-afterAll(async () => {
-  await distro?.cleanup();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
+beforeAll(() => {
+  repo = ws.distro.ostreeRepo;
 });
 
 test('isOstreeRepo', async () => {
   expect(await ostree.isOstreeRepo(repo)).toBe(true);
-  expect(await ostree.isOstreeRepo(tmp)).toBe(false);
-  expect(await ostree.isOstreeRepo(join(tmp, 'missing'))).toBe(false);
+  expect(await ostree.isOstreeRepo(ws.dir)).toBe(false);
+  expect(await ostree.isOstreeRepo(join(ws.dir, 'missing'))).toBe(false);
 });
 
 test('revParse: refs, checksums, absent ones', async () => {
@@ -34,15 +26,15 @@ test('revParse: refs, checksums, absent ones', async () => {
   expect(await ostree.revParse(repo, 'fixture/x86_64/nope')).toBeUndefined();
   expect(await ostree.revParse(repo, 'f'.repeat(64))).toBeUndefined();
   // A missing repo is a tool failure, not an absent ref.
-  await expect(ostree.revParse(join(tmp, 'missing'), 'x')).rejects.toThrow(ToolError);
+  await expect(ostree.revParse(join(ws.dir, 'missing'), 'x')).rejects.toThrow(ToolError);
 });
 
 test('commitVersion: present, absent, quoted', async () => {
   expect(await ostree.commitVersion(repo, x86())).toBe('40.20260101.0');
-  const root = join(tmp, 'tree');
+  const root = join(ws.dir, 'tree');
   await mkdir(root);
   await writeFile(join(root, 'f'), 'x');
-  const small = join(tmp, 'small');
+  const small = join(ws.dir, 'small');
   const odd = `it's "v" \\ 1\ttab`;
   const quoted = await commitToOstree(small, 'quoted', root, odd);
   expect(await ostree.commitVersion(small, quoted)).toBe(odd);
@@ -63,16 +55,16 @@ test('lstat: dir, file, relative symlink, absent; paths normalised', async () =>
   });
   expect(await ostree.lstat(repo, x86(), 'usr//lib/./os-release')).toMatchObject({ type: 'file', mode: 0o644 });
   expect(await ostree.lstat(repo, x86(), 'usr/nope')).toBeUndefined();
-  const arm = distro.commits.aarch64!;
+  const arm = ws.distro.commits.aarch64!;
   expect(await ostree.lstat(repo, arm, 'usr/lib/sysimage/rpm')).toMatchObject({ type: 'symlink', target: '../../share/rpm' });
 });
 
 test('lstat: absolute targets and names containing " -> "', async () => {
-  const root = join(tmp, 'links');
+  const root = join(ws.dir, 'links');
   await mkdir(root);
   await symlink('/usr/lib/os-release', join(root, 'abs'));
   await symlink('a -> b', join(root, 'x -> y'));
-  const r = join(tmp, 'links-repo');
+  const r = join(ws.dir, 'links-repo');
   const c = await commitToOstree(r, 'links', root, '1');
   expect(await ostree.lstat(r, c, 'abs')).toMatchObject({ type: 'symlink', target: '/usr/lib/os-release' });
   expect(await ostree.lstat(r, c, 'x -> y')).toMatchObject({ type: 'symlink', path: '/x -> y', target: 'a -> b' });
@@ -86,16 +78,16 @@ test('ls and cat', async () => {
 });
 
 test('checkoutSubpath copies (no hardlinks into a bare-user repo)', async () => {
-  const bare = join(tmp, 'bare-user');
+  const bare = join(ws.dir, 'bare-user');
   await run('ostree', ['--repo=' + bare, 'init', '--mode=bare-user']);
   await run('ostree', ['--repo=' + bare, 'pull-local', repo, 'fixture/x86_64/base']);
-  const dest = join(tmp, 'checkout');
+  const dest = join(ws.dir, 'checkout');
   await ostree.checkoutSubpath(bare, x86(), 'usr/lib/sysimage/rpm', dest);
   const files = await readdir(dest);
   expect(files.length).toBeGreaterThan(0);
   for (const f of files) expect((await stat(join(dest, f))).nlink).toBe(1);
-  await ostree.checkoutSubpath(repo, x86(), '/usr/lib', join(tmp, 'lib'));
-  expect(await readFile(join(tmp, 'lib/os-release'), 'utf8')).toContain('VERSION_ID="40"');
+  await ostree.checkoutSubpath(repo, x86(), '/usr/lib', join(ws.dir, 'lib'));
+  expect(await readFile(join(ws.dir, 'lib/os-release'), 'utf8')).toContain('VERSION_ID="40"');
 });
 
 describe('lsPaths: several lookups in one ostree run', () => {
@@ -114,12 +106,12 @@ describe('lsPaths: several lookups in one ostree run', () => {
   });
 
   test('empty directories, and names ostree ls cannot print unambiguously', async () => {
-    const root = join(tmp, 'odd-names');
+    const root = join(ws.dir, 'odd-names');
     await mkdir(join(root, 'empty'), { recursive: true });
     await mkdir(join(root, 'odd'), { recursive: true });
     await writeFile(join(root, 'odd', 'two\nlines'), '');
     await writeFile(join(root, 'f'), '');
-    const r = join(tmp, 'odd-names-repo');
+    const r = join(ws.dir, 'odd-names-repo');
     const c = await commitToOstree(r, 'odd', root, '1');
     const found = await ostree.lsPaths(r, c, ['/empty', '/f']);
     expect(found.get('/empty')).toMatchObject({ entry: { type: 'dir' }, empty: true });
@@ -131,7 +123,7 @@ describe('lsPaths: several lookups in one ostree run', () => {
   });
 
   test('a partially pulled commit: directories that cannot be listed are found, not listed', async () => {
-    const partial = join(tmp, 'partial');
+    const partial = join(ws.dir, 'partial');
     const ost = (args: string[]) => run('ostree', ['--repo=' + partial, ...args]);
     await ost(['init', '--mode=archive']);
     await ost(['remote', 'add', '--no-gpg-verify', 'origin', 'file://' + repo]);

@@ -1,22 +1,12 @@
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildFixtureDistro, FIXTURE_ARCHES, type FixtureDistro } from '../../test/fixtures/distro.js';
+import { FIXTURE_ARCHES, fixtureWorkspace } from '../../test/fixtures/distro.js';
 import { run } from './exec.js';
 import { ownedStem } from './leftovers.js';
 import { formatNevra, queryInstalled } from './rpm.js';
 
-let distro: FixtureDistro;
-let tmp: string;
-
-beforeAll(async () => {
-  distro = await buildFixtureDistro();
-  tmp = await mkdtemp(join(tmpdir(), 'ce-rpm-test-'));
-});
-afterAll(async () => {
-  await distro?.cleanup();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+const ws = fixtureWorkspace('ce-rpm-test-');
 
 test('formatNevra omits a zero epoch', () => {
   expect(formatNevra({ name: 'a', epoch: 0, version: '1', release: '2', arch: 'noarch' })).toBe('a-1-2.noarch');
@@ -27,8 +17,8 @@ test.each(FIXTURE_ARCHES.map((arch, i) => [arch, i === 0 ? '/usr/lib/sysimage/rp
   'queryInstalled %s (dbpath %s)',
   async (arch, dbpath) => {
     // Query a copy: rpm may leave lock/WAL files in the dbpath.
-    const root = join(tmp, arch);
-    await cp(join(distro.rootfs[arch]!, dbpath), join(root, dbpath), { recursive: true });
+    const root = join(ws.dir, arch);
+    await cp(join(ws.distro.rootfs[arch]!, dbpath), join(root, dbpath), { recursive: true });
     const pkgs = await queryInstalled(root, dbpath);
     expect(pkgs.map((p) => p.name)).toEqual([
       'bash', 'filesystem', 'glibc', 'kernel', 'kernel-core', 'kernel-modules', 'libfoo', 'oldtool', 'openssl-libs',
@@ -39,18 +29,18 @@ test.each(FIXTURE_ARCHES.map((arch, i) => [arch, i === 0 ? '/usr/lib/sysimage/rp
     expect(pkgs.find((p) => p.name === 'kernel')).toMatchObject({ epoch: 0, nevra: `kernel-5.0-1.fc40.${arch}` });
 
     // gpg-pubkey pseudo-packages are left out.
-    await run('rpm', ['--root', root, '--dbpath', dbpath, '--import', distro.key.publicKey], { env: { HOME: tmp } });
-    const { stdout } = await run('rpm', ['--root', root, '--dbpath', dbpath, '-q', 'gpg-pubkey'], { env: { HOME: tmp } });
+    await run('rpm', ['--root', root, '--dbpath', dbpath, '--import', ws.distro.key.publicKey], { env: { HOME: ws.dir } });
+    const { stdout } = await run('rpm', ['--root', root, '--dbpath', dbpath, '-q', 'gpg-pubkey'], { env: { HOME: ws.dir } });
     expect(stdout).toMatch(/^gpg-pubkey-/);
-    expect((await queryInstalled(root, dbpath, tmp)).map((p) => p.nevra)).toEqual(pkgs.map((p) => p.nevra));
+    expect((await queryInstalled(root, dbpath, ws.dir)).map((p) => p.nevra)).toEqual(pkgs.map((p) => p.nevra));
   },
 );
 
 test('the wrong dbpath gives no packages, and a private HOME leaves nothing behind', async () => {
   const homes = async () => (await readdir(tmpdir())).filter((f) => f.startsWith(`${ownedStem('compose-extensions-tmp-')}rpm-home-`));
   const before = await homes();
-  const root = join(tmp, 'x86_64-wrong');
-  await cp(join(distro.rootfs.x86_64!, 'usr/lib/sysimage/rpm'), join(root, 'usr/lib/sysimage/rpm'), { recursive: true });
+  const root = join(ws.dir, 'x86_64-wrong');
+  await cp(join(ws.distro.rootfs.x86_64!, 'usr/lib/sysimage/rpm'), join(root, 'usr/lib/sysimage/rpm'), { recursive: true });
   expect(await queryInstalled(root, '/var/lib/rpm')).toEqual([]);
   expect(await homes()).toEqual(before);
 });
