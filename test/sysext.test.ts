@@ -179,6 +179,24 @@ describe('compose with sysext', () => {
     expect(dump.stdout).toMatch(/Uid: 990 +Gid: 991 +Access: 0640/);
   }, 120_000);
 
+  test('previous-state: turning sysext on, or changing its options, writes; the same options again do not', async () => {
+    const off = await options(YAML);
+    const first = await compose(off);
+    // The same run again keeps the state earlier versions gave: sysext off adds nothing to it.
+    expect((await compose({ ...off, previousState: [first.stateChecksum] })).changed).toBe(false);
+    const on = { ...off, sysext: parseSysext('greeter', undefined, 'sysext') };
+    const second = await compose({ ...on, previousState: [first.stateChecksum] });
+    expect(second.changed).toBe(true);
+    expect(second.stateChecksum).not.toBe(first.stateChecksum);
+    expect((await readdir(join(off.output, 'x86_64', 'sysext'))).sort()).toEqual(['SHA256SUMS', 'greeter-2.1-3-40-x86_64.raw', 'greeter-2.1-3-40-x86_64.raw.json', 'greeter.transfer']);
+    expect((await compose({ ...on, previousState: [second.stateChecksum] })).changed).toBe(false);
+    const squashfs = await compose({ ...on, sysext: parseSysext('greeter', 'squashfs', 'sysext'), previousState: [second.stateChecksum] });
+    expect(squashfs.changed).toBe(true);
+    const metadata = JSON.parse(await readFile(join(off.output, 'x86_64', 'metadata.json'), 'utf8')) as Metadata;
+    expect(metadata.stateChecksum).toBe(squashfs.stateChecksum);
+    expect(metadata.sysext?.map((i) => i.format)).toEqual(['squashfs']);
+  }, 180_000);
+
   test('off by default: nothing but the repo', async () => {
     const opts = await options(YAML);
     await compose(opts);

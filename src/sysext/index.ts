@@ -13,6 +13,7 @@ import { buildSysext, readBaseIds, type BuiltSysext, type SysextFormat } from '.
 import { selectVersion } from './version.js';
 import { unsafeNamePart } from './layout.js';
 import { sidecarJson, transferFile } from './publish-files.js';
+import type { SysextState } from '../metadata/state.js';
 import { BASE_FILES_FORMAT, parseBaseFiles, type FindingClass } from './checks.js';
 import { accountsDir, PRIVATE_DBPATH } from '../base/tree.js';
 import { queryInstalledFormat } from '../tools/rpm.js';
@@ -52,6 +53,23 @@ export interface WriteSysextsInput {
   log: { stage(name: string): void; info(message: string): void; warn(message: string): void };
 }
 
+/** The os-extensions of an architecture that get an image. */
+function wantedExtensions(options: SysextOptions, plan: ArchPlan) {
+  return plan.extensions.filter((e) => e.kind === 'os-extension' && (options.extensions === true || options.extensions.includes(e.name)));
+}
+
+/** The options as the state checksum sees them: what changes the output, defaults spelled out. */
+export function sysextState(options: SysextOptions, plan: ArchPlan): SysextState {
+  return {
+    extensions: wantedExtensions(options, plan).map((e) => e.name),
+    format: options.format ?? 'erofs',
+    compression: options.compression ?? null,
+    anyId: options.anyId ?? false,
+    url: options.url ?? null,
+    strict: options.strict ?? [],
+  };
+}
+
 /** Every timestamp in an image: SOURCE_DATE_EPOCH, else the newest build time of its packages. */
 async function epochOf(files: string[]): Promise<number> {
   const env = process.env['SOURCE_DATE_EPOCH'];
@@ -64,7 +82,7 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
   const { options, config, plan, base, solved, fetched, dir, workDir, log } = input;
   log.stage('sysext');
   const arch = plan.arch;
-  const wanted = plan.extensions.filter((e) => e.kind === 'os-extension' && (options.extensions === true || options.extensions.includes(e.name)));
+  const wanted = wantedExtensions(options, plan);
   const byNevra = new Map(fetched.map((p) => [p.nevra, p]));
   const declared = new Map(config.extensions.map((e) => [e.name, e]));
   const ids = await readBaseIds(accountsDir(base.root));
