@@ -12,6 +12,7 @@ import { makeRootfs } from './fixtures/base.js';
 import { erofsLabel } from './fixtures/erofs.js';
 import { buildRpms, createRepo, type FixturePackage } from './fixtures/rpms.js';
 import { parseSysext } from '../src/sysext/options.js';
+import { labelsInPseudoFiles, parseMksquashfsVersion } from '../src/sysext/labels.js';
 import { buildImage } from '../src/publish/oci-image.js';
 import { main } from '../src/cli/main.js';
 import { checkSchema, type Schema } from '../src/metadata/schema-check.js';
@@ -196,6 +197,29 @@ describe('compose with sysext', () => {
     expect(metadata.stateChecksum).toBe(squashfs.stateChecksum);
     expect(metadata.sysext?.map((i) => i.format)).toEqual(['squashfs']);
   }, 180_000);
+
+  test('squashfs: labels through mksquashfs pseudo definitions from 4.6 on, else a warning says there are none', async () => {
+    const version = parseMksquashfsVersion((await run('mksquashfs', ['-version'], { allowFailure: true })).stdout);
+    const warnings: string[] = [];
+    const log = { info() {}, warn: (m: string) => warnings.push(m), scope: () => ({ stage() {}, info() {}, warn: (m: string) => warnings.push(m), end() {} }) };
+    const opts = await options(YAML, { sysext: parseSysext('greeter', 'squashfs', 'sysext'), log });
+    await compose(opts);
+    const image = join(opts.output, 'x86_64', 'sysext', 'greeter-2.1-3-40-x86_64.raw');
+    // rdsquashfs (squashfs-tools-ng) lists an inode's xattrs without extracting or mounting.
+    const label = async (path: string) => /^security\.selinux=(.*)$/m.exec((await run('rdsquashfs', ['-x', path, image])).stdout)?.[1];
+    if (labelsInPseudoFiles(version)) {
+      expect(warnings).toEqual([]);
+      expect(await label('/usr/bin/greeter')).toBe('system_u:object_r:fixture_bin_t:s0');
+      expect(await label('/usr/share/greeter/words')).toBe('system_u:object_r:fixture_words_t:s0');
+      expect(await label('/usr/lib/extension-release.d/extension-release.greeter')).toBe('system_u:object_r:fixture_local_t:s0');
+      expect(await label('/usr/lib')).toBe('system_u:object_r:fixture_usr_t:s0');
+      expect(await label('/')).toBeUndefined();
+    } else {
+      expect(warnings).toEqual([`squashfs images carry no SELinux labels: mksquashfs ${version!.join('.')} cannot set them (squashfs-tools 4.6 or later can); use erofs, or a newer squashfs-tools, for labelled images`]);
+      expect(await label('/usr/bin/greeter')).toBeUndefined();
+    }
+    expect((await run('rdsquashfs', ['-x', '/usr/bin/greeter', image])).stdout).not.toMatch(/security\.capability/);
+  }, 120_000);
 
   test('off by default: nothing but the repo', async () => {
     const opts = await options(YAML);

@@ -7,6 +7,9 @@ import { run } from '../tools/exec.js';
 import { buildRpms, type FixturePackage } from '../../test/fixtures/rpms.js';
 import { erofsXattrs } from '../../test/fixtures/erofs.js';
 import { buildSysext, type SysextRequest } from './build.js';
+import { labelsInPseudoFiles, parseFileContexts, parseMksquashfsVersion, type FileContexts } from './labels.js';
+
+const squashfsVersion = parseMksquashfsVersion((await run('mksquashfs', ['-version'], { allowFailure: true })).stdout);
 
 const OS_RELEASE = { ID: 'fedora', VERSION_ID: '41', NAME: 'Fedora Linux' };
 const HELLO: FixturePackage = {
@@ -271,6 +274,18 @@ describe('buildSysext (real rpmbuild, rpm2archive, mkfs.erofs, fsck.erofs)', () 
     const listing = await run('unsquashfs', ['-lln', sq1.file]);
     expect(listing.stdout).toMatch(/-rwsr-xr-x 0\/0 +4 \d{4}-\d\d-\d\d \d\d:\d\d squashfs-root\/usr\/bin\/hello-suid/);
     expect(listing.stdout).toMatch(/-rw-r----- 990\/991 +6 .* squashfs-root\/usr\/share\/hello\/secret/);
+  }, 60_000);
+
+  // squashfs-tools 4.6 or later only (Debian 12 has 4.5.1; Ubuntu 24.04, GitHub's runners, 4.6.1).
+  (labelsInPseudoFiles(squashfsVersion) ? test : test.skip)('squashfs labels with capabilities kept, the same bytes twice', async () => {
+    const labels = parseFileContexts({ fileContexts: '/usr(/.*)?\tsystem_u:object_r:usr_t:s0\n/usr/bin(/.*)?\tsystem_u:object_r:bin_t:s0\n' }) as FileContexts;
+    const first = await buildSysext(request('l1', ['hello', 'hello-data'], { format: 'squashfs', labels }));
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = await buildSysext(request('l2', ['hello-data', 'hello'], { format: 'squashfs', labels }));
+    expect(second.sha256).toBe(first.sha256);
+    const xattrs = async (path: string) => (await run('rdsquashfs', ['-x', path, first.file])).stdout;
+    expect(await xattrs('/usr/bin/hello-ping')).toBe('security.capability=0x0100000200200000000000000000000000000000\nsecurity.selinux=system_u:object_r:bin_t:s0\n');
+    expect(await xattrs('/usr/share/hello-data/words')).toBe('security.selinux=system_u:object_r:usr_t:s0\n');
   }, 60_000);
 
   test('each refusal names the package and the file', async () => {

@@ -2,11 +2,12 @@
 // header's owners, modes, capabilities and symlinks applied, then mkfs.erofs or mksquashfs.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, lchown, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ComposeError } from '../errors.js';
 import { run } from '../tools/exec.js';
 import { checkAgainstBase, parseScripts, parseSysusers, resolveOwners, SCRIPTS_FORMAT, type BaseFile, type Finding, type FindingClass } from './checks.js';
+import { labelPseudoFile, type FileContexts } from './labels.js';
 import { extensionRelease, fileType, imageName, parseHeaderFiles, parseIds, place, QUERY_FORMAT, sysextArchitecture, type HeaderFile } from './layout.js';
 
 export type SysextFormat = 'erofs' | 'squashfs';
@@ -44,8 +45,10 @@ export interface SysextRequest {
   baseFiles: ReadonlyMap<string, BaseFile>;
   /** Finding classes that refuse the image instead of being listed. */
   strict: readonly FindingClass[];
-  /** The base's SELinux file_contexts: the image's labels (EROFS only). */
+  /** The base's SELinux file_contexts: the image's labels (EROFS: mkfs.erofs reads it and the files beside it). */
   fileContexts?: string;
+  /** The same rules parsed, for squashfs: only with mksquashfs 4.6 or later (pseudo-file xattrs). */
+  labels?: FileContexts;
   /** Use fakeroot even as root (tests: both ways must give the same bytes). */
   fakeroot?: boolean;
 }
@@ -191,9 +194,17 @@ async function assemble(req: SysextRequest, placed: { f: HeaderFile; target: str
   // Extended attributes come from the header only (capabilities) or the base's file_contexts: the
   // build host's own (its SELinux labels on the scratch tree) must not reach the image.
   const capabilities = placed.some(({ f }) => f.caps !== '');
+  const pseudo = join(req.workDir, 'labels.pseudo');
+  if (req.format === 'squashfs' && req.labels) {
+    const entries = [{ path: '/', mode: 0o40755 }];
+    for (const rel of await readdir(tree, { recursive: true })) entries.push({ path: `/${rel}`, mode: (await lstat(join(tree, rel))).mode });
+    await writeFile(pseudo, labelPseudoFile(req.labels, entries));
+  }
+  // With labels, only capabilities come from the tree's own xattrs (never the build host's labels).
+  const squashfsXattrs = req.labels ? ['-pf', pseudo, '-xattrs-include', '^security\\.capability$'] : capabilities ? [] : ['-no-xattrs'];
   const mkfs = req.format === 'erofs'
     ? ['mkfs.erofs', '--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), ...(capabilities || req.fileContexts ? [] : ['-x-1']), ...(req.fileContexts ? [`--file-contexts=${req.fileContexts}`] : []), ...(req.compression ? [`-z${req.compression}`] : []), file, tree]
-    : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(req.compression ? ['-comp', req.compression] : []), ...(capabilities ? [] : ['-no-xattrs']), ...(needsPrivilege ? [] : ['-all-root'])];
+    : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(req.compression ? ['-comp', req.compression] : []), ...squashfsXattrs, ...(needsPrivilege ? [] : ['-all-root'])];
   if (!needsPrivilege) await run(mkfs[0]!, mkfs.slice(1));
   else if (process.getuid?.() === 0 && !req.fakeroot) {
     await applyAttributes(attributes);
