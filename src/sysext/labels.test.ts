@@ -18,6 +18,11 @@ const POLICY = {
     `/usr/share/d/.*\t-l\t${ctx('link_only_t')}`,
     `/usr/share/none\t<<none>>`,
     `/usr/share/v[[:digit:]]+\t${ctx('digits_t')}`,
+    // Literal prefixes: an optional last character, an escaped dot; a top-level alternation, which
+    // libselinux only tries under the stem before it (/srv), so /usr/share/alt stays usr_t.
+    `/usr/share/optionalx?/f\t${ctx('optional_t')}`,
+    `/srv/nothing|/usr/share/alt\t${ctx('alt_t')}`,
+    `/usr/share/dot\\.d(/.*)?\t${ctx('dot_t')}`,
     `/target/lib(/.*)?\t${ctx('lib_t')}`,
     `/target/chain(/.*)?\t${ctx('chain_t')}`,
     '# a comment',
@@ -46,8 +51,8 @@ async function walk(root: string, rel = ''): Promise<{ path: string; mode: numbe
 
 test("every path gets the label libselinux gives it through mkfs.erofs --file-contexts", async () => {
   const tree = join(dir, 'tree');
-  for (const d of ['usr/bin', 'usr/share/d/sub', 'usr/lib64/x', 'usr/share/first/y', 'usr/share/v12']) await mkdir(join(tree, d), { recursive: true });
-  for (const f of ['usr/bin/tool', 'usr/bin/special', 'usr/bin/specific', 'usr/share/d/file', 'usr/share/none', 'usr/share/local', 'usr/lib64/x/lib.so', 'usr/share/first/y/z', 'usr/share/vx', 'usr/share/lib64']) await writeFile(join(tree, f), f);
+  for (const d of ['usr/bin', 'usr/share/d/sub', 'usr/lib64/x', 'usr/share/first/y', 'usr/share/v12', 'usr/share/optional', 'usr/share/dot.d', 'srv']) await mkdir(join(tree, d), { recursive: true });
+  for (const f of ['usr/bin/tool', 'usr/bin/special', 'usr/bin/specific', 'usr/share/d/file', 'usr/share/none', 'usr/share/local', 'usr/lib64/x/lib.so', 'usr/share/first/y/z', 'usr/share/vx', 'usr/share/lib64', 'usr/share/optional/f', 'usr/share/alt', 'usr/share/dot.d/g', 'usr/share/dotxd', 'srv/nothing']) await writeFile(join(tree, f), f);
   await symlink('file', join(tree, 'usr/share/d/link'));
   const policy = join(dir, 'policy');
   await mkdir(policy);
@@ -68,9 +73,9 @@ test("every path gets the label libselinux gives it through mkfs.erofs --file-co
   expect(ours).toEqual(theirs);
   // The fixture reaches every rule (a rule no path reaches would test nothing).
   expect(Object.values(ours).sort()).toEqual([
-    ctx('bin_t'), ctx('bin_t'), ctx('chain_t'), ctx('chain_t'), ctx('chain_t'), ctx('digits_t'), ctx('dir_only_t'), ctx('dir_only_t'),
-    ctx('file_only_t'), ctx('later_regex_t'), ctx('lib_t'), ctx('lib_t'), ctx('lib_t'), ctx('link_only_t'), ctx('local_t'), ctx('special_t'),
-    ctx('usr_t'), ctx('usr_t'), ctx('usr_t'), ctx('usr_t'), undefined, undefined,
+    ctx('alt_t'), ctx('bin_t'), ctx('bin_t'), ctx('chain_t'), ctx('chain_t'), ctx('chain_t'), ctx('digits_t'), ctx('dir_only_t'), ctx('dir_only_t'), ctx('dot_t'), ctx('dot_t'),
+    ctx('file_only_t'), ctx('later_regex_t'), ctx('lib_t'), ctx('lib_t'), ctx('lib_t'), ctx('link_only_t'), ctx('local_t'), ctx('optional_t'), ctx('special_t'),
+    ctx('usr_t'), ctx('usr_t'), ctx('usr_t'), ctx('usr_t'), ctx('usr_t'), ctx('usr_t'), ctx('usr_t'), undefined, undefined, undefined,
   ]);
 });
 
@@ -86,7 +91,7 @@ test('pseudo definitions label each path (0t text, odd bytes octal), quoted, sor
 test('a line libselinux would read but we cannot reproduce is named', () => {
   expect(parseFileContexts({ fileContexts: `/usr(/.*)?\t${ctx('usr_t')}\n/usr/(?<=x)[\t${ctx('x_t')}\n`, local: '/usr/x -q y\n' })).toEqual({
     errors: [
-      'file_contexts:2: Invalid regular expression: /^(?:/usr/(?<=x)[)$/: Unterminated character class',
+      'file_contexts:2: Invalid regular expression: /^/usr/(?<=x)[$/: Unterminated character class',
       'file_contexts.local:1: not a file_contexts line: "/usr/x -q y"',
     ],
   });

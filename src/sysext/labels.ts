@@ -14,6 +14,12 @@ const POSIX: Record<string, string> = {
 };
 
 interface Spec {
+  /** Position in priority order: the first matching spec wins. */
+  rank: number;
+  /** What every path it matches starts with: most rules are skipped on it alone. */
+  prefix: string;
+  /** label_file.c get_stem_from_spec: the first component when nothing before it is special; only paths with that first component are tried. */
+  stem: string;
   regex: RegExp;
   /** File type bits, or 0 for any. */
   type: number;
@@ -27,7 +33,10 @@ interface Sub {
 }
 
 export interface FileContexts {
-  specs: Spec[];
+  /** By a path's first component (`/usr`), as libselinux's stems: rules whose literal prefix has one. */
+  byStem: Map<string, Spec[]>;
+  /** Rules that may match under any first component. */
+  anyStem: Spec[];
   subs: Sub[];
   distSubs: Sub[];
 }
@@ -39,6 +48,43 @@ export interface FileContextsText {
   subs?: string;
   subsDist?: string;
 }
+
+/**
+ * The literal start of a pattern: up to its first meta character (a character before a quantifier
+ * is optional, so not part of it); nothing when an alternation could start elsewhere.
+ */
+function literalPrefix(regex: string): string {
+  let depth = 0;
+  for (let i = 0; i < regex.length; i++) {
+    const c = regex[i]!;
+    if (c === '\\') i++;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return '';
+  }
+  let prefix = '';
+  for (let i = 0; i < regex.length; i++) {
+    const c = regex[i]!;
+    if (c === '\\' && i + 1 < regex.length && !/[A-Za-z0-9]/.test(regex[i + 1]!)) prefix += regex[++i];
+    else if (c === '\\' || META.test(c)) return /[?*{]/.test(c) ? prefix.slice(0, -1) : prefix;
+    else prefix += c;
+  }
+  return prefix;
+}
+
+/** label_file.h regex_chars, for stems. */
+const STEM_META = /[\^.[$()|*+?{\\]/;
+
+function specStem(regex: string): string {
+  const slash = regex.indexOf('/', 1);
+  return slash > 0 && !STEM_META.test(regex.slice(0, slash)) ? regex.slice(0, slash) : '';
+}
+
+/** `/usr` of `/usr/bin/x`; '' when there is no second component (libselinux's file stem). */
+const stemOf = (path: string): string => {
+  const slash = path.indexOf('/', 1);
+  return path.startsWith('/') && slash > 0 ? path.slice(0, slash) : '';
+};
 
 function hasMeta(regex: string): boolean {
   for (let i = 0; i < regex.length; i++) {
@@ -63,12 +109,13 @@ function parseSpecs(text: string, where: string, errors: string[]): { spec: Spec
     }
     let compiled: RegExp;
     try {
-      compiled = new RegExp(`^(?:${regex.replace(/\[:([a-z]+):\]/g, (m, name: string) => POSIX[name] ?? m)})$`);
+      // Anchored as libselinux does, without a group: `^a|b$`.
+      compiled = new RegExp(`^${regex.replace(/\[:([a-z]+):\]/g, (m, name: string) => POSIX[name] ?? m)}$`);
     } catch (err) {
       errors.push(`${where}:${i + 1}: ${(err as Error).message}`);
       continue;
     }
-    out.push({ spec: { regex: compiled, type: typeField ? TYPES[typeField]! : 0, context: context === '<<none>>' ? null : context }, exact: !hasMeta(regex) });
+    out.push({ spec: { rank: 0, prefix: literalPrefix(regex), stem: specStem(regex), regex: compiled, type: typeField ? TYPES[typeField]! : 0, context: context === '<<none>>' ? null : context }, exact: !hasMeta(regex) });
   }
   return out;
 }
@@ -91,7 +138,15 @@ export function parseFileContexts(t: FileContextsText): FileContexts | { errors:
   if (errors.length > 0) return { errors };
   // label_file.c sort_specs: exact paths after the regular expressions; the last match wins.
   const specs = [...all.filter((s) => !s.exact), ...all.filter((s) => s.exact)].map((s) => s.spec).reverse();
-  return { specs, subs: parseSubs(t.subs), distSubs: parseSubs(t.subsDist) };
+  const byStem = new Map<string, Spec[]>();
+  const anyStem: Spec[] = [];
+  for (const [rank, spec] of specs.entries()) {
+    spec.rank = rank;
+    const stem = spec.stem;
+    if (stem) byStem.set(stem, [...(byStem.get(stem) ?? []), spec]);
+    else anyStem.push(spec);
+  }
+  return { byStem, anyStem, subs: parseSubs(t.subs), distSubs: parseSubs(t.subsDist) };
 }
 
 function substitute(subs: Sub[], path: string): string | undefined {
@@ -110,8 +165,13 @@ export function lookupLabel(fc: FileContexts, path: string, mode: number): strin
   const local = substitute(fc.subs, key);
   key = (local !== undefined ? substitute(fc.distSubs, local) ?? local : substitute(fc.distSubs, key)) ?? key;
   const type = mode & 0o170000;
-  const spec = fc.specs.find((s) => (s.type === 0 || s.type === type) && s.regex.test(key));
-  return spec?.context ?? undefined;
+  const stemmed = fc.byStem.get(stemOf(key)) ?? [];
+  // Both lists in priority order: merged, the first match is the one libselinux finds.
+  for (let i = 0, j = 0; i < stemmed.length || j < fc.anyStem.length;) {
+    const spec = j >= fc.anyStem.length || (i < stemmed.length && stemmed[i]!.rank < fc.anyStem[j]!.rank) ? stemmed[i++]! : fc.anyStem[j++]!;
+    if (key.startsWith(spec.prefix) && (spec.type === 0 || spec.type === type) && spec.regex.test(key)) return spec.context ?? undefined;
+  }
+  return undefined;
 }
 
 /**
