@@ -85,7 +85,7 @@ async function squashfsLabels(fileContexts: string, log: WriteSysextsInput['log'
   const [main, local, subs, subsDist] = await Promise.all(['', '.local', '.subs', '.subs_dist'].map(read));
   const parsed = parseFileContexts({ fileContexts: main ?? '', ...(local && { local }), ...(subs && { subs }), ...(subsDist && { subsDist }) });
   if ('errors' in parsed) {
-    log.warn(`squashfs images carry no SELinux labels: the base's file_contexts has rules this tool cannot apply as libselinux does (${parsed.errors.join('; ')}); use erofs for labelled images`);
+    log.warn(`squashfs images carry no SELinux labels: the base's file_contexts has rules this tool cannot apply as libselinux does (${parsed.errors.slice(0, 3).join('; ')}${parsed.errors.length > 3 ? `; and ${parsed.errors.length - 3} more` : ''}); use erofs for labelled images`);
     return undefined;
   }
   return parsed;
@@ -109,7 +109,7 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
   const ids = await readBaseIds(accountsDir(base.root));
   const contexts = join(accountsDir(base.root), 'file_contexts');
   const fileContexts = (await stat(contexts).catch(() => undefined))?.isFile() ? contexts : undefined;
-  const labels = fileContexts && (options.format ?? 'erofs') === 'squashfs' && wantedExtensions(options, plan).length > 0 ? await squashfsLabels(fileContexts, log) : undefined;
+  const labels = fileContexts && (options.format ?? 'erofs') === 'squashfs' && wanted.length > 0 ? await squashfsLabels(fileContexts, log) : undefined;
   const baseFiles = wanted.length > 0 ? parseBaseFiles(await queryInstalledFormat(base.root, PRIVATE_DBPATH, BASE_FILES_FORMAT)) : new Map();
   const format = options.format ?? 'erofs';
   const problems: ComposeProblem[] = [];
