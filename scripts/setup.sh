@@ -20,6 +20,8 @@ command -v mkfs.erofs >/dev/null 2>&1 || missing+=(erofs-utils)
 command -v mksquashfs >/dev/null 2>&1 || missing+=(squashfs-tools)
 command -v setcap >/dev/null 2>&1 || missing+=(setcap)
 command -v fakeroot >/dev/null 2>&1 || missing+=(fakeroot)
+# rdsquashfs (squashfs-tools-ng): the tests read a squashfs inode's xattrs (labels) with it.
+command -v rdsquashfs >/dev/null 2>&1 || missing+=(squashfs-tools-ng)
 command -v docker-registry >/dev/null 2>&1 || command -v registry >/dev/null 2>&1 || missing+=(docker-registry)
 /usr/bin/python3 -c 'import dnf' 2>/dev/null || missing+=(python3-dnf)
 
@@ -29,10 +31,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     sudo_if_needed apt-get update -qq
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       rpm dnf dnf-plugins-core python3-dnf createrepo-c ostree gnupg skopeo zstd docker-registry curl openssl \
-      rpm2cpio erofs-utils squashfs-tools libcap2-bin fakeroot >/dev/null
+      rpm2cpio erofs-utils squashfs-tools squashfs-tools-ng libcap2-bin fakeroot >/dev/null
   elif command -v dnf >/dev/null 2>&1; then
     sudo_if_needed dnf install -y -q rpm-build rpm-sign createrepo_c ostree gnupg2 python3-dnf skopeo zstd curl openssl \
-      erofs-utils squashfs-tools libcap fakeroot
+      erofs-utils squashfs-tools squashfs-tools-ng libcap fakeroot
     # The registry the tests start: Fedora packages it as docker-distribution (/usr/bin/registry).
     command -v docker-registry >/dev/null 2>&1 || sudo_if_needed dnf install -y -q docker-distribution
   else

@@ -32,7 +32,7 @@ import { readFileHeaders } from './tools/rpm.js';
 import { combinedState, sha256Of, sorted, stateChecksum, type PackageFile } from './metadata/state.js';
 import { limiter, type Limiter } from './tools/limit.js';
 import { GENERATOR } from './version.js';
-import { writeSysexts, type SysextOptions } from './sysext/index.js';
+import { sysextState, writeSysexts, type SysextOptions } from './sysext/index.js';
 import { checkSysextNames } from './sysext/options.js';
 import { checkProblems, type ArchExtensions } from './report/checks.js';
 
@@ -218,7 +218,7 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
     timings['base'] = Date.now() - started;
     log.info(`inputs unchanged since an earlier run (${recorded.fingerprint}): base read and solve skipped`);
     const base = { ...recorded.base, root: '' };
-    return withState({ arch, base, plan: recorded.plan, solved: recorded.solved, fingerprint: recorded.fingerprint, reused: true, log, timings });
+    return withState({ arch, base, plan: recorded.plan, solved: recorded.solved, fingerprint: recorded.fingerprint, reused: true, log, timings }, options.sysext);
   }
   solver.start();
 
@@ -246,7 +246,7 @@ async function resolveArch(run: RunContext, arch: string, log: ScopedLogger): Pr
   // A base without a name (a rootfs directory) is named by its packages, which is all the solve read of it.
   const fingerprint = inputFingerprint(key ?? keyOf(`packages:${sha256Of(sorted(base.packages.map((p) => p.nevra)))}`), solved.repos);
   if (key !== undefined) await saveResolved(options.cacheDir, key, fingerprint, { base, plan, solved });
-  return withState({ arch, base, plan, solved, fingerprint, reused: false, log, timings });
+  return withState({ arch, base, plan, solved, fingerprint, reused: false, log, timings }, options.sysext);
 }
 
 /** dnf's metadata cache of an architecture, shared by the solve and dnf's downloader. */
@@ -269,9 +269,9 @@ async function repomdNow(run: RunContext, record: ResolvedRecord): Promise<(stri
 }
 
 /** The state is known before downloading when every repo declares sha256, which is the file's sha256. */
-function withState(r: Omit<Resolved, 'declaredState'>): Resolved {
+function withState(r: Omit<Resolved, 'declaredState'>, sysext: SysextOptions | undefined): Resolved {
   const declared = r.solved.packages.every((p) => p.checksum.type === 'sha256');
-  return { ...r, ...(declared && { declaredState: archState(r.plan, r.base, r.solved, (p) => p.checksum.value) }) };
+  return { ...r, ...(declared && { declaredState: archState(r.plan, r.base, r.solved, (p) => p.checksum.value, sysext) }) };
 }
 
 async function writeArch(run: RunContext, r: Resolved, unchanged: (state: string) => boolean): Promise<Composed> {
@@ -294,7 +294,7 @@ async function writeArch(run: RunContext, r: Resolved, unchanged: (state: string
   });
   timings['download'] = Date.now() - started;
   const sha256 = new Map(fetched.map((p) => [p.nevra, p.sha256]));
-  const state = archState(plan, base, solved, (p) => sha256.get(p.nevra)!);
+  const state = archState(plan, base, solved, (p) => sha256.get(p.nevra)!, options.sysext);
   if (unchanged(state)) {
     log.info(`state ${state} equals the previous state: nothing to write`);
     return { result: summarize(r, state, false, options.output, 0) };
@@ -344,10 +344,10 @@ async function writeSboms(dir: string, input: Parameters<typeof buildMetadata>[0
   for (const sbom of buildSboms({ ...input, headers, sourceDateEpoch: epoch }, formats)) await writeJson(dir, sbom.filename, sbom.content);
 }
 
-function archState(plan: ArchPlan, base: BaseInfo, solved: SolveResult, sha256Of: (p: SolveResult['packages'][number]) => string): string {
+function archState(plan: ArchPlan, base: BaseInfo, solved: SolveResult, sha256Of: (p: SolveResult['packages'][number]) => string, sysext: SysextOptions | undefined): string {
   const files: Record<string, PackageFile> = {};
   for (const p of solved.packages) files[p.nevra] = { filename: '', sha256: sha256Of(p) };
-  return stateChecksum({ plan, base, solve: solved, files });
+  return stateChecksum({ plan, base, solve: solved, files, ...(sysext && { sysextOptions: sysextState(sysext, plan) }) });
 }
 
 function filesOf(fetched: FetchedPackage[], staged: StagedArch): Record<string, PackageFile> {

@@ -9,8 +9,10 @@ import { ComposeError, UsageError } from '../src/errors.js';
 import type { Metadata } from '../src/metadata/metadata.js';
 import { run } from '../src/tools/exec.js';
 import { makeRootfs } from './fixtures/base.js';
+import { erofsLabel } from './fixtures/erofs.js';
 import { buildRpms, createRepo, type FixturePackage } from './fixtures/rpms.js';
 import { parseSysext } from '../src/sysext/options.js';
+import { labelsInPseudoFiles, parseMksquashfsVersion } from '../src/sysext/labels.js';
 import { buildImage } from '../src/publish/oci-image.js';
 import { main } from '../src/cli/main.js';
 import { checkSchema, type Schema } from '../src/metadata/schema-check.js';
@@ -45,7 +47,12 @@ beforeAll(async () => {
   // The base's own policy (a fixture name, so a label can only come from here, not the host).
   await mkdir(join(base, 'etc/selinux/fixturepol/contexts/files'), { recursive: true });
   await writeFile(join(base, 'etc/selinux/config'), 'SELINUX=enforcing\nSELINUXTYPE=fixturepol\n');
-  await writeFile(join(base, 'etc/selinux/fixturepol/contexts/files/file_contexts'), '/usr(/.*)?\tsystem_u:object_r:fixture_usr_t:s0\n/usr/bin(/.*)?\tsystem_u:object_r:fixture_bin_t:s0\n');
+  // /usr/bin and /usr/share/greeter get their labels only through the equivalences beside it.
+  const files = join(base, 'etc/selinux/fixturepol/contexts/files');
+  await writeFile(join(files, 'file_contexts'), '/usr(/.*)?\tsystem_u:object_r:fixture_usr_t:s0\n/fixture/bin(/.*)?\tsystem_u:object_r:fixture_bin_t:s0\n/fixture/words(/.*)?\tsystem_u:object_r:fixture_words_t:s0\n');
+  await writeFile(join(files, 'file_contexts.subs_dist'), '/usr/bin /fixture/bin\n');
+  await writeFile(join(files, 'file_contexts.subs'), '/usr/share/greeter /fixture/words\n');
+  await writeFile(join(files, 'file_contexts.local'), '/usr/lib/extension-release\\.d(/.*)?\tsystem_u:object_r:fixture_local_t:s0\n');
 }, 120_000);
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -124,11 +131,12 @@ describe('compose with sysext', () => {
     expect(await readFile(join(x, 'usr/lib/extension-release.d/extension-release.greeter'), 'utf8')).toBe('ID=fixture\nVERSION_ID=40\nSYSEXT_LEVEL=1.2\nARCHITECTURE=x86-64\n');
     expect(await readFile(join(x, 'usr/bin/greeter'), 'utf8')).toBe('greeter');
     expect(await readFile(join(x, 'usr/share/greeter/words'), 'utf8')).toBe('hi\n');
-    // Labels from the base's file_contexts: xattrs on the inodes (fsck.erofs 1.5 does not extract them).
-    expect((await run('dump.erofs', ['--path=/usr/bin/greeter', image])).stdout).toMatch(/Xattr size: [1-9]/);
-    const bytes = await readFile(image);
-    expect(bytes.includes('system_u:object_r:fixture_bin_t:s0')).toBe(true);
-    expect(bytes.includes('system_u:object_r:fixture_usr_t:s0')).toBe(true);
+    // Labels from the base's file_contexts, its .subs_dist and .subs equivalences and .local rules.
+    expect(await erofsLabel(image, '/usr/bin/greeter')).toBe('system_u:object_r:fixture_bin_t:s0');
+    expect(await erofsLabel(image, '/usr/share/greeter/words')).toBe('system_u:object_r:fixture_words_t:s0');
+    expect(await erofsLabel(image, '/usr/share/greeter')).toBe('system_u:object_r:fixture_words_t:s0');
+    expect(await erofsLabel(image, '/usr/lib/extension-release.d/extension-release.greeter')).toBe('system_u:object_r:fixture_local_t:s0');
+    expect(await erofsLabel(image, '/usr/lib')).toBe('system_u:object_r:fixture_usr_t:s0');
     // With upload: oci, the images ride along in the repository layer.
     const built = await buildImage(arch, { workDir: dir });
     const blobs = join(built.layout, 'blobs', 'sha256');
@@ -170,6 +178,47 @@ describe('compose with sysext', () => {
     await compose(opts);
     const dump = await run('dump.erofs', ['--path=/usr/share/owned/state', join(opts.output, 'x86_64', 'sysext', 'owned-1.0-1-40-x86_64.raw')]);
     expect(dump.stdout).toMatch(/Uid: 990 +Gid: 991 +Access: 0640/);
+  }, 120_000);
+
+  test('previous-state: turning sysext on, or changing its options, writes; the same options again do not', async () => {
+    const off = await options(YAML);
+    const first = await compose(off);
+    // The same run again keeps the state earlier versions gave: sysext off adds nothing to it.
+    expect((await compose({ ...off, previousState: [first.stateChecksum] })).changed).toBe(false);
+    const on = { ...off, sysext: parseSysext('greeter', undefined, 'sysext') };
+    const second = await compose({ ...on, previousState: [first.stateChecksum] });
+    expect(second.changed).toBe(true);
+    expect(second.stateChecksum).not.toBe(first.stateChecksum);
+    expect((await readdir(join(off.output, 'x86_64', 'sysext'))).sort()).toEqual(['SHA256SUMS', 'greeter-2.1-3-40-x86_64.raw', 'greeter-2.1-3-40-x86_64.raw.json', 'greeter.transfer']);
+    expect((await compose({ ...on, previousState: [second.stateChecksum] })).changed).toBe(false);
+    const squashfs = await compose({ ...on, sysext: parseSysext('greeter', 'squashfs', 'sysext'), previousState: [second.stateChecksum] });
+    expect(squashfs.changed).toBe(true);
+    const metadata = JSON.parse(await readFile(join(off.output, 'x86_64', 'metadata.json'), 'utf8')) as Metadata;
+    expect(metadata.stateChecksum).toBe(squashfs.stateChecksum);
+    expect(metadata.sysext?.map((i) => i.format)).toEqual(['squashfs']);
+  }, 180_000);
+
+  test('squashfs: labels through mksquashfs pseudo definitions from 4.6 on, else a warning says there are none', async () => {
+    const version = parseMksquashfsVersion((await run('mksquashfs', ['-version'], { allowFailure: true })).stdout);
+    const warnings: string[] = [];
+    const log = { info() {}, warn: (m: string) => warnings.push(m), scope: () => ({ stage() {}, info() {}, warn: (m: string) => warnings.push(m), end() {} }) };
+    const opts = await options(YAML, { sysext: parseSysext('greeter', 'squashfs', 'sysext'), log });
+    await compose(opts);
+    const image = join(opts.output, 'x86_64', 'sysext', 'greeter-2.1-3-40-x86_64.raw');
+    // rdsquashfs (squashfs-tools-ng) lists an inode's xattrs without extracting or mounting.
+    const label = async (path: string) => /^security\.selinux=(.*)$/m.exec((await run('rdsquashfs', ['-x', path, image])).stdout)?.[1];
+    if (labelsInPseudoFiles(version)) {
+      expect(warnings).toEqual([]);
+      expect(await label('/usr/bin/greeter')).toBe('system_u:object_r:fixture_bin_t:s0');
+      expect(await label('/usr/share/greeter/words')).toBe('system_u:object_r:fixture_words_t:s0');
+      expect(await label('/usr/lib/extension-release.d/extension-release.greeter')).toBe('system_u:object_r:fixture_local_t:s0');
+      expect(await label('/usr/lib')).toBe('system_u:object_r:fixture_usr_t:s0');
+      expect(await label('/')).toBeUndefined();
+    } else {
+      expect(warnings).toEqual([`squashfs images carry no SELinux labels: mksquashfs ${version!.join('.')} cannot set them (squashfs-tools 4.6 or later can); use erofs, or a newer squashfs-tools, for labelled images`]);
+      expect(await label('/usr/bin/greeter')).toBeUndefined();
+    }
+    expect((await run('rdsquashfs', ['-x', '/usr/bin/greeter', image])).stdout).not.toMatch(/security\.capability/);
   }, 120_000);
 
   test('off by default: nothing but the repo', async () => {

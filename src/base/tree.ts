@@ -141,9 +141,19 @@ async function copyAccounts(tree: Tree, dest: string): Promise<void> {
   }
   const config = (await readFirst(['etc/selinux/config', 'usr/etc/selinux/config'])).find(Boolean) ?? '';
   const policy = /^SELINUXTYPE=([A-Za-z0-9_-]+)\s*$/m.exec(config)?.[1] ?? 'targeted';
-  const contexts = (await readFirst(['etc', 'usr/etc'].map((dir) => `${dir}/selinux/${policy}/contexts/files/file_contexts`))).find(Boolean);
-  if (contexts) await writeFile(join(dest, 'file_contexts'), contexts);
+  const dirs = ['etc', 'usr/etc'].map((dir) => `${dir}/selinux/${policy}/contexts/files`);
+  const found = dirs[(await readFirst(dirs.map((dir) => `${dir}/file_contexts`))).findIndex(Boolean)];
+  // libselinux reads these from beside the file_contexts it is given (mkfs.erofs --file-contexts):
+  // the equivalences (`/usr/lib64 /usr/lib`) and local additions of the base, not the host's.
+  for (const name of FILE_CONTEXTS_FILES) {
+    const [text] = found ? await readFirst([`${found}/${name}`]) : [''];
+    if (text) await writeFile(join(dest, name), text);
+    else await rm(join(dest, name), { force: true });
+  }
 }
+
+/** The base's labelling rules that mkfs.erofs --file-contexts reads together. */
+const FILE_CONTEXTS_FILES = ['file_contexts', 'file_contexts.subs_dist', 'file_contexts.subs', 'file_contexts.local'];
 
 /** os-release, packages and a private copy of the rpmdb at `<workDir>/root` + PRIVATE_DBPATH. */
 export async function readTree(tree: Tree, where: string, workDir: string, read: ReadOptions = {}) {

@@ -97,10 +97,10 @@ Options:
   --sysext[=NAME,...]    also write a system extension image per os-extension (or per listed one)
                          and architecture: <output>/<arch>/sysext/<name>-<version>-<VERSION_ID>-<arch>.raw,
                          with SHA256SUMS (see README, System extensions)
-  --sysext-format FMT    erofs (default) or squashfs
+  --sysext-format FMT    erofs (default) or squashfs (SELinux labels need squashfs-tools 4.6+)
   --sysext-strict CLASS,...  make these findings errors instead of warnings: shadow (a file the
-                         base has, identical), scriptlet (not run), sysusers (usr/lib/sysusers.d),
-                         kmod (kernel modules; depmod cannot run)
+                         base has, identical), scriptlet (not run), sysusers (usr/lib/sysusers.d,
+                         owners the base lacks), kmod (kernel modules; depmod cannot run)
   --sysext-compression ALGO  erofs: lz4, lz4hc (default: none); squashfs: gzip (default), xz,
                          zstd, lzo, lz4
   --sysext-any-id        ID=_any in extension-release instead of the base's ID and VERSION_ID

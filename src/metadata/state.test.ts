@@ -81,6 +81,22 @@ describe('stateChecksum', () => {
     expect(stateChecksum(rootfs)).not.toBe(r1);
   });
 
+  it('without sysext options is the checksum earlier versions gave (previous-state stays valid)', () => {
+    expect(base).toBe('sha256:03f43e411e9d436aedf0f51dfc642781d8641b1ceaa5be7294c3312c2b741394');
+  });
+
+  it('covers the sysext options that change the output, whatever the order of names and classes', () => {
+    const options = { extensions: ['usbguard', 'tools'], format: 'erofs', compression: null, anyId: false, url: null, strict: ['kmod', 'shadow'] };
+    const on = stateChecksum({ ...fixture(), sysextOptions: options });
+    expect(on).not.toBe(base);
+    expect(stateChecksum({ ...fixture(), sysextOptions: { ...options, extensions: ['tools', 'usbguard'], strict: ['shadow', 'kmod'] } })).toBe(on);
+    const changed = [
+      { extensions: ['usbguard'] }, { format: 'squashfs' }, { compression: 'lz4' }, { anyId: true },
+      { url: 'https://example.org/${arch}/' }, { strict: ['kmod'] },
+    ].map((change) => stateChecksum({ ...fixture(), sysextOptions: { ...options, ...change } }));
+    expect(new Set([on, ...changed]).size).toBe(changed.length + 1);
+  });
+
   it('refuses a package without a file', () => {
     const f = fixture();
     delete f.files['kernel-devel-6.14.0-63.fc42.x86_64'];

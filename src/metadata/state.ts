@@ -20,6 +20,20 @@ export interface ComposedArch {
   solve: SolveResult;
   /** NEVRA → the file written for it; one entry per resolved package. */
   files: Readonly<Record<string, PackageFile>>;
+  /** With sysext on: the options that shape its images. Absent, the checksum is what it was before sysext existed. */
+  sysextOptions?: SysextState;
+}
+
+/** What of the sysext options changes an architecture's output (src/sysext/index.ts sysextState). */
+export interface SysextState {
+  /** The os-extensions of this architecture that get an image. */
+  extensions: string[];
+  format: string;
+  compression: string | null;
+  anyId: boolean;
+  url: string | null;
+  /** An image that passed may fail under a stricter run: that run must not count as unchanged. */
+  strict: string[];
 }
 
 /** Code-unit order: locale-independent, so sums and files are the same on every machine. */
@@ -76,10 +90,10 @@ function baseIdentity(base: BaseInfo) {
 
 /**
  * `sha256:<hex>` over everything one architecture's output is made of: the plan, the base, each
- * package file (development ones too: rpm-ostree's own checksum leaves them out) and each
- * extension's closure.
+ * package file (development ones too: rpm-ostree's own checksum leaves them out), each
+ * extension's closure and, with sysext on, its options.
  */
-export function stateChecksum({ plan, base, solve, files }: ComposedArch): string {
+export function stateChecksum({ plan, base, solve, files, sysextOptions }: ComposedArch): string {
   const packages = solve.packages
     .map((p) => {
       const file = files[p.nevra];
@@ -94,6 +108,8 @@ export function stateChecksum({ plan, base, solve, files }: ComposedArch): strin
     base: baseIdentity(base),
     packages,
     closures,
+    // Only with sysext on, so that every other run keeps the checksum earlier versions gave it.
+    ...(sysextOptions && { sysext: { ...sysextOptions, extensions: sorted(sysextOptions.extensions), strict: sorted(sysextOptions.strict) } }),
   });
 }
 

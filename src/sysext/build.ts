@@ -2,11 +2,12 @@
 // header's owners, modes, capabilities and symlinks applied, then mkfs.erofs or mksquashfs.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, lchown, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ComposeError } from '../errors.js';
 import { run } from '../tools/exec.js';
-import { checkAgainstBase, parseScripts, SCRIPTS_FORMAT, type BaseFile, type Finding, type FindingClass } from './checks.js';
+import { checkAgainstBase, parseScripts, parseSysusers, resolveOwners, SCRIPTS_FORMAT, type BaseFile, type Finding, type FindingClass } from './checks.js';
+import { labelPseudoFile, type FileContexts } from './labels.js';
 import { extensionRelease, fileType, imageName, parseHeaderFiles, parseIds, place, QUERY_FORMAT, sysextArchitecture, type HeaderFile } from './layout.js';
 
 export type SysextFormat = 'erofs' | 'squashfs';
@@ -44,8 +45,10 @@ export interface SysextRequest {
   baseFiles: ReadonlyMap<string, BaseFile>;
   /** Finding classes that refuse the image instead of being listed. */
   strict: readonly FindingClass[];
-  /** The base's SELinux file_contexts: the image's labels (EROFS only). */
+  /** The base's SELinux file_contexts: the image's labels (EROFS: mkfs.erofs reads it and the files beside it). */
   fileContexts?: string;
+  /** The same rules parsed, for squashfs: only with mksquashfs 4.6 or later (pseudo-file xattrs). */
+  labels?: FileContexts;
   /** Use fakeroot even as root (tests: both ways must give the same bytes). */
   fakeroot?: boolean;
 }
@@ -100,7 +103,6 @@ export async function readHeaderFiles(files: string[]): Promise<HeaderFile[]> {
 }
 
 export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
-  const scope = { arch: req.arch, extension: req.name };
   const files = await readHeaderFiles(req.packages.map((p) => p.file));
   const problems: string[] = [];
   const placed: { f: HeaderFile; target: string }[] = [];
@@ -109,19 +111,20 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
     if ('error' in p) problems.push(p.error);
     else if ('target' in p) placed.push({ f, target: p.target });
   }
-  const uid = (u: string) => (u === 'root' ? 0 : req.users.get(u));
-  const gid = (g: string) => (g === 'root' ? 0 : req.groups.get(g));
-  for (const { f } of placed) {
-    if (uid(f.user) === undefined) problems.push(`${f.nevra}: ${f.path} is owned by user ${f.user}, which the base does not define`);
-    if (gid(f.group) === undefined) problems.push(`${f.nevra}: ${f.path} is owned by group ${f.group}, which the base does not define`);
-  }
-  const needsPrivilege = placed.some(({ f }) => uid(f.user) !== 0 || gid(f.group) !== 0 || f.caps !== '');
   const scripts = parseScripts((await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', SCRIPTS_FORMAT, ...req.packages.map((p) => p.file)], { env: { LC_ALL: 'C' } })).stdout);
   const findings = checkAgainstBase(placed.map((p) => p.f), req.baseFiles, scripts, req.strict);
-  for (const f of findings) if (f.severity === 'error') problems.push(f.message);
-  if (problems.length > 0) throw new ComposeError([...new Set(problems)].map((message) => ({ ...scope, message })));
 
   await rm(req.workDir, { recursive: true, force: true });
+  try {
+    return await assemble(req, placed, files, findings, problems);
+  } finally {
+    await rm(req.workDir, { recursive: true, force: true });
+  }
+}
+
+/** Unpacks the payloads, maps the owners (the image's own sysusers.d is in them), then builds. */
+async function assemble(req: SysextRequest, placed: { f: HeaderFile; target: string }[], files: HeaderFile[], findings: Finding[], problems: string[]): Promise<BuiltSysext> {
+  const scope = { arch: req.arch, extension: req.name };
   const payloads = join(req.workDir, 'payload');
   const tree = join(req.workDir, 'tree');
   await mkdir(tree, { recursive: true, mode: 0o755 });
@@ -137,6 +140,18 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
     await run('chmod', ['-R', 'u+rwX', dir]);
   }
   const index = new Map(req.packages.map((p, i) => [p.nevra, i]));
+  const payloadPath = (f: HeaderFile) => join(payloads, String(index.get(f.nevra)), '.' + f.path);
+  const sysusers = await Promise.all(placed
+    .filter(({ f }) => f.path.startsWith('/usr/lib/sysusers.d/') && f.path.endsWith('.conf') && fileType(f.mode) === 'file')
+    .map(async ({ f }) => ({ path: f.path, text: await readFile(payloadPath(f), 'utf8') })));
+  const owners = resolveOwners(placed.map((p) => p.f), req, parseSysusers(sysusers), req.strict);
+  findings.push(...owners.findings);
+  for (const f of findings) if (f.severity === 'error') problems.push(f.message);
+  if (problems.length > 0) throw new ComposeError([...new Set(problems)].map((message) => ({ ...scope, message })));
+  const uid = (u: string) => owners.users.get(u)!;
+  const gid = (g: string) => owners.groups.get(g)!;
+  const needsPrivilege = placed.some(({ f }) => uid(f.user) !== 0 || gid(f.group) !== 0 || f.caps !== '');
+
   // Sorted so that parents exist before children and the result never depends on header order.
   placed.sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
   const done = new Set<string>();
@@ -148,7 +163,7 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
     const type = fileType(f.mode);
     if (type === 'dir') await mkdir(dest, { recursive: true });
     else if (type === 'symlink') await symlink(f.linkTo, dest);
-    else await rename(join(payloads, String(index.get(f.nevra)), '.' + f.path), dest);
+    else await rename(payloadPath(f), dest);
   }
   // The release file names the extension; systemd refuses an image whose name disagrees.
   const release = extensionRelease({ osRelease: req.osRelease, ...(req.anyId && { anyId: true }), architecture: sysextArchitecture(req.arch, req.packages.map((p) => p.arch)) });
@@ -179,9 +194,17 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
   // Extended attributes come from the header only (capabilities) or the base's file_contexts: the
   // build host's own (its SELinux labels on the scratch tree) must not reach the image.
   const capabilities = placed.some(({ f }) => f.caps !== '');
+  const pseudo = join(req.workDir, 'labels.pseudo');
+  if (req.format === 'squashfs' && req.labels) {
+    const entries = [{ path: '/', mode: 0o40755 }];
+    for (const rel of await readdir(tree, { recursive: true })) entries.push({ path: `/${rel}`, mode: (await lstat(join(tree, rel))).mode });
+    await writeFile(pseudo, labelPseudoFile(req.labels, entries));
+  }
+  // With labels, only capabilities come from the tree's own xattrs (never the build host's labels).
+  const squashfsXattrs = req.labels ? ['-pf', pseudo, '-xattrs-include', '^security\\.capability$'] : capabilities ? [] : ['-no-xattrs'];
   const mkfs = req.format === 'erofs'
     ? ['mkfs.erofs', '--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), ...(capabilities || req.fileContexts ? [] : ['-x-1']), ...(req.fileContexts ? [`--file-contexts=${req.fileContexts}`] : []), ...(req.compression ? [`-z${req.compression}`] : []), file, tree]
-    : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(req.compression ? ['-comp', req.compression] : []), ...(capabilities ? [] : ['-no-xattrs']), ...(needsPrivilege ? [] : ['-all-root'])];
+    : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(req.compression ? ['-comp', req.compression] : []), ...squashfsXattrs, ...(needsPrivilege ? [] : ['-all-root'])];
   if (!needsPrivilege) await run(mkfs[0]!, mkfs.slice(1));
   else if (process.getuid?.() === 0 && !req.fakeroot) {
     await applyAttributes(attributes);
@@ -195,7 +218,6 @@ export async function buildSysext(req: SysextRequest): Promise<BuiltSysext> {
     await writeFile(script, APPLY_SCRIPT);
     await run('fakeroot', ['--', process.execPath, script, manifest]);
   }
-  await rm(req.workDir, { recursive: true, force: true });
   return { name: req.name, arch: req.arch, version: req.version, file, sha256: await sha256File(file), extensionRelease: release, files, findings };
 }
 

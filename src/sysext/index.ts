@@ -1,6 +1,6 @@
 // The sysext stage: after the repo is staged, one image per os-extension from its own closure,
 // written into the staged architecture directory so it is committed (or discarded) with it.
-import { chmod, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ExtensionsConfig } from '../inputs/extensions-yaml.js';
 import type { BaseInfo } from '../base/types.js';
@@ -12,7 +12,9 @@ import { run } from '../tools/exec.js';
 import { buildSysext, readBaseIds, type BuiltSysext, type SysextFormat } from './build.js';
 import { selectVersion } from './version.js';
 import { unsafeNamePart } from './layout.js';
+import { labelsInPseudoFiles, parseFileContexts, parseMksquashfsVersion, type FileContexts } from './labels.js';
 import { sidecarJson, transferFile } from './publish-files.js';
+import type { SysextState } from '../metadata/state.js';
 import { BASE_FILES_FORMAT, parseBaseFiles, type FindingClass } from './checks.js';
 import { accountsDir, PRIVATE_DBPATH } from '../base/tree.js';
 import { queryInstalledFormat } from '../tools/rpm.js';
@@ -52,6 +54,43 @@ export interface WriteSysextsInput {
   log: { stage(name: string): void; info(message: string): void; warn(message: string): void };
 }
 
+/** The os-extensions of an architecture that get an image. */
+function wantedExtensions(options: SysextOptions, plan: ArchPlan) {
+  return plan.extensions.filter((e) => e.kind === 'os-extension' && (options.extensions === true || options.extensions.includes(e.name)));
+}
+
+/** The options as the state checksum sees them: what changes the output, defaults spelled out. */
+export function sysextState(options: SysextOptions, plan: ArchPlan): SysextState {
+  return {
+    extensions: wantedExtensions(options, plan).map((e) => e.name),
+    format: options.format ?? 'erofs',
+    compression: options.compression ?? null,
+    anyId: options.anyId ?? false,
+    url: options.url ?? null,
+    strict: options.strict ?? [],
+  };
+}
+
+/**
+ * The base's labelling rules for mksquashfs, which cannot read them itself: from 4.6 on, each
+ * path's label goes into a pseudo file. Without that, or with a rule we cannot reproduce, a warning.
+ */
+async function squashfsLabels(fileContexts: string, log: WriteSysextsInput['log']): Promise<FileContexts | undefined> {
+  const version = await run('mksquashfs', ['-version'], { allowFailure: true }).then((r) => parseMksquashfsVersion(r.stdout));
+  if (!labelsInPseudoFiles(version)) {
+    log.warn(`squashfs images carry no SELinux labels: mksquashfs ${version?.join('.') ?? '(version unknown)'} cannot set them (squashfs-tools 4.6 or later can); use erofs, or a newer squashfs-tools, for labelled images`);
+    return undefined;
+  }
+  const read = (suffix: string) => readFile(`${fileContexts}${suffix}`, 'utf8').catch(() => undefined);
+  const [main, local, subs, subsDist] = await Promise.all(['', '.local', '.subs', '.subs_dist'].map(read));
+  const parsed = parseFileContexts({ fileContexts: main ?? '', ...(local && { local }), ...(subs && { subs }), ...(subsDist && { subsDist }) });
+  if ('errors' in parsed) {
+    log.warn(`squashfs images carry no SELinux labels: the base's file_contexts has rules this tool cannot apply as libselinux does (${parsed.errors.slice(0, 3).join('; ')}${parsed.errors.length > 3 ? `; and ${parsed.errors.length - 3} more` : ''}); use erofs for labelled images`);
+    return undefined;
+  }
+  return parsed;
+}
+
 /** Every timestamp in an image: SOURCE_DATE_EPOCH, else the newest build time of its packages. */
 async function epochOf(files: string[]): Promise<number> {
   const env = process.env['SOURCE_DATE_EPOCH'];
@@ -64,13 +103,13 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
   const { options, config, plan, base, solved, fetched, dir, workDir, log } = input;
   log.stage('sysext');
   const arch = plan.arch;
-  const wanted = plan.extensions.filter((e) => e.kind === 'os-extension' && (options.extensions === true || options.extensions.includes(e.name)));
+  const wanted = wantedExtensions(options, plan);
   const byNevra = new Map(fetched.map((p) => [p.nevra, p]));
   const declared = new Map(config.extensions.map((e) => [e.name, e]));
   const ids = await readBaseIds(accountsDir(base.root));
   const contexts = join(accountsDir(base.root), 'file_contexts');
   const fileContexts = (await stat(contexts).catch(() => undefined))?.isFile() ? contexts : undefined;
-  if (fileContexts && (options.format ?? 'erofs') === 'squashfs') log.warn('squashfs images carry no SELinux labels (mksquashfs cannot read file_contexts): use erofs for labelled images');
+  const labels = fileContexts && (options.format ?? 'erofs') === 'squashfs' && wanted.length > 0 ? await squashfsLabels(fileContexts, log) : undefined;
   const baseFiles = wanted.length > 0 ? parseBaseFiles(await queryInstalledFormat(base.root, PRIVATE_DBPATH, BASE_FILES_FORMAT)) : new Map();
   const format = options.format ?? 'erofs';
   const problems: ComposeProblem[] = [];
@@ -107,6 +146,7 @@ export async function writeSysexts(input: WriteSysextsInput): Promise<SysextImag
         baseFiles,
         strict: options.strict ?? [],
         ...(fileContexts && format === 'erofs' && { fileContexts }),
+        ...(labels && { labels }),
         ...(options.compression && { compression: options.compression }),
         ...(options.anyId && { anyId: true }),
       }));
