@@ -711,7 +711,7 @@ which.sync = whichSync
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _tools_relaunch_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9558);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6860);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2305);
 /* harmony import */ var _tools_registry_auth_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3647);
 /* harmony import */ var _tools_signals_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2606);
  // first: see young-generation.ts
@@ -728,7 +728,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6860:
+/***/ 2305:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -10836,10 +10836,20 @@ async function copyAccounts(tree, dest) {
     }
     const config = (await readFirst(['etc/selinux/config', 'usr/etc/selinux/config'])).find(Boolean) ?? '';
     const policy = /^SELINUXTYPE=([A-Za-z0-9_-]+)\s*$/m.exec(config)?.[1] ?? 'targeted';
-    const contexts = (await readFirst(['etc', 'usr/etc'].map((dir) => `${dir}/selinux/${policy}/contexts/files/file_contexts`))).find(Boolean);
-    if (contexts)
-        await (0,promises_.writeFile)((0,external_node_path_.join)(dest, 'file_contexts'), contexts);
+    const dirs = ['etc', 'usr/etc'].map((dir) => `${dir}/selinux/${policy}/contexts/files`);
+    const found = dirs[(await readFirst(dirs.map((dir) => `${dir}/file_contexts`))).findIndex(Boolean)];
+    // libselinux reads these from beside the file_contexts it is given (mkfs.erofs --file-contexts):
+    // the equivalences (`/usr/lib64 /usr/lib`) and local additions of the base, not the host's.
+    for (const name of FILE_CONTEXTS_FILES) {
+        const [text] = found ? await readFirst([`${found}/${name}`]) : [''];
+        if (text)
+            await (0,promises_.writeFile)((0,external_node_path_.join)(dest, name), text);
+        else
+            await (0,promises_.rm)((0,external_node_path_.join)(dest, name), { force: true });
+    }
 }
+/** The base's labelling rules that mkfs.erofs --file-contexts reads together. */
+const FILE_CONTEXTS_FILES = ['file_contexts', 'file_contexts.subs_dist', 'file_contexts.subs', 'file_contexts.local'];
 /** os-release, packages and a private copy of the rpmdb at `<workDir>/root` + PRIVATE_DBPATH. */
 async function readTree(tree, where, workDir, read = {}) {
     const root = (0,external_node_path_.resolve)(workDir, 'root');
@@ -22278,114 +22288,37 @@ function planArch(config, arch, basePackages, options) {
     return { plan: { arch, releasever: options.releasever, weakDeps: options.weakDeps, repos, extensions }, problems };
 }
 
-;// CONCATENATED MODULE: external "node:readline"
-const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
-;// CONCATENATED MODULE: ./src/solve/problems.ts
-// dnf's problem text, said plainly: one line, without the solver's boilerplate.
-const NOISE = new Set(['conflicting requests']);
-/**
- * `Problem: conflicting requests\n  - nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64 from fedora`
- * becomes `nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64 from fedora` (the helpers have already
- * put the solver's lines in our words, the same under dnf4 and dnf5: problem_words.py).
- */
-function plainWords(text) {
-    const lead = /^cannot be resolved: /.exec(text)?.[0] ?? '';
-    const lines = text
-        .slice(lead.length)
-        .split('\n')
-        // `Problem:` also follows our own lead (`extensions a and b cannot be installed together: Problem: …`).
-        .map((l) => l.trim().replace(/^- /, '').replace(/(^|: )Problem( \d+)?: /, '$1').trim())
-        .filter((l) => l && !NOISE.has(l));
-    const unique = [...new Set(lines)];
-    return unique.length > 0 ? unique.join('; ') : text.trim();
-}
-
-;// CONCATENATED MODULE: ./src/solve/dnf.ts
-// Adapter around the distribution's dnf: helper processes that load each architecture's repos once
-// and resolve every extension in it.
-
-
-
-
-
-
-
-
-
-
-
-
+;// CONCATENATED MODULE: ./src/tools/dnf-python.ts
+// Where dnf's Python API lives: the system's interpreter, and the Fedora package of each backend's
+// bindings. Facts about the system, used by the solve (which runs the helpers) and by ensure.ts.
 
 /** dnf's Python needs the system interpreter: a python3 earlier on PATH may lack the dnf module. */
 function systemPython() {
     return (0,external_node_fs_.existsSync)('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 }
-/** What each backend needs: a Python module (dnf4's own, or dnf5's library bindings) and its helper. */
-const BACKENDS = {
-    dnf5: {
-        // libdnf5 numbers itself prime.major.minor.micro (5.2.18.0 is prime 5, major 2); a release without
-        // a prime part (5.0) says major.minor.micro.
-        probe: [
-            'import libdnf5',
-            'v = libdnf5.conf.get_library_version()',
-            "print('.'.join(str(p) for p in (getattr(v, 'prime', None), v.major, v.minor, v.micro) if p is not None))",
-        ],
-        helper: 'dnf5-helper.py',
-        fedoraPackage: 'python3-libdnf5',
-    },
-    dnf4: {
-        // The version as dnf/const.py states it: importing dnf would cost a fifth of a second of every run.
-        probe: [
-            'import importlib.util, os, re',
-            "spec = importlib.util.find_spec('dnf')",
-            "if spec is None or not spec.origin: raise ImportError('dnf')",
-            "m = re.search(r\"^VERSION\\s*=\\s*['\\\"]([^'\\\"]+)\", open(os.path.join(os.path.dirname(spec.origin), 'const.py')).read(), re.M)",
-            "print(m.group(1) if m else __import__('dnf').VERSION)",
-        ],
-        helper: 'dnf4-helper.py',
-        fedoraPackage: 'python3-dnf',
-    },
-};
-/** Reads `auto`, `dnf5` or `dnf4` from a flag or input named `what`; empty means auto. */
-function dnfPreference(value, what) {
-    const v = value || 'auto';
-    if (v !== 'auto' && v !== 'dnf5' && v !== 'dnf4')
-        throw new errors/* UsageError */.eb(`${what} must be auto, dnf5 or dnf4, got "${v}"`);
-    return v;
-}
-/**
- * dnf5 where present, else dnf4 (as the distribution ships them); `preference` forces one. Pure, so
- * the choice is unit-tested without either installed.
- */
-function chooseBackend(preference, found) {
-    const order = preference === 'auto' ? ['dnf5', 'dnf4'] : [preference];
-    for (const backend of order) {
-        const version = found[backend];
-        if (version)
-            return { backend, version };
-    }
-    const wanted = order.map((b) => `\`${BACKENDS[b].fedoraPackage}\``).join(' or ');
-    throw new errors/* ToolError */.v4(`${preference === 'auto' ? "dnf's Python API" : `the ${preference} Python API`} was not found for ${systemPython()}: ` +
-        `install ${wanted} (Fedora) or \`apt-get install -y python3-dnf\` (Debian/Ubuntu)`);
-}
-/**
- * Probes the backends in `order` with one short Python run, stopping at the first one found, so
- * nothing is loaded for a backend that would not be chosen.
- */
-async function availableBackends(order = ['dnf5', 'dnf4']) {
-    // One line per backend tried: its version, or empty when its module is missing.
-    const probes = order.map((b) => ['try:', ...BACKENDS[b].probe, 'raise SystemExit'].join('\n    ') + '\nexcept ImportError:\n    print()');
-    const probe = await run(systemPython(), ['-c', probes.join('\n')], { allowFailure: true }).catch(() => undefined);
-    const lines = probe?.exitCode === 0 ? probe.stdout.split('\n') : [];
-    return Object.fromEntries(order.flatMap((b, i) => (lines[i]?.trim() ? [[b, lines[i].trim()]] : [])));
-}
-async function detectDnf(preference = 'auto') {
-    return chooseBackend(preference, await availableBackends(preference === 'auto' ? ['dnf5', 'dnf4'] : [preference]));
-}
 /** The Fedora package that provides a backend's Python API, for installing it in a container. */
 function backendPackage(backend) {
-    return BACKENDS[backend].fedoraPackage;
+    return backend === 'dnf5' ? 'python3-libdnf5' : 'python3-dnf';
 }
+
+;// CONCATENATED MODULE: external "node:readline"
+const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
+;// CONCATENATED MODULE: ./src/solve/helper.ts
+// The dnf helper processes (dnf4-helper.py, dnf5-helper.py) and the part of a request every one of
+// them reads: used by the solve (DnfSolver) and by the download (DnfFetcher), which imports this
+// module and nothing else of solve/.
+
+
+
+
+
+
+
+
+
+
+
+
 /** Writes the .repo file (mode 0600: it may hold credentials) and returns the request's common part. */
 async function repoRequest(ctx) {
     const reposDir = (0,external_node_path_.join)(ctx.workDir, 'yum.repos.d');
@@ -22404,25 +22337,9 @@ async function repoRequest(ctx) {
         repos: ctx.ids,
     };
 }
-/** The JSON line the helper reads for one architecture; exported so its shape is unit-tested. */
-async function helperRequest(req) {
-    const common = await repoRequest({
-        arch: req.plan.arch, releasever: req.plan.releasever, ids: req.plan.repos, repos: req.repos, vars: req.vars, main: req.main ?? {},
-        cacheDir: req.cacheDir, workDir: req.workDir,
-    });
-    return {
-        ...common,
-        weakDeps: req.plan.weakDeps,
-        installroot: req.root,
-        extensions: req.plan.extensions.map(({ name, kind, specs, repos }) => ({ name, kind, specs, repos })),
-    };
-}
-/** A repo as the helper describes it, with every URL's user-info removed before anything keeps it. */
-function redactRepoState(repo) {
-    return { ...repo, url: redactUrl(repo.url), urls: (repo.urls ?? []).map(redactUrl), gpgkeys: repo.gpgkeys.map(redactUrl) };
-}
 // Beside this module in src/, and beside the bundle in dist/ (scripts/bundle.mjs copies them there).
 const HERE = (0,external_node_path_.dirname)((0,external_node_url_namespaceObject.fileURLToPath)(import.meta.url));
+const SCRIPTS = { dnf4: 'dnf4-helper.py', dnf5: 'dnf5-helper.py' };
 /** The most a file dnf writes may be (filelists solv caches of big repos stay far below). */
 const HELPER_MAX_FILE_BYTES = 4 * 2 ** 30;
 /**
@@ -22443,7 +22360,7 @@ class Helper {
         // -B: no __pycache__ beside the helpers (an untracked directory in the user's checkout of dist/).
         // No file dnf writes (repo metadata, solv caches) may pass maxFileBytes: an endless repomd.xml
         // fails with EFBIG (Python ignores SIGXFSZ) instead of filling the disk.
-        const [file, args] = underFileSizeLimit(systemPython(), ['-B', (0,external_node_path_.join)(HERE, BACKENDS[backend].helper), '--threads', String(threads)], maxFileBytes);
+        const [file, args] = underFileSizeLimit(systemPython(), ['-B', (0,external_node_path_.join)(HERE, SCRIPTS[backend]), '--threads', String(threads)], maxFileBytes);
         this.child = execa(file, args, {
             // Debian's rpm reads ~/.rpmdb unless told otherwise (see .rpmmacros): then dnf would see an
             // empty base. Temporary files (Python's tempfile, gpg homes) go to the run's work dir.
@@ -22506,6 +22423,165 @@ function startHelper(backend, home, threads = 1, maxFileBytes = HELPER_MAX_FILE_
     return new Helper(backend, home, threads, maxFileBytes);
 }
 /**
+ * Helper processes started as requests come, never more than the layout's; a request goes to one
+ * with a free thread, else to a new one, else waits at the least busy one.
+ */
+class HelperPool {
+    backend;
+    home;
+    layout;
+    maxFileBytes;
+    helpers = [];
+    nextId = 0;
+    closing;
+    constructor(backend, 
+    /** Helper n's HOME, with its rpm macros, is `<home>-<n>`. */
+    home, layout, 
+    /** The most a file dnf writes may be. */
+    maxFileBytes = HELPER_MAX_FILE_BYTES) {
+        this.backend = backend;
+        this.home = home;
+        this.layout = layout;
+        this.maxFileBytes = maxFileBytes;
+    }
+    helper() {
+        const idle = this.helpers.find((h) => h.pending.size < this.layout.threads);
+        if (idle)
+            return idle;
+        if (this.helpers.length < this.layout.helpers) {
+            // Synchronously, so that requests arriving together cannot start more helpers than allowed.
+            const helper = startHelper(this.backend, `${this.home}-${this.helpers.length}`, this.layout.threads, this.maxFileBytes);
+            this.helpers.push(helper);
+            return helper;
+        }
+        return this.helpers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    }
+    ask(arch, input) {
+        return this.helper().ask(this.nextId++, arch, input);
+    }
+    /** Starts a helper ahead of the first request, so that Python and dnf load meanwhile. */
+    start() {
+        if (this.helpers.length === 0)
+            this.helper();
+    }
+    /** Helper processes started so far. */
+    get processes() {
+        return this.helpers.length;
+    }
+    /** Ends the helpers (once; later calls wait for the same end). */
+    close() {
+        this.closing ??= Promise.all(this.helpers.map((h) => h.close())).then(() => { });
+        return this.closing;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/solve/problems.ts
+// dnf's problem text, said plainly: one line, without the solver's boilerplate.
+const NOISE = new Set(['conflicting requests']);
+/**
+ * `Problem: conflicting requests\n  - nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64 from fedora`
+ * becomes `nothing provides libqb.so.100 needed by usbguard-1.1.3-1.aarch64 from fedora` (the helpers have already
+ * put the solver's lines in our words, the same under dnf4 and dnf5: problem_words.py).
+ */
+function plainWords(text) {
+    const lead = /^cannot be resolved: /.exec(text)?.[0] ?? '';
+    const lines = text
+        .slice(lead.length)
+        .split('\n')
+        // `Problem:` also follows our own lead (`extensions a and b cannot be installed together: Problem: …`).
+        .map((l) => l.trim().replace(/^- /, '').replace(/(^|: )Problem( \d+)?: /, '$1').trim())
+        .filter((l) => l && !NOISE.has(l));
+    const unique = [...new Set(lines)];
+    return unique.length > 0 ? unique.join('; ') : text.trim();
+}
+
+;// CONCATENATED MODULE: ./src/solve/dnf.ts
+// Adapter around the distribution's dnf for the solve: which backend, and helper processes (see
+// helper.ts) that load each architecture's repos once and resolve every extension in it.
+
+
+
+
+
+
+
+
+/** How each backend's Python module (dnf4's own, or dnf5's library bindings) is found, with its version. */
+const BACKENDS = {
+    dnf5: {
+        // libdnf5 numbers itself prime.major.minor.micro (5.2.18.0 is prime 5, major 2); a release without
+        // a prime part (5.0) says major.minor.micro.
+        probe: [
+            'import libdnf5',
+            'v = libdnf5.conf.get_library_version()',
+            "print('.'.join(str(p) for p in (getattr(v, 'prime', None), v.major, v.minor, v.micro) if p is not None))",
+        ],
+    },
+    dnf4: {
+        // The version as dnf/const.py states it: importing dnf would cost a fifth of a second of every run.
+        probe: [
+            'import importlib.util, os, re',
+            "spec = importlib.util.find_spec('dnf')",
+            "if spec is None or not spec.origin: raise ImportError('dnf')",
+            "m = re.search(r\"^VERSION\\s*=\\s*['\\\"]([^'\\\"]+)\", open(os.path.join(os.path.dirname(spec.origin), 'const.py')).read(), re.M)",
+            "print(m.group(1) if m else __import__('dnf').VERSION)",
+        ],
+    },
+};
+/** Reads `auto`, `dnf5` or `dnf4` from a flag or input named `what`; empty means auto. */
+function dnfPreference(value, what) {
+    const v = value || 'auto';
+    if (v !== 'auto' && v !== 'dnf5' && v !== 'dnf4')
+        throw new errors/* UsageError */.eb(`${what} must be auto, dnf5 or dnf4, got "${v}"`);
+    return v;
+}
+/**
+ * dnf5 where present, else dnf4 (as the distribution ships them); `preference` forces one. Pure, so
+ * the choice is unit-tested without either installed.
+ */
+function chooseBackend(preference, found) {
+    const order = preference === 'auto' ? ['dnf5', 'dnf4'] : [preference];
+    for (const backend of order) {
+        const version = found[backend];
+        if (version)
+            return { backend, version };
+    }
+    const wanted = order.map((b) => `\`${backendPackage(b)}\``).join(' or ');
+    throw new errors/* ToolError */.v4(`${preference === 'auto' ? "dnf's Python API" : `the ${preference} Python API`} was not found for ${systemPython()}: ` +
+        `install ${wanted} (Fedora) or \`apt-get install -y python3-dnf\` (Debian/Ubuntu)`);
+}
+/**
+ * Probes the backends in `order` with one short Python run, stopping at the first one found, so
+ * nothing is loaded for a backend that would not be chosen.
+ */
+async function availableBackends(order = ['dnf5', 'dnf4']) {
+    // One line per backend tried: its version, or empty when its module is missing.
+    const probes = order.map((b) => ['try:', ...BACKENDS[b].probe, 'raise SystemExit'].join('\n    ') + '\nexcept ImportError:\n    print()');
+    const probe = await run(systemPython(), ['-c', probes.join('\n')], { allowFailure: true }).catch(() => undefined);
+    const lines = probe?.exitCode === 0 ? probe.stdout.split('\n') : [];
+    return Object.fromEntries(order.flatMap((b, i) => (lines[i]?.trim() ? [[b, lines[i].trim()]] : [])));
+}
+async function detectDnf(preference = 'auto') {
+    return chooseBackend(preference, await availableBackends(preference === 'auto' ? ['dnf5', 'dnf4'] : [preference]));
+}
+/** The JSON line the helper reads for one architecture; exported so its shape is unit-tested. */
+async function helperRequest(req) {
+    const common = await repoRequest({
+        arch: req.plan.arch, releasever: req.plan.releasever, ids: req.plan.repos, repos: req.repos, vars: req.vars, main: req.main ?? {},
+        cacheDir: req.cacheDir, workDir: req.workDir,
+    });
+    return {
+        ...common,
+        weakDeps: req.plan.weakDeps,
+        installroot: req.root,
+        extensions: req.plan.extensions.map(({ name, kind, specs, repos }) => ({ name, kind, specs, repos })),
+    };
+}
+/** A repo as the helper describes it, with every URL's user-info removed before anything keeps it. */
+function redactRepoState(repo) {
+    return { ...repo, url: redactUrl(repo.url), urls: (repo.urls ?? []).map(redactUrl), gpgkeys: repo.gpgkeys.map(redactUrl) };
+}
+/**
  * dnf4: one helper resolving up to one architecture per core at once, in threads: loading repo
  * metadata, most of the work, runs without the GIL, and Python and `import dnf` (about 45 MiB)
  * are paid once; each architecture loaded at once adds its sack (about 15 MiB at 10,000 packages,
@@ -22525,42 +22601,23 @@ const solvesAtOnce = (layout) => layout.helpers * layout.threads;
  * architecture) answer every architecture's request as its base becomes ready.
  */
 class DnfSolver {
-    backend;
-    workDir;
-    layout;
     maxFileBytes;
-    helpers = [];
-    nextId = 0;
+    pool;
     constructor(backend, 
-    /** Scratch directory of the run: the helpers' HOME with their rpm macros. */
+    /** Scratch directory of the run: the helpers' HOMEs with their rpm macros. */
     workDir, layout = { helpers: 1, threads: 1 }, 
     /** The most a file dnf writes may be (tests lower it). */
     maxFileBytes = HELPER_MAX_FILE_BYTES) {
-        this.backend = backend;
-        this.workDir = workDir;
-        this.layout = layout;
         this.maxFileBytes = maxFileBytes;
-    }
-    helper() {
-        const idle = this.helpers.find((h) => h.pending.size < this.layout.threads);
-        if (idle)
-            return idle;
-        if (this.helpers.length < this.layout.helpers) {
-            // Synchronously, so that requests arriving together cannot start more helpers than allowed.
-            const helper = startHelper(this.backend, (0,external_node_path_.join)(this.workDir, `dnf-home-${this.helpers.length}`), this.layout.threads, this.maxFileBytes);
-            this.helpers.push(helper);
-            return helper;
-        }
-        return this.helpers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+        this.pool = new HelperPool(backend, (0,external_node_path_.join)(workDir, 'dnf-home'), layout, maxFileBytes);
     }
     /** Starts a helper ahead of the first request, so that Python and dnf load while the base is read. */
     start() {
-        if (this.helpers.length === 0)
-            this.helper();
+        this.pool.start();
     }
     /** Helper processes started so far. */
     get processes() {
-        return this.helpers.length;
+        return this.pool.processes;
     }
     /** curl's "failed writing" is what the file size limit looks like to dnf: say so. */
     explained(message) {
@@ -22572,7 +22629,7 @@ class DnfSolver {
     async solve(req) {
         const input = await helperRequest(req);
         const arch = req.plan.arch;
-        const output = await this.helper().ask(this.nextId++, arch, input);
+        const output = await this.pool.ask(arch, input);
         if (output.error)
             throw new errors/* ToolError */.v4(`dnf failed on ${arch}: ${redactUrls(lastLines(output.error))}`);
         if (output.problems?.length) {
@@ -22582,11 +22639,9 @@ class DnfSolver {
         const packages = (output.packages ?? []).map(({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, path, license, vendor, extensions }) => ({ name, epoch, version, release, arch: a, nevra, repo, location, checksum, size, ...(path && { path }), license: license ?? null, vendor: vendor ?? null, extensions }));
         return { arch, packages, closures: output.closures ?? {}, repos: (output.repos ?? []).map(redactRepoState) };
     }
-    closing;
     /** Ends the helpers (once; later calls wait for the same end). */
     close() {
-        this.closing ??= Promise.all(this.helpers.map((h) => h.close())).then(() => { });
-        return this.closing;
+        return this.pool.close();
     }
 }
 
@@ -22644,10 +22699,10 @@ function baseIdentity(base) {
 }
 /**
  * `sha256:<hex>` over everything one architecture's output is made of: the plan, the base, each
- * package file (development ones too: rpm-ostree's own checksum leaves them out) and each
- * extension's closure.
+ * package file (development ones too: rpm-ostree's own checksum leaves them out), each
+ * extension's closure and, with sysext on, its options.
  */
-function stateChecksum({ plan, base, solve, files }) {
+function stateChecksum({ plan, base, solve, files, sysextOptions }) {
     const packages = solve.packages
         .map((p) => {
         const file = files[p.nevra];
@@ -22663,6 +22718,8 @@ function stateChecksum({ plan, base, solve, files }) {
         base: baseIdentity(base),
         packages,
         closures,
+        // Only with sysext on, so that every other run keeps the checksum earlier versions gave it.
+        ...(sysextOptions && { sysext: { ...sysextOptions, extensions: sorted(sysextOptions.extensions), strict: sorted(sysextOptions.strict) } }),
     });
 }
 /** One checksum for a multi-architecture run: sha256 over the sorted `arch=state` lines; for one architecture, its own. */
@@ -22828,34 +22885,17 @@ async function prune(dir) {
  * when a repo needs it.
  */
 class DnfFetcher {
-    backend;
-    workDir;
-    processes;
-    helpers = [];
-    nextId = 0;
+    pool;
     constructor(backend, 
     /** Scratch directory of the run. */
     workDir, processes = 1) {
-        this.backend = backend;
-        this.workDir = workDir;
-        this.processes = processes;
-    }
-    helper() {
-        const idle = this.helpers.find((h) => h.pending.size === 0);
-        if (idle)
-            return idle;
-        if (this.helpers.length < this.processes) {
-            const helper = startHelper(this.backend, (0,external_node_path_.join)(this.workDir, `dnf-fetch-home-${this.helpers.length}`));
-            this.helpers.push(helper);
-            return helper;
-        }
-        return this.helpers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+        this.pool = new HelperPool(backend, (0,external_node_path_.join)(workDir, 'dnf-fetch-home'), { helpers: processes, threads: 1 });
     }
     async ask(ctx, request) {
         const root = (0,external_node_path_.join)(ctx.workDir, 'root'); // dnf wants an installroot; nothing is installed or read there
         await (0,promises_.mkdir)(root, { recursive: true });
         const input = { ...(await repoRequest(ctx)), installroot: root, weakDeps: false, ...request };
-        const answer = (await this.helper().ask(this.nextId++, ctx.arch, input));
+        const answer = (await this.pool.ask(ctx.arch, input));
         const error = answer['error'];
         if (typeof error === 'string')
             throw new errors/* ToolError */.v4(`dnf's downloader failed on ${ctx.arch}: ${redactUrls(lastLines(error))}`);
@@ -22883,7 +22923,7 @@ class DnfFetcher {
         return answer['repos'];
     }
     close() {
-        return Promise.all(this.helpers.map((h) => h.close())).then(() => { });
+        return this.pool.close();
     }
 }
 
@@ -24761,10 +24801,264 @@ function parseScripts(text) {
     }
     return out;
 }
+/**
+ * `u name 123` declares user name (and its group of the same name, 123, unless a `g` line names
+ * it); `u name 123:456` only the user (its primary group is 456, no group of its name is made);
+ * `g name 456` the group. `-`, a path or a name in the id field leaves the id to the host.
+ */
+function parseSysusers(files) {
+    const users = new Map();
+    const groups = new Map();
+    const implicit = new Map();
+    const base = (p) => p.slice(p.lastIndexOf('/') + 1);
+    for (const { path, text } of [...files].sort((a, b) => (base(a.path) < base(b.path) ? -1 : base(a.path) > base(b.path) ? 1 : 0))) {
+        for (const line of text.split('\n')) {
+            const [type, name, id] = line.trim().split(/\s+/);
+            if (!type || type.startsWith('#') || !name || !id)
+                continue;
+            const user = /^(\d+)(?::(.*))?$/.exec(id);
+            if ((type === 'u' || type === 'u!') && user) {
+                if (!users.has(name))
+                    users.set(name, { id: Number(user[1]), file: path });
+                if (user[2] === undefined && !implicit.has(name))
+                    implicit.set(name, { id: Number(user[1]), file: path });
+            }
+            else if (type === 'g' && /^\d+$/.test(id) && !groups.has(name))
+                groups.set(name, { id: Number(id), file: path });
+        }
+    }
+    for (const [name, d] of implicit)
+        if (!groups.has(name))
+            groups.set(name, d);
+    return { users, groups };
+}
+/**
+ * Numeric owners for the image. A name the base defines takes the base's id; else the fixed id of
+ * the image's own sysusers.d (systemd-sysusers creates it with that id on the host); else root, the
+ * one owner that needs no account: a read-only image gives root no more than the owner had, except
+ * through setuid or setgid, so such a file is refused instead.
+ */
+function resolveOwners(placed, base, declared, strict) {
+    const findings = [];
+    const users = new Map([['root', 0]]);
+    const groups = new Map([['root', 0]]);
+    // Per package and owner: every path, so a tree owned by one user is one finding.
+    const missing = new Map();
+    const errors = [];
+    for (const f of placed) {
+        for (const kind of ['user', 'group']) {
+            const name = kind === 'user' ? f.user : f.group;
+            const known = kind === 'user' ? base.users : base.groups;
+            const ids = kind === 'user' ? users : groups;
+            if (name === 'root')
+                continue;
+            if (known.has(name)) {
+                ids.set(name, known.get(name));
+                continue;
+            }
+            const fixed = (kind === 'user' ? declared.users : declared.groups).get(name);
+            ids.set(name, fixed?.id ?? 0);
+            const key = `${f.nevra}\0${kind}\0${name}`;
+            if (!missing.has(key))
+                missing.set(key, { nevra: f.nevra, kind, name, paths: [] });
+            missing.get(key).paths.push(f.path);
+            const bit = kind === 'user' ? 0o4000 : 0o2000;
+            if (!fixed && fileType(f.mode) === 'file' && f.mode & bit) {
+                errors.push(`${f.nevra}: ${f.path} is set${kind[0]}id ${kind} ${name}, which the base does not define and no sysusers.d file of the image gives a fixed id: owned by root instead, it would run as root`);
+            }
+        }
+    }
+    for (const m of missing.values()) {
+        const fixed = (m.kind === 'user' ? declared.users : declared.groups).get(m.name);
+        const more = m.paths.length > 1 ? ` (and ${m.paths.length - 1} more)` : '';
+        const what = `${m.nevra}: ${m.paths[0]}${more} ${m.paths.length > 1 ? 'are' : 'is'} owned by ${m.kind} ${m.name}, which the base does not define`;
+        const message = fixed
+            ? `${what}: the image uses ${fixed.id}, its fixed id in ${fixed.file}`
+            : `${what} and no sysusers.d file of the image gives a fixed id: ${m.kind === 'user' ? 'root owns' : 'group root owns'} ${m.paths.length > 1 ? 'them' : 'it'} in the image instead`;
+        findings.push({ class: 'sysusers', severity: strict.includes('sysusers') ? 'error' : 'warning', message });
+    }
+    for (const message of errors)
+        findings.push({ class: 'sysusers', severity: 'error', message });
+    return { users, groups, findings };
+}
+
+;// CONCATENATED MODULE: ./src/sysext/labels.ts
+// SELinux labels from a file_contexts, as libselinux's file backend (label_file.c) gives them:
+// for mksquashfs, which (unlike mkfs.erofs --file-contexts) cannot look them up itself. Pure.
+/** A file_contexts type field → the file type it restricts a line to. */
+const labels_TYPES = { '--': 0o100000, '-d': 0o040000, '-l': 0o120000, '-c': 0o020000, '-b': 0o060000, '-p': 0o010000, '-s': 0o140000 };
+/** libselinux's regex_chars: a spec without any is an exact path. */
+const META = /[.^$?*+|[({]/;
+/** POSIX classes PCRE takes inside brackets and JavaScript does not. */
+const POSIX = {
+    alpha: 'A-Za-z', digit: '0-9', alnum: 'A-Za-z0-9', upper: 'A-Z', lower: 'a-z', space: ' \\t\\n\\r\\f\\v',
+    xdigit: '0-9A-Fa-f', punct: '!-\\/:-@\\[-`{-~', blank: ' \\t', cntrl: '\\x00-\\x1f\\x7f', print: ' -~', graph: '!-~', word: 'A-Za-z0-9_',
+};
+/**
+ * The literal start of a pattern: up to its first meta character (a character before a quantifier
+ * is optional, so not part of it); nothing when an alternation could start elsewhere.
+ */
+function literalPrefix(regex) {
+    let depth = 0;
+    for (let i = 0; i < regex.length; i++) {
+        const c = regex[i];
+        if (c === '\\')
+            i++;
+        else if (c === '(')
+            depth++;
+        else if (c === ')')
+            depth--;
+        else if (c === '|' && depth === 0)
+            return '';
+    }
+    let prefix = '';
+    for (let i = 0; i < regex.length; i++) {
+        const c = regex[i];
+        if (c === '\\' && i + 1 < regex.length && !/[A-Za-z0-9]/.test(regex[i + 1]))
+            prefix += regex[++i];
+        else if (c === '\\' || META.test(c))
+            return /[?*{]/.test(c) ? prefix.slice(0, -1) : prefix;
+        else
+            prefix += c;
+    }
+    return prefix;
+}
+/** label_file.h regex_chars, for stems. */
+const STEM_META = /[\^.[$()|*+?{\\]/;
+function specStem(regex) {
+    const slash = regex.indexOf('/', 1);
+    return slash > 0 && !STEM_META.test(regex.slice(0, slash)) ? regex.slice(0, slash) : '';
+}
+/** `/usr` of `/usr/bin/x`; '' when there is no second component (libselinux's file stem). */
+const stemOf = (path) => {
+    const slash = path.indexOf('/', 1);
+    return path.startsWith('/') && slash > 0 ? path.slice(0, slash) : '';
+};
+function hasMeta(regex) {
+    for (let i = 0; i < regex.length; i++) {
+        if (regex[i] === '\\')
+            i++;
+        else if (META.test(regex[i]))
+            return true;
+    }
+    return false;
+}
+function parseSpecs(text, where, errors) {
+    const out = [];
+    for (const [i, raw] of text.split('\n').entries()) {
+        const line = raw.trim();
+        if (!line || line.startsWith('#'))
+            continue;
+        const fields = line.split(/\s+/);
+        const [regex, typeOrContext, maybeContext] = fields;
+        const typeField = fields.length >= 3 ? typeOrContext : undefined;
+        const context = fields.length >= 3 ? maybeContext : typeOrContext;
+        if (!regex || !context || fields.length > 3 || (typeField !== undefined && !(typeField in labels_TYPES))) {
+            errors.push(`${where}:${i + 1}: not a file_contexts line: ${JSON.stringify(raw)}`);
+            continue;
+        }
+        let compiled;
+        try {
+            // Anchored as libselinux does, without a group: `^a|b$`.
+            compiled = new RegExp(`^${regex.replace(/\[:([a-z]+):\]/g, (m, name) => POSIX[name] ?? m)}$`);
+        }
+        catch (err) {
+            errors.push(`${where}:${i + 1}: ${err.message}`);
+            continue;
+        }
+        out.push({ spec: { rank: 0, prefix: literalPrefix(regex), stem: specStem(regex), regex: compiled, type: typeField ? labels_TYPES[typeField] : 0, context: context === '<<none>>' ? null : context }, exact: !hasMeta(regex) });
+    }
+    return out;
+}
+/** `src dst` lines; libselinux checks the last line first and ignores a substitution of `/`. */
+function parseSubs(text) {
+    const subs = [];
+    for (const raw of (text ?? '').split('\n')) {
+        const [src, dst] = raw.trim().split(/\s+/);
+        if (!src || src.startsWith('#') || !dst || src === '/')
+            continue;
+        subs.unshift({ src, dst });
+    }
+    return subs;
+}
+/** The rules, or every line libselinux's matching cannot be reproduced for. */
+function parseFileContexts(t) {
+    const errors = [];
+    const all = [...parseSpecs(t.fileContexts, 'file_contexts', errors), ...parseSpecs(t.local ?? '', 'file_contexts.local', errors)];
+    if (errors.length > 0)
+        return { errors };
+    // label_file.c sort_specs: exact paths after the regular expressions; the last match wins.
+    const specs = [...all.filter((s) => !s.exact), ...all.filter((s) => s.exact)].map((s) => s.spec).reverse();
+    const byStem = new Map();
+    const anyStem = [];
+    for (const [rank, spec] of specs.entries()) {
+        spec.rank = rank;
+        const stem = spec.stem;
+        if (stem)
+            byStem.set(stem, [...(byStem.get(stem) ?? []), spec]);
+        else
+            anyStem.push(spec);
+    }
+    return { byStem, anyStem, subs: parseSubs(t.subs), distSubs: parseSubs(t.subsDist) };
+}
+function substitute(subs, path) {
+    for (const { src, dst } of subs) {
+        if (path.startsWith(src) && (path.length === src.length || path[src.length] === '/')) {
+            return dst + path.slice(dst === '/' && path[src.length] === '/' ? src.length + 1 : src.length);
+        }
+    }
+    return undefined;
+}
+/** The label of an absolute path with its st_mode, or undefined for none (no match or `<<none>>`). */
+function lookupLabel(fc, path, mode) {
+    let key = path.replace(/\/{2,}/g, '/');
+    // label_file.c selabel_sub_key: .subs first, then .subs_dist on its result (or on the path).
+    const local = substitute(fc.subs, key);
+    key = (local !== undefined ? substitute(fc.distSubs, local) ?? local : substitute(fc.distSubs, key)) ?? key;
+    const type = mode & 0o170000;
+    const stemmed = fc.byStem.get(stemOf(key)) ?? [];
+    // Both lists in priority order: merged, the first match is the one libselinux finds.
+    for (let i = 0, j = 0; i < stemmed.length || j < fc.anyStem.length;) {
+        const spec = j >= fc.anyStem.length || (i < stemmed.length && stemmed[i].rank < fc.anyStem[j].rank) ? stemmed[i++] : fc.anyStem[j++];
+        if (key.startsWith(spec.prefix) && (spec.type === 0 || spec.type === type) && spec.regex.test(key))
+            return spec.context ?? undefined;
+    }
+    return undefined;
+}
+/**
+ * A `0t` xattr value: printable bytes as they are, any other (space, backslash, quote, control,
+ * non-ASCII) as `\ooo`. Not `0x`: mksquashfs 4.6.1 corrupts its heap decoding hex values.
+ */
+function textValue(value) {
+    return [...Buffer.from(value, 'utf8')].map((b) => (b > 0x20 && b < 0x7f && b !== 0x5c && b !== 0x22 ? String.fromCharCode(b) : `\\${b.toString(8).padStart(3, '0')}`)).join('');
+}
+/**
+ * mksquashfs (4.6 or later) pseudo definitions that label every path of the image: `entries` are
+ * absolute paths with their st_mode. No trailing NUL, as mkfs.erofs stores labels.
+ */
+function labelPseudoFile(fc, entries) {
+    const lines = [];
+    for (const { path, mode } of [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+        const label = lookupLabel(fc, path, mode);
+        if (label === undefined)
+            continue;
+        const quoted = `"${path.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+        lines.push(`${quoted} x security.selinux=0t${textValue(label)}\n`);
+    }
+    return lines.join('');
+}
+/** `mksquashfs version 4.6.1 (2023/03/25)` → [4, 6, 1]. */
+function parseMksquashfsVersion(text) {
+    const m = /mksquashfs version (\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+    return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
+}
+/** Pseudo-file extended attributes (`x`) came with squashfs-tools 4.6. */
+const labelsInPseudoFiles = (version) => version !== undefined && (version[0] > 4 || (version[0] === 4 && version[1] >= 6));
 
 ;// CONCATENATED MODULE: ./src/sysext/build.ts
 // Builds one system extension image from RPM files: payloads unpacked without scriptlets, the
 // header's owners, modes, capabilities and symlinks applied, then mkfs.erofs or mksquashfs.
+
 
 
 
@@ -24802,7 +25096,6 @@ async function readHeaderFiles(files) {
     return parseHeaderFiles(out.stdout);
 }
 async function buildSysext(req) {
-    const scope = { arch: req.arch, extension: req.name };
     const files = await readHeaderFiles(req.packages.map((p) => p.file));
     const problems = [];
     const placed = [];
@@ -24813,23 +25106,19 @@ async function buildSysext(req) {
         else if ('target' in p)
             placed.push({ f, target: p.target });
     }
-    const uid = (u) => (u === 'root' ? 0 : req.users.get(u));
-    const gid = (g) => (g === 'root' ? 0 : req.groups.get(g));
-    for (const { f } of placed) {
-        if (uid(f.user) === undefined)
-            problems.push(`${f.nevra}: ${f.path} is owned by user ${f.user}, which the base does not define`);
-        if (gid(f.group) === undefined)
-            problems.push(`${f.nevra}: ${f.path} is owned by group ${f.group}, which the base does not define`);
-    }
-    const needsPrivilege = placed.some(({ f }) => uid(f.user) !== 0 || gid(f.group) !== 0 || f.caps !== '');
     const scripts = parseScripts((await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', SCRIPTS_FORMAT, ...req.packages.map((p) => p.file)], { env: { LC_ALL: 'C' } })).stdout);
     const findings = checkAgainstBase(placed.map((p) => p.f), req.baseFiles, scripts, req.strict);
-    for (const f of findings)
-        if (f.severity === 'error')
-            problems.push(f.message);
-    if (problems.length > 0)
-        throw new errors/* ComposeError */.hp([...new Set(problems)].map((message) => ({ ...scope, message })));
     await (0,promises_.rm)(req.workDir, { recursive: true, force: true });
+    try {
+        return await assemble(req, placed, files, findings, problems);
+    }
+    finally {
+        await (0,promises_.rm)(req.workDir, { recursive: true, force: true });
+    }
+}
+/** Unpacks the payloads, maps the owners (the image's own sysusers.d is in them), then builds. */
+async function assemble(req, placed, files, findings, problems) {
+    const scope = { arch: req.arch, extension: req.name };
     const payloads = (0,external_node_path_.join)(req.workDir, 'payload');
     const tree = (0,external_node_path_.join)(req.workDir, 'tree');
     await (0,promises_.mkdir)(tree, { recursive: true, mode: 0o755 });
@@ -24845,6 +25134,20 @@ async function buildSysext(req) {
         await run('chmod', ['-R', 'u+rwX', dir]);
     }
     const index = new Map(req.packages.map((p, i) => [p.nevra, i]));
+    const payloadPath = (f) => (0,external_node_path_.join)(payloads, String(index.get(f.nevra)), '.' + f.path);
+    const sysusers = await Promise.all(placed
+        .filter(({ f }) => f.path.startsWith('/usr/lib/sysusers.d/') && f.path.endsWith('.conf') && fileType(f.mode) === 'file')
+        .map(async ({ f }) => ({ path: f.path, text: await (0,promises_.readFile)(payloadPath(f), 'utf8') })));
+    const owners = resolveOwners(placed.map((p) => p.f), req, parseSysusers(sysusers), req.strict);
+    findings.push(...owners.findings);
+    for (const f of findings)
+        if (f.severity === 'error')
+            problems.push(f.message);
+    if (problems.length > 0)
+        throw new errors/* ComposeError */.hp([...new Set(problems)].map((message) => ({ ...scope, message })));
+    const uid = (u) => owners.users.get(u);
+    const gid = (g) => owners.groups.get(g);
+    const needsPrivilege = placed.some(({ f }) => uid(f.user) !== 0 || gid(f.group) !== 0 || f.caps !== '');
     // Sorted so that parents exist before children and the result never depends on header order.
     placed.sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
     const done = new Set();
@@ -24860,7 +25163,7 @@ async function buildSysext(req) {
         else if (type === 'symlink')
             await (0,promises_.symlink)(f.linkTo, dest);
         else
-            await (0,promises_.rename)((0,external_node_path_.join)(payloads, String(index.get(f.nevra)), '.' + f.path), dest);
+            await (0,promises_.rename)(payloadPath(f), dest);
     }
     // The release file names the extension; systemd refuses an image whose name disagrees.
     const release = extensionRelease({ osRelease: req.osRelease, ...(req.anyId && { anyId: true }), architecture: sysextArchitecture(req.arch, req.packages.map((p) => p.arch)) });
@@ -24893,9 +25196,18 @@ async function buildSysext(req) {
     // Extended attributes come from the header only (capabilities) or the base's file_contexts: the
     // build host's own (its SELinux labels on the scratch tree) must not reach the image.
     const capabilities = placed.some(({ f }) => f.caps !== '');
+    const pseudo = (0,external_node_path_.join)(req.workDir, 'labels.pseudo');
+    if (req.format === 'squashfs' && req.labels) {
+        const entries = [{ path: '/', mode: 0o40755 }];
+        for (const rel of await (0,promises_.readdir)(tree, { recursive: true }))
+            entries.push({ path: `/${rel}`, mode: (await (0,promises_.lstat)((0,external_node_path_.join)(tree, rel))).mode });
+        await (0,promises_.writeFile)(pseudo, labelPseudoFile(req.labels, entries));
+    }
+    // With labels, only capabilities come from the tree's own xattrs (never the build host's labels).
+    const squashfsXattrs = req.labels ? ['-pf', pseudo, '-xattrs-include', '^security\\.capability$'] : capabilities ? [] : ['-no-xattrs'];
     const mkfs = req.format === 'erofs'
         ? ['mkfs.erofs', '--quiet', `-T${epoch}`, `-U${fixedUuid(req)}`, ...(needsPrivilege ? [] : ['--all-root']), ...(capabilities || req.fileContexts ? [] : ['-x-1']), ...(req.fileContexts ? [`--file-contexts=${req.fileContexts}`] : []), ...(req.compression ? [`-z${req.compression}`] : []), file, tree]
-        : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(req.compression ? ['-comp', req.compression] : []), ...(capabilities ? [] : ['-no-xattrs']), ...(needsPrivilege ? [] : ['-all-root'])];
+        : ['mksquashfs', tree, file, '-noappend', '-quiet', '-no-progress', '-all-time', epoch, '-mkfs-time', epoch, ...(req.compression ? ['-comp', req.compression] : []), ...squashfsXattrs, ...(needsPrivilege ? [] : ['-all-root'])];
     if (!needsPrivilege)
         await run(mkfs[0], mkfs.slice(1));
     else if (process.getuid?.() === 0 && !req.fakeroot) {
@@ -24911,7 +25223,6 @@ async function buildSysext(req) {
         await (0,promises_.writeFile)(script, APPLY_SCRIPT);
         await run('fakeroot', ['--', process.execPath, script, manifest]);
     }
-    await (0,promises_.rm)(req.workDir, { recursive: true, force: true });
     return { name: req.name, arch: req.arch, version: req.version, file, sha256: await build_sha256File(file), extensionRelease: release, files, findings };
 }
 /** The same extension, version and architecture always get the same filesystem UUID. */
@@ -25025,6 +25336,41 @@ function transferFile(extension, versionId, arch, url) {
 
 
 
+
+/** The os-extensions of an architecture that get an image. */
+function wantedExtensions(options, plan) {
+    return plan.extensions.filter((e) => e.kind === 'os-extension' && (options.extensions === true || options.extensions.includes(e.name)));
+}
+/** The options as the state checksum sees them: what changes the output, defaults spelled out. */
+function sysextState(options, plan) {
+    return {
+        extensions: wantedExtensions(options, plan).map((e) => e.name),
+        format: options.format ?? 'erofs',
+        compression: options.compression ?? null,
+        anyId: options.anyId ?? false,
+        url: options.url ?? null,
+        strict: options.strict ?? [],
+    };
+}
+/**
+ * The base's labelling rules for mksquashfs, which cannot read them itself: from 4.6 on, each
+ * path's label goes into a pseudo file. Without that, or with a rule we cannot reproduce, a warning.
+ */
+async function squashfsLabels(fileContexts, log) {
+    const version = await run('mksquashfs', ['-version'], { allowFailure: true }).then((r) => parseMksquashfsVersion(r.stdout));
+    if (!labelsInPseudoFiles(version)) {
+        log.warn(`squashfs images carry no SELinux labels: mksquashfs ${version?.join('.') ?? '(version unknown)'} cannot set them (squashfs-tools 4.6 or later can); use erofs, or a newer squashfs-tools, for labelled images`);
+        return undefined;
+    }
+    const read = (suffix) => (0,promises_.readFile)(`${fileContexts}${suffix}`, 'utf8').catch(() => undefined);
+    const [main, local, subs, subsDist] = await Promise.all(['', '.local', '.subs', '.subs_dist'].map(read));
+    const parsed = parseFileContexts({ fileContexts: main ?? '', ...(local && { local }), ...(subs && { subs }), ...(subsDist && { subsDist }) });
+    if ('errors' in parsed) {
+        log.warn(`squashfs images carry no SELinux labels: the base's file_contexts has rules this tool cannot apply as libselinux does (${parsed.errors.slice(0, 3).join('; ')}${parsed.errors.length > 3 ? `; and ${parsed.errors.length - 3} more` : ''}); use erofs for labelled images`);
+        return undefined;
+    }
+    return parsed;
+}
 /** Every timestamp in an image: SOURCE_DATE_EPOCH, else the newest build time of its packages. */
 async function epochOf(files) {
     const env = process.env['SOURCE_DATE_EPOCH'];
@@ -25037,14 +25383,13 @@ async function writeSysexts(input) {
     const { options, config, plan, base, solved, fetched, dir, workDir, log } = input;
     log.stage('sysext');
     const arch = plan.arch;
-    const wanted = plan.extensions.filter((e) => e.kind === 'os-extension' && (options.extensions === true || options.extensions.includes(e.name)));
+    const wanted = wantedExtensions(options, plan);
     const byNevra = new Map(fetched.map((p) => [p.nevra, p]));
     const declared = new Map(config.extensions.map((e) => [e.name, e]));
     const ids = await readBaseIds(accountsDir(base.root));
     const contexts = (0,external_node_path_.join)(accountsDir(base.root), 'file_contexts');
     const fileContexts = (await (0,promises_.stat)(contexts).catch(() => undefined))?.isFile() ? contexts : undefined;
-    if (fileContexts && (options.format ?? 'erofs') === 'squashfs')
-        log.warn('squashfs images carry no SELinux labels (mksquashfs cannot read file_contexts): use erofs for labelled images');
+    const labels = fileContexts && (options.format ?? 'erofs') === 'squashfs' && wanted.length > 0 ? await squashfsLabels(fileContexts, log) : undefined;
     const baseFiles = wanted.length > 0 ? parseBaseFiles(await queryInstalledFormat(base.root, PRIVATE_DBPATH, BASE_FILES_FORMAT)) : new Map();
     const format = options.format ?? 'erofs';
     const problems = [];
@@ -25081,6 +25426,7 @@ async function writeSysexts(input) {
                 baseFiles,
                 strict: options.strict ?? [],
                 ...(fileContexts && format === 'erofs' && { fileContexts }),
+                ...(labels && { labels }),
                 ...(options.compression && { compression: options.compression }),
                 ...(options.anyId && { anyId: true }),
             }));
@@ -25377,7 +25723,7 @@ async function resolveArch(run, arch, log) {
         timings['base'] = Date.now() - started;
         log.info(`inputs unchanged since an earlier run (${recorded.fingerprint}): base read and solve skipped`);
         const base = { ...recorded.base, root: '' };
-        return withState({ arch, base, plan: recorded.plan, solved: recorded.solved, fingerprint: recorded.fingerprint, reused: true, log, timings });
+        return withState({ arch, base, plan: recorded.plan, solved: recorded.solved, fingerprint: recorded.fingerprint, reused: true, log, timings }, options.sysext);
     }
     solver.start();
     const base = await run.baseReads(() => readBase(options.base, arch, (0,external_node_path_.join)(workDir, 'base'), { accounts: Boolean(options.sysext) }));
@@ -25406,7 +25752,7 @@ async function resolveArch(run, arch, log) {
     const fingerprint = inputFingerprint(key ?? keyOf(`packages:${sha256Of(sorted(base.packages.map((p) => p.nevra)))}`), solved.repos);
     if (key !== undefined)
         await saveResolved(options.cacheDir, key, fingerprint, { base, plan, solved });
-    return withState({ arch, base, plan, solved, fingerprint, reused: false, log, timings });
+    return withState({ arch, base, plan, solved, fingerprint, reused: false, log, timings }, options.sysext);
 }
 /** dnf's metadata cache of an architecture, shared by the solve and dnf's downloader. */
 const dnfCache = (run, arch) => (0,external_node_path_.join)(run.options.cacheDir, run.dnf.backend, arch);
@@ -25425,9 +25771,9 @@ async function repomdNow(run, record) {
         : currentRepomd(r.urls ?? [r.url]))));
 }
 /** The state is known before downloading when every repo declares sha256, which is the file's sha256. */
-function withState(r) {
+function withState(r, sysext) {
     const declared = r.solved.packages.every((p) => p.checksum.type === 'sha256');
-    return { ...r, ...(declared && { declaredState: archState(r.plan, r.base, r.solved, (p) => p.checksum.value) }) };
+    return { ...r, ...(declared && { declaredState: archState(r.plan, r.base, r.solved, (p) => p.checksum.value, sysext) }) };
 }
 async function writeArch(run, r, unchanged) {
     const { config, options } = run;
@@ -25449,7 +25795,7 @@ async function writeArch(run, r, unchanged) {
     });
     timings['download'] = Date.now() - started;
     const sha256 = new Map(fetched.map((p) => [p.nevra, p.sha256]));
-    const state = archState(plan, base, solved, (p) => sha256.get(p.nevra));
+    const state = archState(plan, base, solved, (p) => sha256.get(p.nevra), options.sysext);
     if (unchanged(state)) {
         log.info(`state ${state} equals the previous state: nothing to write`);
         return { result: summarize(r, state, false, options.output, 0) };
@@ -25503,11 +25849,11 @@ async function writeSboms(dir, input, choice) {
     for (const sbom of buildSboms({ ...input, headers, sourceDateEpoch: epoch }, formats))
         await writeJson(dir, sbom.filename, sbom.content);
 }
-function archState(plan, base, solved, sha256Of) {
+function archState(plan, base, solved, sha256Of, sysext) {
     const files = {};
     for (const p of solved.packages)
         files[p.nevra] = { filename: '', sha256: sha256Of(p) };
-    return stateChecksum({ plan, base, solve: solved, files });
+    return stateChecksum({ plan, base, solve: solved, files, ...(sysext && { sysextOptions: sysextState(sysext, plan) }) });
 }
 function filesOf(fetched, staged) {
     return Object.fromEntries(fetched.map((p) => [p.nevra, { filename: staged.filenames.get(p.nevra), sha256: p.sha256, ...(p.url && { url: p.url }) }]));
@@ -27086,10 +27432,10 @@ Options:
   --sysext[=NAME,...]    also write a system extension image per os-extension (or per listed one)
                          and architecture: <output>/<arch>/sysext/<name>-<version>-<VERSION_ID>-<arch>.raw,
                          with SHA256SUMS (see README, System extensions)
-  --sysext-format FMT    erofs (default) or squashfs
+  --sysext-format FMT    erofs (default) or squashfs (SELinux labels need squashfs-tools 4.6+)
   --sysext-strict CLASS,...  make these findings errors instead of warnings: shadow (a file the
-                         base has, identical), scriptlet (not run), sysusers (usr/lib/sysusers.d),
-                         kmod (kernel modules; depmod cannot run)
+                         base has, identical), scriptlet (not run), sysusers (usr/lib/sysusers.d,
+                         owners the base lacks), kmod (kernel modules; depmod cannot run)
   --sysext-compression ALGO  erofs: lz4, lz4hc (default: none); squashfs: gzip (default), xz,
                          zstd, lzo, lz4
   --sysext-any-id        ID=_any in extension-release instead of the base's ID and VERSION_ID

@@ -1,15 +1,10 @@
-"""Resolves every extension of each architecture with dnf4's own solver (libdnf/libsolv), in one process.
-
-Reads one JSON request per line on stdin (one architecture each) and answers each with one JSON line
-on stdout: the resolved packages and closures, or the problems found. It never downloads: the caller
-fetches what it needs.
-Loading the repos once and running one goal per extension is what keeps per-extension closures
-cheap: starting dnf per extension would load the metadata again each time.
+"""The dnf4 helper: resolves every extension of each architecture with dnf4's own solver (libdnf/libsolv),
+and fetches packages, gpg keys and repomd.xml with dnf4's own downloader (librepo), in one process.
+What does not depend on the library (the protocol, the order of the solves, the words, the answer) is
+helper_common.py's.
 """
 import copy
-import hashlib
 import os
-import re
 import sys
 
 import dnf
@@ -20,48 +15,29 @@ import dnf.util
 import hawkey
 import libdnf.repo
 
-from helper_serve import serve, threads_from_argv  # beside this file, in src/solve/ and in dist/
-from problem_words import INSTALLED_REPO, our_words, repo_load_words, why_base_changes
+# Beside this file, in src/solve/ and in dist/.
+from helper_common import DepsolveError, NoMatch, Resolver, config_options, expires_metadata, lost, repo_record, resolve_extensions, run_helper, threads_from_argv
+from problem_words import INSTALLED_REPO, our_words, repo_load_words
 
 def nevra(pkg):
     epoch = '%d:' % pkg.epoch if pkg.epoch else ''
     return '%s-%s%s-%s.%s' % (pkg.name, epoch, pkg.version, pkg.release, pkg.arch)
 
 
-class NoMatch(Exception):
-    def __init__(self, spec):
-        super().__init__(spec)
-        self.spec = spec
-
-
-class Problem(Exception):
-    def __init__(self, message, extension=None):
-        super().__init__(message)
-        self.extension = extension
-
-
 def make_base(req):
     base = dnf.Base()
     conf = base.conf
     arch = req['arch']
-    conf.installroot = req['installroot']
-    conf.cachedir = req['cachedir']
-    conf.logdir = req['logdir']
-    conf.persistdir = os.path.join(req['cachedir'], 'persist')
+    for name, value in config_options(req).items():
+        setattr(conf, name, value)
     conf.reposdir = [req['reposdir']]
-    conf.config_file_path = os.devnull
     conf.substitutions['arch'] = arch
     conf.substitutions['basearch'] = dnf.rpm.basearch(arch)
     # Repo variables as read by the caller (vars dirs, DNF_VAR_*): the same for both backends.
     conf.substitutions.update(req.get('vars') or {})
     conf.substitutions['releasever'] = req['releasever']
     conf.arch = arch
-    conf.ignorearch = True
-    conf.install_weak_deps = req['weakDeps']
-    conf.skip_if_unavailable = False
-    conf.keepcache = True
     conf.metadata_expire = 0  # ask for repomd.xml every run; unchanged metadata is not fetched again
-    conf.best = False
     conf.assumeyes = True
     conf.errorlevel = 0
     conf.debuglevel = 0
@@ -70,9 +46,7 @@ def make_base(req):
     for name, value in (req.get('main') or {}).items():
         setattr(conf, name, value)
     base.read_all_repos()
-    # Set on each repo: a repo's own metadata_expire (Fedora's files say 7d or 6h) wins over [main].
-    # Downloads use the metadata the solve loaded; a solve or a repomd check asks for repomd.xml anew.
-    expire = -1 if req.get('op') in ('packages', 'keys') else 0
+    expire = 0 if expires_metadata(req) else -1
     for repo in base.repos.values():
         if repo.id in req['repos']:
             repo.enable()
@@ -85,51 +59,27 @@ def make_base(req):
     return base
 
 
-def repomd_path(repo):
-    local = repo._repo.getLocalBaseurl() if repo._repo.isLocal() else ''
-    for candidate in (os.path.join(repo._repo.getCachedir(), 'repodata', 'repomd.xml'),
-                      os.path.join(local, 'repodata', 'repomd.xml') if local else None):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
-
-
 def repo_state(repo):
-    path = repomd_path(repo)
-    digest = ''
-    if path:
-        with open(path, 'rb') as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-    baseurls = list(repo.baseurl)
-    return {
-        'id': repo.id,
-        # Where the repo is defined to be, as the user wrote it: a baseurl, else its metalink or
-        # mirrorlist (never one mirror of those, which may be dead or rsync://).
-        'url': baseurls[0] if baseurls else (repo.metalink or repo.mirrorlist or ''),
-        'urls': baseurls,
-        'revision': repo._repo.getRevision() or None,
-        'repomdSha256': digest,
-        'gpgcheck': bool(repo.gpgcheck),
-        'gpgkeys': list(repo.gpgkey),
-    }
+    return repo_record(
+        repo.id, list(repo.baseurl), repo.metalink or repo.mirrorlist or '', repo._repo.getRevision(), repo._repo.getCachedir(),
+        repo._repo.getLocalBaseurl() if repo._repo.isLocal() else None, repo.gpgcheck, list(repo.gpgkey))
 
 
-class Resolver:
+class Dnf4Resolver(Resolver):
+    nevra = staticmethod(nevra)
+
+    @staticmethod
+    def name_of(pkg):
+        return pkg.name
+
     def __init__(self, base, req):
-        self.base = base
-        self.req = req
         sack = base.sack
         self.installed = sack.query().installed()
-        self.installed_by_name = {}
-        for pkg in self.installed:
-            self.installed_by_name.setdefault(pkg.name, []).append(pkg)
+        super().__init__(base, req, self.installed)
         available = sack.query().available()
         # A copy: the set dnf returns is live and would grow with our own excludes.
         self.configured_excludes = sack.query(flags=hawkey.IGNORE_EXCLUDES).filterm(pkg=sack.get_excludes())
-        # Never a package of another architecture (no multilib on x86_64 either).
         self.foreign = available.filter(arch__neq=[req['arch'], 'noarch'])
-        # The base is locked: nothing that shares a name with a base package may be installed, so no
-        # upgrade, downgrade, reinstall or parallel installonly version can enter a solution.
         self.lock = available.filter(name=list(self.installed_by_name))
         self.by_repo = {r: available.filter(reponame=r) for r in req['repos']}
         self.template = self._template_goal()
@@ -151,14 +101,10 @@ class Resolver:
             goal.add_exclude_from_weak(query.available())
         return goal
 
-    def _exclude(self, repos, locked):
+    def _set_excludes(self, queries):
         excluded = self.base.sack.query().filterm(empty=True)
-        for repo, pkgs in self.by_repo.items():
-            if repo not in repos:
-                excluded = excluded.union(pkgs)
-        excluded = excluded.union(self.foreign)
-        if locked:
-            excluded = excluded.union(self.lock)
+        for query in queries:
+            excluded = excluded.union(query)
         self.base.sack.set_excludes(self.configured_excludes)
         self.base.sack.add_excludes(excluded)
 
@@ -177,14 +123,17 @@ class Resolver:
                 raise NoMatch(spec)
         conf = self.base.conf
         if not goal.run(allow_uninstall=False, force_best=conf.best, ignore_weak_deps=not conf.install_weak_deps):
-            raise dnf.exceptions.DepsolveError(dnf.util._format_resolve_problems(goal.problem_rules()))
+            raise DepsolveError(dnf.util._format_resolve_problems(goal.problem_rules()))
         return goal
 
-    def check_not_in_base(self, ext):
-        for spec in ext['specs']:
-            matches = dnf.subject.Subject(spec).get_best_query(self.base.sack, with_provides=False).installed()
-            if matches:
-                raise Problem('package %s already present in base (%s)' % (spec, nevra(matches[0])), ext['name'])
+    def _installed(self, spec):
+        return dnf.subject.Subject(spec).get_best_query(self.base.sack, with_provides=False).installed()
+
+    def _available(self, spec):
+        return dnf.subject.Subject(spec).get_best_query(self.base.sack, with_provides=False).available()
+
+    def newest_key(self, pkg):
+        return (EvrKey(pkg), pkg.arch != 'noarch')
 
     def base_changes(self, goal):
         """What a solved goal would do to base packages, in words; empty when it only adds packages.
@@ -192,77 +141,41 @@ class Resolver:
         Obsoleted packages are counted as dnf's transaction counts them: those an install obsoletes,
         and those an update takes away beyond the one it replaces.
         """
-        have = lambda pkg: ', '.join(nevra(p) for p in self.installed_by_name.get(pkg.name, []))
         changes = []
         taken = {}
         all_obsoleted = set(goal.list_obsoleted())
         for verb, updates in (('upgrade', goal.list_upgrades()), ('downgrade', goal.list_downgrades()),
                               ('reinstall', goal.list_reinstalls())):
             for pkg in updates:
-                changes.append('%s base package %s to %s' % (verb, have(pkg), nevra(pkg)))
+                changes.append(self._changed(verb, pkg))
                 obs = goal.obsoleted_by_package(pkg)
                 replaced = next((p for p in obs if p.name == pkg.name), obs[0] if obs else None)
                 taken.update((nevra(p), p) for p in obs if p != replaced)
         for pkg in goal.list_installs():
             parallel = pkg.name in self.installed_by_name
             if parallel:
-                changes.append("install %s beside the base's %s (a parallel version)" % (nevra(pkg), have(pkg)))
+                changes.append(self._beside(pkg))
             if parallel or all_obsoleted:
                 taken.update((nevra(p), p) for p in goal.obsoleted_by_package(pkg) if p in all_obsoleted or p.name == pkg.name)
-        new = self.install_set(goal)
+        new = self.installs(goal)
         for key in sorted(taken):
             by = [nevra(p) for p in new if self._obsoletes(p, taken[key])]
-            changes.append('obsolete base package %s%s' % (key, ' (obsoleted by %s)' % ', '.join(by) if by else ''))
-        changes += ['remove base package %s' % nevra(pkg) for pkg in goal.list_erasures()]
+            changes.append(lost('obsolete', key, by))
+        changes += [lost('remove', nevra(pkg), []) for pkg in goal.list_erasures()]
         return sorted(changes)
 
-    def needs(self, goal):
-        """Why a goal changes the base: (package, dependency, base packages) for each package it
-        installs whose dependency only the new version of a base package satisfies."""
-        inbound = self.install_set(goal)
-        replacing = [p for p in inbound if p.name in self.installed_by_name]
-        everything = self.base.sack.query(flags=hawkey.IGNORE_EXCLUDES)
-        found = []
-        for requester in inbound:
-            if requester.name in self.installed_by_name:
-                continue  # itself a change of the base: its own needs follow from another package's
-            for dep in requester.requires:
-                for new in replacing:
-                    old = self.installed_by_name[new.name]
-                    if everything.filter(pkg=[new], provides=dep) and not everything.filter(pkg=old, provides=dep):
-                        found.append((requester.name, str(dep), [nevra(p) for p in old]))
-        return found
+    def _requires(self, pkg):
+        return pkg.requires
 
-    def install_set(self, goal):
+    def _provides(self, pkgs, dep):
+        return bool(self.base.sack.query(flags=hawkey.IGNORE_EXCLUDES).filterm(pkg=pkgs, provides=dep))
+
+    def installs(self, goal):
         return goal.list_installs() + goal.list_upgrades() + goal.list_downgrades() + goal.list_reinstalls()
 
     def _obsoletes(self, new, old):
         query = self.base.sack.query(flags=hawkey.IGNORE_EXCLUDES).filterm(pkg=[new])
         return bool(query.filter(obsoletes=[old]))
-
-    def solve(self, name, specs, repos):
-        """The extension's closure outside the base, as packages; raises Problem with dnf's words."""
-        try:
-            goal = self._goal(specs, repos, locked=True)
-        except NoMatch as e:
-            raise Problem('no package matches %s in repos %s' % (e.spec, ', '.join(repos)), name)
-        except dnf.exceptions.DepsolveError as locked_error:
-            raise Problem(self.explain(specs, repos, str(locked_error)), name)
-        changes = self.base_changes(goal)
-        if changes:
-            raise Problem(why_base_changes(changes, self.needs(goal)), name)
-        return sorted(self.install_set(goal), key=nevra)
-
-    def explain(self, specs, repos, locked_error):
-        """A locked solve failed: an unlocked one tells whether a base package was in the way."""
-        try:
-            goal = self._goal(specs, repos, locked=False)
-        except (dnf.exceptions.DepsolveError, NoMatch):
-            return 'cannot be resolved: ' + self.lock_words(locked_error)
-        changes = self.base_changes(goal)
-        if changes:
-            return why_base_changes(changes, self.needs(goal))
-        return 'cannot be resolved: ' + self.lock_words(locked_error)
 
     def _complete(self, item):
         """dnf4 names no repo: the package's, or INSTALLED_REPO for a base package."""
@@ -272,38 +185,11 @@ class Resolver:
         query = self.base.sack.query(flags=hawkey.IGNORE_EXCLUDES).available().filterm(nevra_strict=name)
         return ('P', name, ' or '.join(sorted({p.reponame for p in query})) or repo)
 
-    def lock_words(self, error):
-        """The solver's words made ours; dnf says a locked package is "filtered out by exclude
-        filtering": say why instead."""
-        error = our_words(error, 'dnf4', self._complete)
-        lines = []
-        for line in error.strip().splitlines():
-            match = re.search(r'(package (\S+)(?: from \S+)?) is filtered out by exclude filtering', line)
-            if match:
-                name = hawkey.split_nevra(match.group(2)).name
-                have = self.installed_by_name.get(name)
-                if have:
-                    line = line[:match.start()] + '%s is not allowed: the base has %s and is never changed' % (
-                        match.group(1), ', '.join(nevra(p) for p in have))
-                elif self.foreign.filter(nevra_strict=match.group(2)):
-                    line = line[:match.start()] + '%s is for another architecture' % match.group(1)
-            lines.append(line.rstrip())
-        return '\n'.join(lines)
+    def _our_words(self, error):
+        return our_words(error, 'dnf4', self._complete)
 
-    def development(self, ext):
-        """Exactly the listed packages, the newest of each (or the pinned EVR), base or not."""
-        self._exclude(ext['repos'], locked=False)
-        picked = []
-        for spec in ext['specs']:
-            query = dnf.subject.Subject(spec).get_best_query(self.base.sack, with_provides=False).available()
-            if not query:
-                raise Problem('no package matches %s in repos %s' % (spec, ', '.join(ext['repos'])), ext['name'])
-            picked.append(max(query, key=lambda p: (hawkey_evr(p), p.arch != 'noarch')))
-        return picked
-
-
-def hawkey_evr(pkg):
-    return EvrKey(pkg)
+    def _is_foreign(self, text):
+        return bool(self.foreign.filter(nevra_strict=text))
 
 
 class EvrKey:
@@ -331,80 +217,27 @@ def resolve_arch(req):
 
 
 def resolve_with(base, req):
-    problems = []
     try:
         base.fill_sack(load_system_repo=True, load_available_repos=True)
     except dnf.exceptions.RepoError as e:
         urls = {r.id: list(r.baseurl) or [u for u in (r.mirrorlist, r.metalink) if u] for r in base.repos.iter_enabled()}
         return {'problems': [{'message': repo_load_words(str(e), urls)}]}
     repos = {r.id: r for r in base.repos.iter_enabled()}
-    resolver = Resolver(base, req)
-    if len(resolver.installed) == 0:
-        problems.append({'message': 'the base rpmdb has no packages: dnf sees an empty base'})
+    return resolve_extensions(Dnf4Resolver(base, req), req['extensions'], describe,
+                              lambda: [repo_state(repos[r]) for r in sorted(repos)])
 
-    closures = {}
-    chosen = {}
-    os_exts = [e for e in req['extensions'] if e['kind'] == 'os-extension']
-    for ext in req['extensions']:
-        try:
-            if ext['kind'] == 'development':
-                pkgs = resolver.development(ext)
-            else:
-                resolver.check_not_in_base(ext)
-                pkgs = resolver.solve(ext['name'], ext['specs'], ext['repos'])
-        except Problem as p:
-            problems.append({'extension': p.extension, 'message': str(p)})
-            continue
-        closures[ext['name']] = sorted(nevra(p) for p in pkgs)
-        for pkg in pkgs:
-            chosen.setdefault(nevra(pkg), (pkg, set()))[1].add(ext['name'])
 
-    if not problems and len(os_exts) > 1:
-        # rpm-ostree installs all os-extensions in one transaction: they must resolve together.
-        all_specs = [s for e in os_exts for s in e['specs']]
-        all_repos = sorted({r for e in os_exts for r in e['repos']})
-        try:
-            for pkg in resolver.solve('all extensions', all_specs, all_repos):
-                chosen.setdefault(nevra(pkg), (pkg, set()))
-        except Problem as joint:
-            problems.extend(find_conflicts(resolver, os_exts, str(joint)))
-
-    if problems:
-        return {'problems': problems}
-
-    packages = []
-    for key in sorted(chosen):
-        pkg, exts = chosen[key]
-        checksum_type, checksum = pkg.chksum
-        packages.append({
-            'name': pkg.name, 'epoch': pkg.epoch, 'version': pkg.version, 'release': pkg.release,
-            'arch': pkg.arch, 'nevra': key, 'repo': pkg.reponame, 'location': pkg.location,
-            'checksum': {'type': hawkey.chksum_name(checksum_type), 'value': checksum.hex()},
-            'size': pkg.downloadsize,
-            # As the repo metadata gives them (from the header): the SBOM reads them from here.
-            'license': pkg.license or None, 'vendor': pkg.vendor or None,
-            # file:// repos are read in place; others are fetched by the caller (see fetch_arch).
-            'path': pkg.localPkg() if pkg._is_local_pkg() else None,
-            'extensions': sorted(exts),
-        })
+def describe(pkg):
+    """A resolved package as the answer gives it (see resolve_extensions)."""
+    checksum_type, checksum = pkg.chksum
     return {
-        'packages': packages,
-        'closures': closures,
-        'repos': [repo_state(repos[r]) for r in sorted(repos)],
+        'name': pkg.name, 'epoch': pkg.epoch, 'version': pkg.version, 'release': pkg.release,
+        'arch': pkg.arch, 'repo': pkg.reponame, 'location': pkg.location,
+        'checksum': {'type': hawkey.chksum_name(checksum_type), 'value': checksum.hex()},
+        'size': pkg.downloadsize,
+        'license': pkg.license or None, 'vendor': pkg.vendor or None,
+        'path': pkg.localPkg() if pkg._is_local_pkg() else None,
     }
-
-
-def find_conflicts(resolver, os_exts, joint_error):
-    """The joint solve failed: name the pairs of extensions that cannot be installed together."""
-    found = []
-    for i, a in enumerate(os_exts):
-        for b in os_exts[i + 1:]:
-            try:
-                resolver.solve('%s+%s' % (a['name'], b['name']), a['specs'] + b['specs'], sorted(set(a['repos'] + b['repos'])))
-            except Problem as p:
-                detail = str(p).split(': ', 1)[-1]
-                found.append({'extension': a['name'], 'message': 'extensions %s and %s cannot be installed together: %s' % (a['name'], b['name'], detail)})
-    return found or [{'message': 'the os-extensions cannot be installed together: ' + joint_error}]
 
 
 class FetchCallbacks(libdnf.repo.PackageTargetCB):
@@ -489,9 +322,5 @@ def fetch_packages(repos, items):
     return answers
 
 
-def handle(req):
-    return fetch_arch(req) if req.get('op') else resolve_arch(req)
-
-
 if __name__ == '__main__':
-    serve(handle, threads_from_argv(sys.argv[1:]))
+    run_helper(resolve_arch, fetch_arch, threads_from_argv(sys.argv[1:]))

@@ -1,10 +1,5 @@
-"""Resolves every extension of each architecture with dnf5's own solver (libdnf5/libsolv), in one process.
-
-Reads one JSON request per line on stdin (one architecture each) and answers each with one JSON line
-on stdout: the resolved packages and closures, or the problems found. It never downloads: the caller
-fetches what it needs.
-Loading the repos once and running one goal per extension is what keeps per-extension closures
-cheap: starting dnf per extension would load the metadata again each time.
+"""The dnf5 helper: resolves every extension of each architecture with dnf5's own solver (libdnf5/libsolv),
+and fetches packages, gpg keys and repomd.xml with libdnf5's own downloaders (librepo), in one process.
 
 The dnf5 twin of dnf4-helper.py: same protocol, same behaviour, same messages, same structure where the
 API allows (diff the two). The libdnf5 Python API (python3-libdnf5, `import libdnf5`) was taken from the
@@ -16,17 +11,18 @@ include/libdnf5/repo/{repo,repo_sack,repo_query,config_repo}.hpp, include/libdnf
 libdnf5/base/base.cpp (Base::setup), libdnf5/base/solver_problems.cpp (problem wording), bindings/libdnf5/*.i
 and the binding tests in test/python3/libdnf5/ (tutorial/session/force_arch.py for the architecture).
 Run against libdnf5 5.2.18.0 and 5.3.0.0 built from source (see README, Versions run); CI on Debian has only dnf4.
-Problem texts go through problem_words.py, so both helpers say the same thing in the same words.
+Problem texts go through problem_words.py, so both helpers say the same thing in the same words; what
+does not depend on the library (the protocol, the order of the solves, the words, the answer) is
+helper_common.py's.
 """
-import hashlib
 import os
-import re
 import urllib.parse
 
 import libdnf5
 
-from helper_serve import serve  # beside this file, in src/solve/ and in dist/
-from problem_words import our_words, repo_load_words, why_base_changes
+# Beside this file, in src/solve/ and in dist/.
+from helper_common import DepsolveError, NoMatch, Resolver, config_options, expires_metadata, lost, repo_record, resolve_extensions, run_helper
+from problem_words import our_words, repo_load_words
 
 ACTION = libdnf5.transaction
 INBOUND = {
@@ -57,27 +53,6 @@ def nevra(pkg):
     return '%s-%s%s-%s.%s' % (pkg.get_name(), epoch, pkg.get_version(), pkg.get_release(), pkg.get_arch())
 
 
-def nevra_name(text):
-    """The name in name-[epoch:]version-release.arch (dnf4 used hawkey.split_nevra)."""
-    return text.rsplit('.', 1)[0].rsplit('-', 2)[0]
-
-
-class NoMatch(Exception):
-    def __init__(self, spec):
-        super().__init__(spec)
-        self.spec = spec
-
-
-class Problem(Exception):
-    def __init__(self, message, extension=None):
-        super().__init__(message)
-        self.extension = extension
-
-
-class DepsolveError(Exception):
-    """dnf5 reports a failed resolve in the transaction, not with an exception: this carries its words."""
-
-
 def settings_of(settings, **values):
     """Spec-matching settings: setters in 5.2, plain struct fields in 5.1."""
     for name, value in values.items():
@@ -98,29 +73,21 @@ def make_base(req):
     base = libdnf5.base.Base()
     conf = base.get_config()
     arch = req['arch']
-    conf.installroot = req['installroot']
     # Set through the API (priority RUNTIME), cachedir and logdir are used as given; below COMMANDLINE,
     # Base.setup() would move them under the installroot. dnf5 writes no log file without a logger anyway.
-    conf.cachedir = req['cachedir']
-    conf.logdir = req['logdir']
-    conf.persistdir = os.path.join(req['cachedir'], 'persist')
+    for name, value in config_options(req).items():
+        setattr(conf, name, value)
     # Nothing is read from the host's or the root's dnf configuration: load_config() is never called, and
     # the repos come from the request's reposdir through create_repos_from_dir() (see add_repos): with
     # use_host_config off, Base.setup() would prefix the `reposdir` option with the installroot.
     conf.use_host_config = False
-    conf.config_file_path = os.devnull
     conf.plugins = False
     # Unlike dnf4, dnf5 loads no filelists unless asked: file dependencies outside primary.xml would fail.
     # A string is parsed as a list (and, since 5.2, appended to the default comps and updateinfo).
     conf.optional_metadata_types = 'filelists'
     if 'filelists' not in conf.get_optional_metadata_types_option().get_value():
         raise RuntimeError('could not ask libdnf5 for the filelists metadata')
-    conf.ignorearch = True
-    conf.install_weak_deps = req['weakDeps']
-    conf.skip_if_unavailable = False
-    conf.keepcache = True
     conf.metadata_expire = '0'  # ask for repomd.xml every run; unchanged metadata is not fetched again
-    conf.best = False
     # dnf.conf's [main] transfer options (proxy, TLS, timeouts): every repo inherits them unless it
     # sets its own, as with the user's dnf5. Parsed from strings, as dnf.conf holds them.
     for name, value in (req.get('main') or {}).items():
@@ -144,9 +111,7 @@ def make_base(req):
 
 def add_repos(base, req):
     base.get_repo_sack().create_repos_from_dir(req['reposdir'])
-    # Set on each repo: a repo's own metadata_expire (Fedora's files say 7d or 6h) wins over [main].
-    # Downloads use the metadata the solve loaded; a solve or a repomd check asks for repomd.xml anew.
-    expire = '-1' if req.get('op') in ('packages', 'keys') else '0'
+    expire = '0' if expires_metadata(req) else '-1'
     for repo in libdnf5.repo.RepoQuery(base):
         if repo.get_id() in req['repos']:
             repo.enable()
@@ -187,38 +152,17 @@ def file_path(url):
     return url if url.startswith('/') else None
 
 
-def repomd_path(repo):
-    # dnf5 copies the metadata of every repo, file:// ones included, into the repo's cache directory and
-    # loads it from there; the repo's own copy is only a fallback.
-    urls = repo.get_config().get_baseurl_option().get_value()
-    local = file_path(urls[0]) if urls else None
-    for candidate in (os.path.join(repo.get_cachedir(), 'repodata', 'repomd.xml'),
-                      os.path.join(local, 'repodata', 'repomd.xml') if local else None):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
-
-
 def repo_state(repo):
-    path = repomd_path(repo)
-    digest = ''
-    if path:
-        with open(path, 'rb') as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
     conf = repo.get_config()
     baseurls = list(conf.get_baseurl_option().get_value())
+    # dnf5 copies the metadata of every repo, file:// ones included, into the repo's cache directory and
+    # loads it from there; the repo's own copy is only a fallback.
+    local = file_path(baseurls[0]) if baseurls else None
     # pkg_gpgcheck since 5.2.7; gpgcheck, its deprecated alias, before.
     gpgcheck = getattr(conf, 'get_pkg_gpgcheck_option', None) or conf.get_gpgcheck_option
-    return {
-        'id': repo.get_id(),
-        # Where the repo is defined to be: a baseurl, else its metalink or mirrorlist (never one mirror).
-        'url': baseurls[0] if baseurls else (option_value(conf.get_metalink_option()) or option_value(conf.get_mirrorlist_option())),
-        'urls': baseurls,
-        'revision': repo.get_revision() or None,
-        'repomdSha256': digest,
-        'gpgcheck': bool(gpgcheck().get_value()),
-        'gpgkeys': list(conf.get_gpgkey_option().get_value()),
-    }
+    return repo_record(
+        repo.get_id(), baseurls, option_value(conf.get_metalink_option()) or option_value(conf.get_mirrorlist_option()),
+        repo.get_revision(), repo.get_cachedir(), local, gpgcheck().get_value(), list(conf.get_gpgkey_option().get_value()))
 
 
 def repo_urls(base):
@@ -255,28 +199,27 @@ def resolve_problems(transaction):
     return '\n'.join(solver or [log.to_string() for log in logs])
 
 
-class Resolver:
+class Dnf5Resolver(Resolver):
+    nevra = staticmethod(nevra)
+
+    @staticmethod
+    def name_of(pkg):
+        return pkg.get_name()
+
     def __init__(self, base, req):
-        self.base = base
-        self.req = req
         # How Goal.add_rpm_install() reads a spec; dnf4 did not match binaries (/usr/bin/SPEC), so neither does this.
         self.install_settings = settings_of(libdnf5.base.GoalJobSettings(), with_binaries=False)
         # dnf4's Subject(spec).get_best_query(sack, with_provides=False): NEVRA forms, then file names.
         self.name_settings = settings_of(libdnf5.base.ResolveSpecSettings(), with_provides=False, with_binaries=False)
-        self.installed = libdnf5.rpm.PackageQuery(base)
-        self.installed.filter_installed()
-        self.installed_by_name = {}
-        for pkg in self.installed:
-            self.installed_by_name.setdefault(pkg.get_name(), []).append(pkg)
+        installed = libdnf5.rpm.PackageQuery(base)
+        installed.filter_installed()
+        super().__init__(base, req, installed)
         # dnf5 queries are sets computed when built: these hold whatever excludes come later. Configured
         # excludes (excludepkgs) are kept apart from the user excludes set below, so no copy of them is needed.
         available = libdnf5.rpm.PackageQuery(base)
         available.filter_available()
-        # Never a package of another architecture (no multilib on x86_64 either).
         self.foreign = libdnf5.rpm.PackageQuery(available)
         self.foreign.filter_arch([req['arch'], 'noarch'], libdnf5.common.QueryCmp_NEQ)
-        # The base is locked: nothing that shares a name with a base package may be installed, so no
-        # upgrade, downgrade, reinstall or parallel installonly version can enter a solution.
         self.lock = libdnf5.rpm.PackageQuery(available)
         self.lock.filter_name(list(self.installed_by_name))
         self.by_repo = {}
@@ -284,14 +227,10 @@ class Resolver:
             self.by_repo[r] = libdnf5.rpm.PackageQuery(available)
             self.by_repo[r].filter_repo_id([r])
 
-    def _exclude(self, repos, locked):
+    def _set_excludes(self, queries):
         excluded = libdnf5.rpm.PackageSet(self.base)
-        for repo, pkgs in self.by_repo.items():
-            if repo not in repos:
-                excluded.update(pkgs)
-        excluded.update(self.foreign)
-        if locked:
-            excluded.update(self.lock)
+        for query in queries:
+            excluded.update(query)
         self.base.get_rpm_package_sack().set_user_excludes(excluded)
 
     def _query(self, spec, settings, with_src=True):
@@ -315,12 +254,18 @@ class Resolver:
             raise DepsolveError(resolve_problems(transaction))
         return transaction
 
-    def check_not_in_base(self, ext):
-        for spec in ext['specs']:
-            matches = self._query(spec, self.name_settings)
-            matches.filter_installed()
-            if not matches.empty():
-                raise Problem('package %s already present in base (%s)' % (spec, nevra(next(iter(matches)))), ext['name'])
+    def _installed(self, spec):
+        matches = self._query(spec, self.name_settings)
+        matches.filter_installed()
+        return list(matches)
+
+    def _available(self, spec):
+        matches = self._query(spec, self.name_settings)
+        matches.filter_available()
+        return list(matches)
+
+    def newest_key(self, pkg):
+        return (EvrKey(pkg), pkg.get_arch() != 'noarch')
 
     def base_changes(self, transaction):
         """What a transaction would do to base packages, in words; empty when it only adds packages."""
@@ -330,67 +275,28 @@ class Resolver:
             if action == REASON_CHANGE:
                 continue
             pkg = tsi.get_package()
-            have = ', '.join(nevra(p) for p in self.installed_by_name.get(pkg.get_name(), []))
             if action in BASE_CHANGING:
-                changes.append('%s base package %s to %s' % (BASE_CHANGING[action], have, nevra(pkg)))
+                changes.append(self._changed(BASE_CHANGING[action], pkg))
             elif action in BASE_LOSING:
                 replaced_by = list(tsi.get_replaced_by())
                 if any(p.get_name() == pkg.get_name() for p in replaced_by):
                     continue  # the old side of an upgrade, downgrade or reinstall: told with the new side
-                by = sorted(nevra(p) for p in replaced_by)
-                reason = ' (obsoleted by %s)' % ', '.join(by) if by else ''
-                changes.append('%s base package %s%s' % (BASE_LOSING[action], nevra(pkg), reason))
-            elif have:
-                changes.append("install %s beside the base's %s (a parallel version)" % (nevra(pkg), have))
+                changes.append(lost(BASE_LOSING[action], nevra(pkg), sorted(nevra(p) for p in replaced_by)))
+            elif pkg.get_name() in self.installed_by_name:
+                changes.append(self._beside(pkg))
         return sorted(changes)
 
-    def needs(self, transaction):
-        """Why a transaction changes the base: (package, dependency, base packages) for each package it
-        installs whose dependency only the new version of a base package satisfies."""
-        inbound = [tsi.get_package() for tsi in transaction.get_transaction_packages() if tsi.get_action() in INBOUND]
-        replacing = [p for p in inbound if p.get_name() in self.installed_by_name]
-        found = []
-        for requester in inbound:
-            if requester.get_name() in self.installed_by_name:
-                continue  # itself a change of the base: its own needs follow from another package's
-            for dep in requester.get_requires():
-                text = dep.to_string()
-                for new in replacing:
-                    if self._provides(nevra(new), text) and not any(
-                            self._provides(nevra(old), text) for old in self.installed_by_name[new.get_name()]):
-                        found.append((requester.get_name(), text, [nevra(p) for p in self.installed_by_name[new.get_name()]]))
-        return found
+    def installs(self, transaction):
+        return [tsi.get_package() for tsi in transaction.get_transaction_packages() if tsi.get_action() in INBOUND]
 
-    def _provides(self, text, dep):
+    def _requires(self, pkg):
+        return [dep.to_string() for dep in pkg.get_requires()]
+
+    def _provides(self, pkgs, dep):
         query = libdnf5.rpm.PackageQuery(self.base)
-        query.filter_nevra([text])
+        query.filter_nevra([nevra(p) for p in pkgs])
         query.filter_provides([dep])
         return not query.empty()
-
-    def solve(self, name, specs, repos):
-        """The extension's closure outside the base, as packages; raises Problem with dnf's words."""
-        try:
-            transaction = self._goal(specs, repos, locked=True)
-        except NoMatch as e:
-            raise Problem('no package matches %s in repos %s' % (e.spec, ', '.join(repos)), name)
-        except DepsolveError as locked_error:
-            raise Problem(self.explain(specs, repos, str(locked_error)), name)
-        changes = self.base_changes(transaction)
-        if changes:
-            raise Problem(why_base_changes(changes, self.needs(transaction)), name)
-        installs = [tsi.get_package() for tsi in transaction.get_transaction_packages() if tsi.get_action() in INBOUND]
-        return sorted(installs, key=nevra)
-
-    def explain(self, specs, repos, locked_error):
-        """A locked solve failed: an unlocked one tells whether a base package was in the way."""
-        try:
-            transaction = self._goal(specs, repos, locked=False)
-        except (DepsolveError, NoMatch):
-            return 'cannot be resolved: ' + self.lock_words(locked_error)
-        changes = self.base_changes(transaction)
-        if changes:
-            return why_base_changes(changes, self.needs(transaction))
-        return 'cannot be resolved: ' + self.lock_words(locked_error)
 
     def _orient(self, rule, items):
         """libdnf5 words a conflict with a base package from the base's side whichever package holds the
@@ -403,40 +309,13 @@ class Resolver:
         holds = any(c.to_string() == dep[1] for p in query for c in p.get_conflicts())
         return 'conflicts', [new, dep, base_pkg] if holds else [base_pkg, dep, new]
 
-    def lock_words(self, error):
-        """The solver's words made ours; dnf says a locked package is "filtered out by exclude
-        filtering": say why instead."""
-        error = our_words(error, 'dnf5', lambda item: item, self._orient)
-        lines = []
-        for line in error.strip().splitlines():
-            match = re.search(r'(package (\S+)(?: from \S+)?) is filtered out by exclude filtering', line)
-            if match:
-                name = nevra_name(match.group(2))
-                have = self.installed_by_name.get(name)
-                if have:
-                    line = line[:match.start()] + '%s is not allowed: the base has %s and is never changed' % (
-                        match.group(1), ', '.join(nevra(p) for p in have))
-                elif self._contains(self.foreign, match.group(2)):
-                    line = line[:match.start()] + '%s is for another architecture' % match.group(1)
-            lines.append(line.rstrip())
-        return '\n'.join(lines)
+    def _our_words(self, error):
+        return our_words(error, 'dnf5', lambda item: item, self._orient)
 
-    def _contains(self, query, text):
-        found = libdnf5.rpm.PackageQuery(query)
+    def _is_foreign(self, text):
+        found = libdnf5.rpm.PackageQuery(self.foreign)
         found.filter_nevra([text])
         return not found.empty()
-
-    def development(self, ext):
-        """Exactly the listed packages, the newest of each (or the pinned EVR), base or not."""
-        self._exclude(ext['repos'], locked=False)
-        picked = []
-        for spec in ext['specs']:
-            query = self._query(spec, self.name_settings)
-            query.filter_available()
-            if query.empty():
-                raise Problem('no package matches %s in repos %s' % (spec, ', '.join(ext['repos'])), ext['name'])
-            picked.append(max(query, key=lambda p: (EvrKey(p), p.get_arch() != 'noarch')))
-        return picked
 
 
 class EvrKey:
@@ -465,80 +344,27 @@ class EvrKey:
 def resolve_arch(req):
     """One architecture's answer: packages, closures and repos, or the problems found."""
     base = make_base(req)
-    problems = []
     try:
         load_repos(base)
     except libdnf5.exception.RepoError as e:
         return {'problems': [{'message': repo_load_words(error_text(e), repo_urls(base))}]}
     repos = {r.get_id(): r for r in enabled_repos(base)}
-    resolver = Resolver(base, req)
-    if resolver.installed.empty():
-        problems.append({'message': 'the base rpmdb has no packages: dnf sees an empty base'})
+    return resolve_extensions(Dnf5Resolver(base, req), req['extensions'], describe,
+                              lambda: [repo_state(repos[r]) for r in sorted(repos)])
 
-    closures = {}
-    chosen = {}
-    os_exts = [e for e in req['extensions'] if e['kind'] == 'os-extension']
-    for ext in req['extensions']:
-        try:
-            if ext['kind'] == 'development':
-                pkgs = resolver.development(ext)
-            else:
-                resolver.check_not_in_base(ext)
-                pkgs = resolver.solve(ext['name'], ext['specs'], ext['repos'])
-        except Problem as p:
-            problems.append({'extension': p.extension, 'message': str(p)})
-            continue
-        closures[ext['name']] = sorted(nevra(p) for p in pkgs)
-        for pkg in pkgs:
-            chosen.setdefault(nevra(pkg), (pkg, set()))[1].add(ext['name'])
 
-    if not problems and len(os_exts) > 1:
-        # rpm-ostree installs all os-extensions in one transaction: they must resolve together.
-        all_specs = [s for e in os_exts for s in e['specs']]
-        all_repos = sorted({r for e in os_exts for r in e['repos']})
-        try:
-            for pkg in resolver.solve('all extensions', all_specs, all_repos):
-                chosen.setdefault(nevra(pkg), (pkg, set()))
-        except Problem as joint:
-            problems.extend(find_conflicts(resolver, os_exts, str(joint)))
-
-    if problems:
-        return {'problems': problems}
-
-    packages = []
-    for key in sorted(chosen):
-        pkg, exts = chosen[key]
-        checksum = pkg.get_checksum()
-        packages.append({
-            'name': pkg.get_name(), 'epoch': int(pkg.get_epoch() or 0), 'version': pkg.get_version(),
-            'release': pkg.get_release(), 'arch': pkg.get_arch(), 'nevra': key, 'repo': pkg.get_repo_id(),
-            'location': pkg.get_location(),
-            'checksum': {'type': checksum.get_type_str(), 'value': checksum.get_checksum()},
-            'size': pkg.get_download_size(),
-            # As the repo metadata gives them (from the header): the SBOM reads them from here.
-            'license': pkg.get_license() or None, 'vendor': pkg.get_vendor() or None,
-            # file:// repos are read in place; others are fetched by the caller (see fetch_arch).
-            'path': local_path(pkg),
-            'extensions': sorted(exts),
-        })
+def describe(pkg):
+    """A resolved package as the answer gives it (see resolve_extensions)."""
+    checksum = pkg.get_checksum()
     return {
-        'packages': packages,
-        'closures': closures,
-        'repos': [repo_state(repos[r]) for r in sorted(repos)],
+        'name': pkg.get_name(), 'epoch': int(pkg.get_epoch() or 0), 'version': pkg.get_version(),
+        'release': pkg.get_release(), 'arch': pkg.get_arch(), 'repo': pkg.get_repo_id(),
+        'location': pkg.get_location(),
+        'checksum': {'type': checksum.get_type_str(), 'value': checksum.get_checksum()},
+        'size': pkg.get_download_size(),
+        'license': pkg.get_license() or None, 'vendor': pkg.get_vendor() or None,
+        'path': local_path(pkg),
     }
-
-
-def find_conflicts(resolver, os_exts, joint_error):
-    """The joint solve failed: name the pairs of extensions that cannot be installed together."""
-    found = []
-    for i, a in enumerate(os_exts):
-        for b in os_exts[i + 1:]:
-            try:
-                resolver.solve('%s+%s' % (a['name'], b['name']), a['specs'] + b['specs'], sorted(set(a['repos'] + b['repos'])))
-            except Problem as p:
-                detail = str(p).split(': ', 1)[-1]
-                found.append({'extension': a['name'], 'message': 'extensions %s and %s cannot be installed together: %s' % (a['name'], b['name'], detail)})
-    return found or [{'message': 'the os-extensions cannot be installed together: ' + joint_error}]
 
 
 class FetchCallbacks(libdnf5.repo.DownloadCallbacks):
@@ -626,11 +452,7 @@ def fetch_packages(base, items):
     return answers
 
 
-def handle(req):
-    return fetch_arch(req) if req.get('op') else resolve_arch(req)
-
-
 if __name__ == '__main__':
     # One architecture at a time: libdnf5 5.2 resolving from several threads of one process sometimes
     # read an empty base rpmdb (33 of 720 solves with 2 threads); solverLayout() starts processes instead.
-    serve(handle)
+    run_helper(resolve_arch, fetch_arch)
