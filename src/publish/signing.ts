@@ -12,7 +12,7 @@
 // node:crypto (no transparency log: a private key has no identity for Rekor to vouch for).
 import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { UsageError } from '../errors.js';
+import { ToolError, UsageError } from '../errors.js';
 
 export const BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 export const INTOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
@@ -112,10 +112,30 @@ export function keyHint(publicKey: KeyObject): string {
   return createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('base64');
 }
 
+/** @sigstore/sign's errors say what failed, their cause why (`error retrieving identity token`: a 401, say). */
+export function signingFailure(err: unknown): Error {
+  const messages: string[] = [];
+  for (let e: unknown = err; e !== undefined && messages.length < 4; e = (e as { cause?: unknown }).cause) {
+    const text = e instanceof Error ? e.message : String(e);
+    if (text && !messages.some((m) => m.includes(text))) messages.push(text);
+    if (!(e instanceof Error)) break;
+  }
+  return new ToolError(`signing failed: ${messages.join(': ')}`);
+}
+
+const wrap = (sign: (s: Buffer) => Promise<string>) => async (s: Buffer): Promise<string> => {
+  try {
+    return await sign(s);
+  } catch (err) {
+    throw signingFailure(err);
+  }
+};
+
 /** Ready to sign; a key file is checked now, before anything is pushed. */
 export async function createSigner(inputs: SigningInputs): Promise<BundleSigner> {
-  // Loaded when signing is asked for only: the CLI's other commands do not pay for it.
-  const sigstore = await import('@sigstore/sign');
+  // Loaded only when signing: statically, they cost every CLI run 70 ms and 30 MB (measured on
+  // `--version`, node 20).
+  const { DSSEBundleBuilder, FulcioSigner, RekorWitness, TSAWitness } = await import('@sigstore/sign');
   const { bundleToJSON } = await import('@sigstore/bundle');
   if (inputs.keyFile) {
     const key = await loadSigningKey(inputs.keyFile, inputs.keyPassword);
@@ -126,22 +146,22 @@ export async function createSigner(inputs: SigningInputs): Promise<BundleSigner>
       // ECDSA over SHA-256, DER-encoded as sigstore expects; `data` is the DSSE PAE.
       sign: async (data: Buffer) => ({ signature: cryptoSign('sha256', data, key), key: { $case: 'publicKey' as const, publicKey: pem, hint } }),
     };
-    const builder = new sigstore.DSSEBundleBuilder({ signer, witnesses: [] });
-    return { kind: 'key', sign: async (s) => JSON.stringify(bundleToJSON(await builder.create({ data: s, type: INTOTO_PAYLOAD_TYPE }))) };
+    const builder = new DSSEBundleBuilder({ signer, witnesses: [] });
+    return { kind: 'key', sign: wrap(async (s) => JSON.stringify(bundleToJSON(await builder.create({ data: s, type: INTOTO_PAYLOAD_TYPE })))) };
   }
   if (!inputs.identityToken) throw new Error('createSigner: neither a key file nor an identity token');
   const getToken = inputs.identityToken;
   const tsaURL = inputs.tsaURL ?? PUBLIC_GOOD.tsaURL;
-  const builder = new sigstore.DSSEBundleBuilder({
-    signer: new sigstore.FulcioSigner({ fulcioBaseURL: inputs.fulcioURL || PUBLIC_GOOD.fulcioURL, identityProvider: { getToken } }),
+  const builder = new DSSEBundleBuilder({
+    signer: new FulcioSigner({ fulcioBaseURL: inputs.fulcioURL || PUBLIC_GOOD.fulcioURL, identityProvider: { getToken } }),
     witnesses: [
       // An `intoto` entry: Rekor v1 and cosign accept it as they do `dsse`, and a private or test
       // Rekor (@sigstore/mock) records it verifiably as proposed.
-      new sigstore.RekorWitness({ rekorBaseURL: inputs.rekorURL || PUBLIC_GOOD.rekorURL, entryType: 'intoto', fetchOnConflict: true }),
-      ...(tsaURL ? [new sigstore.TSAWitness({ tsaBaseURL: tsaURL })] : []),
+      new RekorWitness({ rekorBaseURL: inputs.rekorURL || PUBLIC_GOOD.rekorURL, entryType: 'intoto', fetchOnConflict: true }),
+      ...(tsaURL ? [new TSAWitness({ tsaBaseURL: tsaURL })] : []),
     ],
   });
-  return { kind: 'keyless', sign: async (s) => JSON.stringify(bundleToJSON(await builder.create({ data: s, type: INTOTO_PAYLOAD_TYPE }))) };
+  return { kind: 'keyless', sign: wrap(async (s) => JSON.stringify(bundleToJSON(await builder.create({ data: s, type: INTOTO_PAYLOAD_TYPE })))) };
 }
 
 /** Whether a subject's referrers already hold a signature bundle (skip-unchanged re-signs nothing). */
