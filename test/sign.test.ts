@@ -237,6 +237,35 @@ describe('bad signing usage: exit 2 before anything is pushed', () => {
   });
 });
 
+test('the action (dist/action.js) composing with upload: oci and sign: true: the image signed keyless and its SBOM attested', async () => {
+  const name = `${registry.host}/action-compose/extensions`;
+  const out = join(dir, 'action-out');
+  const step = await runStep(dir, 'action.js', {
+    config: join(dir, 'extensions.yaml'), 'ostree-repo': distro.ostreeRepo, 'base-rev': BASE_REF, architectures: 'x86_64',
+    'repos-dir': distro.reposDir, 'cache-dir': join(dir, 'cache'), output: out, upload: 'oci', image: name, tags: 'stable', 'tls-verify': 'false',
+    sign: 'true', 'sigstore-fulcio-url': sigstore.fulcioURL, 'sigstore-rekor-url': sigstore.rekorURL, 'sigstore-tsa-url': sigstore.tsaURL,
+  }, sigstore.oidcEnv);
+  expect(step.log).not.toContain('::error');
+  expect(step.exitCode).toBe(0);
+  const digest = step.outputs['image-digest']!;
+  const bundles = await findBundles(parseRepository(name), digest, { tlsVerify: false });
+  expect(bundles.map((b) => b.statement.predicateType)).toEqual([SIGN, SPDX]);
+  expect(bundles[0]!.digest).toBe(step.outputs['signature-digest']);
+  for (const b of bundles) expect(verifyKeyless(b.bundle, sigstore.trustMaterial(), sigstore.claims.sub)).toBe(sigstore.claims.sub);
+  expect(bundles[1]!.statement.predicate).toEqual(JSON.parse(await readFile(join(out, 'x86_64', 'sbom.spdx.json'), 'utf8')));
+  expect(step.log).toContain(`x86_64: attached attestation https://spdx.dev/Document ${name}@${bundles[1]!.digest}`);
+});
+
+test('the action refuses signing without an image push, before composing', async () => {
+  const step = await runStep(dir, 'action.js', {
+    config: join(dir, 'extensions.yaml'), 'ostree-repo': distro.ostreeRepo, 'base-rev': BASE_REF, architectures: 'x86_64',
+    'repos-dir': distro.reposDir, output: join(dir, 'unused-out'), upload: 'artifact', 'sign-key': key,
+  });
+  expect(step.exitCode).toBe(1);
+  expect(step.log).toContain('::error::sign and sign-key sign pushed images: they need upload: oci or both');
+  expect(step.summary).toBe('');
+});
+
 describe('the action (dist/action.js), mode: merge', () => {
   const inputs = () => ({
     mode: 'merge', architectures: 'x86_64, aarch64', image: `${registry.host}/key/extensions`, tags: 'stable', 'tls-verify': 'false',
