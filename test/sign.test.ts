@@ -254,6 +254,7 @@ test('the action (dist/action.js) composing with upload: oci and sign: true: the
   for (const b of bundles) expect(verifyKeyless(b.bundle, sigstore.trustMaterial(), sigstore.claims.sub)).toBe(sigstore.claims.sub);
   expect(bundles[1]!.statement.predicate).toEqual(JSON.parse(await readFile(join(out, 'x86_64', 'sbom.spdx.json'), 'utf8')));
   expect(step.log).toContain(`x86_64: attached attestation https://spdx.dev/Document ${name}@${bundles[1]!.digest}`);
+  expect(step.summary).toContain(`x86_64: image \`${name}@${digest}\`, signature \`${bundles[0]!.digest}\``);
 });
 
 test('the action refuses signing without an image push, before composing', async () => {
@@ -286,6 +287,7 @@ describe('the action (dist/action.js), mode: merge', () => {
     expect(bundles[0]!.digest).toBe(step.outputs['signature-digest']);
     expect(verifyKeyless(bundles[0]!.bundle, sigstore.trustMaterial(), sigstore.claims.sub)).toBe(sigstore.claims.sub);
     expect(step.log).toContain(`attached signature ${registry.host}/key/extensions@${step.outputs['signature-digest']}`);
+    expect(step.summary).toContain(`, signature <code>${step.outputs['signature-digest']}</code>`);
   });
 
   test('sign: true without the OIDC token variables: the permission it needs, named', async () => {

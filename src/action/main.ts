@@ -16,7 +16,7 @@ import { selectBase, withBaseRegistry } from '../base/base-spec.js';
 import { secretsToMask } from '../tools/registry-auth.js';
 import { checkSigning, parseLabels, parseUpload, publishComposed, publishMerge, type PublishInputs, type PublishResult } from '../publish/publish.js';
 import { ensureTools, REQUIREMENTS } from '../tools/ensure.js';
-import { sigstoreURL, type SigningInputs } from '../publish/signing.js';
+import { SIGN_PREDICATE, sigstoreURL, type SigningInputs } from '../publish/signing.js';
 import { parseSysext } from '../sysext/options.js';
 
 /** A list input: one item per line or comma-separated; blank items and `#` comments ignored. */
@@ -157,7 +157,8 @@ async function merge(publish: PublishInputs): Promise<void> {
   setOutputs(merged.outputs);
   const index = merged.index!;
   core.summary.addHeading('Extensions image index', 2);
-  core.summary.addRaw(`<code>${index.ref}</code>${index.changed ? '' : ' (unchanged, nothing pushed)'}`, true);
+  const signature = index.referrers.find((r) => r.predicateType === SIGN_PREDICATE);
+  core.summary.addRaw(`<code>${index.ref}</code>${index.changed ? '' : ' (unchanged, nothing pushed)'}${signature ? `, signature <code>${signature.digest}</code>` : ''}`, true);
   core.summary.addTable([
     [{ data: 'Architecture', header: true }, { data: 'Image', header: true }, { data: 'State', header: true }],
     ...index.images.map((i) => [i.arch, `<code>${i.digest}</code>`, `<code>${i.stateChecksum}</code>`]),
@@ -168,7 +169,10 @@ async function merge(publish: PublishInputs): Promise<void> {
 function publishedLines(artifacts: PublishResult['artifacts'], images: PublishResult['images']): string[] {
   return [
     ...artifacts.map((a) => `${a.arch}: artifact [${a.name}](${a.url}) (sha256 \`${a.digest}\`)`),
-    ...images.map((i) => `${i.arch}: image \`${i.ref}\`${i.changed ? '' : ' (unchanged, not pushed)'}`),
+    ...images.map((i) => {
+      const signature = i.referrers.find((r) => r.predicateType === SIGN_PREDICATE);
+      return `${i.arch}: image \`${i.ref}\`${i.changed ? '' : ' (unchanged, not pushed)'}${signature ? `, signature \`${signature.digest}\`` : ''}`;
+    }),
   ];
 }
 
