@@ -14,8 +14,9 @@ import { parseRetentionDays } from '../publish/artifact.js';
 import { AUTH_DIR_STATE } from './cleanup.js';
 import { selectBase, withBaseRegistry } from '../base/base-spec.js';
 import { secretsToMask } from '../tools/registry-auth.js';
-import { parseLabels, parseUpload, publishComposed, publishMerge, type PublishInputs, type PublishResult } from '../publish/publish.js';
+import { checkSigning, parseLabels, parseUpload, publishComposed, publishMerge, type PublishInputs, type PublishResult } from '../publish/publish.js';
 import { ensureTools, REQUIREMENTS } from '../tools/ensure.js';
+import { SIGN_PREDICATE, sigstoreURL, type SigningInputs } from '../publish/signing.js';
 import { parseSysext } from '../sysext/options.js';
 
 /** A list input: one item per line or comma-separated; blank items and `#` comments ignored. */
@@ -93,10 +94,36 @@ function booleanInput(name: string, fallback: boolean): boolean {
   return value === 'true';
 }
 
+/**
+ * sign / sign-key and the sigstore URLs. Keyless needs the job's OIDC token: its request variables
+ * exist only with `permissions: id-token: write`. The key's password is masked at once.
+ */
+export function signingInput(env: NodeJS.ProcessEnv = process.env): SigningInputs | undefined {
+  const keyless = booleanInput('sign', false);
+  const keyFile = core.getInput('sign-key');
+  if (keyless && keyFile) throw new UsageError('use sign: true (keyless) or sign-key, not both');
+  if (keyFile) {
+    const password = env['SIGN_KEY_PASSWORD'] || undefined;
+    if (password) core.setSecret(password);
+    return { keyFile: resolve(keyFile), keyPassword: password };
+  }
+  if (!keyless) return undefined;
+  if (!env['ACTIONS_ID_TOKEN_REQUEST_URL'] || !env['ACTIONS_ID_TOKEN_REQUEST_TOKEN']) {
+    throw new UsageError('sign: true needs the workflow\'s OIDC token: give the job `permissions: id-token: write` (or use sign-key)');
+  }
+  return {
+    identityToken: () => core.getIDToken('sigstore'),
+    fulcioURL: sigstoreURL('sigstore-fulcio-url', core.getInput('sigstore-fulcio-url')),
+    rekorURL: sigstoreURL('sigstore-rekor-url', core.getInput('sigstore-rekor-url')),
+    tsaURL: sigstoreURL('sigstore-tsa-url', core.getInput('sigstore-tsa-url'), true),
+  };
+}
+
 /** The publishing inputs; the password is masked before anything else runs. */
 function publishInputs(): PublishInputs {
   const password = core.getInput('registry-password');
   if (password) core.setSecret(password);
+  const signing = signingInput();
   const retention = core.getInput('retention-days');
   return {
     upload: parseUpload(core.getInput('upload')),
@@ -110,6 +137,7 @@ function publishInputs(): PublishInputs {
     authFile: core.getInput('auth-file') ? resolve(core.getInput('auth-file')) : undefined,
     skipUnchanged: booleanInput('skip-unchanged', false),
     tlsVerify: booleanInput('tls-verify', true),
+    ...(signing && { signing }),
     mask: (secret) => core.setSecret(secret),
     onAuthDir: (dir) => core.saveState(AUTH_DIR_STATE.push, dir),
     log: (m) => core.info(m),
@@ -129,7 +157,8 @@ async function merge(publish: PublishInputs): Promise<void> {
   setOutputs(merged.outputs);
   const index = merged.index!;
   core.summary.addHeading('Extensions image index', 2);
-  core.summary.addRaw(`<code>${index.ref}</code>${index.changed ? '' : ' (unchanged, nothing pushed)'}`, true);
+  const signature = index.referrers.find((r) => r.predicateType === SIGN_PREDICATE);
+  core.summary.addRaw(`<code>${index.ref}</code>${index.changed ? '' : ' (unchanged, nothing pushed)'}${signature ? `, signature <code>${signature.digest}</code>` : ''}`, true);
   core.summary.addTable([
     [{ data: 'Architecture', header: true }, { data: 'Image', header: true }, { data: 'State', header: true }],
     ...index.images.map((i) => [i.arch, `<code>${i.digest}</code>`, `<code>${i.stateChecksum}</code>`]),
@@ -140,7 +169,10 @@ async function merge(publish: PublishInputs): Promise<void> {
 function publishedLines(artifacts: PublishResult['artifacts'], images: PublishResult['images']): string[] {
   return [
     ...artifacts.map((a) => `${a.arch}: artifact [${a.name}](${a.url}) (sha256 \`${a.digest}\`)`),
-    ...images.map((i) => `${i.arch}: image \`${i.ref}\`${i.changed ? '' : ' (unchanged, not pushed)'}`),
+    ...images.map((i) => {
+      const signature = i.referrers.find((r) => r.predicateType === SIGN_PREDICATE);
+      return `${i.arch}: image \`${i.ref}\`${i.changed ? '' : ' (unchanged, not pushed)'}${signature ? `, signature \`${signature.digest}\`` : ''}`;
+    }),
   ];
 }
 
@@ -171,6 +203,7 @@ export async function run(): Promise<void> {
 /** mode: compose — resolve, download and write every architecture's repo, then publish it. */
 async function composeMode(configPath: string, publish: PublishInputs): Promise<void> {
   const output = resolve(core.getInput('output') || 'extensions-output');
+  await checkSigning(publish);
   const resolved = await resolveExtensions('compose', configPath, output, publish);
   await reportRun('compose', resolved, resolved.published, output);
 }

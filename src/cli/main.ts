@@ -29,10 +29,12 @@ export const USAGE = `Usage:
       [the compose options but --output, --previous-state, --allow-empty and --sbom] [--json]
   compose-extensions publish --output DIR --image REPO [--tag TAG]... [--arch ARCH]... [--label KEY=VALUE]...
       [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
-      [--source URL] [--revision REV] [--tls-verify BOOL] [--wait-lock] [--json]
+      [--source URL] [--revision REV] [--tls-verify BOOL] [--wait-lock] [SIGNING] [--json]
   compose-extensions merge --image REPO --arch ARCH... [--tag TAG]...
       [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
-      [--tls-verify BOOL] [--json]
+      [--tls-verify BOOL] [SIGNING] [--json]
+  SIGNING: --sign-key FILE | --oidc-token-file FILE [--sigstore-fulcio-url URL]
+      [--sigstore-rekor-url URL] [--sigstore-tsa-url URL|none]
 
 Commands:
   compose    Resolve and download the extensions of FILE for each architecture on top of the base,
@@ -125,6 +127,17 @@ Options of publish and merge:
   --wait-lock            publish: wait while a compose holds --output, instead of failing at once
   publish attaches the SBOMs of each architecture (sbom.*.json) to its image as OCI referrers,
   listed under the tag sha256-<image digest hex> for registries without the referrers API
+  --sign-key FILE        sign each pushed image (merge: the index) with this PEM PKCS#8 EC P-256
+                         private key (mode 0600 or stricter; if encrypted, its password in the
+                         environment variable SIGN_KEY_PASSWORD), and attest its SBOMs: Sigstore
+                         bundles as OCI referrers, in cosign's format (cosign verify --key PUB
+                         --insecure-ignore-tlog=true); no transparency log
+  --oidc-token-file FILE  sign keyless instead, with the OIDC identity token in FILE (audience
+                         sigstore; GitLab id_tokens, a Tekton/Konflux workload token...): a
+                         Fulcio certificate for its identity, logged in Rekor, timestamped
+  --sigstore-fulcio-url URL  default https://fulcio.sigstore.dev (keyless only)
+  --sigstore-rekor-url URL   default https://rekor.sigstore.dev (keyless only)
+  --sigstore-tsa-url URL     default https://timestamp.sigstore.dev; none for none (keyless only)
   -h, --help             show this help
   -V, --version          show the version
 
@@ -197,6 +210,11 @@ function parse(argv: string[]) {
         'registry-username': { type: 'string' },
         'registry-password-stdin': { type: 'boolean' },
         'skip-unchanged': { type: 'boolean' },
+        'sign-key': { type: 'string' },
+        'oidc-token-file': { type: 'string' },
+        'sigstore-fulcio-url': { type: 'string' },
+        'sigstore-rekor-url': { type: 'string' },
+        'sigstore-tsa-url': { type: 'string' },
         output: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },

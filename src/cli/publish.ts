@@ -1,11 +1,13 @@
 // `compose-extensions publish` and `merge`: the action's image publishing for other CI systems and
 // by hand. Flags in, the functions the action calls (src/publish/images.ts), text or JSON out.
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { selectArches } from '../inputs/arch.js';
 import { composedArches } from '../publish/output-dir.js';
 import { parseLabels, pushImages, pushIndex, type RegistryInputs } from '../publish/images.js';
 import { describeHolder, lockDirs } from '../repo/lock.js';
+import { sigstoreURL, type SigningInputs } from '../publish/signing.js';
 import type { Io } from './main.js';
 
 /** The flags these commands read (a subset of the CLI's parsed options). */
@@ -22,6 +24,11 @@ export interface PublishArgs {
   'registry-password-stdin'?: boolean;
   'skip-unchanged'?: boolean;
   'wait-lock'?: boolean;
+  'sign-key'?: string;
+  'oidc-token-file'?: string;
+  'sigstore-fulcio-url'?: string;
+  'sigstore-rekor-url'?: string;
+  'sigstore-tsa-url'?: string;
   json?: boolean;
 }
 
@@ -39,6 +46,28 @@ function checkRegistryFlags(args: PublishArgs): void {
   if (fromStdin && !username) throw new UsageError('--registry-password-stdin needs --registry-username');
   if (username && !fromStdin) throw new UsageError('--registry-username needs --registry-password-stdin (the password is read from stdin, never from the command line)');
   if (username && args.authfile) throw new UsageError('use --authfile or --registry-username with --registry-password-stdin, not both');
+  if (args['sign-key'] && args['oidc-token-file']) throw new UsageError('use --sign-key or --oidc-token-file, not both');
+  const urls = (['sigstore-fulcio-url', 'sigstore-rekor-url', 'sigstore-tsa-url'] as const).filter((f) => args[f] !== undefined);
+  if (urls.length > 0 && !args['oidc-token-file']) throw new UsageError(`--${urls[0]} is for keyless signing: give --oidc-token-file too`);
+  for (const f of urls) sigstoreURL(`--${f}`, args[f], f === 'sigstore-tsa-url');
+}
+
+/** The signing flags; the key's password comes from SIGN_KEY_PASSWORD, never from argv. */
+async function signingInputs(args: PublishArgs, env: NodeJS.ProcessEnv): Promise<SigningInputs | undefined> {
+  if (args['sign-key']) return { keyFile: resolve(args['sign-key']), keyPassword: env['SIGN_KEY_PASSWORD'] || undefined };
+  const tokenFile = args['oidc-token-file'];
+  if (!tokenFile) return undefined;
+  // Read now: a missing token is bad usage, found before anything is pushed.
+  const token = (await readFile(resolve(tokenFile), 'utf8').catch(() => {
+    throw new UsageError(`--oidc-token-file: cannot read ${tokenFile}`);
+  })).trim();
+  if (!token) throw new UsageError(`--oidc-token-file: ${tokenFile} is empty`);
+  return {
+    identityToken: async () => token,
+    fulcioURL: sigstoreURL('--sigstore-fulcio-url', args['sigstore-fulcio-url']),
+    rekorURL: sigstoreURL('--sigstore-rekor-url', args['sigstore-rekor-url']),
+    tsaURL: sigstoreURL('--sigstore-tsa-url', args['sigstore-tsa-url'], true),
+  };
 }
 
 async function registryInputs(args: PublishArgs, io: Io, context: PublishContext): Promise<RegistryInputs> {
@@ -57,6 +86,7 @@ async function registryInputs(args: PublishArgs, io: Io, context: PublishContext
     tlsVerify: context.tlsVerify,
     source: args.source,
     revision: args.revision,
+    signing: await signingInputs(args, process.env),
     log: (m) => io.err(m),
   };
 }

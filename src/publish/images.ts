@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { ComposeError, escapeControl, UsageError } from '../errors.js';
 import { resolveAuth, secretsToMask } from '../tools/registry-auth.js';
 import { defaultCreated } from './oci-image.js';
-import { currentState, pushArchImage, type PushedImage } from './oci-push.js';
+import { currentState, pushArchImage, signUnchanged, type PushedImage } from './oci-push.js';
+import { createSigner, describeReferrer, type BundleSigner, type SigningInputs } from './signing.js';
+import type { AttachedReferrer } from './oci-referrers.js';
 import { mergeImages, type MergedIndex } from './merge.js';
 import { inspectManifest, type RegistryOptions, type Repository } from '../tools/skopeo.js';
 import { archTag, checkTag, parseRepository } from './reference.js';
@@ -52,6 +54,8 @@ export interface RegistryInputs {
   created?: Date;
   /** false only for a plain-HTTP registry (tests). */
   tlsVerify?: boolean;
+  /** Sign every pushed image and the index (sign: true, sign-key); undefined: no signing. */
+  signing?: SigningInputs;
   /** Called with every secret before anything runs: the action passes core.setSecret. */
   mask?: (secret: string) => void;
   /** Called with the private directory of a written auth file: the action saves it for its post step. */
@@ -86,6 +90,17 @@ async function registryAccess(inputs: RegistryInputs): Promise<{ image: Reposito
   return { image, access: { authFile, tlsVerify: inputs.tlsVerify }, cleanup: async () => owned?.cleanup() };
 }
 
+/** The signer, made (and a key file checked) before anything is pushed; its password masked first. */
+async function signerFor(inputs: RegistryInputs): Promise<BundleSigner | undefined> {
+  if (!inputs.signing) return undefined;
+  if (inputs.signing.keyPassword) inputs.mask?.(inputs.signing.keyPassword);
+  return createSigner(inputs.signing);
+}
+
+function logReferrers(log: (m: string) => void, prefix: string, imageName: string, subject: string, referrers: AttachedReferrer[]): void {
+  for (const r of referrers) log(`${prefix}attached ${describeReferrer(r)} ${imageName}@${r.digest} (referrers tag ${referrersTag(subject)})`);
+}
+
 /** Whether the output directory holds this state (an unchanged architecture may not have been written). */
 export async function holdsState(arch: ComposedArch): Promise<boolean> {
   const text = await readFile(join(arch.outputDir, 'metadata.json'), 'utf8').catch(() => undefined);
@@ -101,6 +116,7 @@ export async function holdsState(arch: ComposedArch): Promise<boolean> {
 export async function pushImages(arches: ComposedArch[], inputs: RegistryInputs): Promise<PushedImage[]> {
   const log = inputs.log ?? (() => {});
   const env = inputs.env ?? process.env;
+  const signer = await signerFor(inputs);
   const { image, access, cleanup } = await registryAccess(inputs);
   for (const dir of await removeDeadScratch()) log(`removed ${dir}, left by a run that died`);
   const images: PushedImage[] = [];
@@ -111,9 +127,14 @@ export async function pushImages(arches: ComposedArch[], inputs: RegistryInputs)
         // Not written because unchanged: fine when the registry already has this state.
         const states = await Promise.all(inputs.tags.map((t) => currentState(image, archTag(t, a.arch), access)));
         if (states.every((s) => s === a.stateChecksum)) {
-          const digest = (await inspectManifest(image, archTag(inputs.tags[0]!, a.arch), access))?.digest ?? '';
-          images.push({ arch: a.arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum: a.stateChecksum, referrers: [] });
+          const remote = await inspectManifest(image, archTag(inputs.tags[0]!, a.arch), access);
+          const digest = remote?.digest ?? '';
           log(`${a.arch}: unchanged, ${image.name}:${archTag(inputs.tags[0]!, a.arch)} already has state ${a.stateChecksum}`);
+          // Its SBOMs are not on disk: an unsigned image gets its signature only.
+          const created = (inputs.created ?? defaultCreated(env)).toISOString().replace(/\.\d{3}Z$/, 'Z');
+          const referrers = remote ? await signUnchanged(image, remote, signer, [], access, created) : [];
+          logReferrers(log, `${a.arch}: `, image.name, digest, referrers);
+          images.push({ arch: a.arch, digest, ref: `${image.name}@${digest}`, tags: [], changed: false, stateChecksum: a.stateChecksum, referrers });
           continue;
         }
         throw new ComposeError([{
@@ -122,11 +143,11 @@ export async function pushImages(arches: ComposedArch[], inputs: RegistryInputs)
         }]);
       }
       const pushed = await pushArchImage(a.outputDir, image, {
-        tags: inputs.tags, access, skipUnchanged: inputs.skipUnchanged, labels: inputs.labels, created, ...githubSource(env),
+        tags: inputs.tags, access, skipUnchanged: inputs.skipUnchanged, labels: inputs.labels, created, ...githubSource(env), signer,
         ...(inputs.source && { source: inputs.source }), ...(inputs.revision && { revision: inputs.revision }),
       });
       log(pushed.changed ? `${a.arch}: pushed ${pushed.ref} as ${pushed.tags.join(', ')}` : `${a.arch}: unchanged, nothing pushed (${pushed.ref})`);
-      for (const r of pushed.referrers) log(`${a.arch}: attached ${r.artifactType} SBOM ${image.name}@${r.digest} (referrers tag ${referrersTag(pushed.digest)})`);
+      logReferrers(log, `${a.arch}: `, image.name, pushed.digest, pushed.referrers);
       images.push(pushed);
     }
   } finally {
@@ -138,13 +159,15 @@ export async function pushImages(arches: ComposedArch[], inputs: RegistryInputs)
 /** One index over the `TAG-ARCH` images, pushed under the plain tags (mode: merge, and the CLI's merge). */
 export async function pushIndex(archesToMerge: string[], inputs: RegistryInputs): Promise<MergedIndex> {
   const log = inputs.log ?? (() => {});
+  const signer = await signerFor(inputs);
   const { image, access, cleanup } = await registryAccess(inputs);
   for (const dir of await removeDeadScratch()) log(`removed ${dir}, left by a run that died`);
   try {
-    const index = await mergeImages(image, { tags: inputs.tags, arches: archesToMerge, access, skipUnchanged: inputs.skipUnchanged });
+    const index = await mergeImages(image, { tags: inputs.tags, arches: archesToMerge, access, skipUnchanged: inputs.skipUnchanged, signer });
     log(index.changed
       ? `pushed ${index.ref} as ${inputs.tags.join(', ')}: ${index.images.map((i) => `${i.arch} ${i.digest}`).join(', ')}`
       : `unchanged: ${inputs.tags.join(', ')} already ${index.ref}`);
+    logReferrers(log, '', image.name, index.digest, index.referrers);
     return index;
   } finally {
     await cleanup();

@@ -10,6 +10,10 @@ import { LABELS } from './oci-image.js';
 import { initLayout, MEDIA, putBlob, writeIndex, type Descriptor } from './oci-layout.js';
 import { copyToTags, inspectConfig, inspectManifest, isImageManifest, type RegistryOptions, type Repository } from '../tools/skopeo.js';
 import { archTag, checkTag, platformFor, type OciPlatform } from './reference.js';
+import { defaultCreated } from './oci-image.js';
+import { attachReferrers, type AttachedReferrer } from './oci-referrers.js';
+import { signUnchanged } from './oci-push.js';
+import { signingAttachments, type BundleSigner } from './signing.js';
 
 export interface MergeOptions {
   tags: string[];
@@ -19,6 +23,8 @@ export interface MergeOptions {
   /** Push nothing when every tag already holds exactly this index. */
   skipUnchanged?: boolean;
   workDir?: string;
+  /** Sign the index; an unchanged one only when it has no signature yet. */
+  signer?: BundleSigner;
 }
 
 export interface MergedIndex {
@@ -30,6 +36,8 @@ export interface MergedIndex {
   /** Over all architectures' states, as a multi-architecture compose reports it. */
   stateChecksum: string;
   images: { arch: string; digest: string; platform: OciPlatform; stateChecksum: string }[];
+  /** The index's signature, as a referrer (none without signing, or when it was signed already). */
+  referrers: AttachedReferrer[];
 }
 
 async function archImage(image: Repository, tag: string, arch: string, access: RegistryOptions) {
@@ -96,13 +104,20 @@ export async function mergeImages(image: Repository, options: MergeOptions): Pro
       stateChecksum: combinedState(images),
       images: images.map((i) => ({ arch: i.arch, digest: i.manifest.digest, platform: i.platform, stateChecksum: i.stateChecksum })),
     };
+    const created = defaultCreated().toISOString().replace(/\.\d{3}Z$/, 'Z');
     if (options.skipUnchanged) {
       const current = await Promise.all(options.tags.map((t) => inspectManifest(image, t, options.access)));
-      if (current.every((m) => m?.digest === descriptor.digest)) return { ...result, tags: [], changed: false };
+      if (current.every((m) => m?.digest === descriptor.digest)) {
+        const referrers = await signUnchanged(image, descriptor, options.signer, [], options.access, created, options.workDir);
+        return { ...result, tags: [], changed: false, referrers };
+      }
     }
     await writeIndex(work, [{ ref: 'index', descriptor }]);
     const digest = await copyToTags(work, 'index', image, options.tags, options.access, { indexOnly: true });
-    return { ...result, digest, ref: `${image.name}@${digest}`, tags: [...options.tags], changed: true };
+    const referrers = options.signer
+      ? await attachReferrers(image, descriptor, await signingAttachments(options.signer, digest), options.access, created, options.workDir)
+      : [];
+    return { ...result, digest, ref: `${image.name}@${digest}`, tags: [...options.tags], changed: true, referrers };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

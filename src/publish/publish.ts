@@ -6,6 +6,8 @@ import { uploadArtifacts, type ArtifactOptions, type UploadedArtifact } from './
 import { holdsState, pushImages, pushIndex, type ComposedArch, type RegistryInputs } from './images.js';
 import type { PushedImage } from './oci-push.js';
 import type { MergedIndex } from './merge.js';
+import type { AttachedReferrer } from './oci-referrers.js';
+import { loadSigningKey, SIGN_PREDICATE } from './signing.js';
 
 export { parseLabels, type ComposedArch } from './images.js';
 
@@ -43,11 +45,21 @@ function perArch(entries: [string, string][]): string {
   return entries.length === 1 ? entries[0]![1] : JSON.stringify(Object.fromEntries(entries));
 }
 
+/** Signing applies to pushed images, and a key file must be usable: checked before composing, too. */
+export async function checkSigning(inputs: PublishInputs): Promise<void> {
+  if (!inputs.signing) return;
+  if (inputs.upload !== 'oci' && inputs.upload !== 'both') throw new UsageError('sign and sign-key sign pushed images: they need upload: oci or both');
+  if (inputs.signing.keyFile) await loadSigningKey(inputs.signing.keyFile, inputs.signing.keyPassword);
+}
+
+const signatureOf = (referrers: AttachedReferrer[]): string => referrers.find((r) => r.predicateType === SIGN_PREDICATE)?.digest ?? '';
+
 /** mode: compose — upload and/or push what this job composed. */
 export async function publishComposed(arches: ComposedArch[], inputs: PublishInputs): Promise<PublishResult> {
   const log = inputs.log ?? (() => {});
   const env = inputs.env ?? process.env;
   const result: PublishResult = { artifacts: [], images: [], outputs: {} };
+  await checkSigning(inputs);
   if (inputs.upload === 'none') return result;
 
   if (inputs.upload === 'artifact' || inputs.upload === 'both') {
@@ -69,6 +81,7 @@ export async function publishComposed(arches: ComposedArch[], inputs: PublishInp
     result.images = await pushImages(arches, inputs);
     result.outputs['image-digest'] = perArch(result.images.map((i) => [i.arch, i.digest]));
     result.outputs['image-ref'] = perArch(result.images.map((i) => [i.arch, i.ref]));
+    if (inputs.signing) result.outputs['signature-digest'] = perArch(result.images.map((i) => [i.arch, signatureOf(i.referrers)]));
     if (inputs.skipUnchanged) result.changed = result.images.some((i) => i.changed);
   }
   return result;
@@ -82,6 +95,9 @@ export async function publishMerge(archesToMerge: string[], inputs: PublishInput
     images: [],
     index,
     changed: index.changed,
-    outputs: { 'image-digest': index.digest, 'image-ref': index.ref, 'state-checksum': index.stateChecksum, changed: String(index.changed) },
+    outputs: {
+      'image-digest': index.digest, 'image-ref': index.ref, 'state-checksum': index.stateChecksum, changed: String(index.changed),
+      ...(inputs.signing && { 'signature-digest': signatureOf(index.referrers) }),
+    },
   };
 }
