@@ -17,6 +17,7 @@ import { secretsToMask } from '../tools/registry-auth.js';
 import { parseLabels, parseUpload, publishComposed, publishMerge, type PublishInputs, type PublishResult } from '../publish/publish.js';
 import { ensureTools, REQUIREMENTS } from '../tools/ensure.js';
 import { parseSysext } from '../sysext/options.js';
+import { checkAttest } from '../publish/provenance.js';
 
 /** A list input: one item per line or comma-separated; blank items and `#` comments ignored. */
 export function listInput(name: string): string[] {
@@ -93,13 +94,23 @@ function booleanInput(name: string, fallback: boolean): boolean {
   return value === 'true';
 }
 
+/** attest: true — checked before composing, so a missing permission fails in seconds, not after the compose. */
+function attestInput(mode: Mode, upload: PublishInputs['upload']): PublishInputs['attest'] {
+  if (!booleanInput('attest', false)) return undefined;
+  const token = core.getInput('github-token');
+  checkAttest(mode === 'merge' || upload === 'oci' || upload === 'both', token, process.env);
+  return { token };
+}
+
 /** The publishing inputs; the password is masked before anything else runs. */
-function publishInputs(): PublishInputs {
+function publishInputs(mode: Mode): PublishInputs {
   const password = core.getInput('registry-password');
   if (password) core.setSecret(password);
   const retention = core.getInput('retention-days');
+  const upload = parseUpload(core.getInput('upload'));
   return {
-    upload: parseUpload(core.getInput('upload')),
+    upload,
+    attest: attestInput(mode, upload),
     artifactName: core.getInput('artifact-name') || undefined,
     retentionDays: retention ? parseRetentionDays(retention) : undefined,
     image: core.getInput('image') || undefined,
@@ -134,13 +145,15 @@ async function merge(publish: PublishInputs): Promise<void> {
     [{ data: 'Architecture', header: true }, { data: 'Image', header: true }, { data: 'State', header: true }],
     ...index.images.map((i) => [i.arch, `<code>${i.digest}</code>`, `<code>${i.stateChecksum}</code>`]),
   ]);
+  for (const p of merged.provenance) core.summary.addRaw(`Provenance attestation of the index: <a href="${p.url}">${p.url}</a>`, true);
   await core.summary.write();
 }
 
-function publishedLines(artifacts: PublishResult['artifacts'], images: PublishResult['images']): string[] {
+function publishedLines({ artifacts, images, provenance }: PublishResult): string[] {
   return [
     ...artifacts.map((a) => `${a.arch}: artifact [${a.name}](${a.url}) (sha256 \`${a.digest}\`)`),
     ...images.map((i) => `${i.arch}: image \`${i.ref}\`${i.changed ? '' : ' (unchanged, not pushed)'}`),
+    ...provenance.map((p) => `${p.arch}: provenance attestation [${p.attestationId}](${p.url})`),
   ];
 }
 
@@ -158,8 +171,8 @@ export async function run(): Promise<void> {
   const configPath = resolve(core.getInput('config') || 'extensions.yaml');
   try {
     const mode = modeInput();
-    if (mode === 'merge') await merge(publishInputs());
-    else if (mode === 'compose') await composeMode(configPath, publishInputs());
+    if (mode === 'merge') await merge(publishInputs(mode));
+    else if (mode === 'compose') await composeMode(configPath, publishInputs(mode));
     // Fork pull requests have no credentials: validate never reads them.
     else await validateMode(configPath);
   } catch (err) {
@@ -285,7 +298,7 @@ async function reportRun(mode: 'compose' | 'validate', resolved: Resolved, publi
   const title = mode === 'compose' ? 'Extensions composed' : 'Extensions validated';
   const report = buildReport(title, result?.arches ?? [], {
     failures, previous, crossArchStrict: options.strictCrossArch,
-    published: published ? publishedLines(published.artifacts, published.images) : [],
+    published: published ? publishedLines(published) : [],
   });
   for (const m of report.crossArch.slice(0, MAX_ANNOTATIONS)) {
     if (!options.strictCrossArch) core.warning(escapeControl(`${m.extension}: ${m.package} differs across architectures`), { title: 'cross-architecture' });

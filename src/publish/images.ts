@@ -10,7 +10,7 @@ import { currentState, pushArchImage, type PushedImage } from './oci-push.js';
 import { mergeImages, type MergedIndex } from './merge.js';
 import { inspectManifest, type RegistryOptions, type Repository } from '../tools/skopeo.js';
 import { archTag, checkTag, parseRepository } from './reference.js';
-import { referrersTag } from './oci-referrers.js';
+import { attachReferrers, referrersTag, type AttachedReferrer, type Attachment } from './oci-referrers.js';
 
 /** `labels` input: `key=value`, one per line; blank lines and lines starting with `#` are skipped. */
 export function parseLabels(input: string): Record<string, string> {
@@ -143,6 +143,24 @@ export async function pushIndex(archesToMerge: string[], inputs: RegistryInputs)
       ? `pushed ${index.ref} as ${inputs.tags.join(', ')}: ${index.images.map((i) => `${i.arch} ${i.digest}`).join(', ')}`
       : `unchanged: ${inputs.tags.join(', ')} already ${index.ref}`);
     return index;
+  } finally {
+    await cleanup();
+  }
+}
+
+/**
+ * Attaches files as referrers of a manifest already in the repository (an image or the index), by
+ * digest: what is known only after the push, such as its provenance attestation.
+ */
+export async function attachToPushed(digest: string, attachments: Attachment[], created: Date, inputs: RegistryInputs): Promise<AttachedReferrer[]> {
+  const { image, access, cleanup } = await registryAccess(inputs);
+  try {
+    const manifest = await inspectManifest(image, digest, access);
+    if (!manifest) throw new ComposeError([{ message: `${image.name}@${digest} is gone from the registry: nothing to attach to` }]);
+    const subject = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size };
+    const referrers = await attachReferrers(image, subject, attachments, access, created.toISOString().replace(/\.\d{3}Z$/, 'Z'), inputs.env?.['RUNNER_TEMP'] || undefined);
+    for (const r of referrers) inputs.log?.(`attached ${r.artifactType} ${image.name}@${r.digest} to ${image.name}@${digest} (referrers tag ${referrersTag(digest)})`);
+    return referrers;
   } finally {
     await cleanup();
   }

@@ -29,6 +29,8 @@ export interface Attachment {
   title: string;
   /** The artifact type and the layer's media type, e.g. `application/spdx+json`. */
   mediaType: string;
+  /** More annotations of the artifact manifest and its referrers entry (a Sigstore bundle's predicate type). */
+  annotations?: Record<string, string>;
 }
 
 export interface AttachedReferrer {
@@ -41,7 +43,7 @@ export interface AttachedReferrer {
 export const referrersTag = (digest: string): string => digest.replace(':', '-');
 
 /** The artifact manifest of one attachment (pure: same inputs, same bytes). */
-export function referrerManifest(subject: Descriptor, artifactType: string, layer: Descriptor, created: string): string {
+export function referrerManifest(subject: Descriptor, artifactType: string, layer: Descriptor, created: string, annotations: Record<string, string> = {}): string {
   return JSON.stringify({
     schemaVersion: 2,
     mediaType: MEDIA.manifest,
@@ -49,7 +51,7 @@ export function referrerManifest(subject: Descriptor, artifactType: string, laye
     config: EMPTY_CONFIG,
     layers: [layer],
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-    annotations: { [CREATED]: created },
+    annotations: { ...annotations, [CREATED]: created },
   });
 }
 
@@ -82,8 +84,9 @@ export async function attachReferrers(
     const ours: IndexEntry[] = [];
     for (const a of attachments) {
       const layer = await putBlob(layout, a.mediaType, await readFile(a.path));
-      const manifest = await putBlob(layout, MEDIA.manifest, referrerManifest(subject, a.mediaType, { ...layer, annotations: { [TITLE]: a.title } }, created));
-      ours.push({ ...manifest, artifactType: a.mediaType, annotations: { [CREATED]: created } });
+      const manifest = await putBlob(layout, MEDIA.manifest, referrerManifest(subject, a.mediaType, { ...layer, annotations: { [TITLE]: a.title } }, created, a.annotations));
+      // The referrers API copies the manifest's annotations into its entry: so does the tag index.
+      ours.push({ ...manifest, artifactType: a.mediaType, annotations: { ...a.annotations, [CREATED]: created } });
     }
     // Each artifact by its digest (skopeo: blobs, then the manifest, bytes unchanged)...
     await writeIndex(layout, ours.map((o, i) => ({ ref: `referrer-${i}`, descriptor: o })));
