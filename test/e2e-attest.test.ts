@@ -9,7 +9,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BASE_REF, buildFixtureDistro, type FixtureDistro } from './fixtures/distro.js';
-import { ISSUER, startGitHubSigstore, type GitHubSigstore, type WorkflowClaims } from './fixtures/github-sigstore.js';
+import { ISSUER, READ_ONLY_TOKEN, startGitHubSigstore, type GitHubSigstore, type WorkflowClaims } from './fixtures/github-sigstore.js';
 import { startRegistry, type TestRegistry } from './fixtures/registry.js';
 import { runStep } from './fixtures/runner.js';
 
@@ -148,6 +148,44 @@ test('a compose job in a public repository attests its image: Fulcio and Rekor, 
   // The SBOM referrer pushed with the image is still listed beside it.
   const index = await (await registryGet(`manifests/${digest.replace(':', '-')}`, 'application/vnd.oci.image.index.v1+json')).json() as { manifests: { artifactType: string }[] };
   expect(index.manifests.map((m) => m.artifactType).sort()).toEqual(['application/spdx+json', BUNDLE_TYPE]);
+});
+
+test('an unchanged image is attested when it has no provenance yet, and then no more', async () => {
+  const inputs = { ...composeInputs('aarch64'), upload: 'oci', ...registryInputs(), 'skip-unchanged': 'true', 'github-token': GITHUB_TOKEN };
+  const env = await github.env('public');
+  const plain = await runStep(dir, 'action.js', inputs, env);
+  expect(plain.exitCode).toBe(0);
+  expect(plain.outputs['attestation-id']).toBeUndefined();
+  const digest = plain.outputs['image-digest']!;
+  const before = github.attestations.length;
+
+  // attest turned on later: nothing to push, but the image has no provenance.
+  const late = await runStep(dir, 'action.js', { ...inputs, attest: 'true' }, env);
+  expect(late.log).not.toContain('::error');
+  expect(late.outputs['changed']).toBe('false');
+  expect(late.outputs['image-digest']).toBe(digest);
+  expect(github.attestations).toHaveLength(before + 1);
+  const stored = github.attestations[before]!;
+  expect(late.outputs['attestation-id']).toBe(String(stored.id));
+  expectProvenance(verify(stored.bundle, 'rekor'), digest);
+  await expectReferrer(digest, stored.bundle, /attached application\/vnd\.dev\.sigstore\.bundle\.v0\.3\+json \S+@(sha256:[0-9a-f]{64})/.exec(late.log)?.[1]);
+
+  const again = await runStep(dir, 'action.js', { ...inputs, attest: 'true' }, env);
+  expect(again.exitCode).toBe(0);
+  expect(github.attestations).toHaveLength(before + 1);
+  expect(again.outputs['attestation-id']).toBe('');
+  expect(again.log).toContain(`aarch64: unchanged, its provenance attestation is attached already (${image()}@${digest})`);
+});
+
+test('a token without attestations: write: the step fails naming the permission', async () => {
+  const run = await runStep(dir, 'action.js', {
+    mode: 'merge', architectures: 'aarch64', ...registryInputs(), attest: 'true', 'github-token': READ_ONLY_TOKEN,
+  }, await github.env('public'));
+  expect(run.exitCode).toBe(1);
+  // The index was pushed (its outputs are set) before the attestation failed.
+  expect(run.log).toContain(
+    `::error::provenance attestation of ${image()}@${run.outputs['image-digest']} failed: Failed to persist attestation: Resource not accessible by integration - https://docs.github.com/rest/repos/attestations#create-an-attestation (does the job have \`permissions: attestations: write\`?)`,
+  );
 });
 
 test('the merge job in a private repository attests the index: GitHub\'s Fulcio and timestamp authority', async () => {

@@ -17,7 +17,7 @@ import { secretsToMask } from '../tools/registry-auth.js';
 import { parseLabels, parseUpload, publishComposed, publishMerge, type PublishInputs, type PublishResult } from '../publish/publish.js';
 import { ensureTools, REQUIREMENTS } from '../tools/ensure.js';
 import { parseSysext } from '../sysext/options.js';
-import { checkAttest } from '../publish/provenance.js';
+import { attestImages, attestIndex, checkAttest, type Provenance } from '../publish/provenance.js';
 
 /** A list input: one item per line or comma-separated; blank items and `#` comments ignored. */
 export function listInput(name: string): string[] {
@@ -94,23 +94,13 @@ function booleanInput(name: string, fallback: boolean): boolean {
   return value === 'true';
 }
 
-/** attest: true — checked before composing, so a missing permission fails in seconds, not after the compose. */
-function attestInput(mode: Mode, upload: PublishInputs['upload']): PublishInputs['attest'] {
-  if (!booleanInput('attest', false)) return undefined;
-  const token = core.getInput('github-token');
-  checkAttest(mode === 'merge' || upload === 'oci' || upload === 'both', token, process.env);
-  return { token };
-}
-
 /** The publishing inputs; the password is masked before anything else runs. */
-function publishInputs(mode: Mode): PublishInputs {
+function publishInputs(): PublishInputs {
   const password = core.getInput('registry-password');
   if (password) core.setSecret(password);
   const retention = core.getInput('retention-days');
-  const upload = parseUpload(core.getInput('upload'));
   return {
-    upload,
-    attest: attestInput(mode, upload),
+    upload: parseUpload(core.getInput('upload')),
     artifactName: core.getInput('artifact-name') || undefined,
     retentionDays: retention ? parseRetentionDays(retention) : undefined,
     image: core.getInput('image') || undefined,
@@ -127,6 +117,14 @@ function publishInputs(mode: Mode): PublishInputs {
   };
 }
 
+/** attest: true — checked before composing, so a missing permission fails in seconds, not after the compose. */
+function withAttest(mode: Mode, publish: PublishInputs): PublishInputs {
+  if (!booleanInput('attest', false)) return publish;
+  const token = core.getInput('github-token');
+  checkAttest(mode === 'merge' || publish.upload === 'oci' || publish.upload === 'both', token, process.env);
+  return { ...publish, attest: { token } };
+}
+
 function setOutputs(outputs: Record<string, string>): void {
   for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value);
 }
@@ -138,6 +136,8 @@ async function merge(publish: PublishInputs): Promise<void> {
   if (arches.length === 0) throw new UsageError('mode: merge needs architectures: the list the compose jobs pushed');
   const merged = await publishMerge(selectArches(arches, 'architectures'), publish);
   setOutputs(merged.outputs);
+  const attested = await attestIndex(merged.index!, publish);
+  setOutputs(attested.outputs);
   const index = merged.index!;
   core.summary.addHeading('Extensions image index', 2);
   core.summary.addRaw(`<code>${index.ref}</code>${index.changed ? '' : ' (unchanged, nothing pushed)'}`, true);
@@ -145,11 +145,11 @@ async function merge(publish: PublishInputs): Promise<void> {
     [{ data: 'Architecture', header: true }, { data: 'Image', header: true }, { data: 'State', header: true }],
     ...index.images.map((i) => [i.arch, `<code>${i.digest}</code>`, `<code>${i.stateChecksum}</code>`]),
   ]);
-  for (const p of merged.provenance) core.summary.addRaw(`Provenance attestation of the index: <a href="${p.url}">${p.url}</a>`, true);
+  for (const p of attested.provenance) core.summary.addRaw(`Provenance attestation of the index: <a href="${p.url}">${p.url}</a>`, true);
   await core.summary.write();
 }
 
-function publishedLines({ artifacts, images, provenance }: PublishResult): string[] {
+function publishedLines({ artifacts, images }: PublishResult, provenance: Provenance[]): string[] {
   return [
     ...artifacts.map((a) => `${a.arch}: artifact [${a.name}](${a.url}) (sha256 \`${a.digest}\`)`),
     ...images.map((i) => `${i.arch}: image \`${i.ref}\`${i.changed ? '' : ' (unchanged, not pushed)'}`),
@@ -171,8 +171,8 @@ export async function run(): Promise<void> {
   const configPath = resolve(core.getInput('config') || 'extensions.yaml');
   try {
     const mode = modeInput();
-    if (mode === 'merge') await merge(publishInputs(mode));
-    else if (mode === 'compose') await composeMode(configPath, publishInputs(mode));
+    if (mode === 'merge') await merge(withAttest(mode, publishInputs()));
+    else if (mode === 'compose') await composeMode(configPath, withAttest(mode, publishInputs()));
     // Fork pull requests have no credentials: validate never reads them.
     else await validateMode(configPath);
   } catch (err) {
@@ -286,19 +286,21 @@ async function composeWithBaseRegistry(options: ComposeOptions): Promise<Compose
   );
 }
 
-async function publishOutputs(result: ComposeResult, publish: PublishInputs): Promise<PublishResult> {
+async function publishOutputs(result: ComposeResult, publish: PublishInputs): Promise<PublishResult & { provenance: Provenance[] }> {
   const published = await publishComposed(result.arches.map(({ arch, outputDir, stateChecksum }) => ({ arch, outputDir, stateChecksum })), publish);
   setOutputs(published.outputs);
-  return published;
+  const attested = await attestImages(published.images, publish);
+  setOutputs(attested.outputs);
+  return { ...published, provenance: attested.provenance };
 }
 
 /** Outputs, the job summary and annotations; a failed compose fails the step. */
-async function reportRun(mode: 'compose' | 'validate', resolved: Resolved, published: PublishResult | undefined, output: string): Promise<void> {
+async function reportRun(mode: 'compose' | 'validate', resolved: Resolved, published: (PublishResult & { provenance: Provenance[] }) | undefined, output: string): Promise<void> {
   const { options, previous, result, failures } = resolved;
   const title = mode === 'compose' ? 'Extensions composed' : 'Extensions validated';
   const report = buildReport(title, result?.arches ?? [], {
     failures, previous, crossArchStrict: options.strictCrossArch,
-    published: published ? publishedLines(published) : [],
+    published: published ? publishedLines(published, published.provenance) : [],
   });
   for (const m of report.crossArch.slice(0, MAX_ANNOTATIONS)) {
     if (!options.strictCrossArch) core.warning(escapeControl(`${m.extension}: ${m.package} differs across architectures`), { title: 'cross-architecture' });

@@ -10,7 +10,7 @@ import { currentState, pushArchImage, type PushedImage } from './oci-push.js';
 import { mergeImages, type MergedIndex } from './merge.js';
 import { inspectManifest, type RegistryOptions, type Repository } from '../tools/skopeo.js';
 import { archTag, checkTag, parseRepository } from './reference.js';
-import { attachReferrers, referrersTag, type AttachedReferrer, type Attachment } from './oci-referrers.js';
+import { attachReferrers, listReferrers, referrersTag, type Attachment } from './oci-referrers.js';
 
 /** `labels` input: `key=value`, one per line; blank lines and lines starting with `#` are skipped. */
 export function parseLabels(input: string): Record<string, string> {
@@ -152,7 +152,7 @@ export async function pushIndex(archesToMerge: string[], inputs: RegistryInputs)
  * Attaches files as referrers of a manifest already in the repository (an image or the index), by
  * digest: what is known only after the push, such as its provenance attestation.
  */
-export async function attachToPushed(digest: string, attachments: Attachment[], created: Date, inputs: RegistryInputs): Promise<AttachedReferrer[]> {
+export async function attachToPushed(digest: string, attachments: Attachment[], created: Date, inputs: RegistryInputs): ReturnType<typeof attachReferrers> {
   const { image, access, cleanup } = await registryAccess(inputs);
   try {
     const manifest = await inspectManifest(image, digest, access);
@@ -161,6 +161,16 @@ export async function attachToPushed(digest: string, attachments: Attachment[], 
     const referrers = await attachReferrers(image, subject, attachments, access, created.toISOString().replace(/\.\d{3}Z$/, 'Z'), inputs.env?.['RUNNER_TEMP'] || undefined);
     for (const r of referrers) inputs.log?.(`attached ${r.artifactType} ${image.name}@${r.digest} to ${image.name}@${digest} (referrers tag ${referrersTag(digest)})`);
     return referrers;
+  } finally {
+    await cleanup();
+  }
+}
+
+/** The referrers tag index' entries of a manifest in the repository (none when it has no referrers). */
+export async function referrersOf(digest: string, inputs: RegistryInputs): ReturnType<typeof listReferrers> {
+  const { image, access, cleanup } = await registryAccess(inputs);
+  try {
+    return await listReferrers(image, digest, access);
   } finally {
     await cleanup();
   }

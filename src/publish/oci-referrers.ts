@@ -1,4 +1,4 @@
-// SBOMs attached to a pushed image as OCI 1.1 referrers (image-spec manifest.md `subject`,
+// SBOMs, signatures and attestations attached to a pushed image as OCI 1.1 referrers (image-spec manifest.md `subject`,
 // `artifactType`), with the distribution-spec's referrers tag schema: an index tagged
 // `sha256-<hex>` of the subject's digest lists them, for registries without the referrers API
 // (docker-registry 2.x, ghcr.io). Registries with the API index them by their `subject` as well,
@@ -23,13 +23,17 @@ const TITLE = 'org.opencontainers.image.title';
 const CREATED = 'org.opencontainers.image.created';
 
 export interface Attachment {
-  /** The file to attach, e.g. `<output>/<arch>/sbom.spdx.json`. */
-  path: string;
+  /** The file to attach, e.g. `<output>/<arch>/sbom.spdx.json`; or its bytes. */
+  path?: string;
+  bytes?: Buffer | string;
   /** Its name in the artifact (the layer's title). */
   title: string;
   /** The artifact type and the layer's media type, e.g. `application/spdx+json`. */
   mediaType: string;
-  /** More annotations of the artifact manifest and its referrers entry (a Sigstore bundle's predicate type). */
+  /**
+   * Annotations of the artifact manifest and of its entry in the tag index (a Sigstore bundle's
+   * dev.sigstore.bundle.content and .predicateType, as cosign writes them).
+   */
   annotations?: Record<string, string>;
 }
 
@@ -37,7 +41,14 @@ export interface AttachedReferrer {
   artifactType: string;
   digest: string;
   size: number;
+  /** For a Sigstore bundle: the predicate type of its statement (signature or attestation). */
+  predicateType?: string;
 }
+
+/** What makes two referrers the same kind, so that a new one replaces the old: type and predicate. */
+const kindOf = (e: { artifactType?: string; annotations?: Record<string, string> }): string =>
+  `${e.artifactType ?? ''} ${e.annotations?.[PREDICATE] ?? ''}`;
+const PREDICATE = 'dev.sigstore.bundle.predicateType';
 
 /** `sha256:<hex>` → `sha256-<hex>`: the tag under which a registry without the API keeps the referrers. */
 export const referrersTag = (digest: string): string => digest.replace(':', '-');
@@ -55,8 +66,14 @@ export function referrerManifest(subject: Descriptor, artifactType: string, laye
   });
 }
 
-interface IndexEntry extends Descriptor {
+export interface IndexEntry extends Descriptor {
   artifactType?: string;
+}
+
+/** The referrers tag index' entries for a subject (none when it has no referrers). */
+export async function listReferrers(image: Repository, subjectDigest: string, access: RegistryOptions): Promise<IndexEntry[]> {
+  const index = await inspectManifest(image, referrersTag(subjectDigest), access);
+  return (index?.json.manifests ?? []) as IndexEntry[];
 }
 
 /** The referrers tag index: what the referrers API would answer for the subject. */
@@ -66,7 +83,8 @@ export function referrersIndex(entries: IndexEntry[]): string {
 
 /**
  * Pushes each attachment as a referrer of `subject` and the referrers tag index listing them;
- * entries of other artifact types already in that index (a signature, say) are kept.
+ * entries of other kinds already in that index (another artifact type, or a bundle of another
+ * predicate type) are kept, those of the same kind replaced.
  */
 export async function attachReferrers(
   image: Repository,
@@ -83,9 +101,8 @@ export async function attachReferrers(
     await putBlob(layout, EMPTY_CONFIG.mediaType, '{}');
     const ours: IndexEntry[] = [];
     for (const a of attachments) {
-      const layer = await putBlob(layout, a.mediaType, await readFile(a.path));
+      const layer = await putBlob(layout, a.mediaType, a.bytes ?? await readFile(a.path!));
       const manifest = await putBlob(layout, MEDIA.manifest, referrerManifest(subject, a.mediaType, { ...layer, annotations: { [TITLE]: a.title } }, created, a.annotations));
-      // The referrers API copies the manifest's annotations into its entry: so does the tag index.
       ours.push({ ...manifest, artifactType: a.mediaType, annotations: { ...a.annotations, [CREATED]: created } });
     }
     // Each artifact by its digest (skopeo: blobs, then the manifest, bytes unchanged)...
@@ -93,11 +110,14 @@ export async function attachReferrers(
     for (const [i, o] of ours.entries()) await copyToTags(layout, `referrer-${i}`, image, [o.digest], access);
     // ...then the tag index, which skopeo cannot push with artifactType kept: one PUT of our own.
     const tag = referrersTag(subject.digest);
-    const types = new Set(ours.map((o) => o.artifactType));
+    const kinds = new Set(ours.map(kindOf));
     const existing = await inspectManifest(image, tag, access);
-    const kept = ((existing?.json.manifests ?? []) as IndexEntry[]).filter((m) => !types.has(m.artifactType) && !ours.some((o) => o.digest === m.digest));
+    const kept = ((existing?.json.manifests ?? []) as IndexEntry[]).filter((m) => !kinds.has(kindOf(m)) && !ours.some((o) => o.digest === m.digest));
     await putManifest(image, tag, MEDIA.index, referrersIndex([...kept, ...ours]), access);
-    return ours.map((o) => ({ artifactType: o.artifactType!, digest: o.digest, size: o.size }));
+    return ours.map((o) => ({
+      artifactType: o.artifactType!, digest: o.digest, size: o.size,
+      ...(o.annotations?.[PREDICATE] && { predicateType: o.annotations[PREDICATE] }),
+    }));
   } finally {
     await rm(layout, { recursive: true, force: true });
   }

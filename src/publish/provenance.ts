@@ -10,12 +10,17 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ComposeError, UsageError } from '../errors.js';
-import { attachToPushed, type RegistryInputs } from './images.js';
+import { attachToPushed, referrersOf, type RegistryInputs } from './images.js';
+import type { MergedIndex } from './merge.js';
+import type { PushedImage } from './oci-push.js';
+import { perArch, type PublishInputs } from './publish.js';
 
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 export const BUNDLE_TITLE = 'provenance.sigstore.json';
 
 export interface Provenance {
+  /** The architecture of the attested image; none for the index. */
+  arch?: string;
   /** `IMAGE@DIGEST`, the attested manifest. */
   subject: string;
   /** Its id in the repository's attestations, and the page that shows it. */
@@ -81,6 +86,7 @@ export async function attestPushed(name: string, digest: string, options: Attest
       annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': SLSA_PROVENANCE_V1 },
     }], new Date(), options);
     return {
+      ...(arch && { arch }),
       subject,
       attestationId: String(attestation.attestationID),
       url,
@@ -90,4 +96,55 @@ export async function attestPushed(name: string, digest: string, options: Attest
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+const repositoryOf = (ref: string) => ref.slice(0, ref.lastIndexOf('@'));
+
+export interface Attested {
+  provenance: Provenance[];
+  /** attestation-id and attestation-url, by architecture as image-digest is. */
+  outputs: Record<string, string>;
+}
+
+export const BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+
+/**
+ * Whether an image not pushed by this run (unchanged) still needs its attestation: the run that
+ * pushed it did not attest (attest was off, or the attestation failed after the push).
+ */
+async function unattested(digest: string, inputs: PublishInputs): Promise<boolean> {
+  if (!digest) return false;
+  const referrers = await referrersOf(digest, inputs);
+  return !referrers.some((r) => r.artifactType === BUNDLE_MEDIA_TYPE && r.annotations?.['dev.sigstore.bundle.predicateType'] === SLSA_PROVENANCE_V1);
+}
+
+/** mode: compose — every image this job pushed, and an unchanged one without a provenance referrer. */
+export async function attestImages(images: PushedImage[], inputs: PublishInputs): Promise<Attested> {
+  if (!inputs.attest) return { provenance: [], outputs: {} };
+  const provenance: Provenance[] = [];
+  for (const i of images) {
+    if (!i.changed && !(await unattested(i.digest, inputs))) {
+      inputs.log?.(`${i.arch}: unchanged, its provenance attestation is attached already (${i.ref})`);
+      continue;
+    }
+    provenance.push(await attestPushed(repositoryOf(i.ref), i.digest, { ...inputs, token: inputs.attest.token }, i.arch));
+  }
+  return {
+    provenance,
+    outputs: {
+      'attestation-id': perArch(provenance.map((p) => [p.arch!, p.attestationId])),
+      'attestation-url': perArch(provenance.map((p) => [p.arch!, p.url])),
+    },
+  };
+}
+
+/** mode: merge — the index (each architecture's image was attested by its compose job). */
+export async function attestIndex(index: MergedIndex, inputs: PublishInputs): Promise<Attested> {
+  if (!inputs.attest) return { provenance: [], outputs: {} };
+  if (!index.changed && !(await unattested(index.digest, inputs))) {
+    inputs.log?.(`unchanged, the index's provenance attestation is attached already (${index.ref})`);
+    return { provenance: [], outputs: {} };
+  }
+  const p = await attestPushed(repositoryOf(index.ref), index.digest, { ...inputs, token: inputs.attest.token });
+  return { provenance: [p], outputs: { 'attestation-id': p.attestationId, 'attestation-url': p.url } };
 }

@@ -6,7 +6,6 @@ import { uploadArtifacts, type ArtifactOptions, type UploadedArtifact } from './
 import { holdsState, pushImages, pushIndex, type ComposedArch, type RegistryInputs } from './images.js';
 import type { PushedImage } from './oci-push.js';
 import type { MergedIndex } from './merge.js';
-import { attestPushed, type Provenance } from './provenance.js';
 
 export { parseLabels, type ComposedArch } from './images.js';
 
@@ -24,7 +23,7 @@ export interface PublishInputs extends RegistryInputs {
   retentionDays?: number;
   /** For tests. */
   artifactClient?: ArtifactOptions['client'];
-  /** attest: true — the token for the attestations API (checked by checkAttest beforehand). */
+  /** attest: true — the token for the attestations API (see provenance.ts; checked by checkAttest first). */
   attest?: { token: string };
 }
 
@@ -32,8 +31,6 @@ export interface PublishResult {
   artifacts: UploadedArtifact[];
   images: PushedImage[];
   index?: MergedIndex;
-  /** attest: true — one per pushed image (none for an unchanged one), and the index's. */
-  provenance: (Provenance & { arch?: string })[];
   /**
    * With upload oci and skip-unchanged: whether anything was pushed (the action's `changed`
    * output). Otherwise undefined: the compose result decides.
@@ -43,7 +40,7 @@ export interface PublishResult {
   outputs: Record<string, string>;
 }
 
-function perArch(entries: [string, string][]): string {
+export function perArch(entries: [string, string][]): string {
   if (entries.length === 0) return '';
   return entries.length === 1 ? entries[0]![1] : JSON.stringify(Object.fromEntries(entries));
 }
@@ -52,7 +49,7 @@ function perArch(entries: [string, string][]): string {
 export async function publishComposed(arches: ComposedArch[], inputs: PublishInputs): Promise<PublishResult> {
   const log = inputs.log ?? (() => {});
   const env = inputs.env ?? process.env;
-  const result: PublishResult = { artifacts: [], images: [], provenance: [], outputs: {} };
+  const result: PublishResult = { artifacts: [], images: [], outputs: {} };
   if (inputs.upload === 'none') return result;
 
   if (inputs.upload === 'artifact' || inputs.upload === 'both') {
@@ -75,14 +72,6 @@ export async function publishComposed(arches: ComposedArch[], inputs: PublishInp
     result.outputs['image-digest'] = perArch(result.images.map((i) => [i.arch, i.digest]));
     result.outputs['image-ref'] = perArch(result.images.map((i) => [i.arch, i.ref]));
     if (inputs.skipUnchanged) result.changed = result.images.some((i) => i.changed);
-    if (inputs.attest) {
-      // An unchanged image was not pushed: its provenance is the run's that pushed it.
-      for (const i of result.images.filter((i) => i.changed)) {
-        result.provenance.push({ arch: i.arch, ...(await attestPushed(i.ref.slice(0, i.ref.lastIndexOf('@')), i.digest, { ...inputs, token: inputs.attest.token }, i.arch)) });
-      }
-      result.outputs['attestation-id'] = perArch(result.provenance.map((p) => [p.arch!, p.attestationId]));
-      result.outputs['attestation-url'] = perArch(result.provenance.map((p) => [p.arch!, p.url]));
-    }
   }
   return result;
 }
@@ -90,18 +79,11 @@ export async function publishComposed(arches: ComposedArch[], inputs: PublishInp
 /** mode: merge — one index over the `TAG-ARCH` images the compose jobs pushed. */
 export async function publishMerge(archesToMerge: string[], inputs: PublishInputs): Promise<PublishResult> {
   const index = await pushIndex(archesToMerge, inputs);
-  const provenance = inputs.attest && index.changed
-    ? [await attestPushed(index.ref.slice(0, index.ref.lastIndexOf('@')), index.digest, { ...inputs, token: inputs.attest.token })]
-    : [];
   return {
     artifacts: [],
     images: [],
     index,
-    provenance,
     changed: index.changed,
-    outputs: {
-      'image-digest': index.digest, 'image-ref': index.ref, 'state-checksum': index.stateChecksum, changed: String(index.changed),
-      ...(provenance[0] && { 'attestation-id': provenance[0].attestationId, 'attestation-url': provenance[0].url }),
-    },
+    outputs: { 'image-digest': index.digest, 'image-ref': index.ref, 'state-checksum': index.stateChecksum, changed: String(index.changed) },
   };
 }
