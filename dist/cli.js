@@ -10372,6 +10372,8 @@ async function tar_parse(reader, onEntry, limit) {
 var registry_auth = __nccwpck_require__(3647);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: ./src/tools/leftovers.ts
+var leftovers = __nccwpck_require__(1407);
 ;// CONCATENATED MODULE: ./src/tools/skopeo.ts
 // skopeo, the only thing that talks to registries: reads manifests and copies a base image's blobs
 // into a `dir:` directory; pushes our own images and indexes. Credentials only ever reach skopeo
@@ -10549,7 +10551,7 @@ async function inspectConfig(image, tag, access) {
  * `indexOnly` pushes an index without its images, which must already be in the repository.
  */
 async function copyToTags(layout, ref, image, tags, access, options = {}) {
-    const work = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-push-'));
+    const work = await (0,leftovers/* scratchDir */.GA)('push');
     try {
         // The source is always our own local layout, so no signature policy applies; saying so keeps the
         // push independent of /etc/containers/policy.json, which minimal containers lack.
@@ -10602,7 +10604,6 @@ function substituteBasearch(ref, arch) {
 
 
 
-
 const QF = '%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n';
 /** `name-version-release.arch`, or `name-epoch:version-release.arch` when the epoch is not 0. */
 function formatNevra(p) {
@@ -10614,7 +10615,7 @@ function formatNevra(p) {
  * empty directory). rpm may create lock/WAL files in the dbpath: query a private copy.
  */
 async function queryInstalled(root, dbpath, home) {
-    const tmpHome = home ? undefined : await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-rpm-home-'));
+    const tmpHome = home ? undefined : await (0,leftovers/* scratchDir */.GA)('rpm-home');
     try {
         const { stdout } = await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', QF], {
             env: { HOME: home ?? tmpHome, LC_ALL: 'C' },
@@ -10660,7 +10661,7 @@ function argvChunks(files) {
 async function readFileHeaders(files) {
     if (files.length === 0)
         return [];
-    const home = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-rpm-home-'));
+    const home = await (0,leftovers/* scratchDir */.GA)('rpm-home');
     try {
         const lines = [];
         for (const chunk of argvChunks(files)) {
@@ -10684,7 +10685,7 @@ async function readFileHeaders(files) {
 }
 /** Raw `rpm -qa --qf FORMAT` over the rpmdb at `<root><dbpath>` (one process), for callers that parse it. */
 async function queryInstalledFormat(root, dbpath, format) {
-    const home = await (0,promises_.mkdtemp)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'ce-rpm-home-'));
+    const home = await (0,leftovers/* scratchDir */.GA)('rpm-home');
     try {
         return (await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', format], { env: { HOME: home, LC_ALL: 'C' } })).stdout;
     }
@@ -11581,8 +11582,6 @@ async function fetchBuffer(url, options = {}) {
     }, options, LIMITS.buffer);
 }
 
-// EXTERNAL MODULE: ./src/tools/leftovers.ts
-var leftovers = __nccwpck_require__(1407);
 ;// CONCATENATED MODULE: ./src/tools/prlimit.ts
 // A process started under RLIMIT_FSIZE: no file it writes may pass a size, so a hostile server
 // cannot make dnf or ostree fill the disk. util-linux's prlimit sets it and execs the command
@@ -25580,7 +25579,9 @@ async function compose(options) {
         if (!outputExisted)
             await (0,promises_.chmod)(options.output, 0o755); // created for the lock, whatever the umask
         await removeLeftovers(options, locks, log);
-        return await composeLocked(options, log, config, repos, vars, main);
+        const result = await composeLocked(options, log, config, repos, vars, main);
+        await options.whileLocked?.(result);
+        return result;
     }
     finally {
         await locks?.release();
@@ -25590,7 +25591,7 @@ async function compose(options) {
 }
 /** What runs that died left: their temp dirs, an interrupted commit, staging dirs, partial cache files. */
 async function removeLeftovers(options, locks, log) {
-    for (const dir of await (0,leftovers/* removeDeadLeftovers */.vl)((0,external_node_os_.tmpdir)(), RUN_DIR_PREFIX))
+    for (const dir of [...await (0,leftovers/* removeDeadLeftovers */.vl)((0,external_node_os_.tmpdir)(), RUN_DIR_PREFIX), ...await (0,leftovers/* removeDeadScratch */.RX)()])
         log.info(`removed ${dir}, left by a run that died`);
     if (options.mode !== 'depsolve') {
         const { completed, restored, removed } = await recoverOutput(options.output);
@@ -25963,7 +25964,7 @@ async function buildImage(archDir, options = {}) {
     const platform = platformFor(metadata.arch);
     const created = options.created ?? defaultCreated();
     const labels = imageLabels(metadata, options, created);
-    const layout = await (0,promises_.mkdtemp)((0,external_node_path_.join)(options.workDir ?? (0,external_node_os_.tmpdir)(), `ce-image-${metadata.arch}-`));
+    const layout = await (0,leftovers/* scratchDir */.GA)(`image-${metadata.arch}`, options.workDir);
     const build = (0,external_node_path_.join)(layout, '.build');
     try {
         await initLayout(layout);
@@ -26600,7 +26601,7 @@ function referrersIndex(entries) {
 async function attachReferrers(image, subject, attachments, access, created, workDir = (0,external_node_os_.tmpdir)()) {
     if (attachments.length === 0)
         return [];
-    const layout = await (0,promises_.mkdtemp)((0,external_node_path_.join)(workDir, 'ce-referrers-'));
+    const layout = await (0,leftovers/* scratchDir */.GA)('referrers', workDir);
     try {
         await initLayout(layout);
         await putBlob(layout, EMPTY_CONFIG.mediaType, '{}');
@@ -26695,7 +26696,6 @@ async function pushArchImage(archDir, image, options) {
 
 
 
-
 async function archImage(image, tag, arch, access) {
     const platform = platformFor(arch);
     const manifest = await inspectManifest(image, tag, access);
@@ -26748,7 +26748,7 @@ async function mergeImages(image, options) {
     const source = options.tags[0];
     const images = (await Promise.all(arches.map((arch) => archImage(image, archTag(source, arch), arch, options.access)))).sort(byArch);
     const index = buildIndex(images);
-    const work = await (0,promises_.mkdtemp)((0,external_node_path_.join)(options.workDir ?? (0,external_node_os_.tmpdir)(), 'ce-index-'));
+    const work = await (0,leftovers/* scratchDir */.GA)('index', options.workDir);
     try {
         await initLayout(work);
         const descriptor = await putBlob(work, MEDIA.index, index);
@@ -26776,6 +26776,7 @@ async function mergeImages(image, options) {
 // Pushing images and the index, for both entry points: the action (through publish.ts, which adds
 // workflow artifacts and its outputs) and the CLI's `publish` and `merge`. Nothing here imports
 // @actions/*, so the CLI's bundle stays free of them.
+
 
 
 
@@ -26847,6 +26848,8 @@ async function pushImages(arches, inputs) {
     const log = inputs.log ?? (() => { });
     const env = inputs.env ?? process.env;
     const { image, access, cleanup } = await registryAccess(inputs);
+    for (const dir of await (0,leftovers/* removeDeadScratch */.RX)())
+        log(`removed ${dir}, left by a run that died`);
     const images = [];
     try {
         const created = inputs.created ?? defaultCreated(env);
@@ -26884,6 +26887,8 @@ async function pushImages(arches, inputs) {
 async function pushIndex(archesToMerge, inputs) {
     const log = inputs.log ?? (() => { });
     const { image, access, cleanup } = await registryAccess(inputs);
+    for (const dir of await (0,leftovers/* removeDeadScratch */.RX)())
+        log(`removed ${dir}, left by a run that died`);
     try {
         const index = await mergeImages(image, { tags: inputs.tags, arches: archesToMerge, access, skipUnchanged: inputs.skipUnchanged });
         log(index.changed
@@ -26899,6 +26904,7 @@ async function pushIndex(archesToMerge, inputs) {
 ;// CONCATENATED MODULE: ./src/cli/publish.ts
 // `compose-extensions publish` and `merge`: the action's image publishing for other CI systems and
 // by hand. Flags in, the functions the action calls (src/publish/images.ts), text or JSON out.
+
 
 
 
@@ -26943,9 +26949,18 @@ async function publishCommand(args, io, context) {
         throw new errors/* UsageError */.eb('--output is required: the directory compose wrote (<output>/<arch>/)');
     checkRegistryFlags(args);
     const only = args.arch?.length ? selectArches(args.arch, '--arch') : [];
-    const arches = await composedArches((0,external_node_path_.resolve)(args.output), only);
+    const output = (0,external_node_path_.resolve)(args.output);
+    await composedArches(output, only); // a missing or empty output is a usage error before any lock
     const inputs = await registryInputs(args, io, context);
-    const images = await pushImages(arches, inputs);
+    // The compose lock: no run may swap the output while its images are pushed.
+    const locks = await lockDirs([{ dir: output, what: `the output directory ${output}` }], Boolean(args['wait-lock']), (what, holder) => io.err(`waiting for ${what}, locked by ${describeHolder(holder)}`));
+    let images;
+    try {
+        images = await pushImages(await composedArches(output, only), inputs);
+    }
+    finally {
+        await locks.release();
+    }
     const changed = images.some((i) => i.changed);
     if (args.json) {
         io.out(JSON.stringify({ ok: true, changed, images }, null, 2));
@@ -27003,7 +27018,7 @@ const USAGE = `Usage:
       [the compose options but --output, --previous-state, --allow-empty and --sbom] [--json]
   compose-extensions publish --output DIR --image REPO [--tag TAG]... [--arch ARCH]... [--label KEY=VALUE]...
       [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
-      [--source URL] [--revision REV] [--tls-verify BOOL] [--json]
+      [--source URL] [--revision REV] [--tls-verify BOOL] [--wait-lock] [--json]
   compose-extensions merge --image REPO --arch ARCH... [--tag TAG]...
       [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
       [--tls-verify BOOL] [--json]
@@ -27096,6 +27111,7 @@ Options of publish and merge:
                          written only to a mode 0600 auth file that is removed afterwards
   --skip-unchanged       push nothing when the image at every tag already has this state checksum
                          (merge: already is this index)
+  --wait-lock            publish: wait while a compose holds --output, instead of failing at once
   publish attaches the SBOMs of each architecture (sbom.*.json) to its image as OCI referrers,
   listed under the tag sha256-<image digest hex> for registries without the referrers API
   -h, --help             show this help
@@ -27428,6 +27444,8 @@ function exitCodeFor(err) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   GA: () => (/* binding */ scratchDir),
+/* harmony export */   RX: () => (/* binding */ removeDeadScratch),
 /* harmony export */   nt: () => (/* binding */ deadLeftovers),
 /* harmony export */   pd: () => (/* binding */ ownedStem),
 /* harmony export */   vl: () => (/* binding */ removeDeadLeftovers)
@@ -27483,6 +27501,11 @@ async function removeDeadLeftovers(dir, prefix) {
     await Promise.all(dead.map((path) => (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(path, { recursive: true, force: true }).catch(() => undefined)));
     return dead;
 }
+/** Scratch directories of one step (a push, an image layout, an rpm home): `compose-extensions-tmp-<pid>-<host>-<what>-…`. */
+const SCRATCH_PREFIX = 'compose-extensions-tmp-';
+const scratchDir = (what, parent = (0,node_os__WEBPACK_IMPORTED_MODULE_2__.tmpdir)()) => (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdtemp)((0,node_path__WEBPACK_IMPORTED_MODULE_3__.join)(parent, `${ownedStem(SCRATCH_PREFIX)}${what}-`));
+/** Removes the scratch directories of runs that died (SIGKILL mid-push leaves a whole image layout). */
+const removeDeadScratch = (parent = (0,node_os__WEBPACK_IMPORTED_MODULE_2__.tmpdir)()) => removeDeadLeftovers(parent, SCRATCH_PREFIX);
 
 
 /***/ }),

@@ -31446,6 +31446,11 @@ async function removeDeadLeftovers(dir, prefix) {
     await Promise.all(dead.map((path) => rm(path, { recursive: true, force: true }).catch(() => undefined)));
     return dead;
 }
+/** Scratch directories of one step (a push, an image layout, an rpm home): `compose-extensions-tmp-<pid>-<host>-<what>-…`. */
+const SCRATCH_PREFIX = 'compose-extensions-tmp-';
+const scratchDir = (what, parent = tmpdir()) => mkdtemp(join(parent, `${leftovers_ownedStem(SCRATCH_PREFIX)}${what}-`));
+/** Removes the scratch directories of runs that died (SIGKILL mid-push leaves a whole image layout). */
+const removeDeadScratch = (parent = tmpdir()) => removeDeadLeftovers(parent, SCRATCH_PREFIX);
 
 ;// CONCATENATED MODULE: ./src/tools/registry-auth.ts
 // Registry credentials for skopeo, for pulling a base image and pushing ours: a containers

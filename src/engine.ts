@@ -19,7 +19,7 @@ import type { SolveResult } from './solve/types.js';
 import { fetchPackages, type FetchedPackage } from './download/fetch.js';
 import { commitArches, discardStaged, recoverOutput, stageArch, writeJson, type StagedArch } from './repo/output.js';
 import { describeHolder, lockDirs, removeCachePartials, WORK_DIR_PREFIX, type RunLocks } from './repo/lock.js';
-import { ownedStem, removeDeadLeftovers } from './tools/leftovers.js';
+import { ownedStem, removeDeadLeftovers, removeDeadScratch } from './tools/leftovers.js';
 
 /** The run's work directory in the temp dir: `compose-extensions-run-<pid>-<host>-…`. */
 const RUN_DIR_PREFIX = `${WORK_DIR_PREFIX}run-`;
@@ -85,6 +85,11 @@ export interface ComposeOptions {
   onBasesRead?: () => Promise<void>;
   /** Wait for another run's lock on the output or cache directory instead of failing at once. */
   waitLock?: boolean;
+  /**
+   * Runs after a successful compose with the output still locked, so that what it reads (an
+   * upload, a push) is this run's output and no concurrent run's.
+   */
+  whileLocked?: (result: ComposeResult) => Promise<void>;
   /** Write an architecture that has no package (an empty repo) instead of refusing. */
   allowEmpty?: boolean;
   /** Which SBOMs to write beside metadata.json (default `spdx`). */
@@ -417,7 +422,9 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
     );
     if (!outputExisted) await chmod(options.output, 0o755); // created for the lock, whatever the umask
     await removeLeftovers(options, locks, log);
-    return await composeLocked(options, log, config, repos, vars, main);
+    const result = await composeLocked(options, log, config, repos, vars, main);
+    await options.whileLocked?.(result);
+    return result;
   } finally {
     await locks?.release();
     if (!outputExisted) await rmdir(options.output).catch(() => {}); // only if nothing was written
@@ -426,7 +433,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
 
 /** What runs that died left: their temp dirs, an interrupted commit, staging dirs, partial cache files. */
 async function removeLeftovers(options: ComposeOptions, locks: RunLocks, log: Logger): Promise<void> {
-  for (const dir of await removeDeadLeftovers(tmpdir(), RUN_DIR_PREFIX)) log.info(`removed ${dir}, left by a run that died`);
+  for (const dir of [...await removeDeadLeftovers(tmpdir(), RUN_DIR_PREFIX), ...await removeDeadScratch()]) log.info(`removed ${dir}, left by a run that died`);
   if (options.mode !== 'depsolve') {
     const { completed, restored, removed } = await recoverOutput(options.output);
     if (completed.length > 0) log.info(`completed the commit of ${completed.join(', ')} that a run which died had begun`);

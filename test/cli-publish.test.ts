@@ -3,9 +3,10 @@
 // the same index, and the credentials never reach argv or outlive the command.
 import { execa } from 'execa';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main, type Io } from '../src/cli/main.js';
+import { LOCK_FILE, lockDirs } from '../src/repo/lock.js';
 import { BASE_REF, buildFixtureDistro, type FixtureDistro } from './fixtures/distro.js';
 import { startRegistry, type TestRegistry } from './fixtures/registry.js';
 import { runStep } from './fixtures/runner.js';
@@ -128,6 +129,29 @@ test('with --skip-unchanged, a second publish and merge push nothing', async () 
   const merge = await cli(['merge', '--arch', 'x86_64', '--arch', 'aarch64', ...common, '--json']);
   expect(merge.code).toBe(0);
   expect(JSON.parse(merge.out)).toMatchObject({ ok: true, changed: false, index: { tags: [], changed: false } });
+});
+
+test('publish holds the output lock: it fails at once while a compose holds it, or waits with --wait-lock', async () => {
+  const image = `${registry.host}/cli/extensions`;
+  const common = ['publish', '--output', output, '--arch', 'x86_64', '--image', image, '--tag', 'stable', '--authfile', authFile, '--tls-verify', 'false', '--skip-unchanged', ...labelFlags];
+  const held = await lockDirs([{ dir: output, what: 'held by the test' }], false, () => {});
+  let released = false;
+  try {
+    const refused = await cli(common);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain(`error: the output directory ${output} is locked by another compose-extensions run (pid ${process.pid} on host ${hostname()}`);
+    const waiting = cli([...common, '--wait-lock']);
+    await new Promise((r) => setTimeout(r, 700));
+    released = true;
+    await held.release();
+    const waited = await waiting;
+    expect(waited.code).toBe(0);
+    expect(waited.err).toContain(`waiting for the output directory ${output}, locked by pid ${process.pid} on host ${hostname()}`);
+    expect(waited.out).toBe(`x86_64: ${image}@${actionDigests['x86_64']} (unchanged, nothing pushed)`);
+  } finally {
+    if (!released) await held.release();
+  }
+  expect(await readdir(output)).not.toContain(LOCK_FILE);
 });
 
 describe('bad usage: exit 2, before anything is pushed', () => {

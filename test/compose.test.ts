@@ -8,6 +8,7 @@ import { compose, type ComposeOptions } from '../src/engine.js';
 import { ComposeError, ConfigError } from '../src/errors.js';
 import { run } from '../src/tools/exec.js';
 import type { Metadata } from '../src/metadata/metadata.js';
+import { LOCK_FILE } from '../src/repo/lock.js';
 import { BACKENDS } from './fixtures/backends.js';
 import { BASE_REF, buildFixtureDistro, type FixtureDistro } from './fixtures/distro.js';
 
@@ -149,6 +150,23 @@ describe('a good config on two architectures', () => {
     const reordered = GOOD.replace(/  usbguard:\n    packages: \[usbguard\]\n/, '') + '  usbguard:\n    packages: [usbguard]\n';
     const same = await compose({ ...opts, config: await configFile(reordered), previousState: [first.stateChecksum], arches: ['x86_64'] });
     expect(same.changed).toBe(false);
+  });
+
+  test('whileLocked runs on the written output with the lock still held, and the lock goes even when it fails', async () => {
+    const lock = join(opts.output, LOCK_FILE);
+    const seen: { holder: number; state: string }[] = [];
+    const result = await compose({
+      ...opts,
+      arches: ['x86_64'],
+      whileLocked: async (r) => {
+        seen.push({ holder: JSON.parse(await readFile(lock, 'utf8')).pid, state: (await metadataOf(opts.output, 'x86_64')).stateChecksum });
+        expect(r.arches[0]!.stateChecksum).toBe(seen[0]!.state);
+      },
+    });
+    expect(seen).toEqual([{ holder: process.pid, state: result.arches[0]!.stateChecksum }]);
+    expect(existsSync(lock)).toBe(false);
+    await expect(compose({ ...opts, arches: ['x86_64'], whileLocked: async () => { throw new Error('upload failed'); } })).rejects.toThrow('upload failed');
+    expect(existsSync(lock)).toBe(false);
   });
 
   test('stale RPMs of an earlier run are not kept', async () => {

@@ -149,7 +149,10 @@ async function merge(publish: PublishInputs): Promise<void> {
   await core.summary.write();
 }
 
-function publishedLines({ artifacts, images }: PublishResult, provenance: Provenance[]): string[] {
+/** What the compose job published, and the provenance attested for it (attest). */
+type Published = PublishResult & { provenance: Provenance[] };
+
+function publishedLines({ artifacts, images, provenance }: Published): string[] {
   return [
     ...artifacts.map((a) => `${a.arch}: artifact [${a.name}](${a.url}) (sha256 \`${a.digest}\`)`),
     ...images.map((i) => `${i.arch}: image \`${i.ref}\`${i.changed ? '' : ' (unchanged, not pushed)'}`),
@@ -185,8 +188,7 @@ export async function run(): Promise<void> {
 async function composeMode(configPath: string, publish: PublishInputs): Promise<void> {
   const output = resolve(core.getInput('output') || 'extensions-output');
   const resolved = await resolveExtensions('compose', configPath, output, publish);
-  const published = resolved.result && publish.upload !== 'none' ? await publishOutputs(resolved.result, publish) : undefined;
-  await reportRun('compose', resolved, published, output);
+  await reportRun('compose', resolved, resolved.published, output);
 }
 
 /** mode: validate — depsolve every architecture, write nothing. */
@@ -199,6 +201,8 @@ interface Resolved {
   options: ComposeOptions;
   previous?: Awaited<ReturnType<typeof loadPrevious>>;
   result?: ComposeResult;
+  /** Uploaded or pushed while the output was still locked. */
+  published?: Published;
   failures: ComposeProblem[];
 }
 
@@ -223,12 +227,28 @@ async function resolveExtensions(mode: 'compose' | 'validate', configPath: strin
   );
   const options = composeOptions(mode, configPath, base, output);
   const previous = await previousInput(options.arches);
+  // Published before the output lock goes, so that a concurrent run cannot swap it mid-upload; a
+  // publishing error is kept apart from the compose's own failures and thrown as before.
+  let published: Published | undefined;
+  let publishError: { error: unknown } | undefined;
+  if (publish && publish.upload !== 'none' && mode === 'compose') {
+    options.whileLocked = async (result) => {
+      try {
+        published = await publishOutputs(result, publish);
+      } catch (error) {
+        publishError = { error };
+      }
+    };
+  }
+  let result: ComposeResult;
   try {
-    return { configPath, options, previous, result: await composeWithBaseRegistry(options), failures: [] };
+    result = await composeWithBaseRegistry(options);
   } catch (err) {
     if (!(err instanceof ComposeError)) throw err;
     return { configPath, options, previous, failures: await locateFailures(err.problems, configPath) };
   }
+  if (publishError) throw publishError.error;
+  return { configPath, options, previous, result, ...(published && { published }), failures: [] };
 }
 
 function composeOptions(mode: 'compose' | 'validate', configPath: string, base: BaseSpec, output: string): ComposeOptions {
@@ -286,7 +306,7 @@ async function composeWithBaseRegistry(options: ComposeOptions): Promise<Compose
   );
 }
 
-async function publishOutputs(result: ComposeResult, publish: PublishInputs): Promise<PublishResult & { provenance: Provenance[] }> {
+async function publishOutputs(result: ComposeResult, publish: PublishInputs): Promise<Published> {
   const published = await publishComposed(result.arches.map(({ arch, outputDir, stateChecksum }) => ({ arch, outputDir, stateChecksum })), publish);
   setOutputs(published.outputs);
   const attested = await attestImages(published.images, publish);
@@ -295,12 +315,12 @@ async function publishOutputs(result: ComposeResult, publish: PublishInputs): Pr
 }
 
 /** Outputs, the job summary and annotations; a failed compose fails the step. */
-async function reportRun(mode: 'compose' | 'validate', resolved: Resolved, published: (PublishResult & { provenance: Provenance[] }) | undefined, output: string): Promise<void> {
+async function reportRun(mode: 'compose' | 'validate', resolved: Resolved, published: Published | undefined, output: string): Promise<void> {
   const { options, previous, result, failures } = resolved;
   const title = mode === 'compose' ? 'Extensions composed' : 'Extensions validated';
   const report = buildReport(title, result?.arches ?? [], {
     failures, previous, crossArchStrict: options.strictCrossArch,
-    published: published ? publishedLines(published, published.provenance) : [],
+    published: published ? publishedLines(published) : [],
   });
   for (const m of report.crossArch.slice(0, MAX_ANNOTATIONS)) {
     if (!options.strictCrossArch) core.warning(escapeControl(`${m.extension}: ${m.package} differs across architectures`), { title: 'cross-architecture' });

@@ -29,7 +29,7 @@ export const USAGE = `Usage:
       [the compose options but --output, --previous-state, --allow-empty and --sbom] [--json]
   compose-extensions publish --output DIR --image REPO [--tag TAG]... [--arch ARCH]... [--label KEY=VALUE]...
       [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
-      [--source URL] [--revision REV] [--tls-verify BOOL] [--json]
+      [--source URL] [--revision REV] [--tls-verify BOOL] [--wait-lock] [--json]
   compose-extensions merge --image REPO --arch ARCH... [--tag TAG]...
       [--authfile FILE | --registry-username USER --registry-password-stdin] [--skip-unchanged]
       [--tls-verify BOOL] [--json]
@@ -122,6 +122,7 @@ Options of publish and merge:
                          written only to a mode 0600 auth file that is removed afterwards
   --skip-unchanged       push nothing when the image at every tag already has this state checksum
                          (merge: already is this index)
+  --wait-lock            publish: wait while a compose holds --output, instead of failing at once
   publish attaches the SBOMs of each architecture (sbom.*.json) to its image as OCI referrers,
   listed under the tag sha256-<image digest hex> for registries without the referrers API
   -h, --help             show this help

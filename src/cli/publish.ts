@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { selectArches } from '../inputs/arch.js';
 import { composedArches } from '../publish/output-dir.js';
 import { parseLabels, pushImages, pushIndex, type RegistryInputs } from '../publish/images.js';
+import { describeHolder, lockDirs } from '../repo/lock.js';
 import type { Io } from './main.js';
 
 /** The flags these commands read (a subset of the CLI's parsed options). */
@@ -20,6 +21,7 @@ export interface PublishArgs {
   'registry-username'?: string;
   'registry-password-stdin'?: boolean;
   'skip-unchanged'?: boolean;
+  'wait-lock'?: boolean;
   json?: boolean;
 }
 
@@ -64,9 +66,18 @@ export async function publishCommand(args: PublishArgs, io: Io, context: Publish
   if (!args.output) throw new UsageError('--output is required: the directory compose wrote (<output>/<arch>/)');
   checkRegistryFlags(args);
   const only = args.arch?.length ? selectArches(args.arch, '--arch') : [];
-  const arches = await composedArches(resolve(args.output), only);
+  const output = resolve(args.output);
+  await composedArches(output, only); // a missing or empty output is a usage error before any lock
   const inputs = await registryInputs(args, io, context);
-  const images = await pushImages(arches, inputs);
+  // The compose lock: no run may swap the output while its images are pushed.
+  const locks = await lockDirs([{ dir: output, what: `the output directory ${output}` }], Boolean(args['wait-lock']),
+    (what, holder) => io.err(`waiting for ${what}, locked by ${describeHolder(holder)}`));
+  let images: Awaited<ReturnType<typeof pushImages>>;
+  try {
+    images = await pushImages(await composedArches(output, only), inputs);
+  } finally {
+    await locks.release();
+  }
   const changed = images.some((i) => i.changed);
   if (args.json) {
     io.out(JSON.stringify({ ok: true, changed, images }, null, 2));

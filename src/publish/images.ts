@@ -10,7 +10,9 @@ import { currentState, pushArchImage, type PushedImage } from './oci-push.js';
 import { mergeImages, type MergedIndex } from './merge.js';
 import { inspectManifest, type RegistryOptions, type Repository } from '../tools/skopeo.js';
 import { archTag, checkTag, parseRepository } from './reference.js';
-import { attachReferrers, listReferrers, referrersTag, type Attachment } from './oci-referrers.js';
+import { referrersTag } from './oci-referrers.js';
+import { removeDeadScratch } from '../tools/leftovers.js';
+import { attachReferrers, listReferrers, type Attachment } from './oci-referrers.js';
 
 /** `labels` input: `key=value`, one per line; blank lines and lines starting with `#` are skipped. */
 export function parseLabels(input: string): Record<string, string> {
@@ -101,6 +103,7 @@ export async function pushImages(arches: ComposedArch[], inputs: RegistryInputs)
   const log = inputs.log ?? (() => {});
   const env = inputs.env ?? process.env;
   const { image, access, cleanup } = await registryAccess(inputs);
+  for (const dir of await removeDeadScratch()) log(`removed ${dir}, left by a run that died`);
   const images: PushedImage[] = [];
   try {
     const created = inputs.created ?? defaultCreated(env);
@@ -137,6 +140,7 @@ export async function pushImages(arches: ComposedArch[], inputs: RegistryInputs)
 export async function pushIndex(archesToMerge: string[], inputs: RegistryInputs): Promise<MergedIndex> {
   const log = inputs.log ?? (() => {});
   const { image, access, cleanup } = await registryAccess(inputs);
+  for (const dir of await removeDeadScratch()) log(`removed ${dir}, left by a run that died`);
   try {
     const index = await mergeImages(image, { tags: inputs.tags, arches: archesToMerge, access, skipUnchanged: inputs.skipUnchanged });
     log(index.changed
@@ -158,7 +162,7 @@ export async function attachToPushed(digest: string, attachments: Attachment[], 
     const manifest = await inspectManifest(image, digest, access);
     if (!manifest) throw new ComposeError([{ message: `${image.name}@${digest} is gone from the registry: nothing to attach to` }]);
     const subject = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size };
-    const referrers = await attachReferrers(image, subject, attachments, access, created.toISOString().replace(/\.\d{3}Z$/, 'Z'), inputs.env?.['RUNNER_TEMP'] || undefined);
+    const referrers = await attachReferrers(image, subject, attachments, access, created.toISOString().replace(/\.\d{3}Z$/, 'Z'));
     for (const r of referrers) inputs.log?.(`attached ${r.artifactType} ${image.name}@${r.digest} to ${image.name}@${digest} (referrers tag ${referrersTag(digest)})`);
     return referrers;
   } finally {

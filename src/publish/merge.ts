@@ -2,9 +2,8 @@
 // as `IMAGE:TAG-ARCH`, pushed under the plain tags. The index names its images by digest, and they
 // already live in the repository, so nothing but the index itself is uploaded (skopeo
 // `--multi-arch index-only` from a layout that holds only the index).
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { scratchDir } from '../tools/leftovers.js';
 import { ComposeError, UsageError } from '../errors.js';
 import { combinedState } from '../metadata/state.js';
 import { LABELS } from './oci-image.js';
@@ -87,7 +86,7 @@ export async function mergeImages(image: Repository, options: MergeOptions): Pro
   const source = options.tags[0]!;
   const images = (await Promise.all(arches.map((arch) => archImage(image, archTag(source, arch), arch, options.access)))).sort(byArch);
   const index = buildIndex(images);
-  const work = await mkdtemp(join(options.workDir ?? tmpdir(), 'ce-index-'));
+  const work = await scratchDir('index', options.workDir);
   try {
     await initLayout(work);
     const descriptor = await putBlob(work, MEDIA.index, index);

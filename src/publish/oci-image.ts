@@ -8,9 +8,9 @@
 // written by GNU tar with names sorted, times, owners and modes fixed, and no pax header that
 // carries a PID or a time, then compressed with `gzip -n` (no name, no time); nothing reads the
 // clock. Without a Docker engine, the layout is written directly.
-import { lstat, mkdir, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { scratchDir } from '../tools/leftovers.js';
 import { ComposeError, UsageError } from '../errors.js';
 import type { Metadata } from '../metadata/metadata.js';
 import { run } from '../tools/exec.js';
@@ -158,7 +158,7 @@ export async function buildImage(archDir: string, options: ImageOptions = {}): P
   const platform = platformFor(metadata.arch);
   const created = options.created ?? defaultCreated();
   const labels = imageLabels(metadata, options, created);
-  const layout = await mkdtemp(join(options.workDir ?? tmpdir(), `ce-image-${metadata.arch}-`));
+  const layout = await scratchDir(`image-${metadata.arch}`, options.workDir);
   const build = join(layout, '.build');
   try {
     await initLayout(layout);

@@ -3,9 +3,9 @@
 // `sha256-<hex>` of the subject's digest lists them, for registries without the referrers API
 // (docker-registry 2.x, ghcr.io). Registries with the API index them by their `subject` as well,
 // so both kinds of client find them (`oras discover` asks the API first, then the tag).
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { scratchDir } from '../tools/leftovers.js';
 import { initLayout, MEDIA, putBlob, writeIndex, type Descriptor } from './oci-layout.js';
 import type { Repository } from '../tools/skopeo.js';
 import { putManifest } from './registry-put.js';
@@ -95,7 +95,7 @@ export async function attachReferrers(
   workDir = tmpdir(),
 ): Promise<AttachedReferrer[]> {
   if (attachments.length === 0) return [];
-  const layout = await mkdtemp(join(workDir, 'ce-referrers-'));
+  const layout = await scratchDir('referrers', workDir);
   try {
     await initLayout(layout);
     await putBlob(layout, EMPTY_CONFIG.mediaType, '{}');

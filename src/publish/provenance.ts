@@ -6,14 +6,14 @@
 // attestations API, where `gh attestation verify` finds it. The bundle is also attached to the image
 // as an OCI referrer, as actions/attest does with push-to-registry (artifactType and annotations as
 // @sigstore/oci writes them), so it travels with the image. The CLI never imports this module.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ComposeError, UsageError } from '../errors.js';
 import { attachToPushed, referrersOf, type RegistryInputs } from './images.js';
 import type { MergedIndex } from './merge.js';
 import type { PushedImage } from './oci-push.js';
 import { perArch, type PublishInputs } from './publish.js';
+import { scratchDir } from '../tools/leftovers.js';
 
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 export const BUNDLE_TITLE = 'provenance.sigstore.json';
@@ -75,7 +75,7 @@ export async function attestPushed(name: string, digest: string, options: Attest
   if (!attestation.attestationID) throw new ComposeError([{ ...(arch && { arch }), message: `provenance attestation of ${subject}: the attestations API returned no id` }]);
   const url = attestationUrl(String(attestation.attestationID), env);
   options.log?.(`${arch ? `${arch}: ` : ''}provenance attestation ${url} for ${subject}`);
-  const dir = await mkdtemp(join(env['RUNNER_TEMP'] || tmpdir(), 'ce-provenance-'));
+  const dir = await scratchDir('provenance');
   try {
     const path = join(dir, BUNDLE_TITLE);
     await writeFile(path, JSON.stringify(attestation.bundle));

@@ -2,8 +2,8 @@
 // (SIGKILL, a power cut) left behind is recognised and removed by the next run, and what a live
 // run on this host, or any run on another host or container sharing the directory, owns is not.
 import { createHash } from 'node:crypto';
-import { readdir, rm } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** This host (container) in a name: pids are only meaningful on the host that made them. */
@@ -41,3 +41,11 @@ export async function removeDeadLeftovers(dir: string, prefix: string): Promise<
   await Promise.all(dead.map((path) => rm(path, { recursive: true, force: true }).catch(() => undefined)));
   return dead;
 }
+
+/** Scratch directories of one step (a push, an image layout, an rpm home): `compose-extensions-tmp-<pid>-<host>-<what>-…`. */
+const SCRATCH_PREFIX = 'compose-extensions-tmp-';
+
+export const scratchDir = (what: string, parent = tmpdir()): Promise<string> => mkdtemp(join(parent, `${ownedStem(SCRATCH_PREFIX)}${what}-`));
+
+/** Removes the scratch directories of runs that died (SIGKILL mid-push leaves a whole image layout). */
+export const removeDeadScratch = (parent = tmpdir()): Promise<string[]> => removeDeadLeftovers(parent, SCRATCH_PREFIX);

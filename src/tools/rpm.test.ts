@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFixtureDistro, FIXTURE_ARCHES, type FixtureDistro } from '../../test/fixtures/distro.js';
 import { run } from './exec.js';
+import { ownedStem } from './leftovers.js';
 import { formatNevra, queryInstalled } from './rpm.js';
 
 let distro: FixtureDistro;
@@ -46,9 +47,10 @@ test.each(FIXTURE_ARCHES.map((arch, i) => [arch, i === 0 ? '/usr/lib/sysimage/rp
 );
 
 test('the wrong dbpath gives no packages, and a private HOME leaves nothing behind', async () => {
-  const before = (await readdir(tmpdir())).filter((f) => f.startsWith('ce-rpm-home-'));
+  const homes = async () => (await readdir(tmpdir())).filter((f) => f.startsWith(`${ownedStem('compose-extensions-tmp-')}rpm-home-`));
+  const before = await homes();
   const root = join(tmp, 'x86_64-wrong');
   await cp(join(distro.rootfs.x86_64!, 'usr/lib/sysimage/rpm'), join(root, 'usr/lib/sysimage/rpm'), { recursive: true });
   expect(await queryInstalled(root, '/var/lib/rpm')).toEqual([]);
-  expect((await readdir(tmpdir())).filter((f) => f.startsWith('ce-rpm-home-'))).toEqual(before);
+  expect(await homes()).toEqual(before);
 });

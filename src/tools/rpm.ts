@@ -1,8 +1,7 @@
 // rpm adapter: queries an rpmdb under a root. Always pass the dbpath: Debian's rpm defaults
 // %_dbpath to ~/.rpmdb, and HOME is private so no ~/.rpmmacros changes what we read.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { scratchDir } from './leftovers.js';
 import { run } from './exec.js';
 
 /** Who a package is, wherever it comes from: an rpmdb, a repo's metadata, metadata.json. */
@@ -32,7 +31,7 @@ export function formatNevra(p: Omit<PackageId, 'nevra'>): string {
  * empty directory). rpm may create lock/WAL files in the dbpath: query a private copy.
  */
 export async function queryInstalled(root: string, dbpath: string, home?: string): Promise<InstalledPackage[]> {
-  const tmpHome = home ? undefined : await mkdtemp(join(tmpdir(), 'ce-rpm-home-'));
+  const tmpHome = home ? undefined : await scratchDir('rpm-home');
   try {
     const { stdout } = await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', QF], {
       env: { HOME: home ?? tmpHome!, LC_ALL: 'C' },
@@ -87,7 +86,7 @@ function argvChunks(files: string[]): string[][] {
  */
 export async function readFileHeaders(files: string[]): Promise<RpmFileHeader[]> {
   if (files.length === 0) return [];
-  const home = await mkdtemp(join(tmpdir(), 'ce-rpm-home-'));
+  const home = await scratchDir('rpm-home');
   try {
     const lines: string[] = [];
     for (const chunk of argvChunks(files)) {
@@ -110,7 +109,7 @@ export async function readFileHeaders(files: string[]): Promise<RpmFileHeader[]>
 
 /** Raw `rpm -qa --qf FORMAT` over the rpmdb at `<root><dbpath>` (one process), for callers that parse it. */
 export async function queryInstalledFormat(root: string, dbpath: string, format: string): Promise<string> {
-  const home = await mkdtemp(join(tmpdir(), 'ce-rpm-home-'));
+  const home = await scratchDir('rpm-home');
   try {
     return (await run('rpm', ['--root', root, '--dbpath', dbpath, '-qa', '--qf', format], { env: { HOME: home, LC_ALL: 'C' } })).stdout;
   } finally {

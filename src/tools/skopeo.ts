@@ -2,9 +2,9 @@
 // into a `dir:` directory; pushes our own images and indexes. Credentials only ever reach skopeo
 // through an auth file (--authfile, --dest-authfile), never as arguments.
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { scratchDir } from './leftovers.js';
 import { ToolError, UsageError } from '../errors.js';
 import { lastLines, run } from './exec.js';
 
@@ -245,7 +245,7 @@ export async function copyToTags(
   access: RegistryOptions,
   options: { indexOnly?: boolean } = {},
 ): Promise<string> {
-  const work = await mkdtemp(join(tmpdir(), 'ce-push-'));
+  const work = await scratchDir('push');
   try {
     // The source is always our own local layout, so no signature policy applies; saying so keeps the
     // push independent of /etc/containers/policy.json, which minimal containers lack.
