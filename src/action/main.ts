@@ -121,6 +121,7 @@ function publishInputs(): PublishInputs {
 function withAttest(mode: Mode, publish: PublishInputs): PublishInputs {
   if (!booleanInput('attest', false)) return publish;
   const token = core.getInput('github-token');
+  if (token) core.setSecret(token);
   checkAttest(mode === 'merge' || publish.upload === 'oci' || publish.upload === 'both', token, process.env);
   return { ...publish, attest: { token } };
 }
