@@ -128,6 +128,7 @@ test('a compose job in a public repository attests its image: Fulcio and Rekor, 
   expect(run.log).not.toContain('::error');
   expect(run.exitCode).toBe(0);
   expect(run.log).not.toContain(GITHUB_TOKEN);
+  expect(run.masked).toContain(GITHUB_TOKEN);
   const digest = run.outputs['image-digest']!;
   expect(github.attestations).toHaveLength(1);
   const stored = github.attestations[0]!;
