@@ -18,6 +18,7 @@ import { checkSigning, parseLabels, parseUpload, publishComposed, publishMerge, 
 import { ensureTools, REQUIREMENTS } from '../tools/ensure.js';
 import { SIGN_PREDICATE, sigstoreURL, type SigningInputs } from '../publish/signing.js';
 import { parseSysext } from '../sysext/options.js';
+import { attestImages, attestIndex, checkAttest, type Provenance } from '../publish/provenance.js';
 
 /** A list input: one item per line or comma-separated; blank items and `#` comments ignored. */
 export function listInput(name: string): string[] {
@@ -144,6 +145,15 @@ function publishInputs(): PublishInputs {
   };
 }
 
+/** attest: true — checked before composing, so a missing permission fails in seconds, not after the compose. */
+function withAttest(mode: Mode, publish: PublishInputs): PublishInputs {
+  if (!booleanInput('attest', false)) return publish;
+  const token = core.getInput('github-token');
+  if (token) core.setSecret(token);
+  checkAttest(mode === 'merge' || publish.upload === 'oci' || publish.upload === 'both', token, process.env);
+  return { ...publish, attest: { token } };
+}
+
 function setOutputs(outputs: Record<string, string>): void {
   for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value);
 }
@@ -155,6 +165,8 @@ async function merge(publish: PublishInputs): Promise<void> {
   if (arches.length === 0) throw new UsageError('mode: merge needs architectures: the list the compose jobs pushed');
   const merged = await publishMerge(selectArches(arches, 'architectures'), publish);
   setOutputs(merged.outputs);
+  const attested = await attestIndex(merged.index!, publish);
+  setOutputs(attested.outputs);
   const index = merged.index!;
   core.summary.addHeading('Extensions image index', 2);
   const signature = index.referrers.find((r) => r.predicateType === SIGN_PREDICATE);
@@ -163,16 +175,21 @@ async function merge(publish: PublishInputs): Promise<void> {
     [{ data: 'Architecture', header: true }, { data: 'Image', header: true }, { data: 'State', header: true }],
     ...index.images.map((i) => [i.arch, `<code>${i.digest}</code>`, `<code>${i.stateChecksum}</code>`]),
   ]);
+  for (const p of attested.provenance) core.summary.addRaw(`Provenance attestation of the index: <a href="${p.url}">${p.url}</a>`, true);
   await core.summary.write();
 }
 
-function publishedLines(artifacts: PublishResult['artifacts'], images: PublishResult['images']): string[] {
+/** What the compose job published, and the provenance attested for it (attest). */
+type Published = PublishResult & { provenance: Provenance[] };
+
+function publishedLines({ artifacts, images, provenance }: Published): string[] {
   return [
     ...artifacts.map((a) => `${a.arch}: artifact [${a.name}](${a.url}) (sha256 \`${a.digest}\`)`),
     ...images.map((i) => {
       const signature = i.referrers.find((r) => r.predicateType === SIGN_PREDICATE);
       return `${i.arch}: image \`${i.ref}\`${i.changed ? '' : ' (unchanged, not pushed)'}${signature ? `, signature \`${signature.digest}\`` : ''}`;
     }),
+    ...provenance.map((p) => `${p.arch}: provenance attestation [${p.attestationId}](${p.url})`),
   ];
 }
 
@@ -190,8 +207,8 @@ export async function run(): Promise<void> {
   const configPath = resolve(core.getInput('config') || 'extensions.yaml');
   try {
     const mode = modeInput();
-    if (mode === 'merge') await merge(publishInputs());
-    else if (mode === 'compose') await composeMode(configPath, publishInputs());
+    if (mode === 'merge') await merge(withAttest(mode, publishInputs()));
+    else if (mode === 'compose') await composeMode(configPath, withAttest(mode, publishInputs()));
     // Fork pull requests have no credentials: validate never reads them.
     else await validateMode(configPath);
   } catch (err) {
@@ -219,7 +236,7 @@ interface Resolved {
   previous?: Awaited<ReturnType<typeof loadPrevious>>;
   result?: ComposeResult;
   /** Uploaded or pushed while the output was still locked. */
-  published?: PublishResult;
+  published?: Published;
   failures: ComposeProblem[];
 }
 
@@ -246,7 +263,7 @@ async function resolveExtensions(mode: 'compose' | 'validate', configPath: strin
   const previous = await previousInput(options.arches);
   // Published before the output lock goes, so that a concurrent run cannot swap it mid-upload; a
   // publishing error is kept apart from the compose's own failures and thrown as before.
-  let published: PublishResult | undefined;
+  let published: Published | undefined;
   let publishError: { error: unknown } | undefined;
   if (publish && publish.upload !== 'none' && mode === 'compose') {
     options.whileLocked = async (result) => {
@@ -323,19 +340,21 @@ async function composeWithBaseRegistry(options: ComposeOptions): Promise<Compose
   );
 }
 
-async function publishOutputs(result: ComposeResult, publish: PublishInputs): Promise<PublishResult> {
+async function publishOutputs(result: ComposeResult, publish: PublishInputs): Promise<Published> {
   const published = await publishComposed(result.arches.map(({ arch, outputDir, stateChecksum }) => ({ arch, outputDir, stateChecksum })), publish);
   setOutputs(published.outputs);
-  return published;
+  const attested = await attestImages(published.images, publish);
+  setOutputs(attested.outputs);
+  return { ...published, provenance: attested.provenance };
 }
 
 /** Outputs, the job summary and annotations; a failed compose fails the step. */
-async function reportRun(mode: 'compose' | 'validate', resolved: Resolved, published: PublishResult | undefined, output: string): Promise<void> {
+async function reportRun(mode: 'compose' | 'validate', resolved: Resolved, published: Published | undefined, output: string): Promise<void> {
   const { options, previous, result, failures } = resolved;
   const title = mode === 'compose' ? 'Extensions composed' : 'Extensions validated';
   const report = buildReport(title, result?.arches ?? [], {
     failures, previous, crossArchStrict: options.strictCrossArch,
-    published: published ? publishedLines(published.artifacts, published.images) : [],
+    published: published ? publishedLines(published) : [],
   });
   for (const m of report.crossArch.slice(0, MAX_ANNOTATIONS)) {
     if (!options.strictCrossArch) core.warning(escapeControl(`${m.extension}: ${m.package} differs across architectures`), { title: 'cross-architecture' });

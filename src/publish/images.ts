@@ -14,6 +14,7 @@ import { inspectManifest, type RegistryOptions, type Repository } from '../tools
 import { archTag, checkTag, parseRepository } from './reference.js';
 import { referrersTag } from './oci-referrers.js';
 import { removeDeadScratch } from '../tools/leftovers.js';
+import { attachReferrers, listReferrers, type Attachment } from './oci-referrers.js';
 
 /** `labels` input: `key=value`, one per line; blank lines and lines starting with `#` are skipped. */
 export function parseLabels(input: string): Record<string, string> {
@@ -169,6 +170,34 @@ export async function pushIndex(archesToMerge: string[], inputs: RegistryInputs)
       : `unchanged: ${inputs.tags.join(', ')} already ${index.ref}`);
     logReferrers(log, '', image.name, index.digest, index.referrers);
     return index;
+  } finally {
+    await cleanup();
+  }
+}
+
+/**
+ * Attaches files as referrers of a manifest already in the repository (an image or the index), by
+ * digest: what is known only after the push, such as its provenance attestation.
+ */
+export async function attachToPushed(digest: string, attachments: Attachment[], created: Date, inputs: RegistryInputs): ReturnType<typeof attachReferrers> {
+  const { image, access, cleanup } = await registryAccess(inputs);
+  try {
+    const manifest = await inspectManifest(image, digest, access);
+    if (!manifest) throw new ComposeError([{ message: `${image.name}@${digest} is gone from the registry: nothing to attach to` }]);
+    const subject = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size };
+    const referrers = await attachReferrers(image, subject, attachments, access, created.toISOString().replace(/\.\d{3}Z$/, 'Z'));
+    for (const r of referrers) inputs.log?.(`attached ${r.artifactType} ${image.name}@${r.digest} to ${image.name}@${digest} (referrers tag ${referrersTag(digest)})`);
+    return referrers;
+  } finally {
+    await cleanup();
+  }
+}
+
+/** The referrers tag index' entries of a manifest in the repository (none when it has no referrers). */
+export async function referrersOf(digest: string, inputs: RegistryInputs): ReturnType<typeof listReferrers> {
+  const { image, access, cleanup } = await registryAccess(inputs);
+  try {
+    return await listReferrers(image, digest, access);
   } finally {
     await cleanup();
   }

@@ -25,6 +25,8 @@ export interface PublishInputs extends RegistryInputs {
   retentionDays?: number;
   /** For tests. */
   artifactClient?: ArtifactOptions['client'];
+  /** attest: true — the token for the attestations API (see provenance.ts; checked by checkAttest first). */
+  attest?: { token: string };
 }
 
 export interface PublishResult {
@@ -40,7 +42,7 @@ export interface PublishResult {
   outputs: Record<string, string>;
 }
 
-function perArch(entries: [string, string][]): string {
+export function perArch(entries: [string, string][]): string {
   if (entries.length === 0) return '';
   return entries.length === 1 ? entries[0]![1] : JSON.stringify(Object.fromEntries(entries));
 }
